@@ -1,0 +1,67 @@
+# rfs-monitoring: `make help` lists the targets. Every target sets itself up on a fresh machine.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+EXTRAS := dev
+STAMP := $(VENV)/.rfs-installed
+PY_DIRS := $(wildcard python tests benches examples)
+SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml
+
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q 'maturin>=1.8,<2'
+
+$(STAMP): $(PY) $(SOURCES)
+	$(BIN)/maturin develop --release --locked -E $(EXTRAS) -q
+	@touch $@
+
+.PHONY: install
+install: $(STAMP) ## Create .venv, install every dependency and build the Rust extension (release)
+
+.PHONY: test
+test: install ## Run every test: cargo tests, pytest (doctests, examples, benches once) with the coverage gate
+	cargo test --locked -p rfs-monitoring-core
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest -p no:cacheprovider --benchmark-disable
+	$(BIN)/coverage run --append -m pytest -p no:cacheprovider --doctest-modules python/rfs_monitoring \
+		--ignore=python/rfs_monitoring/testing/fixtures.py -o testpaths= -q
+	$(BIN)/coverage report --fail-under=95
+
+.PHONY: lint
+lint: install ## ruff (format and check), mypy --strict, stubtest, cargo fmt --check, cargo clippy -D warnings
+	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/mypy --strict
+	$(BIN)/python -m mypy.stubtest rfs_monitoring._core
+	cargo fmt --all --check
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+.PHONY: format
+format: install ## Rewrite the code in the house style (ruff format and fixes, cargo fmt)
+	$(BIN)/ruff format $(PY_DIRS)
+	$(BIN)/ruff check --fix $(PY_DIRS)
+	cargo fmt --all
+
+.PHONY: bench
+bench: install ## Run the benchmarks for real (pytest-benchmark against peers, cargo bench)
+	$(BIN)/pytest benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,ops -p no:cacheprovider
+	cargo bench --locked -p rfs-monitoring-core
+
+.PHONY: demo
+demo: install ## Serve the demo service with live traffic and the dashboard on http://127.0.0.1:8000
+	$(PY) examples/monitoring/metrics_dashboard.py
+
+.PHONY: clean
+clean: ## Remove the virtualenv and build output
+	rm -rf $(VENV) target .coverage .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Testing helpers for Result-pattern code: mocks, assertions, fixtures, generators."""
