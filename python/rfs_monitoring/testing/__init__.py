@@ -1,1 +1,43 @@
-"""Testing helpers for Result-pattern code: mocks, assertions, fixtures, generators."""
+"""Testing helpers for Result-pattern code: mocks, assertions, fixtures, generators.
+
+Everything here is light to import (no FastAPI, OpenTelemetry or hypothesis), because the pytest
+plugin in `rfs_monitoring.testing.fixtures` loads it in every test run.
+
+>>> from rfs_monitoring.result import Success
+>>> assert_result_success(Success(41).map(lambda x: x + 1), int, value=42)
+42
+"""
+
+from __future__ import annotations
+
+from rfs_monitoring.testing.clock import FakeClock
+from rfs_monitoring.testing.result_helpers import (
+    CapturedLogs,
+    MockCall,
+    MockTargetError,
+    ResultLike,
+    ResultServiceMocker,
+    assert_flux_result_stats,
+    assert_mono_result_timeout,
+    assert_operation_recorded,
+    assert_result_error,
+    assert_result_success,
+    capture_result_logs,
+    mock_result_service,
+)
+
+__all__ = [
+    "CapturedLogs",
+    "FakeClock",
+    "MockCall",
+    "MockTargetError",
+    "ResultLike",
+    "ResultServiceMocker",
+    "assert_flux_result_stats",
+    "assert_mono_result_timeout",
+    "assert_operation_recorded",
+    "assert_result_error",
+    "assert_result_success",
+    "capture_result_logs",
+    "mock_result_service",
+]
