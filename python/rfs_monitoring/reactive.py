@@ -1,0 +1,664 @@
+"""`MonoResult` and `FluxResult`: lazy async chains over one Result and batches of Results.
+
+A `MonoResult` describes work that produces one `Result`; nothing runs until it is awaited, and
+awaiting it again runs the chain again (unless `MonoResult.cache` was applied). Every operator
+returns a new `MonoResult`, so steps compose in any order:
+
+>>> import asyncio
+>>> from rfs_monitoring.result import Failure, Success
+>>> async def find_user(user_id: str) -> Result[dict[str, str], str]:
+...     return Success({"id": user_id}) if user_id == "42" else Failure("not found")
+>>> def chain(user_id: str) -> MonoResult[str, str]:
+...     return (
+...         MonoResult.from_async_result(lambda: find_user(user_id))
+...         .map(lambda user: user["id"])
+...         .map_error(str.upper)
+...         .timeout(5.0)
+...     )
+>>> asyncio.run(chain("42").to_result()), asyncio.run(chain("7").to_result())
+(Success(value='42'), Failure(error='NOT FOUND'))
+
+An exception raised anywhere in a chain becomes a `Failure` carrying it; cancellation,
+``KeyboardInterrupt`` and ``SystemExit`` propagate untouched.
+
+A `FluxResult` is an immutable batch of Results with counters computed once:
+
+>>> flux = FluxResult.from_results([Success(1), Failure("x"), Success(3)])
+>>> flux.count_success(), flux.count_failures(), flux.success_rate()
+(2, 1, 0.6666666666666666)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import math
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Iterator
+from typing import Any, Generic, TypeVar, cast
+
+from rfs_monitoring.exceptions import OperationTimeoutError
+from rfs_monitoring.result import Failure, Result, Success
+
+__all__ = ["FluxResult", "MonoResult", "OperationTimeoutError"]
+
+T = TypeVar("T")
+E = TypeVar("E")
+U = TypeVar("U")
+F = TypeVar("F")
+
+# A step maps the Result so far to the next one (or to something `_resolve` turns into one).
+_Step = Callable[[Result[Any, Any]], Any]
+
+# Exact-type checks against this tuple take CPython's fast path, unlike `isinstance(x, Result)`
+# which goes through ABCMeta; subclasses still pass through the slower `_resolve`.
+_RESULT_TYPES = (Success, Failure)
+
+
+async def _resolve(value: Any) -> Result[Any, Any]:
+    """The Result behind what a user callable returned: a Result, a MonoResult or an awaitable of
+    either. Anything else is a `TypeError` failure, so a wrong return type is reported, not hidden.
+    """
+    while True:
+        if isinstance(value, Result):
+            return value
+        if isinstance(value, MonoResult):
+            return await value._run()
+        if not inspect.isawaitable(value):
+            return Failure(
+                TypeError(f"expected a Result or an awaitable Result, got {type(value).__name__}")
+            )
+        value = await value
+
+
+def _check_seconds(name: str, value: float, *, allow_zero: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "zero or more" if allow_zero else "more than zero"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+
+
+class MonoResult(Generic[T, E]):
+    """A lazy, awaitable async computation of one ``Result[T, E]``.
+
+    Build one with `from_async_result`, `from_result`, `from_value` or `from_error`; chain
+    operators; ``await`` it (or ``await mono.to_result()``) to run it.
+
+    >>> import asyncio
+    >>> mono = MonoResult.from_value(20).map(lambda x: x + 1).map(lambda x: x * 2)
+    >>> asyncio.run(mono.to_result())
+    Success(value=42)
+    """
+
+    __slots__ = ("_source", "_steps")
+
+    def __init__(self, source: Callable[[], Any], steps: tuple[_Step, ...] = ()) -> None:
+        """Wrap a zero-argument ``source`` (returning a Result or an awaitable of one) and the
+        ``steps`` applied to its outcome. Prefer the ``from_*`` class methods.
+        """
+        self._source = source
+        self._steps = steps
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_async_result(
+        cls, fn: Callable[[], Awaitable[Result[T, E]] | Result[T, E]]
+    ) -> MonoResult[T, E]:
+        """A MonoResult that calls ``fn()`` (a zero-argument callable returning an awaitable
+        Result) each time it runs. A plain Result returned by ``fn`` is accepted too.
+
+        >>> import asyncio
+        >>> calls = []
+        >>> async def fetch() -> Result[int, str]:
+        ...     calls.append(1)
+        ...     return Success(7)
+        >>> mono = MonoResult.from_async_result(fetch)
+        >>> calls  # lazy: nothing ran yet
+        []
+        >>> asyncio.run(mono.to_result()), len(calls)
+        (Success(value=7), 1)
+        """
+        return cls(fn)
+
+    @classmethod
+    def from_result(cls, result: Result[T, E]) -> MonoResult[T, E]:
+        """A MonoResult that yields ``result``.
+
+        >>> import asyncio
+        >>> asyncio.run(MonoResult.from_result(Failure("no")).to_result())
+        Failure(error='no')
+        """
+        if not isinstance(result, Result):
+            raise TypeError(f"from_result() needs a Result, got {type(result).__name__}")
+        return cls(lambda: result)
+
+    @classmethod
+    def from_value(cls, value: T) -> MonoResult[T, Any]:
+        """A MonoResult that yields ``Success(value)``.
+
+        >>> import asyncio
+        >>> asyncio.run(MonoResult.from_value("ok").to_result())
+        Success(value='ok')
+        """
+        result: Result[T, Any] = Success(value)
+        return cls(lambda: result)
+
+    @classmethod
+    def from_error(cls, error: E) -> MonoResult[Any, E]:
+        """A MonoResult that yields ``Failure(error)``.
+
+        >>> import asyncio
+        >>> asyncio.run(MonoResult.from_error("boom").to_result())
+        Failure(error='boom')
+        """
+        result: Result[Any, E] = Failure(error)
+        return cls(lambda: result)
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def _run(self) -> Result[T, E]:
+        # One coroutine runs the whole run of plain steps: chaining does not nest awaits.
+        result: Any
+        try:
+            result = self._source()
+            if not isinstance(result, _RESULT_TYPES):
+                result = await _resolve(result)
+        except Exception as error:
+            result = Failure(error)
+        for step in self._steps:
+            try:
+                result = step(result)
+                if not isinstance(result, _RESULT_TYPES):
+                    result = await _resolve(result)
+            except Exception as error:
+                result = Failure(error)
+        return cast("Result[T, E]", result)
+
+    def to_result(self) -> Coroutine[Any, Any, Result[T, E]]:
+        """Run the chain; ``await mono.to_result()`` is the same as ``await mono``.
+
+        >>> import asyncio
+        >>> async def main() -> tuple[Result[int, Any], Result[int, Any]]:
+        ...     mono = MonoResult.from_value(1)
+        ...     return await mono, await mono.to_result()
+        >>> asyncio.run(main())
+        (Success(value=1), Success(value=1))
+        """
+        return self._run()
+
+    def __await__(self) -> Generator[Any, None, Result[T, E]]:
+        return self._run().__await__()
+
+    def __repr__(self) -> str:
+        return f"<MonoResult: {len(self._steps)} step(s), not run>"
+
+    def _then(self, step: _Step) -> MonoResult[Any, Any]:
+        return MonoResult(self._source, (*self._steps, step))
+
+    # -- operators ----------------------------------------------------------------------------
+
+    def map(self, fn: Callable[[T], U]) -> MonoResult[U, E]:
+        """Transform the success value with the plain function ``fn``; a Failure passes through.
+        An exception raised by ``fn`` becomes a Failure.
+
+        >>> import asyncio
+        >>> asyncio.run(MonoResult.from_value(2).map(lambda x: x / 0).to_result())
+        Failure(error=ZeroDivisionError('division by zero'))
+        """
+        return self._then(lambda result: result.map(fn))
+
+    def map_error(self, fn: Callable[[E], F]) -> MonoResult[T, F]:
+        """Transform the error with ``fn``; a Success passes through.
+
+        >>> import asyncio
+        >>> asyncio.run(MonoResult.from_error("boom").map_error(len).to_result())
+        Failure(error=4)
+        """
+        return self._then(lambda result: result.map_error(fn))
+
+    def bind_result(
+        self, fn: Callable[[T], Result[U, F] | Awaitable[Result[U, F]] | MonoResult[U, F]]
+    ) -> MonoResult[U, E | F]:
+        """Chain ``fn(value)``, which returns a Result (an awaitable Result or a MonoResult is
+        accepted too); a Failure short-circuits.
+
+        >>> import asyncio
+        >>> def positive(x: int) -> Result[int, str]:
+        ...     return Success(x) if x > 0 else Failure("not positive")
+        >>> asyncio.run(MonoResult.from_value(-1).bind_result(positive).to_result())
+        Failure(error='not positive')
+        """
+        chained: Callable[[Any], Any] = fn
+        return self._then(lambda result: result.bind(chained))
+
+    def bind_async_result(
+        self, fn: Callable[[T], Awaitable[Result[U, F]] | MonoResult[U, F]]
+    ) -> MonoResult[U, E | F]:
+        """Chain the async ``fn(value)`` returning an awaitable Result (or a MonoResult); a
+        Failure short-circuits.
+
+        >>> import asyncio
+        >>> async def load(x: int) -> Result[str, str]:
+        ...     return Success(f"item-{x}")
+        >>> asyncio.run(MonoResult.from_value(3).bind_async_result(load).to_result())
+        Success(value='item-3')
+        """
+        chained: Callable[[Any], Any] = fn
+        return self._then(lambda result: result.bind(chained))
+
+    def on_error_return_result(
+        self, fn: Callable[[E], Result[U, F] | Awaitable[Result[U, F]] | MonoResult[U, F]]
+    ) -> MonoResult[T | U, F]:
+        """Recover from a Failure with ``fn(error)``, which returns a Result (or an awaitable
+        one); a Success passes through.
+
+        >>> import asyncio
+        >>> fallback = MonoResult.from_error("down").on_error_return_result(lambda e: Success(0))
+        >>> asyncio.run(fallback.to_result())
+        Success(value=0)
+        """
+        recover: Callable[[Any], Any] = fn
+        return self._then(lambda result: result.or_else(recover))
+
+    def on_error_return_value(self, value: U) -> MonoResult[T | U, Any]:
+        """Replace a Failure with ``Success(value)``; a Success passes through.
+
+        >>> import asyncio
+        >>> asyncio.run(MonoResult.from_error("down").on_error_return_value([]).to_result())
+        Success(value=[])
+        """
+        recovered: Result[U, Any] = Success(value)
+        return self._then(lambda result: result if result.is_success() else recovered)
+
+    def timeout(self, seconds: float) -> MonoResult[T, E | OperationTimeoutError]:
+        """Give the chain so far ``seconds`` to finish; past that its work is cancelled and the
+        result is ``Failure(OperationTimeoutError)``, a `TimeoutError` whose text says "timeout"
+        (`APIError.from_service_error` maps it to 504). ``seconds`` must be finite and positive,
+        else `ValueError`.
+
+        >>> import asyncio
+        >>> async def slow() -> Result[int, str]:
+        ...     await asyncio.sleep(10)
+        ...     return Success(1)
+        >>> asyncio.run(MonoResult.from_async_result(slow).timeout(0.01).to_result())
+        Failure(error=OperationTimeoutError('operation timeout after 0.01 s'))
+        """
+        _check_seconds("timeout", seconds, allow_zero=False)
+        inner = self._run
+
+        async def timed() -> Result[Any, Any]:
+            try:
+                async with asyncio.timeout(seconds):
+                    return await inner()
+            except TimeoutError:
+                # `inner` turns every Exception into a Failure, so a TimeoutError reaching here
+                # can only come from this deadline.
+                return Failure(OperationTimeoutError(seconds))
+
+        return MonoResult(timed)
+
+    def retry(
+        self,
+        times: int,
+        delay: float = 0.0,
+        backoff: float = 1.0,
+        *,
+        when: Callable[[E], bool] | None = None,
+    ) -> MonoResult[T, E]:
+        """Run the chain so far again, up to ``times`` more times, while it yields a Failure.
+
+        ``delay`` seconds pass before the first retry and are multiplied by ``backoff`` after
+        each one. ``when(error)``, if given, decides whether a Failure is worth retrying. The
+        last outcome is the result. Bad arguments raise `ValueError`.
+
+        >>> import asyncio
+        >>> attempts = []
+        >>> async def flaky() -> Result[str, str]:
+        ...     attempts.append(1)
+        ...     return Success("ok") if len(attempts) == 3 else Failure("busy")
+        >>> asyncio.run(MonoResult.from_async_result(flaky).retry(5).to_result()), len(attempts)
+        (Success(value='ok'), 3)
+        """
+        if isinstance(times, bool) or not isinstance(times, int) or times < 0:
+            raise ValueError(f"times must be an int >= 0, got {times!r}")
+        _check_seconds("delay", delay, allow_zero=True)
+        _check_seconds("backoff", backoff, allow_zero=False)
+        inner = self._run
+
+        async def retried() -> Result[Any, Any]:
+            wait = float(delay)
+            result = await inner()
+            for _ in range(times):
+                if result.is_success() or (when is not None and not when(result.unwrap_error())):
+                    return result
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                wait *= backoff
+                result = await inner()
+            return result
+
+        return MonoResult(retried)
+
+    def cache(self) -> MonoResult[T, E]:
+        """Run the chain so far at most once and replay its Result (a Failure too) on every
+        later await, also under concurrent awaits. A run that is cancelled or raises a
+        ``BaseException`` is not cached.
+
+        >>> import asyncio
+        >>> runs = []
+        >>> async def load() -> Result[int, str]:
+        ...     runs.append(1)
+        ...     return Success(len(runs))
+        >>> cached = MonoResult.from_async_result(load).cache()
+        >>> async def main() -> list[Result[int, str]]:
+        ...     return list(await asyncio.gather(cached.to_result(), cached.to_result()))
+        >>> asyncio.run(main()), len(runs)
+        ([Success(value=1), Success(value=1)], 1)
+        """
+        inner = self._run
+        memo: list[Result[T, E]] = []
+        lock = asyncio.Lock()
+
+        async def cached() -> Result[T, E]:
+            if memo:
+                return memo[0]
+            async with lock:
+                if not memo:
+                    memo.append(await inner())
+            return memo[0]
+
+        return MonoResult(cached)
+
+    def log_step(self, name: str) -> MonoResult[T, E]:
+        """Emit one structured log entry named ``name`` each time the chain passes this point
+        (Success or Failure), with this step's own duration. See `rfs_monitoring.result_logging`.
+        """
+        step = importlib.import_module("rfs_monitoring.result_logging")._mono_step
+        return cast("MonoResult[T, E]", step(self, name, errors_only=False))
+
+    def log_error(self, name: str) -> MonoResult[T, E]:
+        """Like `log_step`, but emit only when the chain holds a Failure at this point."""
+        step = importlib.import_module("rfs_monitoring.result_logging")._mono_step
+        return cast("MonoResult[T, E]", step(self, name, errors_only=True))
+
+
+class FluxResult(Generic[T, E]):
+    """An immutable batch of Results, with its counters computed once at construction.
+
+    >>> flux = FluxResult.from_values([1, 2, 3]).map(lambda x: 10 // (x - 2))
+    >>> flux.count_total(), flux.count_success(), flux.success_values()
+    (3, 2, [-10, 10])
+    >>> type(flux.error_values()[0]).__name__
+    'ZeroDivisionError'
+    """
+
+    __slots__ = ("_results", "_successes")
+
+    def __init__(self, results: Iterable[Result[T, E]] = ()) -> None:
+        """A batch holding ``results`` in order; any item that is not a Result is a `TypeError`."""
+        items = tuple(results)
+        successes = 0
+        for item in items:
+            if not isinstance(item, Result):
+                raise TypeError(f"FluxResult holds Results, got {type(item).__name__}")
+            successes += item.is_success()
+        self._results: tuple[Result[T, E], ...] = items
+        self._successes = successes
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_results(cls, results: Iterable[Result[T, E]]) -> FluxResult[T, E]:
+        """A batch of the given Results.
+
+        >>> FluxResult.from_results([Success(1), Failure("e")]).count_total()
+        2
+        """
+        return cls(results)
+
+    @classmethod
+    def from_values(cls, values: Iterable[T]) -> FluxResult[T, Any]:
+        """A batch of ``Success(value)`` for each value.
+
+        >>> FluxResult.from_values("ab").results
+        (Success(value='a'), Success(value='b'))
+        """
+        return cls(Success(value) for value in values)
+
+    @classmethod
+    async def from_async_results(
+        cls,
+        items: Iterable[
+            Callable[[], Awaitable[Result[T, E]] | Result[T, E]]
+            | Awaitable[Result[T, E]]
+            | MonoResult[T, E]
+        ],
+        concurrency: int | None = None,
+    ) -> FluxResult[T, E]:
+        """Run every item and collect its Result, in the order given.
+
+        An item is a zero-argument callable returning an awaitable Result, an awaitable Result,
+        or a MonoResult. At most ``concurrency`` items run at once (``None``: all of them); an
+        item that raises yields a Failure carrying the exception. ``concurrency`` below 1 is a
+        `ValueError`.
+
+        >>> import asyncio
+        >>> async def square(x: int) -> Result[int, str]:
+        ...     await asyncio.sleep(0)
+        ...     return Success(x * x)
+        >>> flux = asyncio.run(
+        ...     FluxResult.from_async_results([lambda x=x: square(x) for x in range(4)], 2)
+        ... )
+        >>> flux.success_values()
+        [0, 1, 4, 9]
+        """
+        if concurrency is not None and (
+            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        ):
+            raise ValueError(f"concurrency must be None or an int >= 1, got {concurrency!r}")
+        pending: list[Any] = list(items)
+        results: list[Result[T, E]] = [Failure(cast("E", None))] * len(pending)
+
+        async def run_one(index: int) -> None:
+            item, pending[index] = pending[index], None
+            try:
+                if callable(item) and not inspect.isawaitable(item):
+                    item = item()
+                results[index] = await _resolve(item)
+            except Exception as error:
+                results[index] = Failure(cast("E", error))
+
+        indexes = iter(range(len(pending)))
+
+        async def worker() -> None:
+            for index in indexes:
+                await run_one(index)
+
+        workers = len(pending) if concurrency is None else min(concurrency, len(pending))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(workers):
+                    group.create_task(worker())
+        finally:
+            # Items never started (the batch was cancelled) must not warn "never awaited".
+            for item in pending:
+                if inspect.iscoroutine(item):
+                    item.close()
+        return cls(results)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def results(self) -> tuple[Result[T, E], ...]:
+        """Every Result of the batch, in order.
+
+        >>> FluxResult.from_values([1]).results
+        (Success(value=1),)
+        """
+        return self._results
+
+    def count_success(self) -> int:
+        """How many Results are a Success (O(1)).
+
+        >>> FluxResult.from_results([Success(1), Failure("e")]).count_success()
+        1
+        """
+        return self._successes
+
+    def count_failures(self) -> int:
+        """How many Results are a Failure (O(1)).
+
+        >>> FluxResult.from_results([Success(1), Failure("e")]).count_failures()
+        1
+        """
+        return len(self._results) - self._successes
+
+    def count_total(self) -> int:
+        """How many Results the batch holds (O(1)).
+
+        >>> FluxResult.from_values(range(5)).count_total()
+        5
+        """
+        return len(self._results)
+
+    def success_rate(self) -> float:
+        """The share of successes, 0.0 to 1.0; an empty batch has rate 0.0 (nothing succeeded).
+
+        >>> FluxResult.from_results([Success(1), Failure("e")]).success_rate()
+        0.5
+        >>> FluxResult().success_rate()
+        0.0
+        """
+        return self._successes / len(self._results) if self._results else 0.0
+
+    def success_values(self) -> list[T]:
+        """The success values, in order.
+
+        >>> FluxResult.from_results([Success(1), Failure("e"), Success(3)]).success_values()
+        [1, 3]
+        """
+        return [result.unwrap() for result in self._results if result.is_success()]
+
+    def error_values(self) -> list[E]:
+        """The errors of the failures, in order.
+
+        >>> FluxResult.from_results([Success(1), Failure("e")]).error_values()
+        ['e']
+        """
+        return [result.unwrap_error() for result in self._results if result.is_failure()]
+
+    # -- operators ----------------------------------------------------------------------------
+
+    def map(self, fn: Callable[[T], U]) -> FluxResult[U, E | Exception]:
+        """Transform every success value; an exception raised by ``fn`` fails that item only.
+
+        >>> FluxResult.from_values([1, 2]).map(str).results
+        (Success(value='1'), Success(value='2'))
+        """
+        return FluxResult(_guarded(result, lambda r: r.map(fn)) for result in self._results)
+
+    def map_error(self, fn: Callable[[E], F]) -> FluxResult[T, F | Exception]:
+        """Transform every error; successes pass through.
+
+        >>> FluxResult.from_results([Failure("e")]).map_error(str.upper).results
+        (Failure(error='E'),)
+        """
+        return FluxResult(_guarded(result, lambda r: r.map_error(fn)) for result in self._results)
+
+    def bind_result(self, fn: Callable[[T], Result[U, F]]) -> FluxResult[U, E | F | Exception]:
+        """Chain ``fn(value)`` (returning a Result) on every success value.
+
+        >>> even = lambda x: Success(x) if x % 2 == 0 else Failure(f"{x} is odd")
+        >>> FluxResult.from_values([1, 2]).bind_result(even).results
+        (Failure(error='1 is odd'), Success(value=2))
+        """
+        return FluxResult(_guarded(result, lambda r: r.bind(fn)) for result in self._results)
+
+    def filter_success(self) -> FluxResult[T, E]:
+        """A batch of only the successes.
+
+        >>> FluxResult.from_results([Success(1), Failure("e")]).filter_success().results
+        (Success(value=1),)
+        """
+        return FluxResult(result for result in self._results if result.is_success())
+
+    def filter_failures(self) -> FluxResult[T, E]:
+        """A batch of only the failures.
+
+        >>> FluxResult.from_results([Success(1), Failure("e")]).filter_failures().results
+        (Failure(error='e'),)
+        """
+        return FluxResult(result for result in self._results if result.is_failure())
+
+    # -- collectors ---------------------------------------------------------------------------
+
+    def collect_results(self) -> MonoResult[list[T], E]:
+        """A MonoResult of every success value as a list, or of the first Failure.
+
+        >>> import asyncio
+        >>> asyncio.run(FluxResult.from_values([1, 2]).collect_results().to_result())
+        Success(value=[1, 2])
+        >>> flux = FluxResult.from_results([Success(1), Failure("e1"), Failure("e2")])
+        >>> asyncio.run(flux.collect_results().to_result())
+        Failure(error='e1')
+        """
+        for result in self._results:
+            if result.is_failure():
+                return MonoResult.from_result(cast("Result[list[T], E]", result))
+        return MonoResult.from_value(self.success_values())
+
+    def collect_successes(self) -> MonoResult[list[T], E]:
+        """A MonoResult of the success values as a list, ignoring failures (never fails).
+
+        >>> import asyncio
+        >>> flux = FluxResult.from_results([Success(1), Failure("e")])
+        >>> asyncio.run(flux.collect_successes().to_result())
+        Success(value=[1])
+        """
+        return MonoResult.from_value(self.success_values())
+
+    def log_step(self, name: str) -> FluxResult[T, E]:
+        """Emit one structured log entry named ``name`` summarising the batch; returns a
+        FluxResult with the same Results. See `rfs_monitoring.result_logging`.
+        """
+        step = importlib.import_module("rfs_monitoring.result_logging")._flux_step
+        return cast("FluxResult[T, E]", step(self, name, errors_only=False))
+
+    def log_error(self, name: str) -> FluxResult[T, E]:
+        """Like `log_step`, but emit only when the batch holds at least one Failure."""
+        step = importlib.import_module("rfs_monitoring.result_logging")._flux_step
+        return cast("FluxResult[T, E]", step(self, name, errors_only=True))
+
+    # -- container protocol -------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __iter__(self) -> Iterator[Result[T, E]]:
+        return iter(self._results)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FluxResult):
+            return NotImplemented
+        return self._results == other._results
+
+    def __hash__(self) -> int:
+        return hash(self._results)
+
+    def __repr__(self) -> str:
+        return (
+            f"FluxResult(total={len(self._results)}, success={self._successes}, "
+            f"failures={len(self._results) - self._successes})"
+        )
+
+
+def _guarded(result: Result[Any, Any], step: _Step) -> Result[Any, Any]:
+    try:
+        out = step(result)
+    except Exception as error:
+        return Failure(error)
+    if not isinstance(out, Result):
+        return Failure(TypeError(f"expected a Result, got {type(out).__name__}"))
+    return out
