@@ -88,9 +88,14 @@ def test_instance_method_is_replaced_and_restored() -> None:
 def test_original_is_restored_when_the_block_raises() -> None:
     """Leaving the block through an exception still restores the method."""
     accounts = Accounts()
-    with pytest.raises(KeyError), mock_result_service(accounts, "get_account") as mock:
-        mock.return_success("x")
-        raise KeyError("boom")
+
+    def failing_block() -> None:
+        with mock_result_service(accounts, "get_account") as mock:
+            mock.return_success("x")
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        failing_block()
     with pytest.raises(RuntimeError, match="real service"):
         accounts.get_account("1")
 
