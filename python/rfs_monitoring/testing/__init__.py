@@ -11,6 +11,17 @@ plugin in `rfs_monitoring.testing.fixtures` loads it in every test run.
 from __future__ import annotations
 
 from rfs_monitoring.testing.clock import FakeClock
+from rfs_monitoring.testing.performance import (
+    AsyncBenchmark,
+    BenchmarkComparison,
+    OverheadReport,
+    assert_overhead_below,
+    assert_overhead_below_async,
+    compare_benchmarks,
+    load_benchmark_stats,
+    measure_overhead,
+    measure_overhead_async,
+)
 from rfs_monitoring.testing.result_helpers import (
     CapturedLogs,
     MockCall,
@@ -27,17 +38,26 @@ from rfs_monitoring.testing.result_helpers import (
 )
 
 __all__ = [
+    "AsyncBenchmark",
+    "BenchmarkComparison",
     "CapturedLogs",
     "FakeClock",
     "MockCall",
     "MockTargetError",
+    "OverheadReport",
     "ResultLike",
     "ResultServiceMocker",
     "assert_flux_result_stats",
     "assert_mono_result_timeout",
     "assert_operation_recorded",
+    "assert_overhead_below",
+    "assert_overhead_below_async",
     "assert_result_error",
     "assert_result_success",
     "capture_result_logs",
+    "compare_benchmarks",
+    "load_benchmark_stats",
+    "measure_overhead",
+    "measure_overhead_async",
     "mock_result_service",
 ]
