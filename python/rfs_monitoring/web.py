@@ -1,0 +1,377 @@
+"""FastAPI integration: serve endpoints written in the Result pattern.
+
+`handle_result` turns an endpoint returning a `Result`, a `MonoResult` or a `FluxResult` into a
+FastAPI endpoint on a plain ``FastAPI()`` app, with no other setup:
+
+- a ``Success`` answers with the route's status (200 by default) and its value as the body,
+  serialized with the success type as response model (pydantic models, dataclasses, dicts,
+  lists);
+- a ``Failure`` answers with an RFC 9457 ``application/problem+json`` body (``type``, ``title``,
+  ``status``, ``detail``, ``code``, ``correlation_id``) and the error's status. A failure that is
+  not an `APIError` goes through `APIError.from_service_error`, so a 500 never carries an
+  exception's text; a raised `APIError` is answered the same way;
+- a ``FluxResult`` answers with the list of its success values when every item succeeded, else
+  with the problem response of its first failure (a batch endpoint that accepts partial failure
+  returns ``Success(flux.success_values())`` explicitly).
+
+Called directly (in tests, or from other code) the decorated function keeps its own contract: it
+returns the ``Result`` (awaitable for an ``async def``; a MonoResult is awaited for you), or the
+``FluxResult`` it built.
+
+How the wrapper knows it is being served: its ``__signature__`` is the endpoint's parameters plus
+one hidden dependency parameter, which FastAPI alone fills in. The signature's return annotation
+is the *success* type, not ``Result[...]`` (FastAPI cannot build a response model from
+``Result``: that broke the upstream version), so OpenAPI shows the success model. The problem
+responses are added to the route's OpenAPI ``responses`` when FastAPI creates the route; pass
+``errors=`` to list only the codes an endpoint can return.
+
+>>> from fastapi import FastAPI
+>>> from fastapi.testclient import TestClient
+>>> from rfs_monitoring.result import Failure, Result, Success
+>>> app = FastAPI()
+>>> @app.get("/items/{item_id}")
+... @handle_result
+... async def get_item(item_id: int) -> Result[dict[str, int], APIError]:
+...     if item_id == 1:
+...         return Success({"id": 1})
+...     return Failure(APIError.not_found("item", item_id))
+>>> client = TestClient(app)
+>>> client.get("/items/1").json()
+{'id': 1}
+>>> response = client.get("/items/2")
+>>> response.status_code, response.headers["content-type"], response.json()["code"]
+(404, 'application/problem+json', 'NOT_FOUND')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, TypeAlias, TypeVar, overload
+
+import anyio.from_thread
+from fastapi import Depends, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from rfs_monitoring.context import correlation_context, get_correlation_id, new_correlation_id
+from rfs_monitoring.errors import APIError, ErrorCode
+from rfs_monitoring.reactive import FluxResult, MonoResult
+from rfs_monitoring.result import Failure, Result, Success
+
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "APIError",
+    "ErrorCode",
+    "FastAPIResult",
+    "handle_result",
+    "problem_response",
+    "problem_responses",
+]
+
+T = TypeVar("T")
+C = TypeVar("C", bound=Callable[..., Any])
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+CORRELATION_HEADER = "X-Correlation-ID"
+
+FastAPIResult: TypeAlias = Result[T, APIError]
+"""The return annotation of a `handle_result` endpoint: ``FastAPIResult[User]`` is
+``Result[User, APIError]``."""
+
+# The hidden parameter FastAPI fills with its per-request Response; its presence in the call
+# is what tells the wrapper it is being served rather than called directly.
+_SERVED_PARAM = "rfs_served_response__"
+_PROBLEM_RESPONSES_ATTR = "__rfs_problem_responses__"
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem details object.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code", "correlation_id"],
+    "properties": {
+        "type": {"type": "string", "description": "A URN naming the error code."},
+        "title": {"type": "string", "description": "A short summary of the error code."},
+        "status": {"type": "integer", "description": "The HTTP status code."},
+        "detail": {"type": "string", "description": "What went wrong, for humans."},
+        "code": {"type": "string", "enum": [code.value for code in ErrorCode]},
+        "correlation_id": {"type": "string", "description": "The request's correlation ID."},
+        "details": {"type": "object", "additionalProperties": True},
+    },
+}
+
+
+def _served_response(response: Response) -> Response:
+    """FastAPI's per-request response, whose headers are merged into the one sent."""
+    return response
+
+
+# -- problem responses ----------------------------------------------------------------------------
+
+
+def problem_response(error: APIError, correlation_id: str | None = None) -> JSONResponse:
+    """The ``application/problem+json`` response for ``error``.
+
+    Without ``correlation_id`` the current one is used (`get_correlation_id`); when there is
+    none, one is generated and also sent in the ``X-Correlation-ID`` header.
+
+    >>> response = problem_response(APIError.conflict("taken"), "req-7")
+    >>> response.status_code, response.media_type, response.body  # doctest: +ELLIPSIS
+    (409, 'application/problem+json', b'{"type":"urn:rfs-monitoring:problem:conflict",...}')
+    """
+    headers = dict(error.headers)
+    if correlation_id is None:
+        correlation_id = get_correlation_id()
+        if correlation_id is None:
+            correlation_id = new_correlation_id()
+            headers[CORRELATION_HEADER] = correlation_id
+    return JSONResponse(
+        error.to_problem(correlation_id),
+        status_code=error.status_code,
+        headers=headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def problem_responses(
+    codes: Iterable[ErrorCode | str] | None = None,
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` describing problem bodies for ``codes`` (all codes if ``None``),
+    one entry per status; usable as ``@app.get(..., responses=problem_responses(...))`` on
+    routes that build problem responses by hand.
+
+    >>> sorted(problem_responses([ErrorCode.NOT_FOUND, "DATABASE_ERROR"]))
+    [404, 500]
+    >>> problem_responses(["NOT_FOUND"])[404]["description"]
+    'Not Found (NOT_FOUND)'
+    """
+    selected = list(ErrorCode) if codes is None else [ErrorCode(code) for code in codes]
+    by_status: dict[int, list[ErrorCode]] = {}
+    for code in selected:
+        by_status.setdefault(code.status_code, []).append(code)
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(by_status):
+        members = by_status[status]
+        titles = " / ".join(dict.fromkeys(code.problem_title for code in members))
+        names = ", ".join(code.value for code in members)
+        responses[status] = {
+            "description": f"{titles} ({names})",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_SCHEMA}},
+        }
+    return responses
+
+
+def _install_openapi_hook() -> None:
+    """Let routes created from `handle_result` endpoints document their problem responses.
+
+    FastAPI builds a route's OpenAPI ``responses`` only from the ``responses=`` argument of
+    ``@app.get(...)``, which the decorator below it cannot reach; so `APIRoute` creation is
+    wrapped once to merge the endpoint's problem responses in. Responses the route declares
+    itself win; routes of other endpoints are untouched.
+    """
+    original = APIRoute.__init__
+    if getattr(original, "_rfs_problem_hook", False):
+        return
+
+    @functools.wraps(original)
+    def init(self: APIRoute, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        extra = getattr(endpoint, _PROBLEM_RESPONSES_ATTR, None)
+        if isinstance(extra, dict) and extra:
+            declared = dict(kwargs.get("responses") or {})
+            taken = {str(key) for key in declared}
+            merged = {key: value for key, value in extra.items() if str(key) not in taken}
+            merged.update(declared)
+            kwargs["responses"] = merged
+        original(self, path, endpoint, **kwargs)
+
+    init._rfs_problem_hook = True  # type: ignore[attr-defined]
+    APIRoute.__init__ = init  # type: ignore[method-assign]
+
+
+_install_openapi_hook()
+
+
+# -- the decorator --------------------------------------------------------------------------------
+
+
+@overload
+def handle_result(fn: C, /) -> C: ...
+
+
+@overload
+def handle_result(*, errors: Iterable[ErrorCode | str] | None = None) -> Callable[[C], C]: ...
+
+
+def handle_result(
+    fn: C | None = None, /, *, errors: Iterable[ErrorCode | str] | None = None
+) -> C | Callable[[C], C]:
+    """Serve a sync or async endpoint returning ``Result``, ``MonoResult`` or ``FluxResult``.
+
+    Use it bare (``@handle_result``) or with the error codes the endpoint can fail with
+    (``@handle_result(errors=[ErrorCode.NOT_FOUND])``) to narrow the documented problem
+    responses; INTERNAL_SERVER_ERROR is always documented, since any unexpected failure becomes
+    one. Put it under ``@app.get(...)`` and over other decorators such as
+    ``@log_result_operation(...)``. See the module documentation for what is served.
+
+    >>> import asyncio
+    >>> from rfs_monitoring.result import Result, Success
+    >>> @handle_result
+    ... async def hello(name: str) -> Result[str, APIError]:
+    ...     return Success(f"hello {name}")
+    >>> asyncio.run(hello("ada"))  # called directly: the Result itself
+    Success(value='hello ada')
+    """
+    if fn is None:
+        codes = None if errors is None else [ErrorCode(code) for code in errors]
+        return lambda function: _decorate(function, codes)
+    return _decorate(fn, None)
+
+
+def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
+    if not callable(fn):
+        raise TypeError(f"handle_result decorates a function, got {type(fn).__name__}")
+    signature = inspect.signature(fn)
+    success_type = _success_type(fn, signature)
+    resolved = _resolved_hints(fn)
+    is_async = inspect.iscoroutinefunction(fn)
+
+    async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+        served: Response | None = kwargs.pop(_SERVED_PARAM, None)
+        if served is None:
+            outcome = await fn(*args, **kwargs)
+            if isinstance(outcome, MonoResult):
+                return await outcome
+            return outcome
+        if get_correlation_id() is not None:
+            return await _serve_async(fn, args, kwargs)
+        # Set the ID before the call, so the endpoint's log entries and the response agree.
+        with correlation_context() as generated:
+            answer = await _serve_async(fn, args, kwargs)
+        return _with_correlation_header(answer, served, generated)
+
+    def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+        served: Response | None = kwargs.pop(_SERVED_PARAM, None)
+        if served is None:
+            return fn(*args, **kwargs)
+        if get_correlation_id() is not None:
+            return _serve_sync(fn, args, kwargs)
+        with correlation_context() as generated:
+            answer = _serve_sync(fn, args, kwargs)
+        return _with_correlation_header(answer, served, generated)
+
+    wrapper: Callable[..., Any] = async_wrapper if is_async else sync_wrapper
+    functools.update_wrapper(wrapper, fn)
+    parameters = [
+        parameter.replace(annotation=resolved.get(name, parameter.annotation))
+        for name, parameter in signature.parameters.items()
+    ]
+    hidden = inspect.Parameter(
+        _SERVED_PARAM,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=Depends(_served_response),
+        annotation=Response,
+    )
+    position = len(parameters)
+    if parameters and parameters[-1].kind is inspect.Parameter.VAR_KEYWORD:
+        position -= 1
+    parameters.insert(position, hidden)
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters,
+        return_annotation=inspect.Signature.empty if success_type is None else success_type,
+    )
+    documented = None if codes is None else [*codes, ErrorCode.INTERNAL_SERVER_ERROR]
+    setattr(wrapper, _PROBLEM_RESPONSES_ATTR, problem_responses(documented))
+    return typing.cast(C, wrapper)
+
+
+async def _serve_async(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
+    try:
+        outcome = await fn(*args, **kwargs)
+        if isinstance(outcome, MonoResult):
+            outcome = await outcome
+    except APIError as error:
+        return problem_response(error)
+    return _respond(outcome)
+
+
+def _serve_sync(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
+    try:
+        outcome = fn(*args, **kwargs)
+        if isinstance(outcome, MonoResult):
+            outcome = _run_mono_from_thread(outcome)
+    except APIError as error:
+        return problem_response(error)
+    return _respond(outcome)
+
+
+def _run_mono_from_thread(mono: MonoResult[Any, Any]) -> Result[Any, Any]:
+    # FastAPI runs sync endpoints in an AnyIO worker thread: run the chain back on the loop.
+    try:
+        return anyio.from_thread.run(mono.to_result)
+    except RuntimeError:  # not in a worker thread of a running loop
+        return asyncio.run(mono.to_result())
+
+
+def _with_correlation_header(answer: Any, served: Response, correlation_id: str) -> Any:
+    # A returned Response is sent as is; any other value goes out in FastAPI's response, which
+    # takes the headers of the per-request one.
+    target = answer if isinstance(answer, Response) else served
+    target.headers[CORRELATION_HEADER] = correlation_id
+    return answer
+
+
+def _respond(outcome: Any) -> Any:
+    if isinstance(outcome, FluxResult):
+        for result in outcome.results:
+            if result.is_failure():
+                outcome = result
+                break
+        else:
+            return outcome.success_values()
+    if isinstance(outcome, Success):
+        return outcome.value
+    if isinstance(outcome, Failure):
+        return problem_response(APIError.from_service_error(outcome.error))
+    # An endpoint that returned a plain value is served as FastAPI would serve it.
+    return outcome
+
+
+# -- annotations ----------------------------------------------------------------------------------
+
+
+def _resolved_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # unresolvable names: FastAPI resolves what it can itself
+        return {}
+
+
+def _success_type(fn: Callable[..., Any], signature: inspect.Signature) -> Any:
+    """The type of the success value, for FastAPI's response model; ``None`` if unknown or not
+    something pydantic can describe."""
+    annotation = _resolved_hints(fn).get("return", signature.return_annotation)
+    if annotation is inspect.Signature.empty or isinstance(annotation, str):
+        return None
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    origin = typing.get_origin(annotation) or annotation
+    args = typing.get_args(annotation)
+    success: Any
+    if origin is FluxResult:
+        success = list[args[0]] if args else None  # type: ignore[valid-type]
+    elif isinstance(origin, type) and issubclass(origin, Result | MonoResult):
+        success = args[0] if args else None
+    else:
+        success = annotation
+    if success is None or success is Any or isinstance(success, TypeVar):
+        return None
+    try:
+        from pydantic import TypeAdapter
+
+        TypeAdapter(success)
+    except Exception:  # not describable: serve without a response model rather than break
+        return None
+    return success
