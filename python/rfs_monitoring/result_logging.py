@@ -1,0 +1,1331 @@
+"""Structured logging of Result operations: one JSON entry per call, off the request path.
+
+`log_result_operation` times a call once and feeds both the log and the metrics collector. A
+returned `Failure` is an error, exactly like a raised exception:
+
+>>> import io, json
+>>> from rfs_monitoring.result import Failure, Success
+>>> out = io.StringIO()
+>>> configure_logging(stream=out, service_name="users")
+>>> @log_result_operation("find_user")
+... def find_user(user_id: str) -> Result[str, str]:
+...     return Success("ada") if user_id == "1" else Failure("user not found")
+>>> find_user("1"), find_user("2")
+(Success(value='ada'), Failure(error='user not found'))
+>>> flush_logs()
+>>> lines = [json.loads(line) for line in out.getvalue().splitlines()]
+>>> [(e["operation_name"], e["result_type"], e["level"]) for e in lines]
+[('find_user', 'success', 'info'), ('find_user', 'error', 'warning')]
+>>> configure_logging()  # back to stdout
+
+How it is built:
+
+- The request path only times the call, classifies the outcome and appends a tuple to a bounded
+  queue; a writer thread masks, renders (one flat JSON object per line) and writes. When the queue
+  is full the caller waits briefly for room instead of dropping. `flush_logs` returns once every
+  entry emitted so far is written; it also runs at interpreter exit.
+- Levels: success INFO, Failure WARNING, raised exception ERROR (each overridable per decorator).
+  `set_log_level` changes the threshold at run time, globally or per operation; a call below the
+  threshold costs two clock reads and the metrics sample.
+- structlog underneath, without touching the application's own configuration: entries run
+  through a structlog-style processor chain (``processors=`` in `configure_logging`), `get_logger`
+  gives a structlog logger writing through the same queue and renderer, and `StdlibBridgeHandler`
+  routes stdlib `logging` records there too.
+- `add_listener` sees every emitted entry synchronously, as the masked flat dict (this is what
+  ``rfs_monitoring.testing.capture_result_logs`` uses).
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import datetime
+import functools
+import importlib
+import inspect
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
+
+from rfs_monitoring._outcome import error_code_of, error_message_of, error_type_of
+from rfs_monitoring.context import (
+    OperationScope,
+    _bound,
+    _correlation_id,
+    _operation,
+    get_correlation_id,
+)
+from rfs_monitoring.masking import get_masker
+from rfs_monitoring.result import Failure, Result, Success
+
+if TYPE_CHECKING:
+    from rfs_monitoring.reactive import FluxResult, MonoResult
+
+__all__ = [
+    "ResultLogEntry",
+    "StdlibBridgeHandler",
+    "add_listener",
+    "configure_logging",
+    "flush_logs",
+    "get_log_level",
+    "get_logger",
+    "log_result_operation",
+    "render_json",
+    "reset_log_levels",
+    "set_log_level",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_perf = time.perf_counter
+_now = time.time
+
+# --------------------------------------------------------------------------------------------
+# Levels
+# --------------------------------------------------------------------------------------------
+
+_LEVEL_NUMBERS: dict[str, int] = {
+    "DEBUG": 10,
+    "INFO": 20,
+    "WARNING": 30,
+    "WARN": 30,
+    "ERROR": 40,
+    "CRITICAL": 50,
+}
+_LEVEL_NAMES: dict[int, str] = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+
+
+def _level_number(level: str | int) -> int:
+    if isinstance(level, bool):
+        raise ValueError(f"unknown log level {level!r}")
+    if isinstance(level, int):
+        if level in _LEVEL_NAMES:
+            return level
+        raise ValueError(f"unknown log level {level!r}; use one of {sorted(_LEVEL_NAMES)}")
+    if isinstance(level, str):
+        number = _LEVEL_NUMBERS.get(level.strip().upper())
+        if number is not None:
+            return number
+    raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+
+class _Levels:
+    """Thresholds, read lock-free on every call: a decorated function caches its threshold and
+    re-reads it only when ``version`` moved."""
+
+    __slots__ = ("default", "lock", "per_operation", "version")
+
+    def __init__(self) -> None:
+        self.default = 20
+        self.per_operation: dict[str, int] = {}
+        self.version = 0
+        self.lock = threading.Lock()
+
+    def threshold(self, operation: str) -> int:
+        return self.per_operation.get(operation, self.default)
+
+
+_levels = _Levels()
+
+
+def set_log_level(level: str | int, operation: str | None = None) -> None:
+    """Change the level threshold at run time, for every operation or for one; the next call
+    sees it. Thread-safe. Raises `ValueError` for an unknown level.
+
+    >>> set_log_level("ERROR", operation="health_check")
+    >>> get_log_level("health_check"), get_log_level()
+    ('ERROR', 'INFO')
+    >>> reset_log_levels()
+    """
+    number = _level_number(level)
+    with _levels.lock:
+        if operation is None:
+            _levels.default = number
+        else:
+            _levels.per_operation = {**_levels.per_operation, operation: number}
+        _levels.version += 1
+
+
+def reset_log_levels() -> None:
+    """Forget every per-operation level and set the global one back to INFO."""
+    with _levels.lock:
+        _levels.default = 20
+        _levels.per_operation = {}
+        _levels.version += 1
+
+
+def get_log_level(operation: str | None = None) -> str:
+    """The effective level name for ``operation`` (or the global one).
+
+    >>> get_log_level()
+    'INFO'
+    """
+    number = _levels.default if operation is None else _levels.threshold(operation)
+    return _LEVEL_NAMES[number].upper()
+
+
+# --------------------------------------------------------------------------------------------
+# Entries
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ResultLogEntry:
+    """Log entry for a Result-pattern operation (the design document's schema).
+
+    Every emitted JSON line holds these field names (``timestamp`` as RFC 3339 UTC), plus
+    ``level`` and ``event``, and ``exception`` (the traceback) for a raised exception.
+
+    >>> entry = ResultLogEntry(
+    ...     timestamp=datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+    ...     correlation_id="c-1", operation_name="op", step_name=None,
+    ...     result_type="success", processing_time_ms=1.5)
+    >>> entry.to_dict()["timestamp"], entry.to_dict()["result_type"]
+    ('2026-01-02T03:04:05.000000Z', 'success')
+    """
+
+    timestamp: datetime.datetime
+    correlation_id: str
+    operation_name: str
+    step_name: str | None
+
+    result_type: Literal["success", "error"]
+    processing_time_ms: float
+
+    success_type: str | None = None
+
+    error_type: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    user_id: str | None = None
+    request_id: str | None = None
+    service_name: str = "rfs-framework"
+    environment: str = "production"
+
+    memory_usage_mb: float | None = None
+    cpu_usage_percent: float | None = None
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    trace_id: str | None = None
+    span_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as the flat, JSON-ready dict written to the log (not masked)."""
+        data = dataclasses.asdict(self)
+        stamp = self.timestamp
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=datetime.UTC)
+        data["timestamp"] = stamp.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ResultLogEntry:
+        """Rebuild an entry from an emitted line (a dict parsed from JSON); unknown keys, such as
+        ``level``, are ignored.
+
+        >>> line = {"timestamp": "2026-01-02T03:04:05.000000Z", "correlation_id": "c",
+        ...         "operation_name": "op", "step_name": None, "result_type": "error",
+        ...         "processing_time_ms": 2.0, "level": "warning"}
+        >>> ResultLogEntry.from_dict(line).timestamp.year
+        2026
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        stamp = values.get("timestamp")
+        if isinstance(stamp, str):
+            values["timestamp"] = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        return cls(**values)
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ResultLogEntry))
+
+# A raw entry is a tuple built on the request path; the writer (or a listener) turns it into the
+# masked dict. Positions:
+_KIND, _LEVEL, _TS, _CID, _OP, _STEP, _RTYPE, _MS = 0, 1, 2, 3, 4, 5, 6, 7
+_STYPE, _ETYPE, _ECODE, _EMSG, _BOUND, _META, _TRACE, _SPAN, _EXC = 8, 9, 10, 11, 12, 13, 14, 15, 16
+_RawEntry = tuple[Any, ...]
+
+_EVENT_OPERATION = "result_operation"
+_EVENT_STEP = "result_step"
+
+
+class _Stamp:
+    """RFC 3339 UTC timestamps with the formatted second cached (one strftime per second)."""
+
+    __slots__ = ("_cached",)
+
+    def __init__(self) -> None:
+        self._cached: tuple[int, str] = (-1, "")
+
+    def format(self, ts: float) -> str:
+        second = int(ts)
+        cached = self._cached
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._cached = cached
+        micros = int((ts - second) * 1_000_000)
+        return f"{cached[1]}.{micros:06d}Z"
+
+
+_stamp = _Stamp()
+
+
+def _resource_sample() -> tuple[float | None, float | None]:
+    metrics = sys.modules.get("rfs_monitoring.metrics")
+    if metrics is None:
+        return None, None
+    try:
+        sample = metrics.ResultMetricsCollector.instance().latest_resource_sample()
+    except Exception:
+        return None, None
+    if not sample:
+        return None, None
+    return float(sample[0]), float(sample[1])
+
+
+def _entry_dict(raw: _RawEntry, config: _Config) -> dict[str, Any]:
+    """The masked, flat dict of a raw entry: what listeners get and the writer renders."""
+    masker = get_masker()
+    bound = raw[_BOUND]
+    user_id = request_id = None
+    metadata: dict[str, Any] = {}
+    if bound:
+        for key, value in bound.items():
+            if key == "user_id":
+                user_id = None if value is None else str(value)
+            elif key == "request_id":
+                request_id = None if value is None else str(value)
+            else:
+                metadata[key] = value
+    if raw[_META]:
+        metadata.update(raw[_META])
+    memory, cpu = _resource_sample()
+    message = raw[_EMSG]
+    entry: dict[str, Any] = {
+        "timestamp": _stamp.format(raw[_TS]),
+        "level": _LEVEL_NAMES.get(raw[_LEVEL], "info"),
+        "event": raw[_KIND],
+        "correlation_id": raw[_CID],
+        "operation_name": raw[_OP],
+        "step_name": raw[_STEP],
+        "result_type": raw[_RTYPE],
+        "processing_time_ms": round(raw[_MS], 4),
+        "success_type": raw[_STYPE],
+        "error_type": raw[_ETYPE],
+        "error_code": raw[_ECODE],
+        "error_message": None if message is None else masker.mask_text(message),
+        "user_id": None if user_id is None else masker.mask_text(user_id),
+        "request_id": None if request_id is None else masker.mask_text(request_id),
+        "service_name": config.service_name,
+        "environment": config.environment,
+        "memory_usage_mb": memory,
+        "cpu_usage_percent": cpu,
+        "metadata": masker.mask(metadata) if metadata else metadata,
+        "trace_id": raw[_TRACE],
+        "span_id": raw[_SPAN],
+    }
+    exc = raw[_EXC]
+    if exc is not None:
+        entry["exception"] = masker.mask_text(_format_exception(exc))
+    return entry
+
+
+def _format_exception(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(exc)).rstrip()
+    except Exception:
+        return f"{type(exc).__name__}: <traceback unavailable>"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_json_default, allow_nan=False
+)
+_LENIENT_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_json_default, allow_nan=True
+)
+
+
+def render_json(event: Mapping[str, Any]) -> str:
+    """One JSON object on one line. Non-finite floats (invalid JSON) are written as strings.
+
+    >>> render_json({"a": 1, "b": float("nan"), "c": {1, 2}})
+    '{"a":1,"b":"NaN","c":[1,2]}'
+    """
+    try:
+        return _ENCODER.encode(event)
+    except ValueError:
+        text = _LENIENT_ENCODER.encode(event)
+        return (
+            text.replace("NaN", '"NaN"')
+            .replace("-Infinity", '"-Infinity"')
+            .replace("Infinity", '"Infinity"')
+            .replace('"-"Infinity""', '"-Infinity"')
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration, listeners and the writer
+# --------------------------------------------------------------------------------------------
+
+Processor = Callable[[Any, str, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class _Config:
+    stream: IO[str] | None
+    service_name: str
+    environment: str
+    processors: tuple[Processor, ...]
+
+
+def _default_config() -> _Config:
+    return _Config(
+        stream=None,
+        service_name=os.environ.get("RFS_SERVICE_NAME") or "rfs-framework",
+        environment=os.environ.get("RFS_ENVIRONMENT") or "production",
+        processors=(),
+    )
+
+
+_config = _default_config()
+_listeners: tuple[Callable[[dict[str, Any]], None], ...] = ()
+_listeners_lock = threading.Lock()
+
+
+def add_listener(fn: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+    """Call ``fn`` with every emitted entry that passed the level filter, as the masked flat
+    dict, synchronously at emission. Returns a callable that removes the listener. A listener
+    that raises is ignored for that entry (the observed call never fails because of it).
+
+    >>> import io
+    >>> configure_logging(stream=io.StringIO())
+    >>> seen = []
+    >>> remove = add_listener(seen.append)
+    >>> @log_result_operation("ping")
+    ... def ping() -> Result[str, str]:
+    ...     return Success("pong")
+    >>> _ = ping()
+    >>> remove()
+    >>> seen[0]["operation_name"], seen[0]["success_type"]
+    ('ping', 'str')
+    >>> configure_logging()
+    """
+    global _listeners
+    with _listeners_lock:
+        _listeners = (*_listeners, fn)
+
+    def remove() -> None:
+        global _listeners
+        with _listeners_lock:
+            if fn in _listeners:
+                index = _listeners.index(fn)
+                _listeners = _listeners[:index] + _listeners[index + 1 :]
+
+    return remove
+
+
+_Item = Any  # a raw tuple, an already built dict, or a flush marker (threading.Event)
+
+
+class _Writer:
+    """The single writer thread: drains the bounded queue in batches, renders and writes."""
+
+    def __init__(self, capacity: int = 65536, max_block: float = 1.0) -> None:
+        self.capacity = capacity
+        self.max_block = max_block
+        self.queue: deque[_Item] = deque()
+        self.wake = threading.Event()
+        self.room = threading.Event()
+        self.sleeping = False
+        self.thread: threading.Thread | None = None
+        self.start_lock = threading.Lock()
+        self.written = 0
+        self.dropped = 0
+        self.sink_errors = 0
+        self._reported: set[str] = set()
+
+    # -- producer side ------------------------------------------------------------------------
+
+    def put(self, item: _Item) -> None:
+        queue = self.queue
+        if len(queue) >= self.capacity and not self._wait_for_room():
+            self.dropped += 1
+            self._report("queue", "rfs-monitoring: log queue full, entries dropped")
+            return
+        queue.append(item)
+        if self.thread is None:
+            self._start()
+        elif self.sleeping:
+            self.wake.set()
+
+    def _wait_for_room(self) -> bool:
+        thread = self.thread
+        if thread is None:
+            self._start()
+        elif thread is threading.current_thread() or not thread.is_alive():
+            return False
+        deadline = _perf() + self.max_block
+        while len(self.queue) >= self.capacity:
+            remaining = deadline - _perf()
+            if remaining <= 0:
+                return False
+            self.room.clear()
+            self.wake.set()
+            self.room.wait(min(remaining, 0.01))
+        return True
+
+    def _start(self) -> None:
+        with self.start_lock:
+            if self.thread is not None:
+                return
+            thread = threading.Thread(target=self._run, name="rfs-monitoring-log-writer")
+            thread.daemon = True
+            thread.start()
+            self.thread = thread
+
+    def flush(self, timeout: float | None) -> bool:
+        thread = self.thread
+        if thread is None or thread is threading.current_thread():
+            return True
+        marker = threading.Event()
+        self.queue.append(marker)
+        self.wake.set()
+        return marker.wait(timeout)
+
+    # -- writer side ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        queue = self.queue
+        while True:
+            if not queue:
+                self.sleeping = True
+                self.wake.clear()
+                if not queue:
+                    self.wake.wait(0.25)
+                self.sleeping = False
+                continue
+            batch: list[_Item] = []
+            markers: list[threading.Event] = []
+            pop = queue.popleft
+            for _ in range(8192):
+                if not queue:
+                    break
+                item = pop()
+                if isinstance(item, threading.Event):
+                    markers.append(item)
+                    break  # write what came before the marker, then release its waiter
+                batch.append(item)
+            self.room.set()
+            if batch:
+                self._write(batch)
+            for marker in markers:
+                marker.set()
+
+    def _write(self, batch: list[_Item]) -> None:
+        config = _config
+        lines = []
+        for item in batch:
+            try:
+                lines.append(_render_item(item, config))
+            except Exception as exc:  # one bad entry must not take the batch with it
+                lines.append(
+                    render_json({"event": "rfs_render_error", "error": type(exc).__name__})
+                )
+        stream = config.stream if config.stream is not None else sys.stdout
+        try:
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
+        except Exception as exc:
+            self.sink_errors += len(lines)
+            self._report(
+                "sink",
+                f"rfs-monitoring: the log sink failed ({type(exc).__name__}: {exc}); "
+                "entries written to it are lost, further failures are not reported",
+            )
+            return
+        self.written += len(lines)
+
+    def _report(self, kind: str, message: str) -> None:
+        if kind in self._reported:
+            return
+        self._reported.add(kind)
+        try:
+            stderr = sys.__stderr__ or sys.stderr
+            stderr.write(message + "\n")
+            stderr.flush()
+        except Exception:  # nowhere left to report to
+            pass
+
+
+def _render_item(item: _Item, config: _Config) -> str:
+    event = _entry_dict(item, config) if isinstance(item, tuple) else item
+    for processor in config.processors:
+        event = processor(None, event.get("level", "info"), event)
+    return render_json(event)
+
+
+_writer = _Writer()
+
+
+def _after_fork_in_child() -> None:
+    global _writer
+    _writer = _Writer(_writer.capacity, _writer.max_block)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def flush_logs(timeout: float | None = 10.0) -> None:
+    """Return once every entry emitted so far (by any thread) has been written to the stream.
+
+    ``timeout`` bounds the wait in seconds (``None`` waits as long as it takes).
+    """
+    _writer.flush(timeout)
+
+
+def _flush_at_exit() -> None:
+    _writer.flush(5.0)
+
+
+atexit.register(_flush_at_exit)
+
+
+def _emit(raw: _RawEntry) -> None:
+    """Hand one raw entry to the listeners (if any) and the writer; never raises."""
+    listeners = _listeners
+    if listeners:
+        try:
+            event = _entry_dict(raw, _config)
+        except Exception:
+            _writer.put(raw)
+            return
+        for listener in listeners:
+            try:
+                listener(dict(event))
+            except Exception:
+                _writer._report("listener", "rfs-monitoring: a log listener raised; ignored")
+        _writer.put(event)
+    else:
+        _writer.put(raw)
+
+
+def configure_logging(
+    level: str | int = "INFO",
+    stream: IO[str] | None = None,
+    service_name: str | None = None,
+    environment: str | None = None,
+    *,
+    processors: Sequence[Processor] = (),
+    queue_size: int = 65536,
+    max_block_seconds: float = 1.0,
+) -> None:
+    """Set up JSON output: one flat JSON object per line on ``stream`` (default: the current
+    ``sys.stdout`` at write time), with ``service_name`` and ``environment`` (defaults: the
+    ``RFS_SERVICE_NAME`` / ``RFS_ENVIRONMENT`` environment variables, else "rfs-framework" and
+    "production"). Calling it again replaces the earlier configuration (entries emitted before
+    are written to the earlier stream first). Per-operation levels are kept.
+
+    ``processors`` are structlog-style ``(logger, method_name, event_dict) -> event_dict``
+    callables run in the writer thread on every masked entry before rendering. ``queue_size``
+    bounds the queue; a full queue makes callers wait up to ``max_block_seconds`` for room.
+
+    Nothing global is touched: the application's structlog and stdlib logging configuration
+    stay as they are.
+    """
+    global _config
+    number = _level_number(level)
+    if queue_size < 1:
+        raise ValueError(f"queue_size must be at least 1, got {queue_size}")
+    if max_block_seconds < 0:
+        raise ValueError(f"max_block_seconds must be zero or more, got {max_block_seconds}")
+    _writer.flush(10.0)
+    defaults = _default_config()
+    _config = _Config(
+        stream=stream,
+        service_name=service_name if service_name is not None else defaults.service_name,
+        environment=environment if environment is not None else defaults.environment,
+        processors=tuple(processors),
+    )
+    _writer.capacity = queue_size
+    _writer.max_block = max_block_seconds
+    _writer._reported.clear()
+    with _levels.lock:
+        _levels.default = number
+        _levels.version += 1
+
+
+# --------------------------------------------------------------------------------------------
+# structlog and stdlib bridges
+# --------------------------------------------------------------------------------------------
+
+
+def _context_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    cid = get_correlation_id()
+    if cid is not None:
+        fields["correlation_id"] = cid
+    fields.update(_bound.get())
+    return fields
+
+
+def _structlog_to_queue(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    event = {
+        "timestamp": _stamp.format(_now()),
+        "level": "warning" if method_name == "warn" else method_name,
+        **_context_fields(),
+        **event_dict,
+    }
+    exc_info = event.pop("exc_info", None)
+    if exc_info:
+        exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        if exc is not None:
+            event["exception"] = _format_exception(exc)
+    event.setdefault("service_name", _config.service_name)
+    event.setdefault("environment", _config.environment)
+    _writer.put(get_masker().mask(event))
+    import structlog
+
+    raise structlog.DropEvent
+
+
+def get_logger(**initial_values: Any) -> Any:
+    """A structlog logger whose entries go through this module's queue, masking and JSON renderer
+    (with the correlation ID and bound context added), leaving structlog's global configuration
+    alone.
+
+    >>> import io, json
+    >>> out = io.StringIO()
+    >>> configure_logging(stream=out)
+    >>> get_logger(component="billing").info("charged", amount=3, token="t-1")
+    >>> flush_logs()
+    >>> line = json.loads(out.getvalue())
+    >>> line["event"], line["component"], line["token"]
+    ('charged', 'billing', '***')
+    >>> configure_logging()
+    """
+    import structlog
+
+    threshold = _levels.default
+    return structlog.wrap_logger(
+        None,
+        processors=[_structlog_to_queue],
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        context_class=dict,
+        cache_logger_on_first_use=False,
+        **initial_values,
+    )
+
+
+class StdlibBridgeHandler(logging.Handler):
+    """A stdlib `logging.Handler` that writes records as JSON lines through the same queue, with
+    masking, the correlation ID and the bound context. Add it where you want it (it is never
+    installed for you):
+
+    >>> import io, json, logging
+    >>> out = io.StringIO()
+    >>> configure_logging(stream=out)
+    >>> log = logging.getLogger("doctest.bridge")
+    >>> log.addHandler(StdlibBridgeHandler())
+    >>> log.warning("login for %s with password=%s", "ada", "hunter2")
+    >>> flush_logs()
+    >>> json.loads(out.getvalue())["event"]
+    'login for ada with password=***'
+    >>> log.handlers.clear(); configure_logging()
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            masker = get_masker()
+            event: dict[str, Any] = {
+                "timestamp": _stamp.format(record.created),
+                "level": record.levelname.lower(),
+                "event": masker.mask_text(record.getMessage()),
+                "logger": record.name,
+                **masker.mask(_context_fields()),
+                "service_name": _config.service_name,
+                "environment": _config.environment,
+            }
+            if record.exc_info and record.exc_info[1] is not None:
+                event["exception"] = masker.mask_text(_format_exception(record.exc_info[1]))
+            _writer.put(event)
+        except Exception:
+            self.handleError(record)
+
+
+# --------------------------------------------------------------------------------------------
+# The decorator
+# --------------------------------------------------------------------------------------------
+
+_metrics_module: Any = None
+
+
+def _metrics_handle(cache: list[Any], name: str) -> Any:
+    """The metrics handle for ``name``, cached per decorated function and per collector."""
+    global _metrics_module
+    module = _metrics_module
+    if module is None:
+        try:
+            module = importlib.import_module("rfs_monitoring.metrics")
+        except Exception:
+            return None
+        _metrics_module = module
+    collector = module.ResultMetricsCollector.instance()
+    if cache[0] is not collector:
+        cache[1] = collector.operation(name)
+        cache[0] = collector
+    return cache[1]
+
+
+def _record(cache: list[Any], name: str, ms: float, ok: bool, code: Any, message: Any) -> None:
+    try:
+        handle = _metrics_handle(cache, name)
+        if handle is not None:
+            if ok:
+                handle.record(ms, True)
+            else:
+                handle.record(ms, False, code, message)
+    except Exception:
+        _writer._report("metrics", "rfs-monitoring: recording a metrics sample failed; ignored")
+
+
+def _tracing() -> Any:
+    # OpenTelemetry costs nothing unless the application imported it.
+    if "opentelemetry.trace" not in sys.modules:
+        return None
+    from rfs_monitoring import tracing
+
+    return tracing if tracing.enabled() else None
+
+
+class _Spec:
+    """Everything a decorated function decides once, at decoration time."""
+
+    __slots__ = (
+        "error_level",
+        "failure_level",
+        "log_args",
+        "log_result",
+        "metadata",
+        "metrics",
+        "name",
+        "record_metrics",
+        "signature",
+        "success_level",
+        "threshold",
+        "version",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *,
+        log_args: bool,
+        log_result: bool,
+        success_level: str | int,
+        failure_level: str | int,
+        error_level: str | int,
+        metadata: Mapping[str, Any] | None,
+        record_metrics: bool,
+    ) -> None:
+        self.name = name
+        self.log_args = log_args
+        self.log_result = log_result
+        self.success_level = _level_number(success_level)
+        self.failure_level = _level_number(failure_level)
+        self.error_level = _level_number(error_level)
+        self.metadata = dict(metadata or {})
+        self.record_metrics = record_metrics
+        self.metrics: list[Any] = [None, None]
+        self.signature: inspect.Signature | None = None
+        if log_args:
+            try:
+                self.signature = inspect.signature(fn)
+            except (TypeError, ValueError):
+                self.signature = None
+        self.version = -1
+        self.threshold = 20
+
+    def current_threshold(self) -> int:
+        if self.version != _levels.version:
+            self.version = _levels.version
+            self.threshold = _levels.threshold(self.name)
+        return self.threshold
+
+    def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.signature is not None:
+            try:
+                bound = self.signature.bind_partial(*args, **kwargs)
+                values = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+                return cast("dict[str, Any]", get_masker().mask(values))
+            except TypeError:
+                pass
+        return cast(
+            "dict[str, Any]", get_masker().mask({"args": list(args), "kwargs": dict(kwargs)})
+        )
+
+
+def _finish(
+    spec: _Spec,
+    scope: OperationScope,
+    outcome: Any,
+    elapsed: float,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    span: Any,
+) -> None:
+    """Log and record a completed call that returned ``outcome``."""
+    ms = elapsed * 1000.0
+    metadata: dict[str, Any] | None = None
+    error: Any = None
+    failed: bool
+    kind = type(outcome)
+    if kind is Success:
+        failed = False
+        success_type = type(outcome.value).__name__
+    elif kind is Failure or isinstance(outcome, Failure):
+        failed = True
+        error = outcome.error
+        success_type = None
+    elif isinstance(outcome, Success):
+        failed = False
+        success_type = type(outcome.value).__name__
+    else:
+        flux = _as_flux(outcome)
+        if flux is not None:
+            failures = flux.count_failures()
+            failed = failures > 0
+            success_type = None if failed else type(outcome).__name__
+            if failed:
+                error = next(r.error for r in flux.results if isinstance(r, Failure))
+            metadata = {
+                "total": flux.count_total(),
+                "successes": flux.count_success(),
+                "failures": failures,
+            }
+        else:
+            failed = False
+            success_type = kind.__name__
+    code = message = None
+    if failed:
+        code = error_code_of(error)
+        message = error_message_of(error)
+    if spec.record_metrics:
+        _record(spec.metrics, spec.name, ms, not failed, code, message)
+    if span is not None:
+        span.end(failed, code, None)
+    level = spec.failure_level if failed else spec.success_level
+    if level < spec.current_threshold():
+        return
+    if spec.metadata or spec.log_args or spec.log_result or failed:
+        metadata = {**spec.metadata, **(metadata or {})}
+        if spec.log_args:
+            metadata["args"] = spec.arguments(args, kwargs)
+        if spec.log_result and not failed and isinstance(outcome, Success):
+            metadata["result"] = outcome.value
+        if failed and scope.failure_step is not None:
+            metadata["failure_step"] = scope.failure_step
+    trace_id = span_id = None
+    if span is not None:
+        trace_id, span_id = span.trace_id, span.span_id
+    _emit(
+        (
+            _EVENT_OPERATION,
+            level,
+            _now(),
+            scope.ensure_correlation_id(),
+            spec.name,
+            None,
+            "error" if failed else "success",
+            ms,
+            success_type,
+            error_type_of(error) if failed else None,
+            code,
+            message,
+            _bound.get(),
+            metadata,
+            trace_id,
+            span_id,
+            None,
+        )
+    )
+
+
+def _finish_exception(
+    spec: _Spec,
+    scope: OperationScope,
+    exc: Exception,
+    elapsed: float,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    span: Any,
+) -> None:
+    """Log and record a call that raised ``exc`` (the caller re-raises it)."""
+    try:
+        ms = elapsed * 1000.0
+        code = error_code_of(exc)
+        message = error_message_of(exc)
+        if spec.record_metrics:
+            _record(spec.metrics, spec.name, ms, False, code, message)
+        if span is not None:
+            span.end(True, code, exc)
+        level = spec.error_level
+        if level < spec.current_threshold():
+            return
+        metadata: dict[str, Any] = {**spec.metadata, "raised": True}
+        if spec.log_args:
+            metadata["args"] = spec.arguments(args, kwargs)
+        if scope.failure_step is not None:
+            metadata["failure_step"] = scope.failure_step
+        _emit(
+            (
+                _EVENT_OPERATION,
+                level,
+                _now(),
+                scope.ensure_correlation_id(),
+                spec.name,
+                None,
+                "error",
+                ms,
+                None,
+                error_type_of(exc),
+                code,
+                message,
+                _bound.get(),
+                metadata,
+                None if span is None else span.trace_id,
+                None if span is None else span.span_id,
+                exc,
+            )
+        )
+    except Exception:
+        _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
+
+
+def _is_mono(value: Any) -> bool:
+    reactive = sys.modules.get("rfs_monitoring.reactive")
+    return reactive is not None and isinstance(value, reactive.MonoResult)
+
+
+def _as_flux(value: Any) -> FluxResult[Any, Any] | None:
+    reactive = sys.modules.get("rfs_monitoring.reactive")
+    if reactive is not None and isinstance(value, reactive.FluxResult):
+        return cast("FluxResult[Any, Any]", value)
+    return None
+
+
+def _open_scope(name: str) -> OperationScope:
+    scope = OperationScope(name, _correlation_id.get(), 0.0)
+    if scope.correlation_id is None:
+        parent = _operation.get()
+        if parent is not None:
+            scope.correlation_id = parent.ensure_correlation_id()
+    return scope
+
+
+def _start_span(spec: _Spec, scope: OperationScope) -> Any:
+    tracing = _tracing()
+    if tracing is None:
+        return None
+    try:
+        return tracing.start_operation(spec.name, scope)
+    except Exception:
+        return None
+
+
+def _deferred_mono(
+    spec: _Spec,
+    mono: MonoResult[Any, Any],
+    pre_elapsed: float,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> MonoResult[Any, Any]:
+    """A MonoResult that runs ``mono`` inside the operation and logs when awaited."""
+    from rfs_monitoring.reactive import MonoResult
+
+    async def run() -> Result[Any, Any]:
+        scope = _open_scope(spec.name)
+        token = _operation.set(scope)
+        span = _start_span(spec, scope)
+        start = scope.boundary = _perf()
+        try:
+            result = await mono
+        except Exception as exc:
+            elapsed = pre_elapsed + _perf() - start
+            _operation.reset(token)
+            _finish_exception(spec, scope, exc, elapsed, args, kwargs, span)
+            raise
+        except BaseException:
+            _operation.reset(token)
+            if span is not None:
+                span.end(False, None, None)
+            raise
+        elapsed = pre_elapsed + _perf() - start
+        _operation.reset(token)
+        try:
+            _finish(spec, scope, result, elapsed, args, kwargs, span)
+        except Exception:
+            _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
+        return result
+
+    return MonoResult.from_async_result(run)
+
+
+def log_result_operation(
+    name: str | None = None,
+    *,
+    log_args: bool = False,
+    log_result: bool = False,
+    success_level: str | int = "INFO",
+    failure_level: str | int = "WARNING",
+    error_level: str | int = "ERROR",
+    metadata: Mapping[str, Any] | None = None,
+    record_metrics: bool = True,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Log every call of the decorated function as one structured entry and record one metrics
+    sample (``ResultMetricsCollector.instance()``), for sync and async functions returning a
+    Result, a MonoResult or a FluxResult.
+
+    - ``Success``: ``success_level`` (INFO); ``Failure``: ``failure_level`` (WARNING), classified
+      by its error (``error_type``, ``error_code``, masked ``error_message``).
+    - A raised exception is logged at ``error_level`` (ERROR) with its traceback, recorded as an
+      error and re-raised unchanged.
+    - A returned MonoResult is wrapped: the operation is timed and logged when it is awaited.
+    - A FluxResult is an error when any item failed; the counts are in ``metadata``.
+    - ``log_args=True`` adds the (masked) arguments to ``metadata["args"]``, ``log_result=True``
+      the (masked) success value to ``metadata["result"]``; ``metadata`` adds fixed fields.
+
+    ``name`` defaults to the function's qualified name. The wrapper keeps the function's
+    signature (`functools.wraps`), so FastAPI and ``@handle_result`` stack on top of it.
+    """
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        spec = _Spec(
+            name or str(getattr(fn, "__qualname__", repr(fn))),
+            fn,
+            log_args=log_args,
+            log_result=log_result,
+            success_level=success_level,
+            failure_level=failure_level,
+            error_level=error_level,
+            metadata=metadata,
+            record_metrics=record_metrics,
+        )
+
+        if inspect.iscoroutinefunction(fn):
+            afn = cast("Callable[..., Awaitable[Any]]", fn)
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                scope = _open_scope(spec.name)
+                token = _operation.set(scope)
+                span = _start_span(spec, scope)
+                start = scope.boundary = _perf()
+                try:
+                    outcome = await afn(*args, **kwargs)
+                except Exception as exc:
+                    elapsed = _perf() - start
+                    _operation.reset(token)
+                    _finish_exception(spec, scope, exc, elapsed, args, kwargs, span)
+                    raise
+                except BaseException:
+                    _operation.reset(token)
+                    if span is not None:
+                        span.end(False, None, None)
+                    raise
+                elapsed = _perf() - start
+                _operation.reset(token)
+                if _is_mono(outcome):
+                    if span is not None:
+                        span.end(False, None, None)
+                    return _deferred_mono(spec, cast(Any, outcome), elapsed, args, kwargs)
+                try:
+                    _finish(spec, scope, outcome, elapsed, args, kwargs, span)
+                except Exception:
+                    _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
+                return outcome
+
+            return cast("Callable[P, R]", async_wrapper)
+
+        @functools.wraps(fn)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            scope = _open_scope(spec.name)
+            token = _operation.set(scope)
+            span = _start_span(spec, scope)
+            start = scope.boundary = _perf()
+            try:
+                outcome = fn(*args, **kwargs)
+            except Exception as exc:
+                elapsed = _perf() - start
+                _operation.reset(token)
+                _finish_exception(spec, scope, exc, elapsed, args, kwargs, span)
+                raise
+            except BaseException:
+                _operation.reset(token)
+                if span is not None:
+                    span.end(False, None, None)
+                raise
+            elapsed = _perf() - start
+            _operation.reset(token)
+            if _is_mono(outcome):
+                if span is not None:
+                    span.end(False, None, None)
+                return _deferred_mono(spec, cast(Any, outcome), elapsed, args, kwargs)
+            try:
+                _finish(spec, scope, outcome, elapsed, args, kwargs, span)
+            except Exception:
+                _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
+            return outcome
+
+        return cast("Callable[P, R]", sync_wrapper)
+
+    return decorate
+
+
+# --------------------------------------------------------------------------------------------
+# Steps: MonoResult.log_step / log_error and FluxResult.log_step / log_error
+# --------------------------------------------------------------------------------------------
+
+
+def _step_entry(
+    scope: OperationScope,
+    name: str,
+    ms: float,
+    failed: bool,
+    outcome_error: Any,
+    success_type: str | None,
+    metadata: dict[str, Any] | None,
+    span_ids: tuple[str | None, str | None],
+) -> None:
+    level = 30 if failed else 20
+    if level < _levels.threshold(scope.name):
+        return
+    _emit(
+        (
+            _EVENT_STEP,
+            level,
+            _now(),
+            scope.ensure_correlation_id(),
+            scope.name,
+            name,
+            "error" if failed else "success",
+            ms,
+            success_type,
+            error_type_of(outcome_error) if failed else None,
+            error_code_of(outcome_error) if failed else None,
+            error_message_of(outcome_error) if failed else None,
+            _bound.get(),
+            metadata,
+            span_ids[0],
+            span_ids[1],
+            None,
+        )
+    )
+
+
+def _step_boundary(scope: OperationScope, name: str, failed: bool, started: float) -> float:
+    """Close a step: its own duration in ms, and the failure bookkeeping of the operation."""
+    now = _perf()
+    since = scope.boundary if scope.boundary > started else started
+    scope.boundary = now
+    if failed:
+        if scope.failure_step is None:
+            scope.failure_step = name
+    else:
+        # A recovered chain starts over: a later Failure names its own step.
+        scope.failure_step = None
+    return (now - since) * 1000.0
+
+
+def _step_span_ids(scope: OperationScope, name: str, ms: float, failed: bool, code: Any) -> Any:
+    tracing = _tracing()
+    if tracing is None:
+        return (None, None)
+    try:
+        return tracing.record_step(scope, name, ms, failed, code)
+    except Exception:
+        return (None, None)
+
+
+def _mono_step(mono: MonoResult[Any, Any], name: str, errors_only: bool) -> MonoResult[Any, Any]:
+    """The MonoResult behind ``mono.log_step(name)`` (``errors_only=False``) and
+    ``mono.log_error(name)`` (``errors_only=True``)."""
+    from rfs_monitoring.reactive import MonoResult
+
+    async def step() -> Result[Any, Any]:
+        started = _perf()
+        scope = _operation.get()
+        token = None
+        if scope is None:
+            # A chain outside any logged operation is its own operation, named after the step.
+            scope = OperationScope(name, _correlation_id.get(), started)
+            token = _operation.set(scope)
+        try:
+            result: Result[Any, Any] = await mono
+        finally:
+            if token is not None:
+                _operation.reset(token)
+        try:
+            failed = isinstance(result, Failure)
+            ms = _step_boundary(scope, name, failed, started)
+            if failed or not errors_only:
+                error = result.error if isinstance(result, Failure) else None
+                code = error_code_of(error) if failed else None
+                ids = _step_span_ids(scope, name, ms, failed, code)
+                success_type = None if failed else type(result.unwrap()).__name__
+                _step_entry(scope, name, ms, failed, error, success_type, None, ids)
+        except Exception:
+            _writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
+        return result
+
+    return MonoResult.from_async_result(step)
+
+
+def _flux_step(flux: FluxResult[Any, Any], name: str, errors_only: bool) -> FluxResult[Any, Any]:
+    """Emit the entry behind ``flux.log_step(name)`` / ``flux.log_error(name)`` and return a
+    FluxResult with the same results."""
+    try:
+        failures = flux.count_failures()
+        failed = failures > 0
+        scope = _operation.get()
+        own = scope is None
+        if scope is None:
+            scope = OperationScope(name, _correlation_id.get(), _perf())
+        ms = 0.0 if own else _step_boundary(scope, name, failed, 0.0)
+        if failed or not errors_only:
+            error = next((r.error for r in flux.results if isinstance(r, Failure)), None)
+            metadata = {
+                "total": flux.count_total(),
+                "successes": flux.count_success(),
+                "failures": failures,
+            }
+            code = error_code_of(error) if failed else None
+            ids = _step_span_ids(scope, name, ms, failed, code)
+            success_type = None if failed else type(flux).__name__
+            _step_entry(scope, name, ms, failed, error, success_type, metadata, ids)
+    except Exception:
+        _writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
+    return type(flux).from_results(flux.results)

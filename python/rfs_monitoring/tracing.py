@@ -1,0 +1,164 @@
+"""OpenTelemetry spans for logged Result operations (optional extra ``otel``).
+
+When the application has configured an OpenTelemetry SDK tracer provider, every
+`~rfs_monitoring.result_logging.log_result_operation` call gets one span named after the
+operation, and every ``log_step``/``log_error`` entry a child span covering that step's own
+duration. A `Failure` sets the span status to ERROR and ``error.type`` to the error code (the
+semantic conventions' attribute), a raised exception is recorded on the span, and the log entries
+carry the span's ``trace_id`` and ``span_id``. Attribute values are masked.
+
+Without OpenTelemetry nothing is imported and nothing costs: the logging module looks for
+``opentelemetry.trace`` in `sys.modules` before calling in here.
+
+>>> enabled() in (True, False)
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from typing import Any
+
+from rfs_monitoring.context import OperationScope
+from rfs_monitoring.masking import get_masker
+
+__all__ = ["OperationSpan", "enabled", "set_tracer_provider"]
+
+_INSTRUMENTATION = "rfs_monitoring"
+
+_provider_override: Any = None
+_tracer_cache: tuple[Any, Any] = (None, None)
+
+
+def set_tracer_provider(provider: Any) -> Any:
+    """Use ``provider`` for rfs-monitoring's spans instead of OpenTelemetry's global provider
+    (``None`` goes back to the global one). Returns the previous override. Tests use this with an
+    ``InMemorySpanExporter``, since OpenTelemetry's global provider can be set only once.
+    """
+    global _provider_override
+    previous = _provider_override
+    _provider_override = provider
+    return previous
+
+
+def _is_sdk_provider(provider: Any) -> bool:
+    sdk = sys.modules.get("opentelemetry.sdk.trace")
+    return sdk is not None and isinstance(provider, sdk.TracerProvider)
+
+
+def _tracer() -> Any:
+    global _tracer_cache
+    provider = _provider_override
+    if provider is None:
+        trace = sys.modules.get("opentelemetry.trace")
+        if trace is None:
+            return None
+        provider = trace.get_tracer_provider()
+    cached_provider, tracer = _tracer_cache
+    if provider is cached_provider:
+        return tracer
+    tracer = provider.get_tracer(_INSTRUMENTATION) if _is_sdk_provider(provider) else None
+    _tracer_cache = (provider, tracer)
+    return tracer
+
+
+def enabled() -> bool:
+    """Whether spans are produced: an OpenTelemetry SDK tracer provider is configured."""
+    try:
+        return _tracer() is not None
+    except Exception:
+        return False
+
+
+def _ids(span: Any) -> tuple[str | None, str | None]:
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return None, None
+    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+
+
+class OperationSpan:
+    """The span of one operation, current while the operation runs."""
+
+    __slots__ = ("_token", "span", "span_id", "trace_id")
+
+    def __init__(self, span: Any, token: Any) -> None:
+        self.span = span
+        self._token = token
+        self.trace_id, self.span_id = _ids(span)
+
+    def end(self, failed: bool, error_code: str | None, exc: BaseException | None) -> None:
+        """Set the outcome, end the span and make the previous span current again."""
+        from opentelemetry import context as otel_context
+        from opentelemetry.trace import Status, StatusCode
+
+        span = self.span
+        try:
+            if exc is not None:
+                span.record_exception(exc, attributes={"exception.message": _masked(exc)})
+            if failed:
+                span.set_attribute("error.type", error_code or "error")
+                span.set_attribute("rfs.result_type", "error")
+                span.set_status(Status(StatusCode.ERROR, error_code))
+            else:
+                span.set_attribute("rfs.result_type", "success")
+            span.end()
+        finally:
+            token, self._token = self._token, None
+            if token is not None:
+                # Detached in another context: nothing to restore here.
+                with contextlib.suppress(Exception):
+                    otel_context.detach(token)
+
+
+def _masked(exc: BaseException) -> str:
+    try:
+        return get_masker().mask_text(str(exc))
+    except Exception:
+        return type(exc).__name__
+
+
+def start_operation(name: str, scope: OperationScope) -> OperationSpan | None:
+    """Start the operation's span as the current span (a child of the caller's, if any)."""
+    tracer = _tracer()
+    if tracer is None:
+        return None
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+
+    attributes: dict[str, Any] = {"rfs.operation": get_masker().mask_text(name)}
+    attributes["rfs.correlation_id"] = scope.ensure_correlation_id()
+    span = tracer.start_span(name, attributes=attributes)
+    scope.span = span
+    scope.start_ns = time.time_ns()
+    token = otel_context.attach(trace.set_span_in_context(span))
+    return OperationSpan(span, token)
+
+
+def record_step(
+    scope: OperationScope, name: str, ms: float, failed: bool, error_code: str | None
+) -> tuple[str | None, str | None]:
+    """A finished child span for one step, covering its own ``ms`` up to now."""
+    tracer = _tracer()
+    if tracer is None:
+        return None, None
+    from opentelemetry import trace
+    from opentelemetry.trace import Status, StatusCode
+
+    end_ns = time.time_ns()
+    start_ns = end_ns - int(ms * 1_000_000)
+    parent = scope.span
+    context = trace.set_span_in_context(parent) if parent is not None else None
+    attributes: dict[str, Any] = {
+        "rfs.operation": get_masker().mask_text(scope.name),
+        "rfs.step": get_masker().mask_text(name),
+        "rfs.result_type": "error" if failed else "success",
+    }
+    span = tracer.start_span(name, context=context, attributes=attributes, start_time=start_ns)
+    if failed:
+        span.set_attribute("error.type", error_code or "error")
+        span.set_status(Status(StatusCode.ERROR, error_code))
+    span.end(end_time=end_ns)
+    return _ids(span)
