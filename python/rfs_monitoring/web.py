@@ -53,9 +53,11 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any, TypeAlias, TypeVar, overload
 
 import anyio.from_thread
-from fastapi import Depends, Response
+from fastapi import Depends, HTTPException, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 from rfs_monitoring.context import correlation_context, get_correlation_id, new_correlation_id
 from rfs_monitoring.errors import APIError, ErrorCode
@@ -78,9 +80,51 @@ C = TypeVar("C", bound=Callable[..., Any])
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-ID"
 
-FastAPIResult: TypeAlias = Result[T, APIError]
-"""The return annotation of a `handle_result` endpoint: ``FastAPIResult[User]`` is
-``Result[User, APIError]``."""
+
+class _ProblemHTTPException(HTTPException):
+    """Carries a Failure out of FastAPI's response validation (see `_ServedAsValue`)."""
+
+
+class _ServedAsValue:
+    """pydantic metadata making ``Result[T, APIError]`` a valid FastAPI response model.
+
+    On a route *without* `handle_result`, FastAPI validates the returned Result with this schema:
+    a ``Success`` is validated and serialized as its value (so OpenAPI shows ``T``), and a
+    ``Failure`` raises an `HTTPException` with the error's status, whose body is FastAPI's
+    ``{"detail": <problem object>}``. `handle_result` routes never reach this: they send RFC 9457
+    bodies themselves.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        args = typing.get_args(source)
+        value_schema = handler.generate_schema(args[0]) if args else core_schema.any_schema()
+        return core_schema.no_info_before_validator_function(_value_or_raise, value_schema)
+
+    def __repr__(self) -> str:
+        return "ServedAsValue"
+
+
+def _value_or_raise(value: Any) -> Any:
+    if isinstance(value, Success):
+        return value.value
+    if isinstance(value, Failure):
+        error = APIError.from_service_error(value.error)
+        correlation_id = get_correlation_id()
+        headers = dict(error.headers)
+        if correlation_id is None:
+            correlation_id = headers[CORRELATION_HEADER] = new_correlation_id()
+        raise _ProblemHTTPException(
+            error.status_code, detail=error.to_problem(correlation_id), headers=headers
+        )
+    return value
+
+
+FastAPIResult: TypeAlias = Annotated[Result[T, APIError], _ServedAsValue()]
+"""The return annotation of a Result endpoint: ``FastAPIResult[User]`` is
+``Result[User, APIError]`` (with metadata that lets FastAPI use it even without
+`handle_result`, serving a Success as its value)."""
 
 # The hidden parameter FastAPI fills with its per-request Response; its presence in the call
 # is what tells the wrapper it is being served rather than called directly.
