@@ -1,8 +1,462 @@
 //! The `rfs_monitoring._core` extension module: a thin adapter over `rfs-monitoring-core`.
+//!
+//! The hot paths (`Handle.record` and calling a `Monitor`) stay attached to the interpreter;
+//! queries, which merge many buckets, release it while they run.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple, PyType};
+use rfs_monitoring_core::{Config, Cumulative, OpId, Outcome, Point, Registry, Summary, TopError};
+
+/// Bumped whenever the process-wide collector changes, so `Monitor`s refresh their handle.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+fn value_error(err: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(err.to_string())
+}
+
+fn system_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Reads the registry clock: the Python callable when one was given, else the system clock.
+fn read_clock(py: Python<'_>, clock: Option<&Py<PyAny>>) -> PyResult<f64> {
+    match clock {
+        None => Ok(system_now()),
+        Some(clock) => clock.bind(py).call0()?.extract(),
+    }
+}
+
+fn outcome(success: bool, error_code: Option<String>, error_message: Option<String>) -> Outcome {
+    if success {
+        Outcome::Success
+    } else {
+        Outcome::Failure {
+            code: error_code,
+            message: error_message,
+        }
+    }
+}
+
+/// Per-operation statistics in time buckets (see the `rfs-monitoring-core` docs).
+#[pyclass(frozen, module = "rfs_monitoring._core", name = "Registry")]
+struct PyRegistry {
+    inner: Arc<Registry>,
+    clock: Option<Py<PyAny>>,
+}
+
+#[pymethods]
+impl PyRegistry {
+    #[new]
+    #[pyo3(signature = (
+        retention_seconds=604_800,
+        max_operations=1000,
+        max_error_codes=100,
+        clock=None,
+        queue_capacity=65_536,
+    ))]
+    fn new(
+        retention_seconds: u64,
+        max_operations: usize,
+        max_error_codes: usize,
+        clock: Option<Py<PyAny>>,
+        queue_capacity: usize,
+    ) -> PyResult<Self> {
+        let inner = Registry::new(Config {
+            retention_seconds,
+            max_operations,
+            max_error_codes,
+            queue_capacity,
+        })
+        .map_err(value_error)?;
+        Ok(Self {
+            inner: Arc::new(inner),
+            clock,
+        })
+    }
+
+    /// Retention in seconds.
+    #[getter]
+    fn retention_seconds(&self) -> u64 {
+        self.inner.config().retention_seconds
+    }
+
+    /// The registry clock's current time, seconds since the epoch.
+    fn now(&self, py: Python<'_>) -> PyResult<f64> {
+        read_clock(py, self.clock.as_ref())
+    }
+
+    /// A handle bound to `name` (folded into `_other` beyond `max_operations`).
+    fn handle(&self, py: Python<'_>, name: &str) -> PyResult<PyHandle> {
+        let registration = self.inner.register(name).map_err(value_error)?;
+        Ok(PyHandle {
+            registry: Arc::clone(&self.inner),
+            clock: self.clock.as_ref().map(|c| c.clone_ref(py)),
+            id: registration.id,
+            name: registration.name,
+            folded: registration.folded,
+        })
+    }
+
+    /// Records one process resource sample at time `t`.
+    fn record_resources(&self, t: f64, rss_mb: f64, cpu_percent: f64) {
+        self.inner.record_resources(t, rss_mb, cpu_percent);
+    }
+
+    /// Statistics of `name` over `(now - window, now]`, or `None` (unknown or expired).
+    fn summary(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        now: f64,
+        window: u64,
+        top: usize,
+    ) -> Option<PySummary> {
+        let inner = &self.inner;
+        py.detach(|| inner.summary(name, now, window, top))
+            .map(PySummary::from)
+    }
+
+    /// Names with data in the window, sorted.
+    fn operations(&self, py: Python<'_>, now: f64, window: u64) -> Vec<String> {
+        let inner = &self.inner;
+        py.detach(|| inner.operations(now, window))
+    }
+
+    /// Top failure messages over every operation in the window.
+    fn top_errors(&self, py: Python<'_>, now: f64, window: u64, limit: usize) -> Vec<ErrorTuple> {
+        let inner = &self.inner;
+        py.detach(|| inner.top_errors(now, window, limit))
+            .into_iter()
+            .map(error_tuple)
+            .collect()
+    }
+
+    /// Consecutive points over the window, or `None` (unknown or expired).
+    fn series(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        now: f64,
+        window: u64,
+        points: u64,
+    ) -> Option<Vec<PointTuple>> {
+        let inner = &self.inner;
+        py.detach(|| inner.series(name, now, window, points))
+            .map(|points| points.into_iter().map(point_tuple).collect())
+    }
+
+    /// Lifetime totals per operation.
+    fn cumulative(&self, py: Python<'_>) -> Vec<CumulativeTuple> {
+        let inner = &self.inner;
+        py.detach(|| inner.cumulative())
+            .into_iter()
+            .map(cumulative_tuple)
+            .collect()
+    }
+
+    /// Bytes held for one operation.
+    fn operation_bytes(&self, py: Python<'_>, name: &str) -> Option<usize> {
+        let inner = &self.inner;
+        py.detach(|| inner.operation_bytes(name))
+    }
+
+    /// Samples that could not be queued.
+    fn dropped(&self) -> u64 {
+        self.inner.dropped()
+    }
+
+    /// Samples that arrived older than every bucket kept.
+    fn expired(&self, py: Python<'_>) -> u64 {
+        let inner = &self.inner;
+        py.detach(|| inner.expired())
+    }
+
+    /// Forgets every sample; handles stay valid.
+    fn reset(&self, py: Python<'_>) {
+        let inner = &self.inner;
+        py.detach(|| inner.reset());
+    }
+}
+
+type ErrorTuple = (String, String, String, u64, f64, f64);
+type PointTuple = (f64, u64, u64, u64, f64, f64, f64, f64, f64);
+type CumulativeTuple = (String, u64, u64, Vec<(String, u64)>, f64, Vec<(f64, u64)>);
+
+fn error_tuple(e: TopError) -> ErrorTuple {
+    (
+        e.operation,
+        e.code,
+        e.message,
+        e.count,
+        e.first_seen,
+        e.last_seen,
+    )
+}
+
+fn point_tuple(p: Point) -> PointTuple {
+    (
+        p.start, p.seconds, p.total, p.failures, p.sum_ms, p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms,
+    )
+}
+
+fn cumulative_tuple(c: Cumulative) -> CumulativeTuple {
+    (
+        c.operation,
+        c.total,
+        c.failures,
+        c.errors_by_code,
+        c.sum_seconds,
+        c.buckets,
+    )
+}
+
+/// The statistics of one operation over a window.
+#[pyclass(frozen, get_all, module = "rfs_monitoring._core", name = "Summary")]
+struct PySummary {
+    total: u64,
+    successes: u64,
+    failures: u64,
+    sum_ms: f64,
+    mean_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    errors_by_code: Vec<(String, u64)>,
+    top_errors: Vec<ErrorTuple>,
+    hourly: Vec<(u8, u64)>,
+    window_start: f64,
+    window_end: f64,
+    throughput_rps: f64,
+    resources: Option<(f64, f64)>,
+}
+
+impl From<Summary> for PySummary {
+    fn from(s: Summary) -> Self {
+        Self {
+            total: s.total,
+            successes: s.successes,
+            failures: s.failures,
+            sum_ms: s.sum_ms,
+            mean_ms: s.mean_ms,
+            min_ms: s.min_ms,
+            max_ms: s.max_ms,
+            p50_ms: s.p50_ms,
+            p90_ms: s.p90_ms,
+            p95_ms: s.p95_ms,
+            p99_ms: s.p99_ms,
+            p999_ms: s.p999_ms,
+            errors_by_code: s.errors_by_code,
+            top_errors: s.top_errors.into_iter().map(error_tuple).collect(),
+            hourly: s.hourly,
+            window_start: s.window_start,
+            window_end: s.window_end,
+            throughput_rps: s.throughput_rps,
+            resources: s.resources,
+        }
+    }
+}
+
+/// A handle bound to one operation: recording skips the name lookup.
+#[pyclass(frozen, module = "rfs_monitoring._core", name = "Handle")]
+struct PyHandle {
+    registry: Arc<Registry>,
+    clock: Option<Py<PyAny>>,
+    id: OpId,
+    name: String,
+    folded: bool,
+}
+
+impl PyHandle {
+    fn record_outcome(&self, py: Python<'_>, duration_ms: f64, outcome: Outcome) -> PyResult<()> {
+        let now = read_clock(py, self.clock.as_ref())?;
+        self.registry
+            .record(self.id, now, duration_ms, outcome)
+            .map_err(value_error)
+    }
+}
+
+#[pymethods]
+impl PyHandle {
+    /// The operation name samples are stored under.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True when the cardinality guard folded the requested name into `_other`.
+    #[getter]
+    fn folded(&self) -> bool {
+        self.folded
+    }
+
+    /// Records one call; raises `ValueError` for a negative, NaN or infinite duration.
+    #[pyo3(signature = (duration_ms, success, error_code=None, error_message=None))]
+    fn record(
+        &self,
+        py: Python<'_>,
+        duration_ms: f64,
+        success: bool,
+        error_code: Option<String>,
+        error_message: Option<String>,
+    ) -> PyResult<()> {
+        self.record_outcome(py, duration_ms, outcome(success, error_code, error_message))
+    }
+}
+
+/// Tells every `Monitor` to look its handle up again (the process-wide collector changed).
+#[pyfunction]
+fn bump_generation() {
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Times calls of a sync function and records them, classifying the outcome.
+///
+/// `resolve()` returns the `Handle` to record into (called again after `bump_generation`);
+/// `classify(error)` returns `(code, message)` for a Failure's error or a raised exception;
+/// `finish(handle, value, duration_ms)` handles any return value that is neither a `Success`
+/// nor a `Failure` and returns what the caller gets.
+#[pyclass(frozen, dict, module = "rfs_monitoring._core", name = "Monitor")]
+struct Monitor {
+    func: Py<PyAny>,
+    resolve: Py<PyAny>,
+    classify: Py<PyAny>,
+    finish: Py<PyAny>,
+    success_type: Py<PyType>,
+    failure_type: Py<PyType>,
+    cache: Mutex<Option<(u64, Py<PyHandle>)>>,
+}
+
+impl Monitor {
+    fn handle(&self, py: Python<'_>) -> PyResult<Py<PyHandle>> {
+        let generation = GENERATION.load(Ordering::Relaxed);
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((cached, handle)) = cache.as_ref() {
+                if *cached == generation {
+                    return Ok(handle.clone_ref(py));
+                }
+            }
+        }
+        let handle: Py<PyHandle> = self.resolve.bind(py).call0()?.extract()?;
+        if let Ok(mut cache) = self.cache.lock() {
+            *cache = Some((generation, handle.clone_ref(py)));
+        }
+        Ok(handle)
+    }
+
+    fn record_failure(
+        &self,
+        py: Python<'_>,
+        handle: &PyHandle,
+        duration_ms: f64,
+        error: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let (code, message): (Option<String>, Option<String>) =
+            self.classify.bind(py).call1((error,))?.extract()?;
+        handle.record_outcome(py, duration_ms, Outcome::Failure { code, message })
+    }
+}
+
+#[pymethods]
+impl Monitor {
+    #[new]
+    fn new(
+        func: Py<PyAny>,
+        resolve: Py<PyAny>,
+        classify: Py<PyAny>,
+        finish: Py<PyAny>,
+        success_type: Py<PyType>,
+        failure_type: Py<PyType>,
+    ) -> Self {
+        Self {
+            func,
+            resolve,
+            classify,
+            finish,
+            success_type,
+            failure_type,
+            cache: Mutex::new(None),
+        }
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let start = Instant::now();
+        let result = self.func.bind(py).call(args, kwargs);
+        let duration_ms = start.elapsed().as_secs_f64() * 1_000.0;
+        // Metrics never break the observed call: a failure to record is swallowed.
+        let Ok(handle) = self.handle(py) else {
+            return result;
+        };
+        let handle_ref = handle.get();
+        match result {
+            Ok(value) => {
+                let kind = value.get_type();
+                if kind.is(self.success_type.bind(py)) {
+                    let _ = handle_ref.record_outcome(py, duration_ms, Outcome::Success);
+                    Ok(value)
+                } else if kind.is(self.failure_type.bind(py)) {
+                    if let Ok(error) = value.getattr("error") {
+                        let _ = self.record_failure(py, handle_ref, duration_ms, &error);
+                    }
+                    Ok(value)
+                } else {
+                    self.finish.bind(py).call1((handle, &value, duration_ms))
+                }
+            }
+            Err(err) => {
+                let _ = self.record_failure(py, handle_ref, duration_ms, err.value(py));
+                Err(err)
+            }
+        }
+    }
+
+    /// Binds the monitor to an instance when it decorates a method.
+    fn __get__<'py>(
+        slf: Bound<'py, Self>,
+        instance: Option<Bound<'py, PyAny>>,
+        owner: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = owner;
+        match instance {
+            None => Ok(slf.into_any()),
+            Some(instance) => {
+                let py = slf.py();
+                py.import("types")?
+                    .getattr("MethodType")?
+                    .call1((slf, instance))
+            }
+        }
+    }
+}
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", rfs_monitoring_core::VERSION)?;
+    m.add(
+        "TRACKABLE_MS",
+        rfs_monitoring_core::histogram::TRACKABLE_NS as f64 / 1_000_000.0,
+    )?;
+    m.add("OTHER", rfs_monitoring_core::OTHER)?;
+    m.add("UNKNOWN_CODE", rfs_monitoring_core::UNKNOWN_CODE)?;
+    m.add_class::<PyRegistry>()?;
+    m.add_class::<PyHandle>()?;
+    m.add_class::<PySummary>()?;
+    m.add_class::<Monitor>()?;
+    m.add_function(wrap_pyfunction!(bump_generation, m)?)?;
     Ok(())
 }

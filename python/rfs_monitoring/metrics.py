@@ -1,0 +1,686 @@
+"""Per-operation latency and outcome metrics over time windows, backed by the Rust core.
+
+`ResultMetricsCollector` records each call of an operation (duration, Success or Failure, error
+code and message) into time-bucketed log-linear histograms held in Rust, and answers count,
+success rate, p50/p90/p99/max, error breakdown, top errors and hourly distribution for any
+window from ``1s`` up to the retention (default ``1w``). Quantiles are within 1% of the exact
+value; counts are exact.
+
+>>> clock = lambda: 1_700_000_000.0
+>>> collector = ResultMetricsCollector(clock=clock, sample_resources=False)
+>>> checkout = collector.operation("checkout")
+>>> for ms in (12.0, 15.0, 18.0):
+...     checkout.record(ms, True)
+>>> collector.record("checkout", 250.0, False, "TIMEOUT_ERROR", "payment gateway timed out")
+>>> metrics = collector.operation_metrics("checkout", "1h").unwrap()
+>>> metrics.total_requests, metrics.failed_requests, metrics.success_rate
+(4, 1, 0.75)
+>>> metrics.max_response_time_ms, metrics.error_breakdown
+(250.0, {'TIMEOUT_ERROR': 1})
+>>> collector.operation_metrics("nope").unwrap_error().code.value
+'NOT_FOUND'
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
+
+from rfs_monitoring import _core
+from rfs_monitoring._outcome import error_code_of, error_message_of
+from rfs_monitoring._sampler import ResourceSampler
+from rfs_monitoring.result import Failure, Result, Success
+
+if TYPE_CHECKING:
+    from rfs_monitoring.errors import APIError
+    from rfs_monitoring.reactive import MonoResult
+
+__all__ = [
+    "CumulativeOperation",
+    "ErrorSummary",
+    "OperationHandle",
+    "OperationMetrics",
+    "ResultMetricsCollector",
+    "TimeSeriesPoint",
+    "monitor_result",
+    "parse_time_range",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_logger = logging.getLogger("rfs_monitoring.metrics")
+
+OperationHandle = _core.Handle
+"""A handle bound to one operation: ``handle.record(duration_ms, success, error_code=None,
+error_message=None)`` skips the name lookup. Get one with `ResultMetricsCollector.operation`."""
+
+_TIME_RANGE = re.compile(r"([1-9][0-9]{0,6})([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+_TOP_ERRORS_PER_OPERATION = 10
+_MAX_POINTS = 1_000
+
+
+def _seconds_of(text: object) -> int | None:
+    if not isinstance(text, str):
+        return None
+    match = _TIME_RANGE.fullmatch(text.strip())
+    if match is None:
+        return None
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _validation_error(message: str) -> APIError:
+    from rfs_monitoring.errors import APIError
+
+    return APIError.validation_error(message)
+
+
+def parse_time_range(text: object, *, max_seconds: int | None = None) -> Result[int, APIError]:
+    """The number of seconds in a time range such as ``"15m"``, ``"1h"``, ``"7d"`` or ``"1w"``.
+
+    The grammar is ``<n><unit>`` with ``n >= 1`` and a unit of ``s``, ``m``, ``h``, ``d`` or
+    ``w``. Anything else (``None`` included), or a range above ``max_seconds``, is a
+    VALIDATION_ERROR failure.
+
+    >>> parse_time_range("90m")
+    Success(value=5400)
+    >>> parse_time_range("0h").unwrap_error().code.value
+    'VALIDATION_ERROR'
+    >>> parse_time_range("2w", max_seconds=604_800).is_failure()
+    True
+    """
+    seconds = _seconds_of(text)
+    if seconds is None:
+        return Failure(
+            _validation_error(
+                f"time_range must look like 30s, 15m, 1h, 1d or 1w (n >= 1), got {text!r}"
+            )
+        )
+    if max_seconds is not None and seconds > max_seconds:
+        return Failure(
+            _validation_error(f"time_range {text!r} is longer than the retention ({max_seconds} s)")
+        )
+    return Success(seconds)
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+@functools.lru_cache(maxsize=4096)
+def _masked(message: str) -> str:
+    from rfs_monitoring.masking import mask_text
+
+    return mask_text(message)
+
+
+@dataclass(frozen=True)
+class OperationMetrics:
+    """Performance metrics of one operation over a time window (the design document's schema).
+
+    Latencies are milliseconds; ``success_rate`` is 0..1 (1.0 when the window holds no
+    request); ``top_errors`` holds ``(masked message, count)`` pairs, most frequent first;
+    ``hourly_distribution`` maps the UTC hour of day (0-23) to the requests in the window;
+    ``throughput_rps`` is requests per second over the part of the window since the operation
+    was first seen. The memory and CPU averages come from the background sampler (0.0 when
+    resource sampling is off).
+    """
+
+    operation_name: str
+    time_window: str
+    total_requests: int
+    successful_requests: int
+    failed_requests: int
+    success_rate: float
+    avg_response_time_ms: float
+    p50_response_time_ms: float
+    p90_response_time_ms: float
+    p99_response_time_ms: float
+    max_response_time_ms: float
+    error_breakdown: dict[str, int]
+    top_errors: list[tuple[str, int]]
+    avg_memory_usage_mb: float
+    avg_cpu_usage_percent: float
+    hourly_distribution: dict[int, int]
+    window_start: datetime
+    window_end: datetime
+    throughput_rps: float
+    min_response_time_ms: float = 0.0
+    p95_response_time_ms: float = 0.0
+    p999_response_time_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class ErrorSummary:
+    """One of the most frequent failures in a window (message masked)."""
+
+    operation_name: str
+    error_code: str
+    error_message: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class TimeSeriesPoint:
+    """The requests of one operation that started in ``[start, start + seconds)``."""
+
+    start: datetime
+    seconds: int
+    total: int
+    successes: int
+    failures: int
+    success_rate: float
+    avg_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+@dataclass(frozen=True)
+class CumulativeOperation:
+    """Lifetime totals of one operation (since the last reset), for Prometheus exposition.
+
+    ``buckets`` are ``(upper bound in seconds, cumulative count)`` with Prometheus' default
+    bounds, the last one ``inf``.
+    """
+
+    operation_name: str
+    total: int
+    successes: int
+    failures: int
+    errors_by_code: dict[str, int] = field(default_factory=dict)
+    sum_seconds: float = 0.0
+    buckets: list[tuple[float, int]] = field(default_factory=list)
+
+
+def _rate(successes: int, total: int) -> float:
+    return successes / total if total else 1.0
+
+
+class ResultMetricsCollector:
+    """Collects per-operation metrics in time buckets and answers window queries.
+
+    ``clock`` is a zero-argument callable returning seconds since the epoch (default
+    `time.time`, read in Rust), so tests drive the windows. ``retention`` uses the time-range
+    grammar (default ``"1w"``). Beyond ``max_operations`` names (or ``max_error_codes`` codes
+    in one operation) samples go to ``_other``, with one warning. ``sample_resources`` starts a
+    background thread (lazily, at the first handle) that samples the process' memory and CPU
+    once a second.
+
+    Recording never blocks on I/O and a recorded sample is visible to the next query.
+    """
+
+    _instance: ClassVar[ResultMetricsCollector | None] = None
+    _instance_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        clock: Callable[[], float] | None = None,
+        retention: str = "1w",
+        *,
+        max_operations: int = 1000,
+        max_error_codes: int = 100,
+        sample_resources: bool = True,
+    ) -> None:
+        retention_seconds = _seconds_of(retention)
+        if retention_seconds is None:
+            raise ValueError(f"retention must look like 1h, 1d or 1w, got {retention!r}")
+        self._clock: Callable[[], float] = clock if clock is not None else time.time
+        self._registry = _core.Registry(
+            retention_seconds, max_operations, max_error_codes, clock=clock
+        )
+        self._retention = retention
+        self._max_operations = max_operations
+        self._handles: dict[str, _core.Handle] = {}
+        self._lock = threading.Lock()
+        self._warned_folding = False
+        self._sampler = ResourceSampler(self._registry, self._clock) if sample_resources else None
+
+    # -- the process-wide collector -----------------------------------------------------------
+
+    @classmethod
+    def instance(cls) -> ResultMetricsCollector:
+        """The process-wide collector (created on first use).
+
+        >>> ResultMetricsCollector.instance() is ResultMetricsCollector.instance()
+        True
+        """
+        current = cls._instance
+        if current is not None:
+            return current
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = ResultMetricsCollector()
+                _core.bump_generation()
+            return cls._instance
+
+    @classmethod
+    def set_instance(cls, collector: ResultMetricsCollector) -> ResultMetricsCollector:
+        """Install ``collector`` as the process-wide one and return the previous one.
+
+        >>> fresh = ResultMetricsCollector(sample_resources=False)
+        >>> previous = ResultMetricsCollector.set_instance(fresh)
+        >>> ResultMetricsCollector.instance() is fresh
+        True
+        >>> ResultMetricsCollector.set_instance(previous) is fresh
+        True
+        """
+        if not isinstance(collector, ResultMetricsCollector):
+            raise TypeError(f"expected a ResultMetricsCollector, got {type(collector).__name__}")
+        previous = cls.instance()
+        with cls._instance_lock:
+            cls._instance = collector
+            _core.bump_generation()
+        return previous
+
+    # -- recording ----------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock that places samples in time buckets."""
+        return self._clock
+
+    @property
+    def retention(self) -> str:
+        """How long samples stay queryable, as given (``"1w"`` by default)."""
+        return self._retention
+
+    def operation(self, name: str) -> OperationHandle:
+        """A handle bound to ``name``; its ``record`` skips the name lookup.
+
+        An empty name raises ValueError. Handles stay valid across `reset`.
+        """
+        handle = self._handles.get(name)
+        if handle is not None:
+            return handle
+        if not isinstance(name, str):
+            raise TypeError(f"operation name must be a str, got {type(name).__name__}")
+        handle = self._registry.handle(name)
+        if handle.folded:
+            self._warn_folded(name)
+        else:
+            self._handles[name] = handle
+        self._start_sampler()
+        return handle
+
+    def record(
+        self,
+        operation: str,
+        duration_ms: float,
+        success: bool,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        """Record one call of ``operation`` by hand.
+
+        A negative, NaN or infinite ``duration_ms`` or an empty name raises ValueError.
+        """
+        handle = self._handles.get(operation) or self.operation(operation)
+        handle.record(duration_ms, bool(success), error_code, error_message)
+
+    def _warn_folded(self, name: str) -> None:
+        with self._lock:
+            if self._warned_folding:
+                return
+            self._warned_folding = True
+        _logger.warning(
+            "rfs-monitoring: more than %d operation names; %r and later new names are "
+            "recorded as %r",
+            self._max_operations,
+            name,
+            _core.OTHER,
+        )
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def _window(self, time_range: object) -> Result[int, APIError]:
+        return parse_time_range(time_range, max_seconds=self._registry.retention_seconds)
+
+    def _window_or_raise(self, time_range: object) -> int:
+        window = self._window(time_range)
+        if isinstance(window, Failure):
+            raise ValueError(window.error.message)
+        return window.unwrap()
+
+    def operation_metrics(
+        self, name: str, time_range: str = "1h"
+    ) -> Result[OperationMetrics, APIError]:
+        """The metrics of ``name`` over the last ``time_range``.
+
+        An unknown operation (or one with no sample left in retention) is a NOT_FOUND failure;
+        a bad ``time_range`` (or one above the retention) a VALIDATION_ERROR failure.
+        """
+        window = self._window(time_range)
+        if isinstance(window, Failure):
+            return window
+        if not isinstance(name, str) or not name:
+            return Failure(_validation_error("operation name must be a non-empty string"))
+        now = self._clock()
+        summary = self._registry.summary(name, now, window.unwrap(), _TOP_ERRORS_PER_OPERATION)
+        if summary is None:
+            from rfs_monitoring.errors import APIError
+
+            return Failure(APIError.not_found("operation", name))
+        resources = summary.resources or self._fallback_resources()
+        rss_mb, cpu_percent = resources if resources is not None else (0.0, 0.0)
+        return Success(
+            OperationMetrics(
+                operation_name=name,
+                time_window=str(time_range),
+                total_requests=summary.total,
+                successful_requests=summary.successes,
+                failed_requests=summary.failures,
+                success_rate=_rate(summary.successes, summary.total),
+                avg_response_time_ms=summary.mean_ms,
+                p50_response_time_ms=summary.p50_ms,
+                p90_response_time_ms=summary.p90_ms,
+                p99_response_time_ms=summary.p99_ms,
+                max_response_time_ms=summary.max_ms,
+                error_breakdown=dict(summary.errors_by_code),
+                top_errors=[(_masked(e[2]), e[3]) for e in summary.top_errors],
+                avg_memory_usage_mb=rss_mb,
+                avg_cpu_usage_percent=cpu_percent,
+                hourly_distribution=dict(summary.hourly),
+                window_start=_utc(summary.window_start),
+                window_end=_utc(summary.window_end),
+                throughput_rps=summary.throughput_rps,
+                min_response_time_ms=summary.min_ms,
+                p95_response_time_ms=summary.p95_ms,
+                p999_response_time_ms=summary.p999_ms,
+            )
+        )
+
+    def get_operation_metrics(
+        self, name: str, time_range: str = "1h"
+    ) -> MonoResult[OperationMetrics, APIError]:
+        """`operation_metrics` as a lazy `MonoResult` (queried each time it is awaited).
+
+        >>> import asyncio
+        >>> collector = ResultMetricsCollector(clock=lambda: 3600.0, sample_resources=False)
+        >>> collector.record("search", 8.0, True)
+        >>> asyncio.run(collector.get_operation_metrics("search").to_result()).is_success()
+        True
+        """
+        from rfs_monitoring.reactive import MonoResult
+
+        return MonoResult.from_async_result(lambda: self.operation_metrics(name, time_range))
+
+    def list_operations(self, time_range: str = "1h") -> list[str]:
+        """Names with at least one sample in the window, sorted (ValueError on a bad range)."""
+        window = self._window_or_raise(time_range)
+        return self._registry.operations(self._clock(), window)
+
+    def top_errors(self, limit: int = 10, time_range: str = "1h") -> list[ErrorSummary]:
+        """The most frequent failures over every operation in the window, messages masked.
+
+        ``limit`` must be at least 1 and the range valid, else ValueError.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be an integer >= 1, got {limit!r}")
+        window = self._window_or_raise(time_range)
+        return [
+            ErrorSummary(
+                operation_name=operation,
+                error_code=code,
+                error_message=_masked(message),
+                count=count,
+                first_seen=_utc(first_seen),
+                last_seen=_utc(last_seen),
+            )
+            for operation, code, message, count, first_seen, last_seen in (
+                self._registry.top_errors(self._clock(), window, limit)
+            )
+        ]
+
+    def time_series(
+        self, name: str, time_range: str = "1h", points: int = 60
+    ) -> Result[list[TimeSeriesPoint], APIError]:
+        """``name`` over the window as about ``points`` consecutive points, oldest first.
+
+        Each point is at least one bucket wide (10 s up to an hour, 5 min up to a day, 1 h
+        beyond). Failures as for `operation_metrics`; ``points`` outside 1..1000 is a
+        VALIDATION_ERROR failure.
+        """
+        window = self._window(time_range)
+        if isinstance(window, Failure):
+            return window
+        if (
+            isinstance(points, bool)
+            or not isinstance(points, int)
+            or not (1 <= points <= _MAX_POINTS)
+        ):
+            return Failure(_validation_error(f"points must be 1..{_MAX_POINTS}, got {points!r}"))
+        if not isinstance(name, str) or not name:
+            return Failure(_validation_error("operation name must be a non-empty string"))
+        series = self._registry.series(name, self._clock(), window.unwrap(), points)
+        if series is None:
+            from rfs_monitoring.errors import APIError
+
+            return Failure(APIError.not_found("operation", name))
+        return Success(
+            [
+                TimeSeriesPoint(
+                    start=_utc(start),
+                    seconds=seconds,
+                    total=total,
+                    successes=total - failures,
+                    failures=failures,
+                    success_rate=_rate(total - failures, total),
+                    avg_ms=sum_ms / total if total else 0.0,
+                    p50_ms=p50,
+                    p90_ms=p90,
+                    p99_ms=p99,
+                    max_ms=max_ms,
+                )
+                for start, seconds, total, failures, sum_ms, p50, p90, p99, max_ms in series
+            ]
+        )
+
+    def cumulative(self) -> list[CumulativeOperation]:
+        """Lifetime totals of every operation with samples, sorted by name."""
+        return [
+            CumulativeOperation(
+                operation_name=name,
+                total=total,
+                successes=total - failures,
+                failures=failures,
+                errors_by_code=dict(codes),
+                sum_seconds=sum_seconds,
+                buckets=list(buckets),
+            )
+            for name, total, failures, codes, sum_seconds, buckets in self._registry.cumulative()
+        ]
+
+    # -- resources ----------------------------------------------------------------------------
+
+    def _start_sampler(self) -> None:
+        sampler = self._sampler
+        if sampler is not None and not sampler.running:
+            sampler.start()
+
+    def _fallback_resources(self) -> tuple[float, float] | None:
+        sampler = self._sampler
+        return sampler.latest if sampler is not None and sampler.running else None
+
+    def latest_resource_sample(self) -> tuple[float, float] | None:
+        """The latest ``(rss_mb, cpu_percent)`` sample (starting the sampler if needed), or
+        None when resource sampling is off."""
+        if self._sampler is None:
+            return None
+        self._start_sampler()
+        return self._sampler.latest
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget every sample; handles stay valid."""
+        self._registry.reset()
+
+    def close(self) -> None:
+        """Stop the resource sampler (it restarts lazily if the collector is used again)."""
+        if self._sampler is not None:
+            self._sampler.stop()
+
+    def __repr__(self) -> str:
+        return (
+            f"ResultMetricsCollector(retention={self._retention!r}, "
+            f"operations={len(self._handles)})"
+        )
+
+
+# -- @monitor_result --------------------------------------------------------------------------
+
+
+def _classify(error: object) -> tuple[str, str]:
+    return error_code_of(error), error_message_of(error)
+
+
+def _record_result(handle: _core.Handle, duration_ms: float, result: object) -> None:
+    if isinstance(result, Failure):
+        code, message = _classify(result.error)
+        handle.record(duration_ms, False, code, message)
+    else:
+        handle.record(duration_ms, True)
+
+
+def _record_exception(handle: _core.Handle, duration_ms: float, error: BaseException) -> None:
+    code, message = _classify(error)
+    handle.record(duration_ms, False, code, message)
+
+
+def _elapsed_ms(start: float) -> float:
+    return max(0.0, (time.perf_counter() - start) * 1_000.0)
+
+
+def _settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
+    """Record a returned value that is not a plain `Success`/`Failure`; return what the caller
+    gets: a `MonoResult` is wrapped so the sample is taken each time the chain runs."""
+    from rfs_monitoring.reactive import FluxResult, MonoResult
+
+    if isinstance(value, MonoResult):
+        return MonoResult.from_async_result(
+            functools.partial(_timed_mono, handle, value, duration_ms)
+        )
+    if isinstance(value, FluxResult):
+        failure = next((r for r in value.results if isinstance(r, Failure)), None)
+        _record_result(handle, duration_ms, failure)
+        return value
+    if inspect.isawaitable(value):
+        return _timed_awaitable(handle, value, duration_ms)
+    _record_result(handle, duration_ms, value)
+    return value
+
+
+async def _timed_mono(
+    handle: _core.Handle, mono: MonoResult[Any, Any], call_ms: float
+) -> Result[Any, Any]:
+    start = time.perf_counter()
+    try:
+        result = await mono.to_result()
+    except BaseException as exc:
+        _record_exception(handle, call_ms + _elapsed_ms(start), exc)
+        raise
+    _record_result(handle, call_ms + _elapsed_ms(start), result)
+    return result
+
+
+async def _timed_awaitable(handle: _core.Handle, awaitable: Awaitable[Any], call_ms: float) -> Any:
+    start = time.perf_counter()
+    try:
+        value = await awaitable
+    except BaseException as exc:
+        _record_exception(handle, call_ms + _elapsed_ms(start), exc)
+        raise
+    return _settle(handle, value, call_ms + _elapsed_ms(start))
+
+
+def _safe_settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
+    try:
+        return _settle(handle, value, duration_ms)
+    except Exception:  # metrics never break the observed call
+        _logger.debug("recording a monitored call failed", exc_info=True)
+        return value
+
+
+def monitor_result(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Time every call of a sync or async function and record it under ``name`` (metrics only).
+
+    A returned `Failure` is recorded as a failure with its error's code and message; a raised
+    exception likewise, then re-raised unchanged; a returned `MonoResult` is recorded each time
+    the chain runs; a `FluxResult` is a failure when any of its results is. The sync path is
+    timed and recorded in Rust. The wrapper keeps the function's name, docstring and
+    signature, so FastAPI sees the same parameters.
+
+    >>> collector = ResultMetricsCollector(clock=lambda: 7200.0, sample_resources=False)
+    >>> previous = ResultMetricsCollector.set_instance(collector)
+    >>> @monitor_result("parse_port")
+    ... def parse_port(text: str) -> Result[int, str]:
+    ...     return Success(int(text)) if text.isdigit() else Failure("not a port")
+    >>> parse_port("80"), parse_port("http")
+    (Success(value=80), Failure(error='not a port'))
+    >>> collector.operation_metrics("parse_port").unwrap().error_breakdown
+    {'str': 1}
+    >>> _ = ResultMetricsCollector.set_instance(previous)
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError("monitor_result needs a non-empty operation name")
+
+    def resolve() -> _core.Handle:
+        return ResultMetricsCollector.instance().operation(name)
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        if inspect.iscoroutinefunction(fn):
+            return cast(Callable[P, R], _monitor_async(name, fn, resolve))
+        monitor = _core.Monitor(fn, resolve, _classify, _safe_settle, Success, Failure)
+        functools.update_wrapper(monitor, fn)
+        # FastAPI resolves string annotations through the wrapper's globals.
+        monitor.__dict__["__globals__"] = getattr(fn, "__globals__", {})
+        return cast(Callable[P, R], monitor)
+
+    return decorate
+
+
+def _monitor_async(
+    name: str,
+    fn: Callable[..., Coroutine[Any, Any, Any]],
+    resolve: Callable[[], _core.Handle],
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    @functools.wraps(fn)
+    async def monitored(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            value = await fn(*args, **kwargs)
+        except BaseException as exc:
+            duration_ms = _elapsed_ms(start)
+            try:
+                _record_exception(resolve(), duration_ms, exc)
+            except Exception:  # metrics never break the observed call
+                _logger.debug("recording a monitored call failed", exc_info=True)
+            raise
+        duration_ms = _elapsed_ms(start)
+        collector = ResultMetricsCollector._instance
+        handle = collector._handles.get(name) if collector is not None else None
+        try:
+            if handle is None:
+                handle = resolve()
+            if type(value) is Success:
+                handle.record(duration_ms, True)
+                return value
+        except Exception:  # metrics never break the observed call
+            _logger.debug("recording a monitored call failed", exc_info=True)
+            return value
+        return _safe_settle(handle, value, duration_ms)
+
+    return monitored

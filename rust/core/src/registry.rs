@@ -1,0 +1,1059 @@
+//! The registry of operations: recording, retention and window queries.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::histogram::{quantile_ms, BUCKET_COUNT};
+use crate::ring::{epoch_of, Bucket, FailureKey, ResourceTier, Tier};
+
+/// The name samples go to once `max_operations` names exist, and the error code used once an
+/// operation has `max_error_codes` codes.
+pub const OTHER: &str = "_other";
+/// The error code of a failure recorded without one.
+pub const UNKNOWN_CODE: &str = "UNKNOWN";
+/// Error messages longer than this many bytes are cut (at a character boundary).
+pub const MAX_MESSAGE_BYTES: usize = 512;
+/// Upper bounds, in seconds, of the lifetime histogram (Prometheus' default buckets); a last,
+/// implicit `+Inf` bucket follows.
+pub const CUMULATIVE_BOUNDS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+/// The longest retention accepted (90 days).
+pub const MAX_RETENTION_SECONDS: u64 = 90 * 86_400;
+
+/// Recorders push samples here and whoever holds the state lock drains them in batches.
+const DRAIN_AT: usize = 64;
+
+/// The time tiers: (bucket width, span) in seconds, each span capped by the retention.
+const TIERS: [(u64, u64); 3] = [(10, 3_600), (300, 86_400), (3_600, u64::MAX)];
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Retention must be between 1 second and [`MAX_RETENTION_SECONDS`].
+    Retention(u64),
+    /// `max_operations` and `max_error_codes` must be at least 1.
+    Limit(&'static str),
+    /// The queue capacity must be at least 1.
+    QueueCapacity,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Retention(s) => write!(
+                f,
+                "retention must be 1..={MAX_RETENTION_SECONDS} seconds, got {s}"
+            ),
+            Self::Limit(name) => write!(f, "{name} must be at least 1"),
+            Self::QueueCapacity => f.write_str("queue capacity must be at least 1"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why a sample or a name was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordError {
+    /// A duration that is negative, NaN or infinite.
+    InvalidDuration,
+    /// A timestamp that is NaN or infinite.
+    InvalidTime,
+    /// An empty operation name.
+    EmptyName,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InvalidDuration => "duration_ms must be a finite number >= 0",
+            Self::InvalidTime => "the sample time must be a finite number",
+            Self::EmptyName => "the operation name must not be empty",
+        })
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// Settings of a [`Registry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// How long samples stay queryable, in seconds.
+    pub retention_seconds: u64,
+    /// Distinct operation names before new ones are folded into [`OTHER`].
+    pub max_operations: usize,
+    /// Distinct error codes per operation before new ones are folded into [`OTHER`].
+    pub max_error_codes: usize,
+    /// Capacity of the lock-free queue between recorders and the storage.
+    pub queue_capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            retention_seconds: 7 * 86_400,
+            max_operations: 1000,
+            max_error_codes: 100,
+            queue_capacity: 65_536,
+        }
+    }
+}
+
+/// A registered operation, returned by [`Registry::register`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OpId(u32);
+
+/// What [`Registry::register`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// The handle to record with.
+    pub id: OpId,
+    /// The name samples are stored under: the requested one, or [`OTHER`].
+    pub name: String,
+    /// True when the name was folded into [`OTHER`] by the cardinality guard.
+    pub folded: bool,
+}
+
+/// The outcome of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The call succeeded.
+    Success,
+    /// The call failed, optionally with an error code and message.
+    Failure {
+        /// The error code, [`UNKNOWN_CODE`] when absent.
+        code: Option<String>,
+        /// The error message, unmasked; callers mask it when it leaves the process.
+        message: Option<String>,
+    },
+}
+
+#[derive(Debug)]
+struct Sample {
+    op: u32,
+    t: f64,
+    ms: f64,
+    failure: Option<Box<(Option<String>, Option<String>)>>,
+}
+
+/// One entry of a top-errors list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopError {
+    /// The operation name.
+    pub operation: String,
+    /// The error code.
+    pub code: String,
+    /// The (unmasked, possibly cut) message; the code when none was recorded.
+    pub message: String,
+    /// How many failures carried it in the window (space-saving may overestimate rare ones).
+    pub count: u64,
+    /// First time seen in the window, seconds since the epoch.
+    pub first_seen: f64,
+    /// Last time seen in the window, seconds since the epoch.
+    pub last_seen: f64,
+}
+
+/// The statistics of one operation over a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Samples in the window.
+    pub total: u64,
+    /// Successful samples.
+    pub successes: u64,
+    /// Failed samples.
+    pub failures: u64,
+    /// Sum of durations, milliseconds.
+    pub sum_ms: f64,
+    /// Mean duration (0 when empty).
+    pub mean_ms: f64,
+    /// Exact minimum duration (0 when empty).
+    pub min_ms: f64,
+    /// Exact maximum duration (0 when empty).
+    pub max_ms: f64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Exact failure counts by code, largest first.
+    pub errors_by_code: Vec<(String, u64)>,
+    /// The most frequent failure messages, largest first.
+    pub top_errors: Vec<TopError>,
+    /// Sample counts by UTC hour of day (0-23), hours with samples only, ascending.
+    pub hourly: Vec<(u8, u64)>,
+    /// Start of the first bucket in the window, seconds since the epoch.
+    pub window_start: f64,
+    /// The query time.
+    pub window_end: f64,
+    /// Samples per second over the part of the window since the operation was first seen.
+    pub throughput_rps: f64,
+    /// Mean process RSS (MB) and CPU (%) of the resource samples in the window.
+    pub resources: Option<(f64, f64)>,
+}
+
+/// One point of a time series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// Start of the point, seconds since the epoch.
+    pub start: f64,
+    /// Width of the point in seconds.
+    pub seconds: u64,
+    /// Samples.
+    pub total: u64,
+    /// Failed samples.
+    pub failures: u64,
+    /// Sum of durations in milliseconds.
+    pub sum_ms: f64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Exact maximum.
+    pub max_ms: f64,
+}
+
+/// Lifetime totals of one operation, for Prometheus exposition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cumulative {
+    /// The operation name.
+    pub operation: String,
+    /// All samples ever recorded (since the last reset).
+    pub total: u64,
+    /// Failed samples.
+    pub failures: u64,
+    /// Exact failure counts by code, sorted by code.
+    pub errors_by_code: Vec<(String, u64)>,
+    /// Sum of durations in seconds.
+    pub sum_seconds: f64,
+    /// (upper bound in seconds, cumulative count); the last bound is `+Inf`.
+    pub buckets: Vec<(f64, u64)>,
+}
+
+#[derive(Debug, Clone)]
+struct Lifetime {
+    total: u64,
+    failures: u64,
+    sum_ms: f64,
+    codes: Vec<(u32, u64)>,
+    buckets: [u64; CUMULATIVE_BOUNDS.len() + 1],
+    first_seen: f64,
+}
+
+impl Lifetime {
+    fn new() -> Self {
+        Self {
+            total: 0,
+            failures: 0,
+            sum_ms: 0.0,
+            codes: Vec::new(),
+            buckets: [0; CUMULATIVE_BOUNDS.len() + 1],
+            first_seen: f64::INFINITY,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OpData {
+    name: Arc<str>,
+    tiers: Vec<Tier>,
+    life: Lifetime,
+    /// Interned codes this operation has used, for the per-operation cap.
+    own_codes: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct State {
+    names: HashMap<Arc<str>, u32>,
+    ops: Vec<OpData>,
+    codes: Vec<Arc<str>>,
+    code_ids: HashMap<Arc<str>, u32>,
+    resources: Vec<ResourceTier>,
+    expired: u64,
+}
+
+/// Per-operation latency and outcome statistics in time buckets, safe to share between threads.
+///
+/// Recording pushes into a lock-free bounded queue; the samples reach the time buckets when the
+/// queue holds a batch (drained by the recorder that finds the storage lock free) and before
+/// every query, so a recorded sample is visible to the next query. A recorder finding the queue
+/// full drains it itself, so nothing is dropped; [`Registry::dropped`] counts the samples that
+/// still could not be queued after three attempts (none at any load the tests reach).
+#[derive(Debug)]
+pub struct Registry {
+    config: Config,
+    queue: ArrayQueue<Sample>,
+    state: Mutex<State>,
+    dropped: AtomicU64,
+}
+
+impl Registry {
+    /// Creates an empty registry.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the retention or a limit is out of range.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        if config.retention_seconds == 0 || config.retention_seconds > MAX_RETENTION_SECONDS {
+            return Err(ConfigError::Retention(config.retention_seconds));
+        }
+        if config.max_operations == 0 {
+            return Err(ConfigError::Limit("max_operations"));
+        }
+        if config.max_error_codes == 0 {
+            return Err(ConfigError::Limit("max_error_codes"));
+        }
+        if config.queue_capacity == 0 {
+            return Err(ConfigError::QueueCapacity);
+        }
+        let resources = tier_shapes(config.retention_seconds)
+            .map(|(width, span)| ResourceTier::new(width, span))
+            .collect();
+        Ok(Self {
+            config,
+            queue: ArrayQueue::new(config.queue_capacity),
+            state: Mutex::new(State {
+                names: HashMap::new(),
+                ops: Vec::new(),
+                codes: Vec::new(),
+                code_ids: HashMap::new(),
+                resources,
+                expired: 0,
+            }),
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// Registers `name` (or finds it) and returns the handle to record with.
+    ///
+    /// Beyond `max_operations` names, new names are folded into [`OTHER`].
+    ///
+    /// # Errors
+    /// [`RecordError::EmptyName`] for an empty name.
+    pub fn register(&self, name: &str) -> Result<Registration, RecordError> {
+        if name.is_empty() {
+            return Err(RecordError::EmptyName);
+        }
+        let mut state = self.state.lock();
+        if let Some(&id) = state.names.get(name) {
+            return Ok(Registration {
+                id: OpId(id),
+                name: name.to_owned(),
+                folded: false,
+            });
+        }
+        let real_names = state.names.len() - usize::from(state.names.contains_key(OTHER));
+        let (stored, folded) = if real_names >= self.config.max_operations && name != OTHER {
+            (OTHER, true)
+        } else {
+            (name, false)
+        };
+        let id = match state.names.get(stored) {
+            Some(&id) => id,
+            None => self.add_op(&mut state, stored),
+        };
+        Ok(Registration {
+            id: OpId(id),
+            name: stored.to_owned(),
+            folded,
+        })
+    }
+
+    fn add_op(&self, state: &mut State, name: &str) -> u32 {
+        let id = state.ops.len() as u32;
+        let name: Arc<str> = Arc::from(name);
+        state.ops.push(OpData {
+            name: Arc::clone(&name),
+            tiers: self.new_tiers(),
+            life: Lifetime::new(),
+            own_codes: Vec::new(),
+        });
+        state.names.insert(name, id);
+        id
+    }
+
+    fn new_tiers(&self) -> Vec<Tier> {
+        tier_shapes(self.config.retention_seconds)
+            .map(|(width, span)| Tier::new(width, span))
+            .collect()
+    }
+
+    /// Records one sample of `op` taken at time `t` (seconds since the epoch).
+    ///
+    /// # Errors
+    /// [`RecordError::InvalidDuration`] for a negative, NaN or infinite duration and
+    /// [`RecordError::InvalidTime`] for a NaN or infinite time; nothing is recorded then.
+    pub fn record(&self, op: OpId, t: f64, ms: f64, outcome: Outcome) -> Result<(), RecordError> {
+        if !(ms.is_finite() && ms >= 0.0) {
+            return Err(RecordError::InvalidDuration);
+        }
+        if !t.is_finite() {
+            return Err(RecordError::InvalidTime);
+        }
+        let failure = match outcome {
+            Outcome::Success => None,
+            Outcome::Failure { code, message } => Some(Box::new((code, message))),
+        };
+        let mut sample = Sample {
+            op: op.0,
+            t,
+            ms,
+            failure,
+        };
+        for _ in 0..3 {
+            match self.queue.push(sample) {
+                Ok(()) => {
+                    if self.queue.len() >= DRAIN_AT {
+                        if let Some(mut state) = self.state.try_lock() {
+                            self.drain(&mut state);
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(rejected) => {
+                    sample = rejected;
+                    let mut state = self.state.lock();
+                    self.drain(&mut state);
+                }
+            }
+        }
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Samples that could not be queued (see the type's docs).
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Samples older than every bucket the rings keep when they arrived (lifetime totals still
+    /// count them).
+    #[must_use]
+    pub fn expired(&self) -> u64 {
+        self.locked().expired
+    }
+
+    /// Records one process resource sample at time `t`.
+    pub fn record_resources(&self, t: f64, rss_mb: f64, cpu_percent: f64) {
+        if !(t.is_finite() && rss_mb.is_finite() && cpu_percent.is_finite()) {
+            return;
+        }
+        let mut state = self.state.lock();
+        for tier in &mut state.resources {
+            tier.add(t, rss_mb, cpu_percent);
+        }
+    }
+
+    /// Forgets every sample (registered names and handles stay valid).
+    pub fn reset(&self) {
+        let mut state = self.locked();
+        for op in &mut state.ops {
+            op.tiers = tier_shapes(self.config.retention_seconds)
+                .map(|(width, span)| Tier::new(width, span))
+                .collect();
+            op.life = Lifetime::new();
+            op.own_codes.clear();
+        }
+        state.resources = tier_shapes(self.config.retention_seconds)
+            .map(|(width, span)| ResourceTier::new(width, span))
+            .collect();
+        state.expired = 0;
+        self.dropped.store(0, Ordering::Relaxed);
+    }
+
+    /// The storage lock, with every queued sample applied.
+    fn locked(&self) -> MutexGuard<'_, State> {
+        let mut state = self.state.lock();
+        self.drain(&mut state);
+        state
+    }
+
+    fn drain(&self, state: &mut State) {
+        while let Some(sample) = self.queue.pop() {
+            state.apply(sample, &self.config);
+        }
+    }
+
+    /// The statistics of `name` over `(now - window, now]`, or `None` when the operation is
+    /// unknown or has no sample left in retention.
+    #[must_use]
+    pub fn summary(&self, name: &str, now: f64, window: u64, top: usize) -> Option<Summary> {
+        let mut state = self.locked();
+        let id = *state.names.get(name)?;
+        let retention = self.config.retention_seconds;
+        let state = &mut *state;
+        let op = state.ops.get_mut(id as usize)?;
+        if !op.has_data(now, retention) {
+            return None;
+        }
+        let tier = pick_tier(&op.tiers, window)?;
+        let mut merged = Merged::new();
+        let mut hourly = [0u64; 24];
+        for bucket in tier.window(now, window) {
+            merged.add(bucket);
+            let hour = (bucket.epoch * tier.width / 3_600) % 24;
+            if let Some(slot) = hourly.get_mut(hour as usize) {
+                *slot += bucket.total;
+            }
+        }
+        let (first_epoch, _) = tier.window_epochs(now, window);
+        let window_start = (first_epoch * tier.width) as f64;
+        let seen_from = (now - window as f64).max(op.life.first_seen);
+        let elapsed = (now - seen_from).max(1.0);
+        let top_errors = merged.top_errors(&op.name, &state.codes, top);
+        let errors_by_code = merged.errors_by_code(&state.codes);
+        let resources =
+            pick_resource_tier(&state.resources, window).and_then(|tier| tier.average(now, window));
+        Some(Summary {
+            total: merged.total,
+            successes: merged.total - merged.failures,
+            failures: merged.failures,
+            sum_ms: merged.sum_ms,
+            mean_ms: merged.mean(),
+            min_ms: merged.min(),
+            max_ms: merged.max_ms,
+            p50_ms: merged.quantile(0.5),
+            p90_ms: merged.quantile(0.9),
+            p95_ms: merged.quantile(0.95),
+            p99_ms: merged.quantile(0.99),
+            p999_ms: merged.quantile(0.999),
+            errors_by_code,
+            top_errors,
+            hourly: hourly
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(hour, n)| (hour as u8, *n))
+                .collect(),
+            window_start,
+            window_end: now,
+            throughput_rps: merged.total as f64 / elapsed,
+            resources,
+        })
+    }
+
+    /// Names with at least one sample in `(now - window, now]`, sorted.
+    #[must_use]
+    pub fn operations(&self, now: f64, window: u64) -> Vec<String> {
+        let state = self.locked();
+        let mut names: Vec<String> = state
+            .ops
+            .iter()
+            .filter(|op| {
+                pick_tier(&op.tiers, window)
+                    .is_some_and(|tier| tier.window(now, window).any(|b| b.total > 0))
+            })
+            .map(|op| op.name.to_string())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The most frequent failure messages over every operation in `(now - window, now]`.
+    #[must_use]
+    pub fn top_errors(&self, now: f64, window: u64, limit: usize) -> Vec<TopError> {
+        let state = self.locked();
+        let mut all = Vec::new();
+        for op in &state.ops {
+            let Some(tier) = pick_tier(&op.tiers, window) else {
+                continue;
+            };
+            let mut merged = Merged::errors_only();
+            for bucket in tier.window(now, window) {
+                merged.add_errors(bucket);
+            }
+            all.extend(merged.top_errors(&op.name, &state.codes, limit));
+        }
+        sort_top(&mut all);
+        all.truncate(limit);
+        all
+    }
+
+    /// `name` over `(now - window, now]` as consecutive points of equal width (at least one
+    /// bucket wide, about `window / points`), oldest first; `None` as for [`Registry::summary`].
+    #[must_use]
+    pub fn series(&self, name: &str, now: f64, window: u64, points: u64) -> Option<Vec<Point>> {
+        let mut state = self.locked();
+        let id = *state.names.get(name)?;
+        let op = state.ops.get_mut(id as usize)?;
+        if !op.has_data(now, self.config.retention_seconds) {
+            return None;
+        }
+        let tier = pick_tier(&op.tiers, window)?;
+        let per_point = window.div_ceil(points.max(1)).div_ceil(tier.width).max(1);
+        let step = per_point * tier.width;
+        let first = epoch_of(now - window as f64, step);
+        let last = epoch_of(now, step);
+        let mut out = Vec::with_capacity((last - first + 1) as usize);
+        let mut buckets = tier.window(now, window).peekable();
+        let mut merged = Merged::new();
+        for group in first..=last {
+            merged.clear();
+            while let Some(bucket) = buckets.next_if(|b| b.epoch * tier.width < (group + 1) * step)
+            {
+                if bucket.epoch * tier.width >= group * step {
+                    merged.add(bucket);
+                }
+            }
+            out.push(Point {
+                start: (group * step) as f64,
+                seconds: step,
+                total: merged.total,
+                failures: merged.failures,
+                sum_ms: merged.sum_ms,
+                p50_ms: merged.quantile(0.5),
+                p90_ms: merged.quantile(0.9),
+                p99_ms: merged.quantile(0.99),
+                max_ms: merged.max_ms,
+            });
+        }
+        Some(out)
+    }
+
+    /// Lifetime totals of every operation with samples, sorted by name.
+    #[must_use]
+    pub fn cumulative(&self) -> Vec<Cumulative> {
+        let state = self.locked();
+        let mut out: Vec<Cumulative> = state
+            .ops
+            .iter()
+            .filter(|op| op.life.total > 0)
+            .map(|op| {
+                let mut running = 0;
+                let mut buckets: Vec<(f64, u64)> = CUMULATIVE_BOUNDS
+                    .iter()
+                    .copied()
+                    .chain(std::iter::once(f64::INFINITY))
+                    .zip(op.life.buckets)
+                    .map(|(bound, n)| {
+                        running += n;
+                        (bound, running)
+                    })
+                    .collect();
+                buckets.shrink_to_fit();
+                let mut errors_by_code: Vec<(String, u64)> = op
+                    .life
+                    .codes
+                    .iter()
+                    .map(|(code, n)| (code_name(&state.codes, *code), *n))
+                    .collect();
+                errors_by_code.sort_unstable();
+                Cumulative {
+                    operation: op.name.to_string(),
+                    total: op.life.total,
+                    failures: op.life.failures,
+                    errors_by_code,
+                    sum_seconds: op.life.sum_ms / 1_000.0,
+                    buckets,
+                }
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| a.operation.cmp(&b.operation));
+        out
+    }
+
+    /// Bytes held for `name`'s buckets and totals (`None` for an unknown name).
+    #[must_use]
+    pub fn operation_bytes(&self, name: &str) -> Option<usize> {
+        let state = self.locked();
+        let op = state.ops.get(*state.names.get(name)? as usize)?;
+        Some(
+            std::mem::size_of::<OpData>()
+                + op.name.len()
+                + op.tiers.iter().map(Tier::bytes).sum::<usize>()
+                + op.life.codes.capacity() * std::mem::size_of::<(u32, u64)>()
+                + op.own_codes.capacity() * std::mem::size_of::<u32>(),
+        )
+    }
+}
+
+/// (bucket width, span) of each tier needed for `retention` seconds.
+fn tier_shapes(retention: u64) -> impl Iterator<Item = (u64, u64)> {
+    let mut previous_span = 0;
+    TIERS.iter().filter_map(move |&(width, span)| {
+        let span = span.min(retention);
+        if span <= previous_span {
+            return None;
+        }
+        previous_span = span;
+        Some((width, span))
+    })
+}
+
+/// The finest tier whose span covers `window` (else the coarsest).
+fn pick_tier(tiers: &[Tier], window: u64) -> Option<&Tier> {
+    tiers
+        .iter()
+        .find(|tier| (tier.len - 1) * tier.width >= window)
+        .or_else(|| tiers.last())
+}
+
+fn pick_resource_tier(tiers: &[ResourceTier], window: u64) -> Option<&ResourceTier> {
+    tiers
+        .iter()
+        .find(|tier| (tier.len - 1) * tier.width >= window)
+        .or_else(|| tiers.last())
+}
+
+fn code_name(codes: &[Arc<str>], id: u32) -> String {
+    codes
+        .get(id as usize)
+        .map_or_else(|| UNKNOWN_CODE.to_owned(), |c| c.to_string())
+}
+
+fn sort_top(errors: &mut [TopError]) {
+    errors.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| b.last_seen.total_cmp(&a.last_seen))
+            .then_with(|| a.operation.cmp(&b.operation))
+            .then_with(|| a.message.cmp(&b.message))
+    });
+}
+
+fn cut_message(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+    }
+    message
+}
+
+impl OpData {
+    fn has_data(&mut self, now: f64, retention: u64) -> bool {
+        for tier in &mut self.tiers {
+            tier.expire(epoch_of(now, tier.width));
+        }
+        self.tiers.last().is_some_and(|tier| {
+            tier.window(now, retention).next().is_some()
+                || tier
+                    .buckets
+                    .iter()
+                    .any(|b| (b.epoch * tier.width) as f64 > now)
+        })
+    }
+}
+
+impl State {
+    fn intern_code(&mut self, code: &str) -> u32 {
+        if let Some(&id) = self.code_ids.get(code) {
+            return id;
+        }
+        let id = self.codes.len() as u32;
+        let code: Arc<str> = Arc::from(code);
+        self.codes.push(Arc::clone(&code));
+        self.code_ids.insert(code, id);
+        id
+    }
+
+    fn apply(&mut self, sample: Sample, config: &Config) {
+        let failure = sample.failure.map(|boxed| {
+            let (code, message) = *boxed;
+            let code_text = code
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| UNKNOWN_CODE.to_owned());
+            let mut code_id = self.intern_code(&code_text);
+            if let Some(op) = self.ops.get(sample.op as usize) {
+                if !op.own_codes.contains(&code_id) && op.own_codes.len() >= config.max_error_codes
+                {
+                    code_id = self.intern_code(OTHER);
+                }
+            }
+            let message = cut_message(message.filter(|m| !m.is_empty()).unwrap_or(code_text));
+            FailureKey {
+                code: code_id,
+                message: Arc::from(message),
+            }
+        });
+        let Some(op) = self.ops.get_mut(sample.op as usize) else {
+            return;
+        };
+        let life = &mut op.life;
+        life.total += 1;
+        life.sum_ms += sample.ms;
+        life.first_seen = life.first_seen.min(sample.t);
+        let seconds = sample.ms / 1_000.0;
+        let slot = CUMULATIVE_BOUNDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(CUMULATIVE_BOUNDS.len());
+        if let Some(count) = life.buckets.get_mut(slot) {
+            *count += 1;
+        }
+        if let Some(key) = &failure {
+            life.failures += 1;
+            match life.codes.iter_mut().find(|(code, _)| *code == key.code) {
+                Some((_, n)) => *n += 1,
+                None => life.codes.push((key.code, 1)),
+            }
+            if !op.own_codes.contains(&key.code) {
+                op.own_codes.push(key.code);
+            }
+        }
+        let mut kept = false;
+        for tier in &mut op.tiers {
+            kept |= tier.add(sample.t, sample.ms, failure.as_ref());
+        }
+        if !kept {
+            self.expired += 1;
+        }
+    }
+}
+
+/// Buckets of a window merged together.
+struct Merged {
+    total: u64,
+    failures: u64,
+    sum_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+    dense: Vec<u64>,
+    codes: Vec<(u32, u64)>,
+    errors: HashMap<(u32, Arc<str>), (u64, f64, f64)>,
+}
+
+impl Merged {
+    fn new() -> Self {
+        Self {
+            dense: vec![0; BUCKET_COUNT],
+            ..Self::errors_only()
+        }
+    }
+
+    fn errors_only() -> Self {
+        Self {
+            total: 0,
+            failures: 0,
+            sum_ms: 0.0,
+            min_ms: f64::INFINITY,
+            max_ms: 0.0,
+            dense: Vec::new(),
+            codes: Vec::new(),
+            errors: HashMap::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.total = 0;
+        self.failures = 0;
+        self.sum_ms = 0.0;
+        self.min_ms = f64::INFINITY;
+        self.max_ms = 0.0;
+        self.dense.fill(0);
+        self.codes.clear();
+        self.errors.clear();
+    }
+
+    fn add(&mut self, bucket: &Bucket) {
+        self.total += bucket.total;
+        self.failures += bucket.failures;
+        self.sum_ms += bucket.sum_ms;
+        self.min_ms = self.min_ms.min(bucket.min_ms);
+        self.max_ms = self.max_ms.max(bucket.max_ms);
+        bucket.counts.merge_into(&mut self.dense);
+        for (code, n) in &bucket.codes {
+            match self.codes.iter_mut().find(|(c, _)| c == code) {
+                Some((_, sum)) => *sum += n,
+                None => self.codes.push((*code, *n)),
+            }
+        }
+        self.add_errors(bucket);
+    }
+
+    fn add_errors(&mut self, bucket: &Bucket) {
+        for entry in &bucket.errors {
+            let slot = self
+                .errors
+                .entry((entry.code, Arc::clone(&entry.message)))
+                .or_insert((0, f64::INFINITY, f64::NEG_INFINITY));
+            slot.0 += entry.count;
+            slot.1 = slot.1.min(entry.first_seen);
+            slot.2 = slot.2.max(entry.last_seen);
+        }
+    }
+
+    fn mean(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.sum_ms / self.total as f64
+        }
+    }
+
+    fn min(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.min_ms
+        }
+    }
+
+    fn quantile(&self, q: f64) -> f64 {
+        quantile_ms(&self.dense, self.total, q, self.min(), self.max_ms)
+    }
+
+    fn errors_by_code(&self, codes: &[Arc<str>]) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self
+            .codes
+            .iter()
+            .map(|(code, n)| (code_name(codes, *code), *n))
+            .collect();
+        out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+
+    fn top_errors(&self, operation: &str, codes: &[Arc<str>], limit: usize) -> Vec<TopError> {
+        let mut out: Vec<TopError> = self
+            .errors
+            .iter()
+            .map(|((code, message), (count, first, last))| TopError {
+                operation: operation.to_owned(),
+                code: code_name(codes, *code),
+                message: message.to_string(),
+                count: *count,
+                first_seen: *first,
+                last_seen: *last,
+            })
+            .collect();
+        sort_top(&mut out);
+        out.truncate(limit);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: &str, message: &str) -> Outcome {
+        Outcome::Failure {
+            code: Some(code.to_owned()),
+            message: Some(message.to_owned()),
+        }
+    }
+
+    fn registry() -> Result<Registry, ConfigError> {
+        Registry::new(Config::default())
+    }
+
+    #[test]
+    fn summary_counts_outcomes_and_codes() -> Result<(), Box<dyn std::error::Error>> {
+        let reg = registry()?;
+        let op = reg.register("get_user")?.id;
+        reg.record(op, 1_000.0, 10.0, Outcome::Success)?;
+        reg.record(op, 1_001.0, 20.0, failure("NOT_FOUND", "no user 1"))?;
+        reg.record(op, 1_002.0, 30.0, failure("NOT_FOUND", "no user 1"))?;
+        reg.record(op, 1_003.0, 40.0, failure("TIMEOUT", "slow"))?;
+        let s = reg
+            .summary("get_user", 1_004.0, 3_600, 10)
+            .ok_or("missing")?;
+        assert_eq!((s.total, s.successes, s.failures), (4, 1, 3));
+        assert_eq!(
+            s.errors_by_code,
+            vec![("NOT_FOUND".to_owned(), 2), ("TIMEOUT".to_owned(), 1)]
+        );
+        assert_eq!(s.top_errors[0].message, "no user 1");
+        assert_eq!(s.top_errors[0].count, 2);
+        assert_eq!(
+            (s.top_errors[0].first_seen, s.top_errors[0].last_seen),
+            (1_001.0, 1_002.0)
+        );
+        assert_eq!((s.min_ms, s.max_ms, s.mean_ms), (10.0, 40.0, 25.0));
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_and_expired_operations_have_no_summary() -> Result<(), Box<dyn std::error::Error>> {
+        let reg = Registry::new(Config {
+            retention_seconds: 3_600,
+            ..Config::default()
+        })?;
+        assert!(reg.summary("nope", 0.0, 60, 10).is_none());
+        let op = reg.register("old")?.id;
+        reg.record(op, 100.0, 1.0, Outcome::Success)?;
+        assert!(reg.summary("old", 200.0, 60, 10).is_some());
+        assert!(reg.summary("old", 100.0 + 3_700.0, 60, 10).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn windows_select_recent_buckets() -> Result<(), Box<dyn std::error::Error>> {
+        let reg = registry()?;
+        let op = reg.register("w")?.id;
+        reg.record(op, 0.0, 1.0, Outcome::Success)?;
+        reg.record(op, 7_200.0, 1.0, Outcome::Success)?;
+        reg.record(op, 86_400.0, 1.0, Outcome::Success)?;
+        let now = 86_400.0;
+        let total = |w| reg.summary("w", now, w, 0).map(|s| s.total);
+        assert_eq!(total(60), Some(1));
+        assert_eq!(total(86_000), Some(2));
+        assert_eq!(total(7 * 86_400), Some(3));
+        assert_eq!(reg.operations(now, 60), vec!["w".to_owned()]);
+        assert!(reg.operations(now + 3_600.0, 60).is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn cardinality_guard_folds_into_other() -> Result<(), Box<dyn std::error::Error>> {
+        let reg = Registry::new(Config {
+            max_operations: 2,
+            max_error_codes: 1,
+            ..Config::default()
+        })?;
+        assert!(!reg.register("a")?.folded);
+        assert!(!reg.register("b")?.folded);
+        let c = reg.register("c")?;
+        assert!(c.folded);
+        assert_eq!(c.name, OTHER);
+        assert_eq!(reg.register("d")?.id, c.id);
+        let a = reg.register("a")?.id;
+        reg.record(a, 1.0, 1.0, failure("E1", "one"))?;
+        reg.record(a, 1.0, 1.0, failure("E2", "two"))?;
+        let s = reg.summary("a", 1.0, 60, 10).ok_or("missing")?;
+        assert_eq!(
+            s.errors_by_code,
+            vec![("E1".to_owned(), 1), (OTHER.to_owned(), 1)]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn empty_name_and_bad_durations_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let reg = registry()?;
+        assert_eq!(reg.register(""), Err(RecordError::EmptyName));
+        let op = reg.register("x")?.id;
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                reg.record(op, 0.0, bad, Outcome::Success),
+                Err(RecordError::InvalidDuration)
+            );
+        }
+        assert_eq!(
+            reg.record(op, f64::NAN, 1.0, Outcome::Success),
+            Err(RecordError::InvalidTime)
+        );
+        assert!(reg.summary("x", 0.0, 60, 1).is_none());
+        Ok(())
+    }
+}
