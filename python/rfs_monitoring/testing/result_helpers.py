@@ -852,7 +852,9 @@ def assert_operation_recorded(
 
         collector = ResultMetricsCollector.instance()
     outcome = collector.operation_metrics(name, time_range)
-    if not outcome.is_success():
+    if not outcome.is_success() and error_code_of(outcome.unwrap_error()) == "VALIDATION_ERROR":
+        raise ValueError(error_message_of(outcome.unwrap_error()))
+    if not outcome.is_success() or outcome.unwrap().total_requests == 0:
         known = collector.list_operations(time_range)
         raise AssertionError(
             f"Expected operation {name!r} to be recorded in the last {time_range}; recorded "
