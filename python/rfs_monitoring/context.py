@@ -75,21 +75,26 @@ class OperationScope:
     package: `rfs_monitoring.result_logging` and `rfs_monitoring.tracing` use it.
     """
 
-    __slots__ = ("boundary", "correlation_id", "failure_step", "name", "span", "start_ns")
+    __slots__ = ("boundary", "correlation_id", "failure_step", "name", "parent", "span")
 
-    def __init__(self, name: str, correlation_id: str | None, boundary: float) -> None:
+    def __init__(
+        self, name: str, correlation_id: str | None, parent: OperationScope | None = None
+    ) -> None:
         self.name = name
         self.correlation_id = correlation_id
-        self.boundary = boundary
+        self.parent = parent
+        self.boundary = 0.0
         self.failure_step: str | None = None
         self.span: Any = None
-        self.start_ns = 0
 
     def ensure_correlation_id(self) -> str:
-        """The operation's correlation ID, generated on first use (most calls never need one)."""
+        """The operation's correlation ID, generated on first use (most calls never need one);
+        a nested operation shares its parent's."""
         cid = self.correlation_id
         if cid is None:
-            cid = self.correlation_id = _generator()
+            parent = self.parent
+            cid = parent.ensure_correlation_id() if parent is not None else _generator()
+            self.correlation_id = cid
         return cid
 
 

@@ -38,6 +38,7 @@ How it is built:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -45,6 +46,7 @@ import importlib
 import inspect
 import json
 import logging
+import math
 import os
 import sys
 import threading
@@ -294,7 +296,9 @@ def _resource_sample() -> tuple[float | None, float | None]:
     return float(sample[0]), float(sample[1])
 
 
-def _entry_dict(raw: _RawEntry, config: _Config) -> dict[str, Any]:
+def _entry_dict(
+    raw: _RawEntry, config: _Config, resources: tuple[float | None, float | None] | None = None
+) -> dict[str, Any]:
     """The masked, flat dict of a raw entry: what listeners get and the writer renders."""
     masker = get_masker()
     bound = raw[_BOUND]
@@ -310,7 +314,7 @@ def _entry_dict(raw: _RawEntry, config: _Config) -> dict[str, Any]:
                 metadata[key] = value
     if raw[_META]:
         metadata.update(raw[_META])
-    memory, cpu = _resource_sample()
+    memory, cpu = _resource_sample() if resources is None else resources
     message = raw[_EMSG]
     entry: dict[str, Any] = {
         "timestamp": _stamp.format(raw[_TS]),
@@ -385,6 +389,62 @@ def render_json(event: Mapping[str, Any]) -> str:
         )
 
 
+_enc = json.encoder.encode_basestring
+
+
+def _json_number(value: float | None) -> str:
+    if value is None:
+        return "null"
+    return repr(value) if math.isfinite(value) else f'"{value}"'
+
+
+def _fast_line(raw: _RawEntry, config: _Config, resources: tuple[str, str]) -> str:
+    """`render_json(_entry_dict(raw, ...))` for the fixed schema, a few times faster: the writer
+    must keep up with every request thread at once."""
+    masker = get_masker()
+    bound = raw[_BOUND]
+    metadata = raw[_META]
+    user_id = request_id = "null"
+    if bound:
+        extra: dict[str, Any] = {}
+        for key, value in bound.items():
+            if key == "user_id":
+                user_id = "null" if value is None else _enc(masker.mask_text(str(value)))
+            elif key == "request_id":
+                request_id = "null" if value is None else _enc(masker.mask_text(str(value)))
+            else:
+                extra[key] = value
+        if extra:
+            metadata = {**extra, **metadata} if metadata else extra
+    message = raw[_EMSG]
+    step = raw[_STEP]
+    success_type = raw[_STYPE]
+    error_type = raw[_ETYPE]
+    code = raw[_ECODE]
+    trace_id = raw[_TRACE]
+    span_id = raw[_SPAN]
+    line = (
+        f'{{"timestamp":"{_stamp.format(raw[_TS])}",'
+        f'"level":"{_LEVEL_NAMES.get(raw[_LEVEL], "info")}","event":"{raw[_KIND]}",'
+        f'"correlation_id":{_enc(raw[_CID])},"operation_name":{_enc(raw[_OP])},'
+        f'"step_name":{"null" if step is None else _enc(step)},'
+        f'"result_type":"{raw[_RTYPE]}","processing_time_ms":{_json_number(round(raw[_MS], 4))},'
+        f'"success_type":{"null" if success_type is None else _enc(success_type)},'
+        f'"error_type":{"null" if error_type is None else _enc(error_type)},'
+        f'"error_code":{"null" if code is None else _enc(code)},'
+        f'"error_message":{"null" if message is None else _enc(masker.mask_text(message))},'
+        f'"user_id":{user_id},"request_id":{request_id},{config.fixed_json},'
+        f'"memory_usage_mb":{resources[0]},"cpu_usage_percent":{resources[1]},'
+        f'"metadata":{render_json(masker.mask(metadata)) if metadata else "{}"},'
+        f'"trace_id":{"null" if trace_id is None else _enc(trace_id)},'
+        f'"span_id":{"null" if span_id is None else _enc(span_id)}'
+    )
+    exc = raw[_EXC]
+    if exc is not None:
+        line += f',"exception":{_enc(masker.mask_text(_format_exception(exc)))}'
+    return line + "}"
+
+
 # --------------------------------------------------------------------------------------------
 # Configuration, listeners and the writer
 # --------------------------------------------------------------------------------------------
@@ -398,6 +458,11 @@ class _Config:
     service_name: str
     environment: str
     processors: tuple[Processor, ...]
+    fixed_json: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        fixed = f'"service_name":{_enc(self.service_name)},"environment":{_enc(self.environment)}'
+        object.__setattr__(self, "fixed_json", fixed)
 
 
 def _default_config() -> _Config:
@@ -545,10 +610,12 @@ class _Writer:
 
     def _write(self, batch: list[_Item]) -> None:
         config = _config
+        # One resource sample per batch: it changes once a second at most.
+        resources = _resource_sample()
         lines = []
         for item in batch:
             try:
-                lines.append(_render_item(item, config))
+                lines.append(_render_item(item, config, resources))
             except Exception as exc:  # one bad entry must not take the batch with it
                 lines.append(
                     render_json({"event": "rfs_render_error", "error": type(exc).__name__})
@@ -579,8 +646,15 @@ class _Writer:
             pass
 
 
-def _render_item(item: _Item, config: _Config) -> str:
-    event = _entry_dict(item, config) if isinstance(item, tuple) else item
+def _render_item(item: _Item, config: _Config, resources: tuple[float | None, float | None]) -> str:
+    if isinstance(item, tuple):
+        if not config.processors:
+            return _fast_line(
+                item, config, (_json_number(resources[0]), _json_number(resources[1]))
+            )
+        event = _entry_dict(item, config, resources)
+    else:
+        event = item
     for processor in config.processors:
         event = processor(None, event.get("level", "info"), event)
     return render_json(event)
@@ -780,40 +854,32 @@ class StdlibBridgeHandler(logging.Handler):
 # --------------------------------------------------------------------------------------------
 
 _metrics_module: Any = None
+_modules = sys.modules
+_OTEL_TRACE = "opentelemetry.trace"
+_get_operation = _operation.get
+_set_operation = _operation.set
+_reset_operation = _operation.reset
+_get_correlation = _correlation_id.get
+_get_bound = _bound.get
 
 
-def _metrics_handle(cache: list[Any], name: str) -> Any:
-    """The metrics handle for ``name``, cached per decorated function and per collector."""
+def _metrics_collector() -> Any:
     global _metrics_module
     module = _metrics_module
     if module is None:
         try:
             module = importlib.import_module("rfs_monitoring.metrics")
-        except Exception:
-            return None
+        except ImportError:
+            module = False  # not importable: do not retry on every call
         _metrics_module = module
-    collector = module.ResultMetricsCollector.instance()
-    if cache[0] is not collector:
-        cache[1] = collector.operation(name)
-        cache[0] = collector
-    return cache[1]
-
-
-def _record(cache: list[Any], name: str, ms: float, ok: bool, code: Any, message: Any) -> None:
-    try:
-        handle = _metrics_handle(cache, name)
-        if handle is not None:
-            if ok:
-                handle.record(ms, True)
-            else:
-                handle.record(ms, False, code, message)
-    except Exception:
-        _writer._report("metrics", "rfs-monitoring: recording a metrics sample failed; ignored")
+    if module is False:
+        return None
+    return module.ResultMetricsCollector.instance()
 
 
 def _tracing() -> Any:
     # OpenTelemetry costs nothing unless the application imported it.
-    if "opentelemetry.trace" not in sys.modules:
+    if _OTEL_TRACE not in _modules:
         return None
     from rfs_monitoring import tracing
 
@@ -821,15 +887,17 @@ def _tracing() -> Any:
 
 
 class _Spec:
-    """Everything a decorated function decides once, at decoration time."""
+    """Everything a decorated function decides once, at decoration time, plus its caches (the
+    metrics handle per collector, the level threshold per level-table version)."""
 
     __slots__ = (
+        "collector",
         "error_level",
         "failure_level",
+        "handle",
         "log_args",
         "log_result",
         "metadata",
-        "metrics",
         "name",
         "record_metrics",
         "signature",
@@ -859,7 +927,8 @@ class _Spec:
         self.error_level = _level_number(error_level)
         self.metadata = dict(metadata or {})
         self.record_metrics = record_metrics
-        self.metrics: list[Any] = [None, None]
+        self.collector: Any = None
+        self.handle: Any = None
         self.signature: inspect.Signature | None = None
         if log_args:
             try:
@@ -871,21 +940,61 @@ class _Spec:
 
     def current_threshold(self) -> int:
         if self.version != _levels.version:
-            self.version = _levels.version
             self.threshold = _levels.threshold(self.name)
+            self.version = _levels.version
         return self.threshold
+
+    def record(self, ms: float, ok: bool, code: str | None, message: str | None) -> None:
+        """One metrics sample; never raises."""
+        if not self.record_metrics:
+            return
+        try:
+            collector = _metrics_collector()
+            if collector is None:
+                return
+            if collector is not self.collector:
+                self.handle = collector.operation(self.name)
+                self.collector = collector
+            if ok:
+                self.handle.record(ms, True)
+            else:
+                self.handle.record(ms, False, code, message)
+        except Exception:
+            _writer._report("metrics", "rfs-monitoring: recording a metrics sample failed; ignored")
 
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.signature is not None:
             try:
                 bound = self.signature.bind_partial(*args, **kwargs)
-                values = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
-                return cast("dict[str, Any]", get_masker().mask(values))
             except TypeError:
                 pass
+            else:
+                values = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+                return cast("dict[str, Any]", get_masker().mask(values))
         return cast(
             "dict[str, Any]", get_masker().mask({"args": list(args), "kwargs": dict(kwargs)})
         )
+
+
+def _classify(outcome: Any) -> tuple[bool, Any, str | None, dict[str, Any] | None]:
+    """(failed, error, success_type, metadata) of what a decorated function returned."""
+    if isinstance(outcome, Failure):
+        return True, outcome.error, None, None
+    if isinstance(outcome, Success):
+        return False, None, type(outcome.value).__name__, None
+    flux = _as_flux(outcome)
+    if flux is None:
+        return False, None, type(outcome).__name__, None
+    failures = flux.count_failures()
+    counts = {
+        "total": flux.count_total(),
+        "successes": flux.count_success(),
+        "failures": failures,
+    }
+    if failures:
+        error = next(r.error for r in flux.results if isinstance(r, Failure))
+        return True, error, None, counts
+    return False, None, type(outcome).__name__, counts
 
 
 def _finish(
@@ -897,81 +1006,51 @@ def _finish(
     kwargs: dict[str, Any],
     span: Any,
 ) -> None:
-    """Log and record a completed call that returned ``outcome``."""
-    ms = elapsed * 1000.0
-    metadata: dict[str, Any] | None = None
-    error: Any = None
-    failed: bool
-    kind = type(outcome)
-    if kind is Success:
-        failed = False
-        success_type = type(outcome.value).__name__
-    elif kind is Failure or isinstance(outcome, Failure):
-        failed = True
-        error = outcome.error
-        success_type = None
-    elif isinstance(outcome, Success):
-        failed = False
-        success_type = type(outcome.value).__name__
-    else:
-        flux = _as_flux(outcome)
-        if flux is not None:
-            failures = flux.count_failures()
-            failed = failures > 0
-            success_type = None if failed else type(outcome).__name__
-            if failed:
-                error = next(r.error for r in flux.results if isinstance(r, Failure))
-            metadata = {
-                "total": flux.count_total(),
-                "successes": flux.count_success(),
-                "failures": failures,
-            }
-        else:
-            failed = False
-            success_type = kind.__name__
-    code = message = None
-    if failed:
-        code = error_code_of(error)
-        message = error_message_of(error)
-    if spec.record_metrics:
-        _record(spec.metrics, spec.name, ms, not failed, code, message)
-    if span is not None:
-        span.end(failed, code, None)
-    level = spec.failure_level if failed else spec.success_level
-    if level < spec.current_threshold():
-        return
-    if spec.metadata or spec.log_args or spec.log_result or failed:
-        metadata = {**spec.metadata, **(metadata or {})}
-        if spec.log_args:
-            metadata["args"] = spec.arguments(args, kwargs)
-        if spec.log_result and not failed and isinstance(outcome, Success):
-            metadata["result"] = outcome.value
-        if failed and scope.failure_step is not None:
-            metadata["failure_step"] = scope.failure_step
-    trace_id = span_id = None
-    if span is not None:
-        trace_id, span_id = span.trace_id, span.span_id
-    _emit(
-        (
-            _EVENT_OPERATION,
-            level,
-            _now(),
-            scope.ensure_correlation_id(),
-            spec.name,
-            None,
-            "error" if failed else "success",
-            ms,
-            success_type,
-            error_type_of(error) if failed else None,
-            code,
-            message,
-            _bound.get(),
-            metadata,
-            trace_id,
-            span_id,
-            None,
+    """Log and record a completed call that returned ``outcome``; never raises."""
+    try:
+        ms = elapsed * 1000.0
+        failed, error, success_type, metadata = _classify(outcome)
+        code = message = None
+        if failed:
+            code = error_code_of(error)
+            message = error_message_of(error)
+        spec.record(ms, not failed, code, message)
+        if span is not None:
+            span.end(failed, code, None)
+        level = spec.failure_level if failed else spec.success_level
+        if level < spec.current_threshold():
+            return
+        if spec.metadata or spec.log_args or spec.log_result or failed:
+            metadata = {**spec.metadata, **(metadata or {})}
+            if spec.log_args:
+                metadata["args"] = spec.arguments(args, kwargs)
+            if spec.log_result and not failed and isinstance(outcome, Success):
+                metadata["result"] = outcome.value
+            if failed and scope.failure_step is not None:
+                metadata["failure_step"] = scope.failure_step
+        _emit(
+            (
+                _EVENT_OPERATION,
+                level,
+                _now(),
+                scope.ensure_correlation_id(),
+                spec.name,
+                None,
+                "error" if failed else "success",
+                ms,
+                success_type,
+                error_type_of(error) if failed else None,
+                code,
+                message,
+                _get_bound(),
+                metadata,
+                None if span is None else span.trace_id,
+                None if span is None else span.span_id,
+                None,
+            )
         )
-    )
+    except Exception:
+        _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
 
 
 def _finish_exception(
@@ -983,13 +1062,12 @@ def _finish_exception(
     kwargs: dict[str, Any],
     span: Any,
 ) -> None:
-    """Log and record a call that raised ``exc`` (the caller re-raises it)."""
+    """Log and record a call that raised ``exc`` (the caller re-raises it); never raises."""
     try:
         ms = elapsed * 1000.0
         code = error_code_of(exc)
         message = error_message_of(exc)
-        if spec.record_metrics:
-            _record(spec.metrics, spec.name, ms, False, code, message)
+        spec.record(ms, False, code, message)
         if span is not None:
             span.end(True, code, exc)
         level = spec.error_level
@@ -1014,7 +1092,7 @@ def _finish_exception(
                 error_type_of(exc),
                 code,
                 message,
-                _bound.get(),
+                _get_bound(),
                 metadata,
                 None if span is None else span.trace_id,
                 None if span is None else span.span_id,
@@ -1025,25 +1103,22 @@ def _finish_exception(
         _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
 
 
+def _end_span_quietly(span: Any) -> None:
+    if span is not None:
+        with contextlib.suppress(Exception):
+            span.end(False, None, None)
+
+
 def _is_mono(value: Any) -> bool:
-    reactive = sys.modules.get("rfs_monitoring.reactive")
+    reactive = _modules.get("rfs_monitoring.reactive")
     return reactive is not None and isinstance(value, reactive.MonoResult)
 
 
 def _as_flux(value: Any) -> FluxResult[Any, Any] | None:
-    reactive = sys.modules.get("rfs_monitoring.reactive")
+    reactive = _modules.get("rfs_monitoring.reactive")
     if reactive is not None and isinstance(value, reactive.FluxResult):
         return cast("FluxResult[Any, Any]", value)
     return None
-
-
-def _open_scope(name: str) -> OperationScope:
-    scope = OperationScope(name, _correlation_id.get(), 0.0)
-    if scope.correlation_id is None:
-        parent = _operation.get()
-        if parent is not None:
-            scope.correlation_id = parent.ensure_correlation_id()
-    return scope
 
 
 def _start_span(spec: _Spec, scope: OperationScope) -> Any:
@@ -1067,28 +1142,24 @@ def _deferred_mono(
     from rfs_monitoring.reactive import MonoResult
 
     async def run() -> Result[Any, Any]:
-        scope = _open_scope(spec.name)
-        token = _operation.set(scope)
-        span = _start_span(spec, scope)
+        scope = OperationScope(spec.name, _get_correlation(), _get_operation())
+        token = _set_operation(scope)
+        span = None if _OTEL_TRACE not in _modules else _start_span(spec, scope)
         start = scope.boundary = _perf()
         try:
             result = await mono
         except Exception as exc:
             elapsed = pre_elapsed + _perf() - start
-            _operation.reset(token)
+            _reset_operation(token)
             _finish_exception(spec, scope, exc, elapsed, args, kwargs, span)
             raise
         except BaseException:
-            _operation.reset(token)
-            if span is not None:
-                span.end(False, None, None)
+            _reset_operation(token)
+            _end_span_quietly(span)
             raise
         elapsed = pre_elapsed + _perf() - start
-        _operation.reset(token)
-        try:
-            _finish(spec, scope, result, elapsed, args, kwargs, span)
-        except Exception:
-            _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
+        _reset_operation(token)
+        _finish(spec, scope, result, elapsed, args, kwargs, span)
         return result
 
     return MonoResult.from_async_result(run)
@@ -1113,10 +1184,13 @@ def log_result_operation(
       by its error (``error_type``, ``error_code``, masked ``error_message``).
     - A raised exception is logged at ``error_level`` (ERROR) with its traceback, recorded as an
       error and re-raised unchanged.
-    - A returned MonoResult is wrapped: the operation is timed and logged when it is awaited.
+    - A returned MonoResult is wrapped: the operation is timed and logged when it is awaited
+      (each time it is awaited).
     - A FluxResult is an error when any item failed; the counts are in ``metadata``.
     - ``log_args=True`` adds the (masked) arguments to ``metadata["args"]``, ``log_result=True``
       the (masked) success value to ``metadata["result"]``; ``metadata`` adds fixed fields.
+    - When no correlation ID is set, one is generated for the call (`get_correlation_id` returns
+      it inside the call; nested operations share it).
 
     ``name`` defaults to the function's qualified name. The wrapper keeps the function's
     signature (`functools.wraps`), so FastAPI and ``@handle_result`` stack on top of it.
@@ -1134,70 +1208,71 @@ def log_result_operation(
             metadata=metadata,
             record_metrics=record_metrics,
         )
+        op_name = spec.name
+        levels = _levels
 
         if inspect.iscoroutinefunction(fn):
             afn = cast("Callable[..., Awaitable[Any]]", fn)
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                scope = _open_scope(spec.name)
-                token = _operation.set(scope)
-                span = _start_span(spec, scope)
+                scope = OperationScope(op_name, _get_correlation(), _get_operation())
+                token = _set_operation(scope)
+                span = None if _OTEL_TRACE not in _modules else _start_span(spec, scope)
                 start = scope.boundary = _perf()
                 try:
                     outcome = await afn(*args, **kwargs)
                 except Exception as exc:
                     elapsed = _perf() - start
-                    _operation.reset(token)
+                    _reset_operation(token)
                     _finish_exception(spec, scope, exc, elapsed, args, kwargs, span)
                     raise
                 except BaseException:
-                    _operation.reset(token)
-                    if span is not None:
-                        span.end(False, None, None)
+                    _reset_operation(token)
+                    _end_span_quietly(span)
                     raise
                 elapsed = _perf() - start
-                _operation.reset(token)
+                _reset_operation(token)
                 if _is_mono(outcome):
-                    if span is not None:
-                        span.end(False, None, None)
+                    _end_span_quietly(span)
                     return _deferred_mono(spec, cast(Any, outcome), elapsed, args, kwargs)
-                try:
-                    _finish(spec, scope, outcome, elapsed, args, kwargs, span)
-                except Exception:
-                    _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
+                _finish(spec, scope, outcome, elapsed, args, kwargs, span)
                 return outcome
 
             return cast("Callable[P, R]", async_wrapper)
 
         @functools.wraps(fn)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            scope = _open_scope(spec.name)
-            token = _operation.set(scope)
-            span = _start_span(spec, scope)
+            scope = OperationScope(op_name, _get_correlation(), _get_operation())
+            token = _set_operation(scope)
+            span = None if _OTEL_TRACE not in _modules else _start_span(spec, scope)
             start = scope.boundary = _perf()
             try:
                 outcome = fn(*args, **kwargs)
             except Exception as exc:
                 elapsed = _perf() - start
-                _operation.reset(token)
+                _reset_operation(token)
                 _finish_exception(spec, scope, exc, elapsed, args, kwargs, span)
                 raise
             except BaseException:
-                _operation.reset(token)
-                if span is not None:
-                    span.end(False, None, None)
+                _reset_operation(token)
+                _end_span_quietly(span)
                 raise
             elapsed = _perf() - start
-            _operation.reset(token)
+            _reset_operation(token)
+            if (
+                type(outcome) is Success
+                and span is None
+                and spec.success_level
+                < (spec.threshold if spec.version == levels.version else spec.current_threshold())
+            ):
+                # Filtered out: the metrics sample is all that is left to do.
+                spec.record(elapsed * 1000.0, True, None, None)
+                return outcome
             if _is_mono(outcome):
-                if span is not None:
-                    span.end(False, None, None)
+                _end_span_quietly(span)
                 return _deferred_mono(spec, cast(Any, outcome), elapsed, args, kwargs)
-            try:
-                _finish(spec, scope, outcome, elapsed, args, kwargs, span)
-            except Exception:
-                _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
+            _finish(spec, scope, outcome, elapsed, args, kwargs, span)
             return outcome
 
         return cast("Callable[P, R]", sync_wrapper)
@@ -1281,7 +1356,8 @@ def _mono_step(mono: MonoResult[Any, Any], name: str, errors_only: bool) -> Mono
         token = None
         if scope is None:
             # A chain outside any logged operation is its own operation, named after the step.
-            scope = OperationScope(name, _correlation_id.get(), started)
+            scope = OperationScope(name, _correlation_id.get())
+            scope.boundary = started
             token = _operation.set(scope)
         try:
             result: Result[Any, Any] = await mono
@@ -1313,7 +1389,7 @@ def _flux_step(flux: FluxResult[Any, Any], name: str, errors_only: bool) -> Flux
         scope = _operation.get()
         own = scope is None
         if scope is None:
-            scope = OperationScope(name, _correlation_id.get(), _perf())
+            scope = OperationScope(name, _correlation_id.get())
         ms = 0.0 if own else _step_boundary(scope, name, failed, 0.0)
         if failed or not errors_only:
             error = next((r.error for r in flux.results if isinstance(r, Failure)), None)

@@ -132,7 +132,6 @@ def start_operation(name: str, scope: OperationScope) -> OperationSpan | None:
     attributes["rfs.correlation_id"] = scope.ensure_correlation_id()
     span = tracer.start_span(name, attributes=attributes)
     scope.span = span
-    scope.start_ns = time.time_ns()
     token = otel_context.attach(trace.set_span_in_context(span))
     return OperationSpan(span, token)
 
