@@ -126,6 +126,19 @@ def test_assertion_frames_are_hidden_and_messages_show_the_error(
     assert "result_helpers.py:" not in result.stdout.str()
 
 
+def test_current_medians_skip_benchmarks_without_statistics() -> None:
+    """Benchmarks that never ran (no statistics) are left out of the comparison."""
+    from types import SimpleNamespace
+
+    from rfs_monitoring.testing.fixtures import _current_medians
+
+    measured = SimpleNamespace(fullname="t::a", stats=SimpleNamespace(median=0.5))
+    unmeasured = SimpleNamespace(fullname="t::b", stats=None)
+    config = SimpleNamespace(_benchmarksession=SimpleNamespace(benchmarks=[measured, unmeasured]))
+    assert _current_medians(config) == {"t::a": 0.5}  # type: ignore[arg-type]
+    assert _current_medians(SimpleNamespace()) == {}  # type: ignore[arg-type]
+
+
 def _baseline(pytester: pytest.Pytester, median: float) -> str:
     path = pytester.path / "baseline.json"
     entry = {"fullname": "test_speed.py::test_fast", "name": "test_fast"}

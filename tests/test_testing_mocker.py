@@ -45,6 +45,13 @@ class Accounts:
         raise RuntimeError("real service called")
 
 
+class Odd:
+    """A class whose method takes no ``self`` (callable only through the class)."""
+
+    def ping() -> Result[str, str]:  # type: ignore[misc]
+        return Success("real")
+
+
 class PremiumAccounts(Accounts):
     """Inherits every method from `Accounts`."""
 
@@ -166,6 +173,14 @@ def test_class_method_patch_records_calls_without_self() -> None:
         Accounts().get_account("7")
 
 
+def test_class_function_without_parameters_is_mocked_as_is() -> None:
+    """A parameterless function on a class keeps its (empty) signature."""
+    with mock_result_service(Odd, "ping") as mock:
+        mock.return_success("mocked")
+        assert Odd.ping(Odd()) == Success("mocked")  # type: ignore[call-arg]
+    mock.assert_called_once_with()
+
+
 def test_inherited_method_patch_on_subclass_is_removed_after() -> None:
     """Mocking an inherited method on a subclass leaves the base class untouched and restores
     inheritance afterwards."""
@@ -281,8 +296,10 @@ def test_bare_name_naming_a_loaded_module_resolves_to_it() -> None:
         assert isinstance(mock._target, types.ModuleType)
 
 
-def test_unknown_bare_name_is_an_error() -> None:
-    """A bare name bound nowhere raises MockTargetError suggesting a dotted path."""
+def test_unknown_bare_name_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare name bound nowhere raises MockTargetError suggesting a dotted path (placeholder
+    entries in sys.modules are skipped)."""
+    monkeypatch.setitem(sys.modules, "rfs_fake_placeholder", None)
     with pytest.raises(MockTargetError, match="no loaded module defines"):
         mock_result_service("nothing_is_called_this_rfs", "get").start()
 
