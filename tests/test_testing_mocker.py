@@ -46,10 +46,13 @@ class Accounts:
 
 
 class Odd:
-    """A class whose method takes no ``self`` (callable only through the class)."""
+    """A class whose functions take no ``self`` or only ``*args``."""
 
     def ping() -> Result[str, str]:  # type: ignore[misc]
         return Success("real")
+
+    def anything(*args: Any) -> Result[int, str]:
+        return Success(len(args))
 
 
 class PremiumAccounts(Accounts):
@@ -179,6 +182,10 @@ def test_class_function_without_parameters_is_mocked_as_is() -> None:
         mock.return_success("mocked")
         assert Odd.ping(Odd()) == Success("mocked")  # type: ignore[call-arg]
     mock.assert_called_once_with()
+    with mock_result_service(Odd, "anything") as star:
+        star.return_success(0)
+        assert Odd().anything(1, 2) == Success(0)
+    star.assert_called_once_with(1, 2)
 
 
 def test_inherited_method_patch_on_subclass_is_removed_after() -> None:
@@ -293,7 +300,7 @@ def test_ambiguous_bare_name_lists_candidates_and_suggests_a_path(
 def test_bare_name_naming_a_loaded_module_resolves_to_it() -> None:
     """A bare name that is a loaded module's name (and no global) resolves to the module."""
     with mock_result_service("rfs_monitoring", "__getattr__") as mock:
-        assert isinstance(mock._target, types.ModuleType)
+        assert isinstance(mock.target, types.ModuleType)
 
 
 def test_unknown_bare_name_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -63,6 +63,7 @@ __all__ = [
 T = TypeVar("T")
 SequenceEnd = Literal["fail", "repeat_last", "cycle"]
 _MISSING: Any = object()
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 _mark_coroutine: Callable[[Any], Any] | None = getattr(inspect, "markcoroutinefunction", None)
 
 
@@ -229,6 +230,11 @@ class ResultServiceMocker:
         service = self.service_name
         label = service if isinstance(service, str) else _describe(service)
         return f"{label}.{self.method_name}"
+
+    @property
+    def target(self) -> object:
+        """The object whose method is replaced (resolved on start; ``None`` before)."""
+        return self._target
 
     @property
     def is_async(self) -> bool:
@@ -413,9 +419,9 @@ class ResultServiceMocker:
         # A plain function on a class: calls through an instance pass ``self`` first. It is
         # dropped from the checked signature and from the record, so assertions read like the
         # call site (``assert_called_once_with("42")``).
-        if self._signature is not None and self._signature.parameters:
-            parameters = list(self._signature.parameters.values())[1:]
-            self._signature = self._signature.replace(parameters=parameters)
+        parameters = list(self._signature.parameters.values()) if self._signature else []
+        if self._signature is not None and parameters and parameters[0].kind in _POSITIONAL:
+            self._signature = self._signature.replace(parameters=parameters[1:])
         return self._make_function(takes_owner=True)
 
     def _make_function(self, *, takes_owner: bool) -> Callable[..., Any]:
