@@ -316,7 +316,7 @@ class CallbackNotifier(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     type: Literal["callback"] = "callback"
-    callback: Callable[[AlertEvent], object] = Field(exclude=True)
+    callback: SkipJsonSchema[Callable[[AlertEvent], object]] = Field(exclude=True)
 
     def notify(self, event: AlertEvent) -> None:
         """Call the function."""

@@ -1,0 +1,735 @@
+"""FastAPI monitoring routes: JSON metrics, health, top errors, alerts, Prometheus and a dashboard.
+
+`monitoring_router` returns an `APIRouter` to include in any FastAPI app::
+
+    app = FastAPI()
+    app.include_router(monitoring_router())           # GET /monitoring/dashboard
+
+Routes (under ``prefix``, default ``/monitoring``):
+
+==========================================  ===================================================
+``GET /operations?time_range=1h``            every operation with its summary numbers
+``GET /operations/{name}/metrics``           `OperationMetrics` of one operation
+``GET /operations/{name}/timeseries``        per-bucket points of a window (``points=60``)
+``GET /health/result-patterns``              `ResultPatternHealth` (503 when unhealthy)
+``GET /errors/top?limit=10&time_range=1h``   the most frequent errors
+``GET /alerts``                              rules, alert states and recent transitions
+``POST /alerts/configure``                   replace the rules and notifiers (write route)
+``PUT /logging/level``                       change a log level at run time (write route)
+``GET /metrics``                             Prometheus / OpenMetrics exposition
+``GET /dashboard``                           the live dashboard page
+==========================================  ===================================================
+
+Every error is an RFC 9457 ``application/problem+json`` body; a bad query value is a 400
+``VALIDATION_ERROR``, never a 500. Reads are open unless ``protect_reads=True``. Write routes are
+refused with 403 until the router is given an ``auth`` dependency or a ``token`` (or the
+``RFS_MONITORING_TOKEN`` environment variable); with a token they need
+``Authorization: Bearer <token>`` (401 otherwise), checked before the request body is read.
+
+>>> from fastapi import FastAPI
+>>> from fastapi.testclient import TestClient
+>>> from rfs_monitoring.metrics import ResultMetricsCollector
+>>> collector = ResultMetricsCollector(sample_resources=False)
+>>> collector.record("checkout", 12.5, success=True)
+>>> app = FastAPI()
+>>> app.include_router(monitoring_router(collector))
+>>> client = TestClient(app)
+>>> client.get("/monitoring/operations/checkout/metrics").json()["total_requests"]
+1
+>>> client.get("/monitoring/errors/top", params={"limit": 0}).json()["code"]
+'VALIDATION_ERROR'
+>>> client.put("/monitoring/logging/level", json={"level": "DEBUG"}).status_code
+403
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib.resources
+import os
+import re
+from base64 import b64encode
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+from pydantic import BaseModel, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rfs_monitoring.alerts import (
+    AlertConfiguration,
+    AlertEvent,
+    AlertManager,
+    AlertRule,
+    AlertState,
+    CallbackNotifier,
+)
+from rfs_monitoring.errors import APIError, ErrorCode
+from rfs_monitoring.masking import mask
+from rfs_monitoring.metrics import (
+    ErrorSummary,
+    OperationMetrics,
+    ResultMetricsCollector,
+    TimeSeriesPoint,
+    parse_time_range,
+)
+from rfs_monitoring.result import Failure, Result, Success
+from rfs_monitoring.web import handle_result, problem_response
+
+if TYPE_CHECKING:
+    from starlette.responses import Response as StarletteResponse
+
+__all__ = [
+    "AlertsOverview",
+    "LogLevelRequest",
+    "LogLevelState",
+    "OperationHealth",
+    "OperationSummary",
+    "OperationsOverview",
+    "ResourceUsage",
+    "ResultPatternHealth",
+    "TimeSeries",
+    "monitoring_router",
+    "prometheus_registry",
+]
+
+HealthStatus = Literal["healthy", "degraded", "unhealthy"]
+
+DEGRADED_BELOW = 0.99
+"""An operation whose success rate falls below this is ``degraded``."""
+UNHEALTHY_BELOW = 0.90
+"""An operation whose success rate falls below this is ``unhealthy``."""
+HEALTH_MIN_REQUESTS = 20
+"""Requests a window needs before its success rate is judged (one failure of one is noise)."""
+
+TOKEN_ENV = "RFS_MONITORING_TOKEN"
+
+# -- response models ---------------------------------------------------------------------------
+
+
+class OperationSummary(BaseModel):
+    """One row of the operations table."""
+
+    name: str
+    total_requests: int
+    failed_requests: int
+    success_rate: float
+    avg_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    rps: float
+
+
+class OperationsOverview(BaseModel):
+    """Every operation with data in the window."""
+
+    time_range: str
+    generated_at: datetime
+    operations: list[OperationSummary]
+
+
+class TimeSeries(BaseModel):
+    """Per-bucket points of one operation over a window, oldest first."""
+
+    operation: str
+    time_range: str
+    points: list[TimeSeriesPoint]
+
+
+class ResourceUsage(BaseModel):
+    """The latest process resource sample."""
+
+    rss_mb: float
+    cpu_percent: float
+
+
+class OperationHealth(BaseModel):
+    """Health of one operation and why."""
+
+    operation: str
+    status: HealthStatus
+    total_requests: int
+    success_rate: float
+    p99_ms: float
+    firing_alerts: list[str]
+    reasons: list[str]
+
+
+class ResultPatternHealth(BaseModel):
+    """Overall health of the Result-pattern operations: the worst operation's status.
+
+    ``unhealthy`` when an operation's success rate is below 90% or a critical alert fires,
+    ``degraded`` below 99% or when any other alert fires, else ``healthy``. Success rates are
+    judged once a window holds 20 requests.
+    """
+
+    status: HealthStatus
+    checked_at: datetime
+    time_range: str
+    total_operations: int
+    total_requests: int
+    success_rate: float
+    firing_alerts: int
+    operations: list[OperationHealth]
+    resources: ResourceUsage | None
+
+
+class AlertsOverview(BaseModel):
+    """The rules, the state of every evaluated alert and the recent transitions (newest first)."""
+
+    evaluating: bool
+    """True when a background thread evaluates the rules; else they are evaluated per read."""
+    rules: list[AlertRule]
+    notifiers: list[dict[str, Any]]
+    """The notifiers, with secrets (webhook headers, credentials in URLs) masked."""
+    alerts: list[AlertState]
+    history: list[AlertEvent]
+
+
+class LogLevelRequest(BaseModel):
+    """Body of ``PUT /logging/level``: a level for one operation, or for all when null."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    operation: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class LogLevelState(BaseModel):
+    """The level in force after a change."""
+
+    level: str
+    operation: str | None
+
+
+# -- Prometheus --------------------------------------------------------------------------------
+
+
+_go_float = cast("Callable[[float], str]", floatToGoString)
+"""Prometheus' own rendering of a bucket bound (``+Inf``, ``0.005``)."""
+
+
+class _ResultCollector(Collector):
+    """Exposes the collector's lifetime totals as Prometheus metric families at scrape time."""
+
+    def __init__(self, source: Callable[[], ResultMetricsCollector]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        duration = HistogramMetricFamily(
+            "rfs_operation_duration_seconds",
+            "Duration of Result-pattern operations, successes and failures alike.",
+            labels=["operation"],
+        )
+        totals = CounterMetricFamily(
+            "rfs_operations",
+            "Result-pattern operations by outcome (a returned Failure counts as error).",
+            labels=["operation", "outcome"],
+        )
+        errors = CounterMetricFamily(
+            "rfs_operation_errors",
+            "Failed operations by error code (the collector bounds the codes per operation).",
+            labels=["operation", "error_code"],
+        )
+        for op in self._source().cumulative():
+            duration.add_metric(
+                [op.operation_name],
+                [(_go_float(bound), float(count)) for bound, count in op.buckets],
+                op.sum_seconds,
+            )
+            totals.add_metric([op.operation_name, "success"], float(op.successes))
+            totals.add_metric([op.operation_name, "error"], float(op.failures))
+            for code, count in sorted(op.errors_by_code.items()):
+                errors.add_metric([op.operation_name, code], float(count))
+        yield duration
+        yield totals
+        yield errors
+
+
+def prometheus_registry(
+    collector: ResultMetricsCollector | None = None, *, process_metrics: bool = True
+) -> CollectorRegistry:
+    """A private registry exposing ``collector`` (default: the process-wide one, looked up at
+    each scrape) and, unless disabled, the ``process_*`` and ``python_info`` metrics.
+
+    >>> from prometheus_client import generate_latest
+    >>> c = ResultMetricsCollector(sample_resources=False)
+    >>> c.record("search", 30.0, success=False, error_code="TIMEOUT_ERROR")
+    >>> text = generate_latest(prometheus_registry(c, process_metrics=False)).decode()
+    >>> 'rfs_operation_errors_total{error_code="TIMEOUT_ERROR",operation="search"} 1.0' in text
+    True
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(
+        _ResultCollector(lambda: collector if collector is not None else _default_collector())
+    )
+    if process_metrics:
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+    return registry
+
+
+def _default_collector() -> ResultMetricsCollector:
+    return ResultMetricsCollector.instance()
+
+
+# -- dashboard page ----------------------------------------------------------------------------
+
+
+@cache
+def _dashboard() -> tuple[bytes, str]:
+    """The page and its Content-Security-Policy, which allows exactly its inline script (inline
+    styles are allowed: the page sets bar widths with style attributes)."""
+    page = (importlib.resources.files("rfs_monitoring") / "static" / "dashboard.html").read_text(
+        encoding="utf-8"
+    )
+
+    def hashes(tag: str) -> str:
+        found = re.findall(rf"<{tag}>(.*?)</{tag}>", page, flags=re.DOTALL)
+        return " ".join(
+            f"'sha256-{b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+            for body in found
+        )
+
+    policy = (
+        f"default-src 'none'; script-src {hashes('script')}; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return page.encode("utf-8"), policy
+
+
+# -- problems and guards -----------------------------------------------------------------------
+
+
+_STATUS_CODES = {
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.VALIDATION_ERROR,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+
+def _from_http_exception(exc: StarletteHTTPException) -> APIError:
+    code = _STATUS_CODES.get(exc.status_code)
+    if code is None:
+        code = (
+            ErrorCode.VALIDATION_ERROR if exc.status_code < 500 else ErrorCode.SERVICE_UNAVAILABLE
+        )
+    detail = exc.detail if isinstance(exc.detail, str) else code.problem_title
+    return APIError(code, detail, status_code=exc.status_code, headers=exc.headers)
+
+
+def _from_validation_error(exc: RequestValidationError) -> APIError:
+    errors = [
+        {
+            "location": ".".join(str(part) for part in error.get("loc", ())),
+            "message": str(error.get("msg", "")),
+        }
+        for error in exc.errors()
+    ]
+    first = errors[0] if errors else {"location": "request", "message": "invalid"}
+    return APIError.validation_error(
+        f"invalid {first['location']}: {first['message']}", {"errors": errors}
+    )
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+_DISABLED = (
+    "The monitoring write routes are disabled. Enable them with "
+    "monitoring_router(token=...) or the RFS_MONITORING_TOKEN environment variable "
+    "(then send 'Authorization: Bearer <token>'), or with monitoring_router(auth=<FastAPI "
+    "dependency>)."
+)
+
+
+def _guarded_route_class(token: str | None, has_auth: bool, protect_reads: bool) -> type[APIRoute]:
+    """A route class that checks access before FastAPI reads the body, and turns every error of
+    these routes (validation, HTTPException, APIError) into a problem+json response."""
+    expected = token.encode() if token else None
+
+    def check(request: Request, write: bool) -> None:
+        if not write and not protect_reads:
+            return
+        if expected is None and not has_auth:
+            raise APIError.forbidden(_DISABLED, {"enable_with": ["token", TOKEN_ENV, "auth"]})
+        if expected is not None:
+            given = _bearer_token(request)
+            if given is None or not hmac.compare_digest(given.encode(), expected):
+                raise APIError(
+                    ErrorCode.UNAUTHORIZED,
+                    "authentication required: put the monitoring token (RFS_MONITORING_TOKEN) in "
+                    'the Authorization header after "Bearer"',
+                    headers={"WWW-Authenticate": 'Bearer realm="rfs-monitoring"'},
+                )
+
+    class GuardedRoute(APIRoute):
+        def get_route_handler(
+            self,
+        ) -> Callable[[Request], Coroutine[Any, Any, StarletteResponse]]:
+            handler = super().get_route_handler()
+            write = bool((self.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"})
+            public = self.path.endswith("/dashboard")
+
+            async def guarded(request: Request) -> StarletteResponse:
+                try:
+                    if not public:
+                        check(request, write)
+                    return await handler(request)
+                except APIError as exc:
+                    return problem_response(exc)
+                except RequestValidationError as exc:
+                    return problem_response(_from_validation_error(exc))
+                except StarletteHTTPException as exc:
+                    return problem_response(_from_http_exception(exc))
+
+            return guarded
+
+    return GuardedRoute
+
+
+# -- the router --------------------------------------------------------------------------------
+
+
+def _summary(name: str, m: OperationMetrics) -> OperationSummary:
+    return OperationSummary(
+        name=name,
+        total_requests=m.total_requests,
+        failed_requests=m.failed_requests,
+        success_rate=m.success_rate,
+        avg_ms=m.avg_response_time_ms,
+        p50_ms=m.p50_response_time_ms,
+        p90_ms=m.p90_response_time_ms,
+        p99_ms=m.p99_response_time_ms,
+        max_ms=m.max_response_time_ms,
+        rps=m.throughput_rps,
+    )
+
+
+def _checked_range(collector: ResultMetricsCollector, time_range: str) -> Result[str, APIError]:
+    """``time_range`` when it is valid for ``collector`` (up to its retention)."""
+    retention = parse_time_range(collector.retention).unwrap_or(None)
+    return parse_time_range(time_range, max_seconds=retention).map(lambda _: time_range)
+
+
+def _operation_health(summary: OperationSummary, firing: list[AlertState]) -> OperationHealth:
+    status: HealthStatus = "healthy"
+    reasons: list[str] = []
+    if summary.total_requests >= HEALTH_MIN_REQUESTS:
+        if summary.success_rate < UNHEALTHY_BELOW:
+            status = "unhealthy"
+        elif summary.success_rate < DEGRADED_BELOW:
+            status = "degraded"
+        if status != "healthy":
+            reasons.append(f"success rate {summary.success_rate:.2%}")
+    for alert in firing:
+        reasons.append(f"alert {alert.rule} firing ({alert.severity})")
+        if alert.severity == "critical":
+            status = "unhealthy"
+        elif status == "healthy":
+            status = "degraded"
+    return OperationHealth(
+        operation=summary.name,
+        status=status,
+        total_requests=summary.total_requests,
+        success_rate=summary.success_rate,
+        p99_ms=summary.p99_ms,
+        firing_alerts=[alert.rule for alert in firing],
+        reasons=reasons,
+    )
+
+
+_RANK: dict[HealthStatus, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+
+
+def monitoring_router(
+    collector: ResultMetricsCollector | None = None,
+    alert_manager: AlertManager | None = None,
+    *,
+    prefix: str = "/monitoring",
+    auth: Callable[..., Any] | None = None,
+    token: str | None = None,
+    protect_reads: bool = False,
+) -> APIRouter:
+    """The monitoring routes (see the module docs) as an `APIRouter`.
+
+    ``collector`` defaults to `ResultMetricsCollector.instance()`, looked up per request.
+    ``alert_manager`` defaults to a manager owned by the router, over the same collector; it
+    starts evaluating in the background once rules are configured. ``auth`` is a FastAPI
+    dependency run on protected routes (it raises to refuse); ``token`` (default: the
+    ``RFS_MONITORING_TOKEN`` environment variable) is compared in constant time with the bearer
+    token. ``protect_reads`` applies the same checks to the read routes (the dashboard page
+    itself stays public: it holds no data, and asks for the token when the API answers 401).
+    """
+    if token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+    if token is not None and not token.strip():
+        raise ValueError("token must not be blank")
+    if protect_reads and auth is None and token is None:
+        raise ValueError(f"protect_reads=True needs auth=... or token=... (or {TOKEN_ENV})")
+
+    def source() -> ResultMetricsCollector:
+        return collector if collector is not None else ResultMetricsCollector.instance()
+
+    owns_manager = alert_manager is None
+    manager = alert_manager if alert_manager is not None else AlertManager(collector)
+    registry = prometheus_registry(collector)
+
+    dependencies = [Depends(auth)] if auth is not None else []
+    router = APIRouter(
+        prefix=prefix,
+        tags=["monitoring"],
+        route_class=_guarded_route_class(token, auth is not None, protect_reads),
+    )
+    protected = dependencies if protect_reads else []
+
+    def fresh_alerts() -> None:
+        if not manager.running:
+            manager.evaluate()
+
+    @router.get(
+        "/operations",
+        response_model=OperationsOverview,
+        summary="Every operation with its summary numbers",
+        dependencies=protected,
+    )
+    @handle_result
+    async def list_operations(time_range: str = "1h") -> Result[OperationsOverview, APIError]:
+        c = source()
+        checked = _checked_range(c, time_range)
+        if checked.is_failure():
+            return checked  # type: ignore[return-value]
+        rows: list[OperationSummary] = []
+        for name in c.list_operations(time_range):
+            metrics = c.operation_metrics(name, time_range)
+            if metrics.is_success():
+                rows.append(_summary(name, metrics.unwrap()))
+        return Success(
+            OperationsOverview(
+                time_range=time_range, generated_at=datetime.now(UTC), operations=rows
+            )
+        )
+
+    @router.get(
+        "/operations/{name}/metrics",
+        response_model=OperationMetrics,
+        summary="Metrics of one operation over a window",
+        dependencies=protected,
+    )
+    @handle_result
+    async def operation_metrics(
+        name: str, time_range: str = "1h"
+    ) -> Result[OperationMetrics, APIError]:
+        return source().operation_metrics(name, time_range)
+
+    @router.get(
+        "/operations/{name}/timeseries",
+        response_model=TimeSeries,
+        summary="Per-bucket points of one operation over a window",
+        dependencies=protected,
+    )
+    @handle_result
+    async def operation_timeseries(
+        name: str,
+        time_range: str = "1h",
+        points: Annotated[int, Query(ge=1, le=1000)] = 60,
+    ) -> Result[TimeSeries, APIError]:
+        return (
+            source()
+            .time_series(name, time_range, points)
+            .map(lambda pts: TimeSeries(operation=name, time_range=time_range, points=pts))
+        )
+
+    @router.get(
+        "/health/result-patterns",
+        response_model=ResultPatternHealth,
+        summary="Health of the Result-pattern operations (503 when unhealthy)",
+        responses={503: {"model": ResultPatternHealth, "description": "Unhealthy"}},
+        dependencies=protected,
+    )
+    @handle_result
+    async def result_pattern_health(
+        response: Response, time_range: str = "5m"
+    ) -> Result[ResultPatternHealth, APIError]:
+        c = source()
+        checked = _checked_range(c, time_range)
+        if checked.is_failure():
+            return checked  # type: ignore[return-value]
+        fresh_alerts()
+        firing: dict[str, list[AlertState]] = {}
+        for alert in manager.firing():
+            firing.setdefault(alert.operation, []).append(alert)
+        operations: list[OperationHealth] = []
+        total = failed = 0
+        for name in c.list_operations(time_range):
+            metrics = c.operation_metrics(name, time_range)
+            if metrics.is_failure():
+                continue
+            summary = _summary(name, metrics.unwrap())
+            total += summary.total_requests
+            failed += summary.failed_requests
+            operations.append(_operation_health(summary, firing.pop(name, [])))
+        for name, alerts in sorted(firing.items()):  # alerts on operations that went quiet
+            empty = _summary_of_nothing(name)
+            operations.append(_operation_health(empty, alerts))
+        operations.sort(key=lambda o: (-_RANK[o.status], o.operation))
+        status: HealthStatus = operations[0].status if operations else "healthy"
+        sample = c.latest_resource_sample()
+        health = ResultPatternHealth(
+            status=status,
+            checked_at=datetime.now(UTC),
+            time_range=time_range,
+            total_operations=len(operations),
+            total_requests=total,
+            success_rate=(total - failed) / total if total else 1.0,
+            firing_alerts=sum(len(o.firing_alerts) for o in operations),
+            operations=operations,
+            resources=None
+            if sample is None
+            else ResourceUsage(rss_mb=sample[0], cpu_percent=sample[1]),
+        )
+        if status == "unhealthy":
+            response.status_code = 503
+        return Success(health)
+
+    @router.get(
+        "/errors/top",
+        response_model=list[ErrorSummary],
+        summary="The most frequent errors, messages masked",
+        dependencies=protected,
+    )
+    @handle_result
+    async def top_errors(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 10, time_range: str = "1h"
+    ) -> Result[list[ErrorSummary], APIError]:
+        c = source()
+        return _checked_range(c, time_range).map(lambda r: c.top_errors(limit, r))
+
+    @router.get(
+        "/alerts",
+        response_model=AlertsOverview,
+        summary="Alert rules, states and recent history",
+        dependencies=protected,
+    )
+    @handle_result
+    async def alerts(
+        history: Annotated[int, Query(ge=0, le=1000)] = 50,
+    ) -> Result[AlertsOverview, APIError]:
+        fresh_alerts()
+        config = manager.config
+        return Success(
+            AlertsOverview(
+                evaluating=manager.running,
+                rules=config.rules,
+                notifiers=[mask(n.model_dump(mode="json")) for n in config.notifiers],
+                alerts=manager.states(),
+                history=manager.history(limit=history),
+            )
+        )
+
+    @router.post(
+        "/alerts/configure",
+        response_model=str,
+        summary="Replace the alert rules and notifiers",
+        dependencies=dependencies,
+    )
+    @handle_result
+    async def configure_alerts(config: AlertConfiguration) -> Result[str, APIError]:
+        kept = [n for n in manager.config.notifiers if isinstance(n, CallbackNotifier)]
+        manager.configure(config.model_copy(update={"notifiers": [*config.notifiers, *kept]}))
+        if owns_manager and config.rules:
+            manager.start()
+        return Success(
+            f"configured {len(config.rules)} alert rule(s) and {len(config.notifiers)} notifier(s)"
+        )
+
+    @router.put(
+        "/logging/level",
+        response_model=LogLevelState,
+        summary="Change the log level at run time, for every operation or one",
+        dependencies=dependencies,
+    )
+    @handle_result
+    async def logging_level(body: LogLevelRequest) -> Result[LogLevelState, APIError]:
+        from rfs_monitoring import result_logging
+
+        try:
+            result_logging.set_log_level(body.level, body.operation)
+        except ValueError as exc:
+            return Failure(APIError.validation_error(str(exc)))
+        return Success(
+            LogLevelState(
+                level=result_logging.get_log_level(body.operation), operation=body.operation
+            )
+        )
+
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        summary="Prometheus text exposition (OpenMetrics when the Accept header asks)",
+        responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}},
+        dependencies=protected,
+    )
+    async def prometheus_metrics(request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(registry), media_type=content_type)
+
+    @router.get(
+        "/dashboard",
+        response_class=HTMLResponse,
+        summary="The live monitoring dashboard",
+    )
+    async def dashboard() -> Response:
+        page, policy = _dashboard()
+        return Response(
+            page,
+            media_type="text/html; charset=utf-8",
+            headers={
+                "Content-Security-Policy": policy,
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    return router
+
+
+def _summary_of_nothing(name: str) -> OperationSummary:
+    return OperationSummary(
+        name=name,
+        total_requests=0,
+        failed_requests=0,
+        success_rate=1.0,
+        avg_ms=0.0,
+        p50_ms=0.0,
+        p90_ms=0.0,
+        p99_ms=0.0,
+        max_ms=0.0,
+        rps=0.0,
+    )
