@@ -86,6 +86,14 @@ def test_success_assertion_fails_on_failure_showing_the_error() -> None:
         assert_result_success(Failure("nope"))
 
 
+def test_success_assertion_checks_generic_aliases_by_origin() -> None:
+    """``list[int]`` and similar aliases are checked against their runtime class."""
+    assert_result_success(Success([1]), list[int])
+    assert_result_error(Failure({"k": 1}), dict[str, int])
+    with pytest.raises(AssertionError, match="success of list or dict, got str"):
+        assert_result_success(Success("x"), (list[int], dict[str, int]))
+
+
 def test_success_assertion_fails_on_wrong_type_or_value() -> None:
     """A success of another type or value fails, naming both."""
     with pytest.raises(AssertionError, match="success of str, got int: 3"):
@@ -173,6 +181,15 @@ def test_flux_stats_fail_listing_the_failures() -> None:
     assert "2 more" in message
     with pytest.raises(AssertionError, match=r"got 1 and 0$"):
         assert_flux_result_stats(FluxResult.from_values([1]), 0, None)
+
+
+def test_flux_stats_accept_plain_iterables_of_results() -> None:
+    """A list of results is counted directly; a non-result inside it fails."""
+    assert_flux_result_stats([Success(1), Failure("e"), ForeignOk(2)], 2, 1)
+    with pytest.raises(AssertionError, match="got 2 and 1"):
+        assert_flux_result_stats(iter([Success(1), Success(2), Failure("e")]), 3, 0)
+    with pytest.raises(AssertionError, match="Expected a Result, got int"):
+        assert_flux_result_stats([Success(1), 2], 1, 0)
 
 
 # -- assert_mono_result_timeout ----------------------------------------------------------------

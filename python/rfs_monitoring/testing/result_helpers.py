@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import types
+import typing
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
@@ -652,10 +653,17 @@ def _check_result(result: object) -> None:
         raise AssertionError(f"Expected a Result, got {type(result).__name__}: {result!r}{hint}")
 
 
-def _type_names(expected: type[Any] | tuple[type[Any], ...]) -> str:
+def _runtime_types(expected: Any) -> Any:
+    """``isinstance``-ready types: ``list[int]`` is checked as ``list``."""
     if isinstance(expected, tuple):
-        return " or ".join(t.__name__ for t in expected)
-    return expected.__name__
+        return tuple(_runtime_types(t) for t in expected)
+    return typing.get_origin(expected) or expected
+
+
+def _type_names(expected: Any) -> str:
+    if isinstance(expected, tuple):
+        return " or ".join(_type_names(t) for t in expected)
+    return getattr(expected, "__name__", repr(expected))
 
 
 def _error_text(error: object) -> str:
@@ -689,7 +697,7 @@ def assert_result_success(
         cause = error if isinstance(error, BaseException) else None
         raise AssertionError(f"Expected success, got error: {_error_text(error)}") from cause
     actual = result.unwrap()
-    if expected_type is not None and not isinstance(actual, expected_type):
+    if expected_type is not None and not isinstance(actual, _runtime_types(expected_type)):
         raise AssertionError(
             f"Expected a success of {_type_names(expected_type)}, got "
             f"{type(actual).__name__}: {actual!r}"
@@ -724,7 +732,9 @@ def assert_result_error(
     if result.is_success():
         raise AssertionError(f"Expected error, got success: {result.unwrap()!r}")
     error = result.unwrap_error()
-    if expected_error_type is not None and not isinstance(error, expected_error_type):
+    if expected_error_type is not None and not isinstance(
+        error, _runtime_types(expected_error_type)
+    ):
         raise AssertionError(
             f"Expected an error of {_type_names(expected_error_type)}, got {_error_text(error)}"
         )
@@ -750,20 +760,31 @@ def assert_flux_result_stats(
 ) -> None:
     """Assert how many successes and failures a `FluxResult` holds (``None`` skips a count).
 
-    The message lists the failures found, so a surprise failure is visible at once.
+    Any iterable of results works too. The message lists the failures found, so a surprise
+    failure is visible at once.
+
+    >>> assert_flux_result_stats([Success(1), Failure("e")], 1, 1)
+    >>> assert_flux_result_stats([Success(1), Failure("e")], 2, 0)
+    Traceback (most recent call last):
+    ...
+    AssertionError: Expected 2 successes and 0 failures, got 1 and 1 (failures: str 'e')
     """
     __tracebackhide__ = True
-    successes = flux_result.count_success()
-    failures = flux_result.count_failures()
+    if hasattr(flux_result, "count_success"):
+        successes = flux_result.count_success()
+        failures = flux_result.count_failures()
+        items = list(getattr(flux_result, "results", ()))
+    else:
+        items = list(flux_result)
+        for item in items:
+            _check_result(item)
+        successes = sum(1 for r in items if r.is_success())
+        failures = len(items) - successes
     if (expected_success is None or successes == expected_success) and (
         expected_failures is None or failures == expected_failures
     ):
         return
-    errors = [
-        _error_text(r.unwrap_error())
-        for r in getattr(flux_result, "results", ())
-        if not r.is_success()
-    ]
+    errors = [_error_text(r.unwrap_error()) for r in items if not r.is_success()]
     shown = "; ".join(errors[:5]) + (f"; ... {len(errors) - 5} more" if len(errors) > 5 else "")
     raise AssertionError(
         f"Expected {expected_success} successes and {expected_failures} failures, got "
