@@ -65,6 +65,7 @@ from rfs_monitoring.reactive import FluxResult, MonoResult
 from rfs_monitoring.result import Failure, Result, Success
 
 __all__ = [
+    "CORRELATION_HEADER",
     "PROBLEM_MEDIA_TYPE",
     "APIError",
     "ErrorCode",
