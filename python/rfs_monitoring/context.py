@@ -201,10 +201,9 @@ class correlation_context:
 
     def __init__(self, id: str | None = None) -> None:
         if id is not None and not is_valid_correlation_id(id):
+            shown = repr(id[:40]) if isinstance(id, str) else type(id).__name__
             raise ValueError(
-                f"a correlation ID is 1 to 128 characters from [A-Za-z0-9._:-], got {id[:40]!r}"
-                if isinstance(id, str)
-                else f"got {type(id).__name__}"
+                f"a correlation ID is 1 to 128 characters from [A-Za-z0-9._:-], got {shown}"
             )
         self._id = id
         self._token: Token[str | None] | None = None

@@ -91,7 +91,12 @@ _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 _JWT = r"\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"
-_SCHEME_CREDENTIAL = r"(?i:\b(bearer|basic|token)\s+)[A-Za-z0-9._~+/=-]+"
+# "Bearer x" in any case; "Basic"/"Token" (HTTP auth schemes that are also English words) only
+# when capitalised and followed by something credential-shaped, so "the token expired" stays.
+_SCHEME_CREDENTIAL = (
+    r"(?:\b([Bb]earer|BEARER)\s+)[A-Za-z0-9._~+/=-]+"
+    r"|(?:\b(Basic|Token)\s+)(?=[A-Za-z0-9._~+/=-]*(?:\d|[+/=]|[a-z][A-Z]))[A-Za-z0-9._~+/=-]{8,}"
+)
 _CARD_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 # "key=value", "key: value", '"key": "value"': the key decides (through `is_sensitive_key`).
 # Keys and values are matched separately so that "user: password=x" still finds "password=".
@@ -208,7 +213,7 @@ class Masker:
             return text
         rep = self.replacement
         out = self._jwt.sub(rep, text)
-        out = self._scheme.sub(lambda m: f"{m.group(1)} {rep}", out)
+        out = self._scheme.sub(lambda m: f"{m.group(1) or m.group(2)} {rep}", out)
         out = self._mask_pairs(out)
         out = _CARD_CANDIDATE.sub(_mask_card if rep == REPLACEMENT else _card_with(rep), out)
         for pattern in self.patterns:
