@@ -30,6 +30,7 @@ from rfs_monitoring.testing import (
     AsyncBenchmark,
     CapturedLogs,
     FakeClock,
+    ResultMockerFactory,
     ResultServiceMocker,
     assert_flux_result_stats,
     assert_mono_result_timeout,
@@ -140,7 +141,9 @@ async def test_get_user_not_found():
 
 
 @pytest.mark.asyncio
-async def test_invalid_stored_user_is_a_validation_error(result_mocker: Any) -> None:
+async def test_invalid_stored_user_is_a_validation_error(
+    result_mocker: ResultMockerFactory,
+) -> None:
     """A record missing fields fails validation with the fields named, and the service is
     awaited exactly once."""
     mock: ResultServiceMocker = result_mocker(user_service, "get_user_async")
@@ -152,7 +155,7 @@ async def test_invalid_stored_user_is_a_validation_error(result_mocker: Any) -> 
 
 
 @pytest.mark.asyncio
-async def test_http_not_found_is_problem_json(result_mocker: Any) -> None:
+async def test_http_not_found_is_problem_json(result_mocker: ResultMockerFactory) -> None:
     """Served by FastAPI, the mocked Failure becomes a 404 problem+json response."""
     result_mocker("user_service", "get_user_async").return_error(APIError.not_found("user", "404"))
     transport = httpx.ASGITransport(app=app)
@@ -164,7 +167,9 @@ async def test_http_not_found_is_problem_json(result_mocker: Any) -> None:
 
 
 @pytest.mark.asyncio
-async def test_every_step_is_logged(result_mocker: Any, captured_result_logs: CapturedLogs) -> None:
+async def test_every_step_is_logged(
+    result_mocker: ResultMockerFactory, captured_result_logs: CapturedLogs
+) -> None:
     """One operation entry plus one entry per log_step; log_error stays silent on success."""
     result_mocker(user_service, "get_user_async").return_success(sample_user)
     assert_result_success(await get_user("123"))
@@ -176,7 +181,7 @@ async def test_every_step_is_logged(result_mocker: Any, captured_result_logs: Ca
 
 @pytest.mark.asyncio
 async def test_failures_are_counted_in_metrics(
-    result_mocker: Any, metrics_collector: ResultMetricsCollector
+    result_mocker: ResultMockerFactory, metrics_collector: ResultMetricsCollector
 ) -> None:
     """Each call is one sample; a returned Failure is counted as an error with its code."""
     mock = result_mocker(user_service, "get_user_async")
@@ -189,7 +194,7 @@ async def test_failures_are_counted_in_metrics(
 
 
 @pytest.mark.asyncio
-async def test_slow_service_times_out(result_mocker: Any) -> None:
+async def test_slow_service_times_out(result_mocker: ResultMockerFactory) -> None:
     """A delayed mock shows that the chain's timeout fires on time."""
     result_mocker(user_service, "get_user_async").return_success(sample_user).with_delay(5)
     mono = MonoResult.from_async_result(lambda: user_service.get_user_async("1")).timeout(0.05)
@@ -198,7 +203,7 @@ async def test_slow_service_times_out(result_mocker: Any) -> None:
 
 
 @pytest.mark.asyncio
-async def test_flaky_service_recovers_with_retry(result_mocker: Any) -> None:
+async def test_flaky_service_recovers_with_retry(result_mocker: ResultMockerFactory) -> None:
     """A sequence with a transient failure first is absorbed by ``retry``."""
     mock = result_mocker(user_service, "get_user_async")
     mock.return_sequence([Failure(APIError.service_unavailable()), Success(sample_user)])
@@ -208,7 +213,7 @@ async def test_flaky_service_recovers_with_retry(result_mocker: Any) -> None:
 
 
 @pytest.mark.asyncio
-async def test_batch_lookup_statistics(result_mocker: Any) -> None:
+async def test_batch_lookup_statistics(result_mocker: ResultMockerFactory) -> None:
     """A FluxResult over many lookups has the expected success and failure counts."""
     known = {str(i): {**sample_user, "user_id": str(i)} for i in range(7)}
     result_mocker(user_service, "get_user_async").side_effect(

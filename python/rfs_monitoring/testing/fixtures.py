@@ -22,7 +22,7 @@ imported by the fixtures that need them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ from rfs_monitoring.testing.performance import (
 )
 from rfs_monitoring.testing.result_helpers import (
     CapturedLogs,
+    ResultMockerFactory,
     ResultServiceMocker,
     capture_result_logs,
 )
@@ -53,8 +54,6 @@ __all__ = [
     "metrics_collector",
     "result_mocker",
 ]
-
-MockerFactory = Callable[..., ResultServiceMocker]
 
 
 @dataclass
@@ -146,7 +145,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 @pytest.fixture
-def result_mocker() -> Iterator[MockerFactory]:
+def result_mocker() -> Iterator[ResultMockerFactory]:
     """Start `mock_result_service` mocks that are all stopped when the test ends.
 
     ``mock = result_mocker(users, "get_user").return_success(user)``

@@ -51,6 +51,7 @@ __all__ = [
     "MockCall",
     "MockTargetError",
     "ResultLike",
+    "ResultMockerFactory",
     "ResultServiceMocker",
     "assert_flux_result_stats",
     "assert_mono_result_timeout",
@@ -615,6 +616,14 @@ class ResultServiceMocker:
             raise AssertionError(
                 f"Expected {self.name} not to be awaited; it was awaited {len(awaits)} times"
             )
+
+
+class ResultMockerFactory(Protocol):
+    """The type of the ``result_mocker`` fixture, for annotating test parameters."""
+
+    def __call__(
+        self, target: object, method: str, *, is_async: bool | None = None
+    ) -> ResultServiceMocker: ...
 
 
 def mock_result_service(
