@@ -15,7 +15,6 @@ run against a saved one; the pytest plugin runs it with ``--rfs-baseline PATH``,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import inspect
 import json
@@ -423,6 +422,8 @@ def compare_benchmarks(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: compare two pytest-benchmark JSON files; exit 1 on a regression."""
+    import argparse  # only the command line needs it; the plugin imports this module
+
     parser = argparse.ArgumentParser(
         prog="python -m rfs_monitoring.testing.performance",
         description="Fail when a pytest-benchmark run is slower than a saved baseline.",
