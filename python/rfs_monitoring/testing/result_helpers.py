@@ -829,6 +829,17 @@ async def assert_mono_result_timeout(
     ``min_ratio * timeout_seconds``, and when it takes far longer than the timeout (beyond
     ``max_ratio * timeout_seconds + grace_seconds``: the mono is then cancelled). The bounds
     are loose on purpose, for noisy CI machines. Returns the timeout error.
+
+    >>> import asyncio
+    >>> from rfs_monitoring.reactive import MonoResult
+    >>> async def slow() -> Result[str, str]:
+    ...     await asyncio.sleep(1)
+    ...     return Success("late")
+    >>> error = asyncio.run(
+    ...     assert_mono_result_timeout(MonoResult.from_async_result(slow).timeout(0.01), 0.01)
+    ... )
+    >>> isinstance(error, TimeoutError)
+    True
     """
     __tracebackhide__ = True
     if not timeout_seconds > 0:
@@ -881,6 +892,17 @@ def assert_operation_recorded(
 
     ``successes``/``failures`` check exact counts in ``time_range``; ``error_code`` checks that
     failures with that code were recorded. The collector defaults to the installed instance.
+
+    >>> from rfs_monitoring.metrics import ResultMetricsCollector
+    >>> collector = ResultMetricsCollector(sample_resources=False)
+    >>> collector.record("checkout", 12.5, False, error_code="CONFLICT")
+    >>> assert_operation_recorded("checkout", failures=1, error_code="CONFLICT",
+    ...                           collector=collector).total_requests
+    1
+    >>> assert_operation_recorded("checkout", successes=1, collector=collector)
+    Traceback (most recent call last):
+    ...
+    AssertionError: Expected 1 successes of 'checkout'; got 0 successes, 1 failures
     """
     __tracebackhide__ = True
     if collector is None:
@@ -941,6 +963,20 @@ def capture_result_logs() -> Iterator[CapturedLogs]:
 
     Entries are taken at emission, before any handler, so cached structlog loggers and any
     output configuration are captured alike.
+
+    >>> import io
+    >>> from rfs_monitoring.result_logging import configure_logging, log_result_operation
+    >>> configure_logging(stream=io.StringIO())
+    >>> @log_result_operation("login")
+    ... def login(password: str) -> Result[str, str]:
+    ...     return Failure(f"bad password={password}")
+    >>> with capture_result_logs() as logs:
+    ...     _ = login("hunter2")
+    >>> [(e["operation_name"], e["result_type"]) for e in logs]
+    [('login', 'error')]
+    >>> "hunter2" in str(list(logs))
+    False
+    >>> configure_logging()
     """
     from rfs_monitoring.result_logging import add_listener
 
