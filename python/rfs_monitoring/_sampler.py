@@ -74,7 +74,7 @@ class ResourceSampler:
             thread = self._thread
             self._thread = None
             self._stop.set()
-        if thread is not None and thread is not threading.current_thread():
+        if thread is not None:
             thread.join(timeout)
 
     def sample_once(self) -> tuple[float, float] | None:

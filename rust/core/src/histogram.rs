@@ -145,6 +145,11 @@ pub fn quantile_ms(dense: &[u64], total: u64, q: f64, min_ms: f64, max_ms: f64) 
     for (index, count) in dense.iter().enumerate() {
         seen += count;
         if seen >= rank {
+            if index == BUCKET_COUNT - 1 {
+                // The top bucket also holds every value beyond it: the maximum is the best
+                // estimate there.
+                return max_ms;
+            }
             return (representative_ns(index) / 1_000_000.0).clamp(min_ms, max_ms);
         }
     }
