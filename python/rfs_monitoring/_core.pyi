@@ -30,7 +30,7 @@ class Registry:
         max_operations: int = 1000,
         max_error_codes: int = 100,
         clock: Callable[[], float] | None = None,
-        queue_capacity: int = 65536,
+        queue_capacity: int = 8192,
     ) -> Registry: ...
     @property
     def retention_seconds(self) -> int: ...

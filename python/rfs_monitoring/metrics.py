@@ -449,7 +449,7 @@ class ResultMetricsCollector:
     ) -> Result[list[TimeSeriesPoint], APIError]:
         """``name`` over the window as about ``points`` consecutive points, oldest first.
 
-        Each point is at least one bucket wide (10 s up to an hour, 5 min up to a day, 1 h
+        Each point is at least one bucket wide (10 s up to an hour, 15 min up to a day, 1 h
         beyond). Failures as for `operation_metrics`; ``points`` outside 1..1000 is a
         VALIDATION_ERROR failure.
         """

@@ -58,7 +58,7 @@ impl PyRegistry {
         max_operations=1000,
         max_error_codes=100,
         clock=None,
-        queue_capacity=65_536,
+        queue_capacity=8_192,
     ))]
     fn new(
         retention_seconds: u64,

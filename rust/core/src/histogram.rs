@@ -70,50 +70,214 @@ pub fn ms_to_ns(ms: f64) -> u64 {
     (ms * 1_000_000.0).round() as u64
 }
 
-/// Bucket counts for a contiguous range of indices, grown on demand.
+/// Distinct buckets a [`CompactCounts`] keeps as a sorted list before switching to a range.
+const SPARSE_LIMIT: usize = 16;
+
+/// Bucket counts of one time bucket, stored as compactly as the data allows.
 ///
-/// Latencies of one operation cluster in a few powers of two, so storing only the occupied
-/// range keeps a time bucket to a few hundred bytes instead of the full `BUCKET_COUNT` array.
-#[derive(Debug, Clone, Default)]
+/// A few samples are a sorted list of `(bucket, count)`; beyond [`SPARSE_LIMIT`] distinct
+/// buckets the counts become a contiguous range of cells (latencies of one operation cluster in
+/// a few powers of two), and each cell starts as one byte and widens to two or four bytes only
+/// when a count needs it. A busy 10-second bucket thus costs a few hundred bytes instead of the
+/// full `BUCKET_COUNT` array.
+#[derive(Debug, Clone)]
 pub struct CompactCounts {
-    low: usize,
-    counts: Vec<u32>,
+    repr: Repr,
+}
+
+#[derive(Debug, Clone)]
+enum Repr {
+    Sparse(Vec<(u16, u32)>),
+    Dense { low: usize, cells: Cells },
+}
+
+#[derive(Debug, Clone)]
+enum Cells {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Default for CompactCounts {
+    fn default() -> Self {
+        Self {
+            repr: Repr::Sparse(Vec::new()),
+        }
+    }
+}
+
+impl Cells {
+    fn len(&self) -> usize {
+        match self {
+            Self::U8(v) => v.len(),
+            Self::U16(v) => v.len(),
+            Self::U32(v) => v.len(),
+        }
+    }
+
+    fn get(&self, offset: usize) -> u32 {
+        match self {
+            Self::U8(v) => v.get(offset).map_or(0, |&x| u32::from(x)),
+            Self::U16(v) => v.get(offset).map_or(0, |&x| u32::from(x)),
+            Self::U32(v) => v.get(offset).copied().unwrap_or(0),
+        }
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        match self {
+            Self::U8(v) => v.capacity(),
+            Self::U16(v) => v.capacity() * 2,
+            Self::U32(v) => v.capacity() * 4,
+        }
+    }
+
+    /// Widens the cells until `value` fits.
+    fn widen_for(&mut self, value: u32) {
+        if value > u32::from(u8::MAX) {
+            if let Self::U8(v) = self {
+                *self = Self::U16(v.iter().map(|&x| u16::from(x)).collect());
+            }
+        }
+        if value > u32::from(u16::MAX) {
+            if let Self::U16(v) = self {
+                *self = Self::U32(v.iter().map(|&x| u32::from(x)).collect());
+            }
+        }
+    }
+
+    fn set(&mut self, offset: usize, value: u32) {
+        self.widen_for(value);
+        match self {
+            Self::U8(v) => {
+                if let Some(cell) = v.get_mut(offset) {
+                    *cell = u8::try_from(value).unwrap_or(u8::MAX);
+                }
+            }
+            Self::U16(v) => {
+                if let Some(cell) = v.get_mut(offset) {
+                    *cell = u16::try_from(value).unwrap_or(u16::MAX);
+                }
+            }
+            Self::U32(v) => {
+                if let Some(cell) = v.get_mut(offset) {
+                    *cell = value;
+                }
+            }
+        }
+    }
+
+    fn grow_back(&mut self, extra: usize) {
+        fn grow<T: Copy + Default>(v: &mut Vec<T>, extra: usize) {
+            v.reserve_exact(extra.max(v.len() / 8));
+            v.resize(v.len() + extra, T::default());
+        }
+        match self {
+            Self::U8(v) => grow(v, extra),
+            Self::U16(v) => grow(v, extra),
+            Self::U32(v) => grow(v, extra),
+        }
+    }
+
+    fn grow_front(&mut self, extra: usize) {
+        fn grow<T: Copy + Default>(v: &mut Vec<T>, extra: usize) {
+            let mut grown = Vec::with_capacity(v.len() + extra);
+            grown.resize(extra, T::default());
+            grown.extend_from_slice(v);
+            *v = grown;
+        }
+        match self {
+            Self::U8(v) => grow(v, extra),
+            Self::U16(v) => grow(v, extra),
+            Self::U32(v) => grow(v, extra),
+        }
+    }
+
+    fn merge_into(&self, target: &mut [u64]) {
+        match self {
+            Self::U8(v) => target
+                .iter_mut()
+                .zip(v)
+                .for_each(|(t, &x)| *t += u64::from(x)),
+            Self::U16(v) => target
+                .iter_mut()
+                .zip(v)
+                .for_each(|(t, &x)| *t += u64::from(x)),
+            Self::U32(v) => target
+                .iter_mut()
+                .zip(v)
+                .for_each(|(t, &x)| *t += u64::from(x)),
+        }
+    }
 }
 
 impl CompactCounts {
     /// Adds `n` to bucket `index` (saturating at `u32::MAX`).
     pub fn add(&mut self, index: usize, n: u32) {
-        if self.counts.is_empty() {
-            self.low = index;
-            self.counts.push(n);
+        match &mut self.repr {
+            Repr::Sparse(entries) => {
+                let key = u16::try_from(index).unwrap_or(u16::MAX);
+                match entries.binary_search_by_key(&key, |&(k, _)| k) {
+                    Ok(position) => {
+                        if let Some(entry) = entries.get_mut(position) {
+                            entry.1 = entry.1.saturating_add(n);
+                        }
+                    }
+                    Err(position) if entries.len() < SPARSE_LIMIT => {
+                        entries.insert(position, (key, n));
+                    }
+                    Err(_) => {
+                        self.repr = Self::dense_from(entries);
+                        self.add_dense(index, n);
+                    }
+                }
+            }
+            Repr::Dense { .. } => self.add_dense(index, n),
+        }
+    }
+
+    fn dense_from(entries: &[(u16, u32)]) -> Repr {
+        let low = entries.first().map_or(0, |&(k, _)| usize::from(k));
+        let high = entries.last().map_or(0, |&(k, _)| usize::from(k));
+        let mut repr = Repr::Dense {
+            low,
+            cells: Cells::U8(vec![0; high - low + 1]),
+        };
+        if let Repr::Dense { cells, .. } = &mut repr {
+            for &(k, count) in entries {
+                cells.set(usize::from(k) - low, count);
+            }
+        }
+        repr
+    }
+
+    fn add_dense(&mut self, index: usize, n: u32) {
+        let Repr::Dense { low, cells } = &mut self.repr else {
             return;
+        };
+        if index < *low {
+            cells.grow_front(*low - index);
+            *low = index;
+        } else if index >= *low + cells.len() {
+            cells.grow_back(index + 1 - *low - cells.len());
         }
-        if index < self.low {
-            let grow = self.low - index;
-            let mut counts = Vec::with_capacity(self.counts.len() + grow);
-            counts.push(n);
-            counts.resize(grow, 0);
-            counts.extend_from_slice(&self.counts);
-            self.counts = counts;
-            self.low = index;
-            return;
-        }
-        let offset = index - self.low;
-        if offset >= self.counts.len() {
-            let needed = offset + 1 - self.counts.len();
-            self.counts.reserve_exact(needed.max(self.counts.len() / 8));
-            self.counts.resize(offset + 1, 0);
-        }
-        if let Some(slot) = self.counts.get_mut(offset) {
-            *slot = slot.saturating_add(n);
-        }
+        let offset = index - *low;
+        cells.set(offset, cells.get(offset).saturating_add(n));
     }
 
     /// Adds every count into a full-width array indexed by bucket.
     pub fn merge_into(&self, dense: &mut [u64]) {
-        if let Some(target) = dense.get_mut(self.low..self.low + self.counts.len()) {
-            for (sum, count) in target.iter_mut().zip(&self.counts) {
-                *sum += u64::from(*count);
+        match &self.repr {
+            Repr::Sparse(entries) => {
+                for &(k, count) in entries {
+                    if let Some(slot) = dense.get_mut(usize::from(k)) {
+                        *slot += u64::from(count);
+                    }
+                }
+            }
+            Repr::Dense { low, cells } => {
+                if let Some(target) = dense.get_mut(*low..) {
+                    cells.merge_into(target);
+                }
             }
         }
     }
@@ -121,7 +285,10 @@ impl CompactCounts {
     /// Heap bytes held by the counts.
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
-        self.counts.capacity() * std::mem::size_of::<u32>()
+        match &self.repr {
+            Repr::Sparse(entries) => entries.capacity() * std::mem::size_of::<(u16, u32)>(),
+            Repr::Dense { cells, .. } => cells.capacity_bytes(),
+        }
     }
 }
 
@@ -191,16 +358,37 @@ mod tests {
     }
 
     #[test]
-    fn compact_counts_grow_both_ways() {
+    fn compact_counts_match_a_full_array_through_every_representation() {
         let mut counts = CompactCounts::default();
-        counts.add(500, 1);
-        counts.add(300, 2);
-        counts.add(900, 3);
-        counts.add(500, 1);
-        let mut dense = vec![0u64; BUCKET_COUNT];
-        counts.merge_into(&mut dense);
-        assert_eq!((dense[300], dense[500], dense[900]), (2, 2, 3));
-        assert_eq!(dense.iter().sum::<u64>(), 7);
+        let mut expected = vec![0u64; BUCKET_COUNT];
+        let mut x = 12_345u64;
+        for step in 0..20_000u64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            // Early steps spread widely (sparse, then growing both ways); later ones pile up
+            // in a few buckets so the cells widen past one and two bytes.
+            let index = if step < 100 {
+                (x >> 33) as usize % BUCKET_COUNT
+            } else {
+                500 + (x >> 60) as usize
+            };
+            let n = if step % 1_000 == 0 { 70_000 } else { 1 };
+            counts.add(index, n);
+            expected[index] += u64::from(n);
+            if step == 10 || step == 99 || step == 19_999 {
+                let mut dense = vec![0u64; BUCKET_COUNT];
+                counts.merge_into(&mut dense);
+                assert_eq!(dense, expected, "after step {step}");
+            }
+        }
+        assert!(counts.heap_bytes() > 0);
+    }
+
+    #[test]
+    fn a_few_samples_stay_small() {
+        let mut counts = CompactCounts::default();
+        counts.add(BUCKET_COUNT - 1, 1);
+        counts.add(0, 1);
+        assert!(counts.heap_bytes() <= SPARSE_LIMIT * 8);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! # Model
 //!
 //! A [`Registry`] holds operations by name. Each sample (time, duration, outcome) goes into
-//! three rings of time buckets: 10-second buckets for the last hour, 5-minute buckets for the
+//! three rings of time buckets: 10-second buckets for the last hour, 15-minute buckets for the
 //! last day and 1-hour buckets for the retention (default one week). Each bucket keeps exact
 //! counts (total, failures, failures by error code), the exact sum, minimum and maximum, a
 //! space-saving top-k of error messages and log-linear latency buckets (see [`histogram`])

@@ -30,7 +30,7 @@ pub const MAX_RETENTION_SECONDS: u64 = 90 * 86_400;
 const DRAIN_AT: usize = 64;
 
 /// The time tiers: (bucket width, span) in seconds, each span capped by the retention.
-const TIERS: [(u64, u64); 3] = [(10, 3_600), (300, 86_400), (3_600, u64::MAX)];
+const TIERS: [(u64, u64); 3] = [(10, 3_600), (900, 86_400), (3_600, u64::MAX)];
 
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl Default for Config {
             retention_seconds: 7 * 86_400,
             max_operations: 1000,
             max_error_codes: 100,
-            queue_capacity: 65_536,
+            queue_capacity: 8_192,
         }
     }
 }
@@ -1007,7 +1007,7 @@ mod tests {
         let now = 86_400.0;
         let total = |w| reg.summary("w", now, w, 0).map(|s| s.total);
         assert_eq!(total(60), Some(1));
-        assert_eq!(total(86_000), Some(2));
+        assert_eq!(total(85_000), Some(2));
         assert_eq!(total(7 * 86_400), Some(3));
         assert_eq!(reg.operations(now, 60), vec!["w".to_owned()]);
         assert!(reg.operations(now + 3_600.0, 60).is_empty());

@@ -8,7 +8,7 @@ use rfs_monitoring_core::{Config, Outcome, Registry};
 const CODES: [&str; 3] = ["NOT_FOUND", "TIMEOUT", "CONFLICT"];
 
 /// (bucket width, span) of the default one-week tiers, as documented in the crate.
-const TIERS: [(u64, u64); 3] = [(10, 3_600), (300, 86_400), (3_600, 604_800)];
+const TIERS: [(u64, u64); 3] = [(10, 3_600), (900, 86_400), (3_600, 604_800)];
 
 #[derive(Debug, Clone)]
 struct Sample {
