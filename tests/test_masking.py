@@ -101,6 +101,7 @@ def test_ordinary_keys_are_left_visible(key: str) -> None:
         ("sent Bearer abc.def-123 upstream", "sent Bearer *** upstream"),
         ("using Basic dXNlcjpwYXNz", "using Basic ***"),
         ("the token expired", "the token expired"),
+        ("password=, then token=x", "password=, then token=***"),
         (f"jwt {JWT} end", "jwt *** end"),
         ("card 4111 1111 1111 1111 declined", "card *** declined"),
         ("card 4111-1111-1111-1111 declined", "card *** declined"),
@@ -157,7 +158,7 @@ def test_named_tuple_with_a_custom_constructor_falls_back_to_a_tuple() -> None:
 
     class Strict(namedtuple("Strict", "a b")):
         def __new__(cls, *args: Any) -> Strict:
-            if args and args[0] == REPLACEMENT:
+            if args and REPLACEMENT in str(args[0]):
                 raise ValueError("no")
             return super().__new__(cls, *args)
 
@@ -254,6 +255,7 @@ def test_bytes_and_other_objects() -> None:
         def __str__(self) -> str:
             raise RuntimeError("no")
 
+    assert mask("password=p") == "password=***"
     assert mask(b"plain") == b"plain"
     assert mask(b"password=p") == "password=***"
     assert mask(bytearray(b"ok")) == bytearray(b"ok")

@@ -284,11 +284,11 @@ _stamp = _Stamp()
 
 
 def _resource_sample() -> tuple[float | None, float | None]:
-    metrics = sys.modules.get("rfs_monitoring.metrics")
-    if metrics is None:
+    module = _metrics_module
+    if not module:  # not imported yet, or not importable: no sample to read
         return None, None
     try:
-        sample = metrics.ResultMetricsCollector.instance().latest_resource_sample()
+        sample = module.ResultMetricsCollector.instance().latest_resource_sample()
     except Exception:
         return None, None
     if not sample:
@@ -517,6 +517,8 @@ _Item = Any  # a raw tuple, an already built dict, or a flush marker (threading.
 class _Writer:
     """The single writer thread: drains the bounded queue in batches, renders and writes."""
 
+    batch_size = 8192
+
     def __init__(self, capacity: int = 65536, max_block: float = 1.0) -> None:
         self.capacity = capacity
         self.max_block = max_block
@@ -587,14 +589,14 @@ class _Writer:
             if not queue:
                 self.sleeping = True
                 self.wake.clear()
-                if not queue:
+                if not queue:  # pragma: no branch - re-checked against a concurrent put()
                     self.wake.wait(0.25)
                 self.sleeping = False
                 continue
             batch: list[_Item] = []
             markers: list[threading.Event] = []
             pop = queue.popleft
-            for _ in range(8192):
+            for _ in range(self.batch_size):
                 if not queue:
                     break
                 item = pop()
@@ -668,7 +670,7 @@ def _after_fork_in_child() -> None:
     _writer = _Writer(_writer.capacity, _writer.max_block)
 
 
-if hasattr(os, "register_at_fork"):
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
@@ -1193,8 +1195,11 @@ def log_result_operation(
       it inside the call; nested operations share it).
 
     ``name`` defaults to the function's qualified name. The wrapper keeps the function's
-    signature (`functools.wraps`), so FastAPI and ``@handle_result`` stack on top of it.
+    signature (`functools.wraps`), so FastAPI and ``@handle_result`` stack on top of it. An
+    unknown level is a `ValueError` here, at decoration time.
     """
+    for level in (success_level, failure_level, error_level):
+        _level_number(level)
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         spec = _Spec(
