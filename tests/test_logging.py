@@ -1342,7 +1342,10 @@ def test_listener_entries_carry_context_and_tracebacks(sink: Sink) -> None:
         raise ValueError("password=p")
 
     try:
-        with bind_context(user_id=7, request_id="r-1", tenant="t"), pytest.raises(ValueError, match="password"):
+        with (
+            bind_context(user_id=7, request_id="r-1", tenant="t"),
+            pytest.raises(ValueError, match="password"),
+        ):
             op()
         with bind_context(user_id=None):
             op_ok = log_result_operation("listened_ok")(lambda: Success(1))
