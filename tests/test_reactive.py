@@ -167,6 +167,10 @@ async def test_error_recovery_operators() -> None:
     assert await MonoResult.from_value(5).on_error_return_result(lambda e: Success(0)) == Success(5)
     still_failed = MonoResult.from_error("e").on_error_return_result(lambda e: Failure(e * 2))
     assert await still_failed == Failure("ee")
+    from_cache = MonoResult.from_error("e").on_error_return_result(
+        lambda e: MonoResult.from_value(f"cached after {e}")
+    )
+    assert await from_cache == Success("cached after e")
 
 
 # -- what must propagate ------------------------------------------------------------------------
@@ -448,3 +452,19 @@ async def test_all_operators_chain_in_any_order() -> None:
     for name in reversed(names):
         backwards = OPERATORS[name](backwards)
     assert await forwards == await backwards == Success(7)
+
+
+@pytest.mark.asyncio
+async def test_result_subclasses_are_normalised_to_success_and_failure() -> None:
+    """A Result subclass from a source or a bind is handled like the plain Success/Failure."""
+
+    class TaggedSuccess(Success[int]):
+        __slots__ = ()
+
+    class TaggedFailure(Failure[str]):
+        __slots__ = ()
+
+    mono = MonoResult.from_async_result(lambda: TaggedSuccess(1)).map(lambda x: x + 1)
+    assert await mono == Success(2)
+    failed = MonoResult.from_value(1).bind_result(lambda _: TaggedFailure("e")).map_error(str.upper)
+    assert await failed == Failure("E")
