@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+import traceback
 from typing import Any
 
 from rfs_monitoring.context import OperationScope
@@ -97,7 +98,9 @@ class OperationSpan:
         span = self.span
         try:
             if exc is not None:
-                span.record_exception(exc, attributes={"exception.message": _masked(exc)})
+                # An exception whose text cannot be built is still an error span.
+                with contextlib.suppress(Exception):
+                    span.record_exception(exc, attributes=_masked_exception(exc))
             if failed:
                 span.set_attribute("error.type", error_code or "error")
                 span.set_attribute("rfs.result_type", "error")
@@ -113,11 +116,15 @@ class OperationSpan:
                     otel_context.detach(token)
 
 
-def _masked(exc: BaseException) -> str:
+def _masked_exception(exc: BaseException) -> dict[str, str]:
+    # record_exception would otherwise store the raw message and traceback text.
+    masker = get_masker()
     try:
-        return get_masker().mask_text(str(exc))
+        message = masker.mask_text(str(exc))
     except Exception:
-        return type(exc).__name__
+        message = type(exc).__name__
+    stack = "".join(traceback.format_exception(exc))  # never raises: it prints "<... failed>"
+    return {"exception.message": message, "exception.stacktrace": masker.mask_text(stack)}
 
 
 def start_operation(name: str, scope: OperationScope) -> OperationSpan | None:
