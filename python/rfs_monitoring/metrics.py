@@ -657,30 +657,50 @@ def _monitor_async(
     fn: Callable[..., Coroutine[Any, Any, Any]],
     resolve: Callable[[], _core.Handle],
 ) -> Callable[..., Coroutine[Any, Any, Any]]:
+    perf_counter = time.perf_counter
+    collectors = ResultMetricsCollector
+
     @functools.wraps(fn)
     async def monitored(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
+        start = perf_counter()
         try:
             value = await fn(*args, **kwargs)
         except BaseException as exc:
-            duration_ms = _elapsed_ms(start)
+            _record_raised(resolve, (perf_counter() - start) * 1_000.0, exc)
+            raise
+        duration_ms = (perf_counter() - start) * 1_000.0
+        # The hot path: a cached handle and an exact Success, recorded without further calls.
+        collector = collectors._instance
+        handle = collector._handles.get(name) if collector is not None else None
+        if handle is not None and type(value) is Success:
             try:
-                _record_exception(resolve(), duration_ms, exc)
+                handle.record(duration_ms, True)
             except Exception:  # metrics never break the observed call
                 _logger.debug("recording a monitored call failed", exc_info=True)
-            raise
-        duration_ms = _elapsed_ms(start)
-        collector = ResultMetricsCollector._instance
-        handle = collector._handles.get(name) if collector is not None else None
-        try:
-            if handle is None:
-                handle = resolve()
-            if type(value) is Success:
-                handle.record(duration_ms, True)
-                return value
-        except Exception:  # metrics never break the observed call
-            _logger.debug("recording a monitored call failed", exc_info=True)
             return value
-        return _safe_settle(handle, value, duration_ms)
+        return _settle_resolved(resolve, handle, value, duration_ms)
 
     return monitored
+
+
+def _record_raised(
+    resolve: Callable[[], _core.Handle], duration_ms: float, error: BaseException
+) -> None:
+    try:
+        _record_exception(resolve(), duration_ms, error)
+    except Exception:  # metrics never break the observed call
+        _logger.debug("recording a monitored call failed", exc_info=True)
+
+
+def _settle_resolved(
+    resolve: Callable[[], _core.Handle],
+    handle: _core.Handle | None,
+    value: Any,
+    duration_ms: float,
+) -> Any:
+    try:
+        resolved = handle if handle is not None else resolve()
+    except Exception:  # metrics never break the observed call
+        _logger.debug("recording a monitored call failed", exc_info=True)
+        return value
+    return _safe_settle(resolved, value, duration_ms)

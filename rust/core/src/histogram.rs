@@ -75,7 +75,7 @@ const SPARSE_LIMIT: usize = 16;
 
 /// Bucket counts of one time bucket, stored as compactly as the data allows.
 ///
-/// A few samples are a sorted list of `(bucket, count)`; beyond [`SPARSE_LIMIT`] distinct
+/// A few samples are a sorted list of `(bucket, count)`; beyond `SPARSE_LIMIT` (16) distinct
 /// buckets the counts become a contiguous range of cells (latencies of one operation cluster in
 /// a few powers of two), and each cell starts as one byte and widens to two or four bytes only
 /// when a count needs it. A busy 10-second bucket thus costs a few hundred bytes instead of the
