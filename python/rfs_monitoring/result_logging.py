@@ -428,7 +428,7 @@ def _fast_line(raw: _RawEntry, config: _Config, resources: tuple[str, str]) -> s
         f'"level":"{_LEVEL_NAMES.get(raw[_LEVEL], "info")}","event":"{raw[_KIND]}",'
         f'"correlation_id":{_enc(raw[_CID])},"operation_name":{_enc(raw[_OP])},'
         f'"step_name":{"null" if step is None else _enc(step)},'
-        f'"result_type":"{raw[_RTYPE]}","processing_time_ms":{_json_number(round(raw[_MS], 4))},'
+        f'"result_type":"{raw[_RTYPE]}","processing_time_ms":{round(raw[_MS], 4)!r},'
         f'"success_type":{"null" if success_type is None else _enc(success_type)},'
         f'"error_type":{"null" if error_type is None else _enc(error_type)},'
         f'"error_code":{"null" if code is None else _enc(code)},'
@@ -518,6 +518,11 @@ class _Writer:
     """The single writer thread: drains the bounded queue in batches, renders and writes."""
 
     batch_size = 8192
+    # An idle writer is woken once this many entries wait (or by flush), else it wakes by
+    # itself after ``idle_wait`` seconds: waking it for every entry would hand the GIL back and
+    # forth once per call and halve the throughput of a busy process.
+    wake_after = 256
+    idle_wait = 0.1
 
     def __init__(self, capacity: int = 65536, max_block: float = 1.0) -> None:
         self.capacity = capacity
@@ -544,7 +549,7 @@ class _Writer:
         queue.append(item)
         if self.thread is None:
             self._start()
-        elif self.sleeping:
+        elif self.sleeping and len(queue) >= self.wake_after:
             self.wake.set()
 
     def _wait_for_room(self) -> bool:
@@ -590,7 +595,7 @@ class _Writer:
                 self.sleeping = True
                 self.wake.clear()
                 if not queue:  # pragma: no branch - re-checked against a concurrent put()
-                    self.wake.wait(0.25)
+                    self.wake.wait(self.idle_wait)
                 self.sleeping = False
                 continue
             batch: list[_Item] = []
@@ -614,10 +619,11 @@ class _Writer:
         config = _config
         # One resource sample per batch: it changes once a second at most.
         resources = _resource_sample()
+        rendered = (_json_number(resources[0]), _json_number(resources[1]))
         lines = []
         for item in batch:
             try:
-                lines.append(_render_item(item, config, resources))
+                lines.append(_render_item(item, config, resources, rendered))
             except Exception as exc:  # one bad entry must not take the batch with it
                 lines.append(
                     render_json({"event": "rfs_render_error", "error": type(exc).__name__})
@@ -648,12 +654,15 @@ class _Writer:
             pass
 
 
-def _render_item(item: _Item, config: _Config, resources: tuple[float | None, float | None]) -> str:
+def _render_item(
+    item: _Item,
+    config: _Config,
+    resources: tuple[float | None, float | None],
+    rendered: tuple[str, str],
+) -> str:
     if isinstance(item, tuple):
         if not config.processors:
-            return _fast_line(
-                item, config, (_json_number(resources[0]), _json_number(resources[1]))
-            )
+            return _fast_line(item, config, rendered)
         event = _entry_dict(item, config, resources)
     else:
         event = item
