@@ -885,7 +885,10 @@ def _metrics_collector() -> Any:
         _metrics_module = module
     if module is False:
         return None
-    return module.ResultMetricsCollector.instance()
+    cls = module.ResultMetricsCollector
+    # The installed collector is a class attribute: reading it skips instance()'s call frame
+    # on every logged call; instance() still creates the first one.
+    return getattr(cls, "_instance", None) or cls.instance()
 
 
 def _tracing() -> Any:
@@ -950,9 +953,12 @@ class _Spec:
         self.threshold = 20
 
     def current_threshold(self) -> int:
-        if self.version != _levels.version:
+        version = _levels.version
+        if self.version != version:
+            # The version is read first: a change racing with this read leaves a stale version
+            # behind, so the next call recomputes instead of keeping a stale threshold.
             self.threshold = _levels.threshold(self.name)
-            self.version = _levels.version
+            self.version = version
         return self.threshold
 
     def record(self, ms: float, ok: bool, code: str | None, message: str | None) -> None:
@@ -1006,6 +1012,41 @@ def _classify(outcome: Any) -> tuple[bool, Any, str | None, dict[str, Any] | Non
         error = next(r.error for r in flux.results if isinstance(r, Failure))
         return True, error, None, counts
     return False, None, type(outcome).__name__, counts
+
+
+def _success(spec: _Spec, scope: OperationScope, outcome: Any, elapsed: float) -> None:
+    """`_finish` for the common case: a Success, no extras, no span; never raises."""
+    try:
+        ms = elapsed * 1000.0
+        spec.record(ms, True, None, None)
+        level = spec.success_level
+        if level < (
+            spec.threshold if spec.version == _levels.version else spec.current_threshold()
+        ):
+            return
+        _emit(
+            (
+                _EVENT_OPERATION,
+                level,
+                _now(),
+                scope.ensure_correlation_id(),
+                spec.name,
+                None,
+                "success",
+                ms,
+                type(outcome.value).__name__,
+                None,
+                None,
+                None,
+                _get_bound(),
+                None,
+                None,
+                None,
+                None,
+            )
+        )
+    except Exception:
+        _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
 
 
 def _finish(
@@ -1223,7 +1264,8 @@ def log_result_operation(
             record_metrics=record_metrics,
         )
         op_name = spec.name
-        levels = _levels
+        # Most calls return a Success and log no extras: they take the short path.
+        plain = not (spec.metadata or spec.log_args or spec.log_result)
 
         if inspect.iscoroutinefunction(fn):
             afn = cast("Callable[..., Awaitable[Any]]", fn)
@@ -1247,6 +1289,9 @@ def log_result_operation(
                     raise
                 elapsed = _perf() - start
                 _reset_operation(token)
+                if plain and span is None and type(outcome) is Success:
+                    _success(spec, scope, outcome, elapsed)
+                    return outcome
                 if _is_mono(outcome):
                     _end_span_quietly(span)
                     return _deferred_mono(spec, cast(Any, outcome), elapsed, args, kwargs)
@@ -1274,14 +1319,8 @@ def log_result_operation(
                 raise
             elapsed = _perf() - start
             _reset_operation(token)
-            if (
-                type(outcome) is Success
-                and span is None
-                and spec.success_level
-                < (spec.threshold if spec.version == levels.version else spec.current_threshold())
-            ):
-                # Filtered out: the metrics sample is all that is left to do.
-                spec.record(elapsed * 1000.0, True, None, None)
+            if plain and span is None and type(outcome) is Success:
+                _success(spec, scope, outcome, elapsed)
                 return outcome
             if _is_mono(outcome):
                 _end_span_quietly(span)
