@@ -413,12 +413,39 @@ class MonoResult(Generic[T, E]):
     def log_step(self, name: str) -> MonoResult[T, E]:
         """Emit one structured log entry named ``name`` each time the chain passes this point
         (Success or Failure), with this step's own duration. See `rfs_monitoring.result_logging`.
+
+        >>> import asyncio, io
+        >>> from rfs_monitoring.result_logging import add_listener, configure_logging
+        >>> configure_logging(stream=io.StringIO())
+        >>> seen = []
+        >>> remove = add_listener(seen.append)
+        >>> asyncio.run(MonoResult.from_value(1).log_step("load").map(str).to_result())
+        Success(value='1')
+        >>> remove()
+        >>> configure_logging()
+        >>> seen[0]["step_name"], seen[0]["result_type"]
+        ('load', 'success')
         """
         step = importlib.import_module("rfs_monitoring.result_logging")._mono_step
         return cast("MonoResult[T, E]", step(self, name, errors_only=False))
 
     def log_error(self, name: str) -> MonoResult[T, E]:
-        """Like `log_step`, but emit only when the chain holds a Failure at this point."""
+        """Like `log_step`, but emit only when the chain holds a Failure at this point.
+
+        >>> import asyncio, io
+        >>> from rfs_monitoring.result_logging import add_listener, configure_logging
+        >>> configure_logging(stream=io.StringIO())
+        >>> seen = []
+        >>> remove = add_listener(seen.append)
+        >>> asyncio.run(MonoResult.from_value(1).log_error("load_failed").to_result())
+        Success(value=1)
+        >>> asyncio.run(MonoResult.from_error("down").log_error("load_failed").to_result())
+        Failure(error='down')
+        >>> remove()
+        >>> configure_logging()
+        >>> [(entry["step_name"], entry["error_message"]) for entry in seen]
+        [('load_failed', 'down')]
+        """
         step = importlib.import_module("rfs_monitoring.result_logging")._mono_step
         return cast("MonoResult[T, E]", step(self, name, errors_only=True))
 
@@ -661,12 +688,39 @@ class FluxResult(Generic[T, E]):
     def log_step(self, name: str) -> FluxResult[T, E]:
         """Emit one structured log entry named ``name`` summarising the batch; returns a
         FluxResult with the same Results. See `rfs_monitoring.result_logging`.
+
+        >>> import io
+        >>> from rfs_monitoring.result_logging import add_listener, configure_logging
+        >>> configure_logging(stream=io.StringIO())
+        >>> seen = []
+        >>> remove = add_listener(seen.append)
+        >>> FluxResult.from_values([1, 2]).log_step("batch").count_total()
+        2
+        >>> remove()
+        >>> configure_logging()
+        >>> seen[0]["step_name"], seen[0]["metadata"]
+        ('batch', {'total': 2, 'successes': 2, 'failures': 0})
         """
         step = importlib.import_module("rfs_monitoring.result_logging")._flux_step
         return cast("FluxResult[T, E]", step(self, name, errors_only=False))
 
     def log_error(self, name: str) -> FluxResult[T, E]:
-        """Like `log_step`, but emit only when the batch holds at least one Failure."""
+        """Like `log_step`, but emit only when the batch holds at least one Failure.
+
+        >>> import io
+        >>> from rfs_monitoring.result_logging import add_listener, configure_logging
+        >>> configure_logging(stream=io.StringIO())
+        >>> seen = []
+        >>> remove = add_listener(seen.append)
+        >>> FluxResult.from_values([1]).log_error("batch_errors").count_failures()
+        0
+        >>> FluxResult.from_results([Failure("x")]).log_error("batch_errors").count_failures()
+        1
+        >>> remove()
+        >>> configure_logging()
+        >>> len(seen), seen[0]["result_type"]
+        (1, 'error')
+        """
         step = importlib.import_module("rfs_monitoring.result_logging")._flux_step
         return cast("FluxResult[T, E]", step(self, name, errors_only=True))
 
