@@ -322,3 +322,29 @@ def test_a_broken_collector_never_breaks_the_call(
 def metrics_of_or_none(collector: ResultMetricsCollector, name: str) -> OperationMetrics | None:
     result = collector.operation_metrics(name)
     return result.unwrap() if result.is_success() else None
+
+
+def test_fastapi_sees_the_parameters_of_monitored_endpoints(
+    collector: ResultMetricsCollector,
+) -> None:
+    """FastAPI parses path and query parameters through sync and async monitored endpoints."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    @monitor_result("get_item")
+    def get_item(item_id: int, q: str | None = None) -> dict[str, object]:
+        return {"id": item_id, "q": q}
+
+    @app.get("/async/{x}")
+    @monitor_result("get_async")
+    async def get_async(x: int) -> dict[str, int]:
+        return {"x": x}
+
+    client = TestClient(app)
+    assert client.get("/items/3", params={"q": "z"}).json() == {"id": 3, "q": "z"}
+    assert client.get("/items/abc").status_code == 422
+    assert client.get("/async/5").json() == {"x": 5}
+    assert collector.list_operations() == ["get_async", "get_item"]
