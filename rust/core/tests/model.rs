@@ -185,13 +185,15 @@ fn quantiles_agree_with_hdrhistogram() -> Result<(), Box<dyn std::error::Error>>
 }
 
 #[test]
+/// The load: 4 threads recording 1M samples each through a small queue while another
+/// thread queries; counts and the error breakdown are exact and nothing is dropped.
 fn concurrent_recording_loses_nothing() -> Result<(), Box<dyn std::error::Error>> {
     let registry = Registry::new(Config {
         queue_capacity: 1_024,
         ..Config::default()
     })?;
     let op = registry.register("op")?.id;
-    let per_thread = 200_000u64;
+    let per_thread = 1_000_000u64;
     std::thread::scope(|scope| {
         for thread in 0..4u64 {
             let registry = &registry;
