@@ -555,3 +555,28 @@ def test_the_openapi_hook_installs_once() -> None:
     before = APIRoute.__init__
     web._install_openapi_hook()
     assert APIRoute.__init__ is before
+
+
+@pytest.mark.asyncio
+async def test_a_sync_wrapper_around_an_async_endpoint_is_awaited_when_served() -> None:
+    """A sync decorator returning the coroutine of an async endpoint is still served right."""
+
+    def sync_shim(fn: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+        call.__wrapped__ = fn  # type: ignore[attr-defined]
+        return call
+
+    app = FastAPI()
+
+    @app.get("/shimmed/{n}")
+    @handle_result
+    @sync_shim
+    async def shimmed(n: int) -> Result[int, APIError]:
+        return Success(n + 1) if n else Failure(APIError.not_found("n", n))
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        assert (await http.get("/shimmed/1")).json() == 2
+        assert_problem(await http.get("/shimmed/0"), 404, "NOT_FOUND")

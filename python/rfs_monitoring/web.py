@@ -49,7 +49,7 @@ import asyncio
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, TypeAlias, TypeVar, overload
 
 import anyio.from_thread
@@ -222,7 +222,9 @@ def _install_openapi_hook() -> None:
         return
 
     @functools.wraps(original)
-    def init(self: APIRoute, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+    def init(
+        self: APIRoute, path: str, endpoint: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> None:
         extra = getattr(endpoint, _PROBLEM_RESPONSES_ATTR, None)
         if isinstance(extra, dict) and extra:
             declared = dict(kwargs.get("responses") or {})
@@ -230,7 +232,7 @@ def _install_openapi_hook() -> None:
             merged = {key: value for key, value in extra.items() if str(key) not in taken}
             merged.update(declared)
             kwargs["responses"] = merged
-        original(self, path, endpoint, **kwargs)
+        original(self, path, endpoint, *args, **kwargs)
 
     init._rfs_problem_hook = True  # type: ignore[attr-defined]
     APIRoute.__init__ = init  # type: ignore[method-assign]
@@ -281,15 +283,14 @@ def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
     signature = inspect.signature(fn)
     success_type = _success_type(fn, signature)
     resolved = _resolved_hints(fn)
-    is_async = inspect.iscoroutinefunction(fn)
+    # FastAPI awaits an endpoint whose __wrapped__ chain ends in a coroutine function, even if
+    # the outer layer is sync; classify the same way so both sides agree.
+    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(inspect.unwrap(fn))
 
     async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
         served: Response | None = kwargs.pop(_SERVED_PARAM, None)
         if served is None:
-            outcome = await fn(*args, **kwargs)
-            if isinstance(outcome, MonoResult):
-                return await outcome
-            return outcome
+            return await _outcome_of(fn, args, kwargs)
         if get_correlation_id() is not None:
             return await _serve_async(fn, args, kwargs)
         # Set the ID before the call, so the endpoint's log entries and the response agree.
@@ -332,11 +333,18 @@ def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
     return typing.cast(C, wrapper)
 
 
+async def _outcome_of(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
+    outcome = fn(*args, **kwargs)
+    if inspect.isawaitable(outcome):
+        outcome = await outcome
+    if isinstance(outcome, MonoResult):  # an async endpoint returning a chain
+        outcome = await outcome
+    return outcome
+
+
 async def _serve_async(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
     try:
-        outcome = await fn(*args, **kwargs)
-        if isinstance(outcome, MonoResult):
-            outcome = await outcome
+        outcome = await _outcome_of(fn, args, kwargs)
     except APIError as error:
         return problem_response(error)
     return _respond(outcome)
@@ -345,19 +353,23 @@ async def _serve_async(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]
 def _serve_sync(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
     try:
         outcome = fn(*args, **kwargs)
-        if isinstance(outcome, MonoResult):
-            outcome = _run_mono_from_thread(outcome)
+        if inspect.isawaitable(outcome):  # a MonoResult, or a sync wrapper around async code
+            outcome = _await_from_thread(outcome)
     except APIError as error:
         return problem_response(error)
     return _respond(outcome)
 
 
-def _run_mono_from_thread(mono: MonoResult[Any, Any]) -> Result[Any, Any]:
-    # FastAPI runs sync endpoints in an AnyIO worker thread: run the chain back on the loop.
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _await_from_thread(awaitable: Awaitable[Any]) -> Any:
+    # FastAPI runs sync endpoints in an AnyIO worker thread: await back on the event loop.
     try:
-        return anyio.from_thread.run(mono.to_result)
+        return anyio.from_thread.run(_awaited, awaitable)
     except RuntimeError:  # not in a worker thread of a running loop
-        return asyncio.run(mono.to_result())
+        return asyncio.run(_awaited(awaitable))
 
 
 def _with_correlation_header(answer: Any, served: Response, correlation_id: str) -> Any:
