@@ -297,12 +297,6 @@ class ResultMetricsCollector:
         """How long samples stay queryable, as given (``"1w"`` by default)."""
         return self._retention
 
-    @property
-    def dropped_samples(self) -> int:
-        """Samples lost because the recording queue stayed full (0 at any load tested: a
-        recorder that finds the queue full drains it itself)."""
-        return self._registry.dropped()
-
     def operation(self, name: str) -> OperationHandle:
         """A handle bound to ``name``; its ``record`` skips the name lookup.
 

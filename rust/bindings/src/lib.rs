@@ -166,11 +166,6 @@ impl PyRegistry {
         py.detach(|| inner.operation_bytes(name))
     }
 
-    /// Samples that could not be queued.
-    fn dropped(&self) -> u64 {
-        self.inner.dropped()
-    }
-
     /// Samples that arrived older than every bucket kept.
     fn expired(&self, py: Python<'_>) -> u64 {
         let inner = &self.inner;

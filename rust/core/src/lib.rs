@@ -35,9 +35,9 @@
 //!
 //! Recording is lock-free: a sample is pushed into a bounded `crossbeam` `ArrayQueue`, and the
 //! queue is drained into the buckets in batches by whichever recorder finds the storage lock
-//! free (`try_lock`), and before every query. A recorder that finds the queue full drains it
-//! itself under the lock, so no sample is dropped; [`Registry::dropped`] counts samples that
-//! could still not be queued after three attempts.
+//! free (`try_lock`), and before every query. A recorder that finds the queue full (the lock
+//! holder was descheduled) waits for the lock, drains the queue and stores its own sample
+//! directly, so no path drops a sample.
 //!
 //! ## Why a queue and not atomics in the bucket
 //!

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
@@ -289,14 +288,13 @@ struct State {
 /// Recording pushes into a lock-free bounded queue; the samples reach the time buckets when the
 /// queue holds a batch (drained by the recorder that finds the storage lock free) and before
 /// every query, so a recorded sample is visible to the next query. A recorder finding the queue
-/// full drains it itself, so nothing is dropped; [`Registry::dropped`] counts the samples that
-/// still could not be queued after three attempts (none at any load the tests reach).
+/// full waits for the lock, drains the queue and stores its sample directly: no path drops a
+/// sample.
 #[derive(Debug)]
 pub struct Registry {
     config: Config,
     queue: ArrayQueue<Sample>,
     state: Mutex<State>,
-    dropped: AtomicU64,
 }
 
 impl Registry {
@@ -331,7 +329,6 @@ impl Registry {
                 resources,
                 expired: 0,
             }),
-            dropped: AtomicU64::new(0),
         })
     }
 
@@ -411,37 +408,29 @@ impl Registry {
             Outcome::Success => None,
             Outcome::Failure { code, message } => Some(Box::new((code, message))),
         };
-        let mut sample = Sample {
+        let sample = Sample {
             op: op.0,
             t,
             ms,
             failure,
         };
-        for _ in 0..3 {
-            match self.queue.push(sample) {
-                Ok(()) => {
-                    if self.queue.len() >= DRAIN_AT {
-                        if let Some(mut state) = self.state.try_lock() {
-                            self.drain(&mut state);
-                        }
+        match self.queue.push(sample) {
+            Ok(()) => {
+                if self.queue.len() >= DRAIN_AT {
+                    if let Some(mut state) = self.state.try_lock() {
+                        self.drain(&mut state);
                     }
-                    return Ok(());
-                }
-                Err(rejected) => {
-                    sample = rejected;
-                    let mut state = self.state.lock();
-                    self.drain(&mut state);
                 }
             }
+            Err(rejected) => {
+                // The queue is full because the lock holder is slow (descheduled): wait for it,
+                // empty the queue and store this sample directly, so nothing is ever dropped.
+                let mut state = self.state.lock();
+                self.drain(&mut state);
+                state.apply(rejected, &self.config);
+            }
         }
-        self.dropped.fetch_add(1, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// Samples that could not be queued (see the type's docs).
-    #[must_use]
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Samples older than every bucket the rings keep when they arrived (lifetime totals still
@@ -476,7 +465,6 @@ impl Registry {
             .map(|(width, span)| ResourceTier::new(width, span))
             .collect();
         state.expired = 0;
-        self.dropped.store(0, Ordering::Relaxed);
     }
 
     /// The storage lock, with every queued sample applied.
@@ -1035,6 +1023,21 @@ mod tests {
             s.errors_by_code,
             vec![("E1".to_owned(), 1), (OTHER.to_owned(), 1)]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_full_queue_stores_samples_directly() -> Result<(), Box<dyn std::error::Error>> {
+        let reg = Registry::new(Config {
+            queue_capacity: 1,
+            ..Config::default()
+        })?;
+        let op = reg.register("q")?.id;
+        for i in 0..100 {
+            reg.record(op, 5.0, f64::from(i), Outcome::Success)?;
+        }
+        let s = reg.summary("q", 5.0, 60, 0).ok_or("missing")?;
+        assert_eq!((s.total, s.min_ms, s.max_ms), (100, 0.0, 99.0));
         Ok(())
     }
 
