@@ -496,11 +496,7 @@ class FluxResult(Generic[T, E]):
     @classmethod
     async def from_async_results(
         cls,
-        items: Iterable[
-            Callable[[], Awaitable[Result[T, E]] | Result[T, E]]
-            | Awaitable[Result[T, E]]
-            | MonoResult[T, E]
-        ],
+        items: Iterable[Awaitable[Result[T, E]] | Callable[[], Awaitable[Result[T, E]]]],
         concurrency: int | None = None,
     ) -> FluxResult[T, E]:
         """Run every item and collect its Result, in the order given.
