@@ -173,10 +173,12 @@ def test_factory_details() -> None:
 
 
 @pytest.mark.parametrize("retry_after", [-1, 1.5, True])
-def test_rate_limited_rejects_a_bad_retry_after(retry_after: Any) -> None:
+def test_retry_after_must_be_whole_seconds(retry_after: Any) -> None:
     """retry_after must be a whole number of seconds >= 0."""
     with pytest.raises(ValueError, match="retry_after"):
         APIError.rate_limited(retry_after=retry_after)
+    with pytest.raises(ValueError, match="retry_after"):
+        APIError.service_unavailable(retry_after=retry_after)
 
 
 # -- from_service_error -------------------------------------------------------------------------

@@ -318,13 +318,7 @@ class APIError(Exception):
         >>> error.status_code, error.headers
         (429, {'Retry-After': '30'})
         """
-        if retry_after is None:
-            return cls(ErrorCode.RATE_LIMITED, message, details)
-        if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0:
-            raise ValueError(f"retry_after must be an int >= 0, got {retry_after!r}")
-        return cls(
-            ErrorCode.RATE_LIMITED, message, details, headers={"Retry-After": str(retry_after)}
-        )
+        return cls(ErrorCode.RATE_LIMITED, message, details, headers=_retry_after(retry_after))
 
     @classmethod
     def internal_server_error(
@@ -390,8 +384,9 @@ class APIError(Exception):
         >>> APIError.service_unavailable().status_code
         503
         """
-        headers = None if retry_after is None else {"Retry-After": str(int(retry_after))}
-        return cls(ErrorCode.SERVICE_UNAVAILABLE, message, details, headers=headers)
+        return cls(
+            ErrorCode.SERVICE_UNAVAILABLE, message, details, headers=_retry_after(retry_after)
+        )
 
     @classmethod
     def from_service_error(cls, error: Any) -> APIError:
@@ -428,6 +423,14 @@ class APIError(Exception):
         if isinstance(error, BaseException):
             converted.__cause__ = error
         return converted
+
+
+def _retry_after(seconds: int | None) -> dict[str, str] | None:
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+        raise ValueError(f"retry_after must be an int >= 0, got {seconds!r}")
+    return {"Retry-After": str(seconds)}
 
 
 def _masking() -> Any:
