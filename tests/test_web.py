@@ -580,3 +580,21 @@ async def test_a_sync_wrapper_around_an_async_endpoint_is_awaited_when_served() 
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         assert (await http.get("/shimmed/1")).json() == 2
         assert_problem(await http.get("/shimmed/0"), 404, "NOT_FOUND")
+
+
+@pytest.mark.asyncio
+async def test_a_result_of_none_serves_a_204_route() -> None:
+    """`Result[None, APIError]` on a 204 route registers and answers an empty body."""
+    app = FastAPI()
+
+    @app.delete("/items/{n}", status_code=204)
+    @handle_result
+    async def delete(n: int) -> Result[None, APIError]:
+        return Success(None) if n else Failure(APIError.not_found("item", n))
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        deleted = await http.delete("/items/1")
+        missing = await http.delete("/items/0")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert_problem(missing, 404, "NOT_FOUND")

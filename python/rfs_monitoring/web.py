@@ -423,7 +423,8 @@ def _success_type(fn: Callable[..., Any], signature: inspect.Signature) -> Any:
         success = args[0] if args else None
     else:
         success = annotation
-    if success is None or success is Any or isinstance(success, TypeVar):
+    if success is None or success is type(None) or success is Any or isinstance(success, TypeVar):
+        # No model: a `Result[None, ...]` endpoint may be a 204 route, which must have none.
         return None
     try:
         from pydantic import TypeAdapter
