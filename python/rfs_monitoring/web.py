@@ -9,10 +9,15 @@ FastAPI endpoint on a plain ``FastAPI()`` app, with no other setup:
 - a ``Failure`` answers with an RFC 9457 ``application/problem+json`` body (``type``, ``title``,
   ``status``, ``detail``, ``code``, ``correlation_id``) and the error's status. A failure that is
   not an `APIError` goes through `APIError.from_service_error`, so a 500 never carries an
-  exception's text; a raised `APIError` is answered the same way;
+  exception's text; a raised `APIError` is answered the same way, while any other raised
+  exception propagates to FastAPI untouched, as from any endpoint;
 - a ``FluxResult`` answers with the list of its success values when every item succeeded, else
   with the problem response of its first failure (a batch endpoint that accepts partial failure
   returns ``Success(flux.success_values())`` explicitly).
+
+The ``correlation_id`` is the request's (`rfs_monitoring.context.get_correlation_id`, set by
+`CorrelationIdMiddleware`); without one, an ID is generated before the endpoint runs, so its log
+entries and the response agree, and it is sent in the ``X-Correlation-ID`` header.
 
 Called directly (in tests, or from other code) the decorated function keeps its own contract: it
 returns the ``Result`` (awaitable for an ``async def``; a MonoResult is awaited for you), or the
@@ -24,6 +29,11 @@ is the *success* type, not ``Result[...]`` (FastAPI cannot build a response mode
 ``Result``: that broke the upstream version), so OpenAPI shows the success model. The problem
 responses are added to the route's OpenAPI ``responses`` when FastAPI creates the route; pass
 ``errors=`` to list only the codes an endpoint can return.
+
+`FastAPIResult` also works on a route *without* `handle_result` (as in the design document's
+``/analytics/performance`` example): a Success is served as its value with the success model in
+OpenAPI, and a Failure as an ``HTTPException`` with the error's status whose JSON body is
+``{"detail": <problem object>}``. Use `handle_result` for RFC 9457 bodies.
 
 >>> from fastapi import FastAPI
 >>> from fastapi.testclient import TestClient
