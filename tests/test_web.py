@@ -391,6 +391,8 @@ def test_openapi_shows_the_success_model(openapi: dict[str, Any]) -> None:
     assert ok_schema("/batch")["type"] == "array"
     assert ok_schema("/batch")["items"]["type"] == "integer"
     assert "Result" not in str(openapi["components"]["schemas"].keys())
+    parameters = paths["/users/{user_id}"]["get"]["parameters"]
+    assert [parameter["name"] for parameter in parameters] == ["user_id"]
 
 
 def test_openapi_documents_the_problem_responses(openapi: dict[str, Any]) -> None:
