@@ -540,6 +540,7 @@ def test_the_clock_property_and_repr(collector: ResultMetricsCollector, clock: C
     assert collector.clock is clock
     collector.record("op", 1.0, True)
     assert repr(collector) == "ResultMetricsCollector(retention='1w', operations=1)"
+    assert repr(collector.operation("op")) == 'OperationHandle(name="op")'
 
 
 def test_a_failure_result_round_trips_through_record(collector: ResultMetricsCollector) -> None:

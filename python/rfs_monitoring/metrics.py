@@ -161,7 +161,12 @@ class OperationMetrics:
 
 @dataclass(frozen=True)
 class ErrorSummary:
-    """One of the most frequent failures in a window (message masked)."""
+    """One of the most frequent failures in a window (message masked).
+
+    Each 10-second (15-minute, 1-hour) bucket tracks up to 8 distinct messages per operation
+    with the space-saving algorithm: frequent messages are never undercounted, and a rare one
+    may be overcounted by at most the count of the message it displaced.
+    """
 
     operation_name: str
     error_code: str

@@ -294,6 +294,10 @@ impl PyHandle {
         self.folded
     }
 
+    fn __repr__(&self) -> String {
+        format!("OperationHandle(name={:?})", self.name)
+    }
+
     /// Records one call; raises `ValueError` for a negative, NaN or infinite duration.
     #[pyo3(signature = (duration_ms, success, error_code=None, error_message=None))]
     fn record(
