@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
+import re
 import threading
+import types
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -600,3 +603,21 @@ async def test_a_result_of_none_serves_a_204_route() -> None:
         missing = await http.delete("/items/0")
     assert (deleted.status_code, deleted.content) == (204, b"")
     assert_problem(missing, 404, "NOT_FOUND")
+
+
+def test_the_readme_quickstart_runs_as_written() -> None:
+    """The README's Quickstart code serves 200, a problem+json 404, and returns Results."""
+    readme = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+    quickstart = readme.read_text(encoding="utf-8").split("## Quickstart", 1)[1]
+    match = re.search(r"```python\n(.*?)```", quickstart, re.DOTALL)
+    assert match is not None
+    module = types.ModuleType("readme_quickstart")
+    exec(compile(match.group(1), str(readme), "exec"), module.__dict__)
+    with TestClient(module.app) as http:
+        found = http.get("/users/123")
+        missing = http.get("/users/9")
+    assert (found.status_code, found.json()) == (200, {"user_id": "123", "name": "Ada"})
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    assert missing.json()["code"] == "NOT_FOUND"
+    assert asyncio.run(module.get_user("123")).unwrap().name == "Ada"
