@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import random
@@ -514,6 +515,21 @@ def test_the_sampler_starts_lazily_and_stops_on_close(clock: Clock) -> None:
         collector.close()
     assert not sampler.running
     assert sampler._thread is None
+
+
+def test_a_dropped_collector_stops_its_sampler(clock: Clock) -> None:
+    """A collector garbage-collected without close() ends its sampling thread."""
+    collector = ResultMetricsCollector(clock=clock)
+    collector.record("op", 1.0, True)
+    sampler = collector._sampler
+    assert sampler is not None
+    thread = sampler._thread
+    assert thread is not None
+    assert thread.is_alive()
+    del collector
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()
 
 
 def test_resource_averages_fall_back_to_the_latest_sample(clock: Clock) -> None:

@@ -77,6 +77,10 @@ class ResourceSampler:
         if thread is not None:
             thread.join(timeout)
 
+    def signal_stop(self) -> None:
+        """Ask the thread to end at its next wake-up, without waiting for it."""
+        self._stop.set()
+
     def sample_once(self) -> tuple[float, float] | None:
         """Take one sample now and record it; None when psutil fails."""
         try:

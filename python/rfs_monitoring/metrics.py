@@ -29,6 +29,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -252,6 +253,9 @@ class ResultMetricsCollector:
         self._lock = threading.Lock()
         self._warned_folding = False
         self._sampler = ResourceSampler(self._registry, self._clock) if sample_resources else None
+        if self._sampler is not None:
+            # A collector dropped without close() must not leave its sampling thread behind.
+            weakref.finalize(self, self._sampler.signal_stop)
 
     # -- the process-wide collector -----------------------------------------------------------
 
@@ -284,8 +288,8 @@ class ResultMetricsCollector:
         """
         if not isinstance(collector, ResultMetricsCollector):
             raise TypeError(f"expected a ResultMetricsCollector, got {type(collector).__name__}")
-        previous = cls.instance()
         with cls._instance_lock:
+            previous = cls._instance if cls._instance is not None else ResultMetricsCollector()
             cls._instance = collector
             _core.bump_generation()
         return previous
