@@ -271,6 +271,71 @@ def test_decorated_functions_follow_set_instance() -> None:
     assert metrics_of(second, "moving").total_requests == 2
 
 
+@pytest.mark.asyncio
+async def test_async_monitor_records_before_any_collector_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first call with no process-wide collector yet creates it and records."""
+    monkeypatch.setattr(ResultMetricsCollector, "_instance", None)
+
+    @monitor_result("first_ever")
+    async def first_ever() -> Result[int, str]:
+        return Success(1)
+
+    await first_ever()
+    await first_ever()
+    created = ResultMetricsCollector._instance
+    assert created is not None
+    assert metrics_of(created, "first_ever").total_requests == 2
+    created.close()
+
+
+@pytest.mark.asyncio
+async def test_async_monitor_keeps_recording_folded_names() -> None:
+    """A name folded by the cardinality guard records into _other on every call."""
+    collector = ResultMetricsCollector(max_operations=1, sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(collector)
+    try:
+        collector.record("taken", 1.0, True)
+
+        @monitor_result("folded_async")
+        async def folded_async() -> Result[int, str]:
+            return Success(1)
+
+        assert await folded_async() == Success(1)
+        assert await folded_async() == Success(1)
+        assert metrics_of(collector, "_other").total_requests == 2
+    finally:
+        ResultMetricsCollector.set_instance(previous)
+
+
+@pytest.mark.asyncio
+async def test_async_monitor_survives_a_failing_clock() -> None:
+    """A collector clock that starts raising never breaks the monitored call."""
+    broken = False
+
+    def clock() -> float:
+        if broken:
+            raise RuntimeError("clock broken")
+        return 1_000.0
+
+    collector = ResultMetricsCollector(clock=clock, sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(collector)
+    try:
+
+        @monitor_result("clocked")
+        async def clocked() -> Result[int, str]:
+            return Success(2)
+
+        assert await clocked() == Success(2)
+        broken = True
+        assert await clocked() == Success(2)
+        broken = False
+        assert metrics_of(collector, "clocked").total_requests == 1
+    finally:
+        ResultMetricsCollector.set_instance(previous)
+
+
 def test_an_empty_name_is_refused() -> None:
     """monitor_result needs a non-empty name."""
     with pytest.raises(ValueError, match="non-empty"):

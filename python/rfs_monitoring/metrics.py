@@ -661,6 +661,9 @@ def monitor_result(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
+_UNBOUND = object()
+
+
 def _monitor_async(
     name: str,
     fn: Callable[..., Coroutine[Any, Any, Any]],
@@ -668,6 +671,9 @@ def _monitor_async(
 ) -> Callable[..., Coroutine[Any, Any, Any]]:
     perf_counter = time.perf_counter
     collectors = ResultMetricsCollector
+    success_type = Success
+    # (collector, handle) of the last call: reused while that collector is still installed.
+    bound: list[Any] = [_UNBOUND, None]
 
     @functools.wraps(fn)
     async def monitored(*args: Any, **kwargs: Any) -> Any:
@@ -678,16 +684,13 @@ def _monitor_async(
             _record_raised(resolve, (perf_counter() - start) * 1_000.0, exc)
             raise
         duration_ms = (perf_counter() - start) * 1_000.0
-        # The hot path: a cached handle and an exact Success, recorded without further calls.
-        collector = collectors._instance
-        handle = collector._handles.get(name) if collector is not None else None
-        if handle is not None and type(value) is Success:
+        if bound[0] is collectors._instance and type(value) is success_type:
             try:
-                handle.record(duration_ms, True)
+                bound[1].record(duration_ms, True)
             except Exception:  # metrics never break the observed call
                 _logger.debug("recording a monitored call failed", exc_info=True)
             return value
-        return _settle_resolved(resolve, handle, value, duration_ms)
+        return _settle_and_bind(resolve, bound, value, duration_ms)
 
     return monitored
 
@@ -701,15 +704,15 @@ def _record_raised(
         _logger.debug("recording a monitored call failed", exc_info=True)
 
 
-def _settle_resolved(
-    resolve: Callable[[], _core.Handle],
-    handle: _core.Handle | None,
-    value: Any,
-    duration_ms: float,
+def _settle_and_bind(
+    resolve: Callable[[], _core.Handle], bound: list[Any], value: Any, duration_ms: float
 ) -> Any:
     try:
-        resolved = handle if handle is not None else resolve()
+        collector = ResultMetricsCollector.instance()
+        handle = resolve()
     except Exception:  # metrics never break the observed call
         _logger.debug("recording a monitored call failed", exc_info=True)
         return value
-    return _safe_settle(resolved, value, duration_ms)
+    if not handle.folded:
+        bound[0], bound[1] = collector, handle
+    return _safe_settle(handle, value, duration_ms)
