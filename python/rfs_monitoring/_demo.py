@@ -418,13 +418,21 @@ def backfill_history(
                         latency.sample(rng),
                         not failed,
                         error_code=code if failed else None,
-                        error_message=f"simulated {code.lower()}" if failed else None,
+                        error_message=_MESSAGES[code] if failed else None,
                     )
                     count += 1
             t += step
     finally:
         shift.at = None
     return count
+
+
+_MESSAGES = {
+    "NOT_FOUND": "user 'ghost42' not found",
+    "DATABASE_ERROR": "connection reset by the user database",
+    "CONFLICT": "order was modified concurrently",
+    "EXTERNAL_SERVICE_ERROR": "payment provider returned 502",
+}
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

@@ -508,6 +508,8 @@ def monitoring_router(
         route_class=_guarded_route_class(token, auth is not None, protect_reads),
     )
     protected = dependencies if protect_reads else []
+    # Routes that walk every operation (or rule) are plain `def`s: FastAPI runs them in its
+    # thread pool, so a dashboard over hundreds of operations never stalls the service's loop.
 
     def fresh_alerts() -> None:
         if not manager.running:
@@ -520,7 +522,7 @@ def monitoring_router(
         dependencies=protected,
     )
     @handle_result
-    async def list_operations(time_range: str = "1h") -> Result[OperationsOverview, APIError]:
+    def list_operations(time_range: str = "1h") -> Result[OperationsOverview, APIError]:
         c = source()
         checked = _checked_range(c, time_range)
         if checked.is_failure():
@@ -574,7 +576,7 @@ def monitoring_router(
         dependencies=protected,
     )
     @handle_result
-    async def result_pattern_health(
+    def result_pattern_health(
         response: Response, time_range: str = "5m"
     ) -> Result[ResultPatternHealth, APIError]:
         c = source()
@@ -638,7 +640,7 @@ def monitoring_router(
         dependencies=protected,
     )
     @handle_result
-    async def alerts(
+    def alerts(
         history: Annotated[int, Query(ge=0, le=1000)] = 50,
     ) -> Result[AlertsOverview, APIError]:
         fresh_alerts()
@@ -696,7 +698,7 @@ def monitoring_router(
         responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}},
         dependencies=protected,
     )
-    async def prometheus_metrics(request: Request) -> Response:
+    def prometheus_metrics(request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(registry), media_type=content_type)
 
