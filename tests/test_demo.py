@@ -21,7 +21,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from rfs_monitoring import cli
+from rfs_monitoring import cli, result_logging
 from rfs_monitoring._demo import (
     Incident,
     Latency,
@@ -229,6 +229,10 @@ def test_cli_runs_uvicorn_with_the_demo_app(
             pass
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
+    configured: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        result_logging, "configure_logging", lambda **kwargs: configured.append(kwargs)
+    )
     monkeypatch.setenv("RFS_MONITORING_TOKEN", "known-token")
     assert (
         cli.main(["demo", "--host", "0.0.0.0", "--port", "8123", "--no-traffic", "--no-history"])
@@ -238,6 +242,9 @@ def test_cli_runs_uvicorn_with_the_demo_app(
     out = capsys.readouterr().out
     assert "http://127.0.0.1:8123/monitoring/dashboard" in out
     assert "known-token" in out
+    assert configured == [
+        {"level": "ERROR", "service_name": "rfs-demo-shop", "environment": "demo"}
+    ]
 
 
 def test_latency_model_has_a_slow_tail() -> None:
