@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import threading
+import time
 from base64 import b64encode
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -603,3 +607,45 @@ def test_openapi_documents_every_route_and_model(client: TestClient) -> None:
     refs = re.findall(r'"\$ref": ?"#/components/schemas/([^"]+)"', client.get("/openapi.json").text)
     assert refs
     assert set(refs) <= set(schemas)
+
+
+def test_alerts_configured_over_http_reach_a_real_webhook(collector: Any) -> None:
+    """Rules and a webhook POSTed to the router fire through the background evaluation."""
+    received: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    manager = AlertManager(collector, interval=0.05)
+    client = client_for(collector, alert_manager=manager, token=TOKEN)
+    try:
+        response = client.post(
+            "/monitoring/alerts/configure",
+            json={
+                "rules": [{**RULE, "operation": "checkout", "labels": {"team": "payments"}}],
+                "notifiers": [
+                    {"type": "webhook", "url": f"http://127.0.0.1:{server.server_port}/alerts"}
+                ],
+            },
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert response.status_code == 200
+        with manager:
+            deadline = time.monotonic() + 20
+            while not received and time.monotonic() < deadline:
+                time.sleep(0.02)
+        assert [body["event"]["status"] for body in received] == ["firing"]
+        assert received[0]["event"]["labels"] == {"team": "payments"}
+        history = client.get("/monitoring/alerts").json()["history"]
+        assert history[0]["status"] == "firing"
+    finally:
+        server.shutdown()
+        server.server_close()
