@@ -295,6 +295,12 @@ def test_alerts_shows_rules_states_and_history(collector: Any) -> None:
     assert firing == [("checkout", "firing")]
     assert [(e["status"], e["operation"]) for e in body["history"]] == [("firing", "checkout")]
     assert body["alerts"][0]["value"] == pytest.approx(0.1)
+    assert {a["operation"] for a in body["alerts"]} == {"checkout", "search"}
+    active = client_for(collector, alert_manager=manager).get(
+        "/monitoring/alerts", params={"active_only": "true", "history": 0}
+    )
+    assert [a["operation"] for a in active.json()["alerts"]] == ["checkout"]
+    assert active.json()["history"] == []
 
 
 def test_alerts_masks_notifier_secrets(collector: Any) -> None:

@@ -198,6 +198,8 @@ class AlertsOverview(BaseModel):
     notifiers: list[dict[str, Any]]
     """The notifiers, with secrets (webhook headers, credentials in URLs) masked."""
     alerts: list[AlertState]
+    """Every evaluated alert, firing first (only firing and pending ones with
+    ``active_only=true``: a ``"*"`` rule has one alert per operation)."""
     history: list[AlertEvent]
 
 
@@ -643,15 +645,19 @@ def monitoring_router(
     @handle_result
     def alerts(
         history: Annotated[int, Query(ge=0, le=1000)] = 50,
+        active_only: bool = False,
     ) -> Result[AlertsOverview, APIError]:
         fresh_alerts()
         config = manager.config
+        states = manager.states()
+        if active_only:
+            states = [state for state in states if state.status in ("firing", "pending")]
         return Success(
             AlertsOverview(
                 evaluating=manager.running,
                 rules=config.rules,
                 notifiers=[mask(n.model_dump(mode="json")) for n in config.notifiers],
-                alerts=manager.states(),
+                alerts=states,
                 history=manager.history(limit=history),
             )
         )
