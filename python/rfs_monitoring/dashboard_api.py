@@ -226,7 +226,13 @@ class LogLevelState(BaseModel):
 
 
 _go_float = cast("Callable[[float], str]", floatToGoString)
-"""Prometheus' own rendering of a bucket bound (``+Inf``, ``0.005``)."""
+
+
+@cache
+def _le(bound: float) -> str:
+    """Prometheus' own rendering of a bucket bound (``+Inf``, ``0.005``); every operation shares
+    the same few bounds, so they are rendered once."""
+    return _go_float(bound)
 
 
 class _ResultCollector(Collector):
@@ -254,7 +260,7 @@ class _ResultCollector(Collector):
         for op in self._source().cumulative():
             duration.add_metric(
                 [op.operation_name],
-                [(_go_float(bound), float(count)) for bound, count in op.buckets],
+                [(_le(bound), float(count)) for bound, count in op.buckets],
                 op.sum_seconds,
             )
             totals.add_metric([op.operation_name, "success"], float(op.successes))
