@@ -175,6 +175,15 @@ def test_bad_query_values_are_400_problems(client: TestClient, path: str) -> Non
     assert body["detail"]
 
 
+def test_operation_names_with_slashes_and_spaces_work(collector: Any) -> None:
+    """Names such as ``GET /users/{id}`` are reachable once percent-encoded."""
+    collector.record("GET /users/{id}", 4.0, True)
+    client = client_for(collector)
+    path = "/monitoring/operations/GET%20%2Fusers%2F%7Bid%7D"
+    assert client.get(f"{path}/metrics").json()["operation_name"] == "GET /users/{id}"
+    assert client.get(f"{path}/timeseries").json()["operation"] == "GET /users/{id}"
+
+
 def test_unknown_operation_is_a_404_problem(client: TestClient) -> None:
     """Metrics and time series of an unknown operation are NOT_FOUND."""
     assert_problem(client.get("/monitoring/operations/nope/metrics"), 404, "NOT_FOUND")

@@ -187,11 +187,14 @@ def test_dashboard_renders_live_numbers_and_charts(browser: webdriver.Chrome) ->
 
 
 def test_dashboard_handles_500_operations_and_firing_alerts(browser: webdriver.Chrome) -> None:
-    """With 500 operations and a firing alert the page renders every row and the alert."""
+    """With 500 operations (and one whose name needs escaping) and a firing alert the page
+    renders every row, the selected operation's charts and the alert."""
     collector = ResultMetricsCollector(sample_resources=False)
     for i in range(500):
         for j in range(20):
             collector.record(f"op-{i:03d}", 1.0 + j, j != 0 or i % 50 != 0, error_code="E")
+    for j in range(50):  # the busiest, so the page selects it: its name needs URL encoding
+        collector.record("GET /users/{id}?<b>", 2.0 + j, True)
     rule = AlertRule(
         name="op-000-errors", operation="op-000", metric="error_count", op=">", threshold=0
     )
@@ -202,8 +205,10 @@ def test_dashboard_handles_500_operations_and_firing_alerts(browser: webdriver.C
         with LiveServer(app) as server:
             browser.get(server.url("/monitoring/dashboard"))
             wait_rendered(browser)
-            assert len(browser.find_elements(By.CSS_SELECTOR, "#ops tbody tr")) == 500
-            assert browser.find_element(By.ID, "c-ops").text == "500"
+            assert len(browser.find_elements(By.CSS_SELECTOR, "#ops tbody tr")) == 501
+            assert browser.find_element(By.ID, "c-ops").text == "501"
+            assert browser.find_element(By.ID, "sel-name").text == "GET /users/{id}?<b>"
+            assert int(dataset(browser, "lat")["values"]) > 0
             alerts = browser.find_element(By.ID, "alerts").text
             assert "FIRING" in alerts
             assert "op-000-errors" in alerts

@@ -548,7 +548,7 @@ def monitoring_router(
         )
 
     @router.get(
-        "/operations/{name}/metrics",
+        "/operations/{name:path}/metrics",
         response_model=OperationMetrics,
         summary="Metrics of one operation over a window",
         dependencies=protected,
@@ -560,7 +560,7 @@ def monitoring_router(
         return source().operation_metrics(name, time_range)
 
     @router.get(
-        "/operations/{name}/timeseries",
+        "/operations/{name:path}/timeseries",
         response_model=TimeSeries,
         summary="Per-bucket points of one operation over a window",
         dependencies=protected,
