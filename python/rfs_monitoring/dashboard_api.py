@@ -370,11 +370,12 @@ def _bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
+# Worded so that secret masking (which hides whatever follows "token=" or "Bearer") keeps it.
 _DISABLED = (
-    "The monitoring write routes are disabled. Enable them with "
-    "monitoring_router(token=...) or the RFS_MONITORING_TOKEN environment variable "
-    "(then send 'Authorization: Bearer <token>'), or with monitoring_router(auth=<FastAPI "
-    "dependency>)."
+    "The monitoring write routes are disabled. To enable them, give monitoring_router() a token "
+    "(its token argument or the RFS_MONITORING_TOKEN environment variable; clients then put "
+    'that token in the Authorization header after "Bearer") or a FastAPI dependency as its '
+    "auth argument."
 )
 
 
