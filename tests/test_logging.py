@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rfs_monitoring import result_logging
 from rfs_monitoring.context import bind_context, correlation_context, get_correlation_id
@@ -1448,3 +1450,79 @@ def test_result_log_entry_keeps_aware_timestamps() -> None:
     assert entry.to_dict()["timestamp"] == "2026-01-01T10:00:00.000000Z"
     rebuilt = ResultLogEntry.from_dict({**entry.to_dict(), "timestamp": aware})
     assert rebuilt.timestamp is aware
+
+
+_SECRET = st.text(
+    alphabet="ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789", min_size=8, max_size=32
+).map(lambda text: f"Zq{text}")
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(secret=_SECRET, scheme=st.sampled_from(["password=", "token: ", "Bearer ", "api_key="]))
+def test_no_generated_secret_reaches_the_log_output(sink: Sink, secret: str, scheme: str) -> None:
+    """Secrets in arguments, results, errors, exceptions and context never reach any line."""
+    seen: list[dict[str, Any]] = []
+    remove = add_listener(seen.append)
+
+    @log_result_operation("secretive", log_args=True, log_result=True)
+    def op(user: str, password: str, options: dict[str, Any]) -> Result[dict[str, str], str]:
+        if options.get("fail"):
+            return Failure(f"login failed: {scheme}{secret}")
+        if options.get("raise"):
+            raise PermissionError(f"denied with {scheme}{secret}")
+        return Success({"user": user, "token": secret, "note": f"{scheme}{secret}"})
+
+    try:
+        with bind_context(user_id=f"{scheme}{secret}", session=secret):
+            op("ada", secret, {"nested": {"credentials": [secret]}})
+            op("ada", secret, {"fail": True, "extra": f"{scheme}{secret}"})
+            with pytest.raises(PermissionError):
+                op("ada", secret, {"raise": True})
+            result_logging.get_logger().info(f"retry {scheme}{secret}", cookie=secret)
+    finally:
+        remove()
+    assert seen
+    flush_logs()
+    output = sink.buffer.getvalue()
+    assert output.count("\n") >= 4
+    assert secret not in output
+    assert secret not in repr(seen)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_killed_by_a_processor_is_restarted_by_flush(
+    collector: ResultMetricsCollector,
+) -> None:
+    """A processor raising SystemExit kills the writer thread; flush starts a new one."""
+    out = io.StringIO()
+    calls = {"n": 0}
+
+    def fatal_once(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise SystemExit("processor gave up")
+        return event
+
+    @log_result_operation("restarted")
+    def op() -> Result[int, str]:
+        return Success(1)
+
+    configure_logging(stream=out, processors=[fatal_once])
+    try:
+        op()
+        first = result_logging._writer.thread
+        assert first is not None
+        first.join(5)
+        assert not first.is_alive()
+        op()
+        flush_logs(5)
+        assert result_logging._writer.thread is not first
+    finally:
+        configure_logging()
+    assert [json.loads(line)["operation_name"] for line in out.getvalue().splitlines()] == [
+        "restarted"
+    ]

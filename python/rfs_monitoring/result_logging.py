@@ -581,6 +581,12 @@ class _Writer:
         thread = self.thread
         if thread is None or thread is threading.current_thread():
             return True
+        if not thread.is_alive():
+            # Killed by a BaseException raised in a processor: start a new one to drain.
+            with self.start_lock:
+                if self.thread is thread:
+                    self.thread = None
+            self._start()
         marker = threading.Event()
         self.queue.append(marker)
         self.wake.set()
@@ -610,10 +616,12 @@ class _Writer:
                     break  # write what came before the marker, then release its waiter
                 batch.append(item)
             self.room.set()
-            if batch:
-                self._write(batch)
-            for marker in markers:
-                marker.set()
+            try:
+                if batch:
+                    self._write(batch)
+            finally:
+                for marker in markers:
+                    marker.set()
 
     def _write(self, batch: list[_Item]) -> None:
         config = _config
