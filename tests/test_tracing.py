@@ -194,7 +194,15 @@ async def test_monos_fluxes_and_cancellation_end_their_spans(
         await asyncio.sleep(10)
         return Success(1)
 
-    assert await mono_op() == Success(1)
+    mono = mono_op()
+    assert await mono == Success(1)
+    spans = [span for span in exporter.get_finished_spans() if span.name == "mono_op"]
+    assert len(spans) == 1
+    assert spans[0].attributes is not None
+    first_entry = _entries(lines)[-1]
+    assert first_entry["span_id"] == f"{spans[0].context.span_id:016x}"
+    assert first_entry["correlation_id"] == spans[0].attributes["rfs.correlation_id"]
+    assert await mono == Success(1)
     flux_op()
     task = asyncio.ensure_future(cancelled())
     await asyncio.sleep(0.01)
@@ -202,7 +210,7 @@ async def test_monos_fluxes_and_cancellation_end_their_spans(
     with pytest.raises(asyncio.CancelledError):
         await task
     names = [span.name for span in exporter.get_finished_spans()]
-    assert names.count("mono_op") >= 1
+    assert names.count("mono_op") == 2
     assert {"flux_op", "summary", "cancelled"} <= set(names)
 
 

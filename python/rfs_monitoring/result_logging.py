@@ -1197,14 +1197,29 @@ def _deferred_mono(
     pre_elapsed: float,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    creation: OperationScope,
+    span: Any,
 ) -> MonoResult[Any, Any]:
-    """A MonoResult that runs ``mono`` inside the operation and logs when awaited."""
+    """A MonoResult that runs ``mono`` inside the operation and logs when awaited.
+
+    The span started when the function was called covers the first await (one span per
+    operation); a second await gets a span of its own. The creation call's correlation ID, if
+    one was handed out, is kept when no request ID is set at await time.
+    """
     from rfs_monitoring.reactive import MonoResult
 
+    pending = [span] if span is not None else []
+
     async def run() -> Result[Any, Any]:
-        scope = OperationScope(spec.name, _get_correlation(), _get_operation())
+        scope = OperationScope(
+            spec.name, _get_correlation() or creation.correlation_id, _get_operation()
+        )
         token = _set_operation(scope)
-        span = None if _OTEL_TRACE not in _modules else _start_span(spec, scope)
+        span = pending.pop() if pending else None
+        if span is not None:
+            span.attach()
+        elif _OTEL_TRACE in _modules:
+            span = _start_span(spec, scope)
         start = scope.boundary = _perf()
         try:
             result = await mono
@@ -1223,6 +1238,12 @@ def _deferred_mono(
         return result
 
     return MonoResult.from_async_result(run)
+
+
+def _detach_quietly(span: Any) -> None:
+    if span is not None:
+        with contextlib.suppress(Exception):
+            span.detach()
 
 
 def log_result_operation(
@@ -1301,8 +1322,10 @@ def log_result_operation(
                     _success(spec, scope, outcome, elapsed)
                     return outcome
                 if _is_mono(outcome):
-                    _end_span_quietly(span)
-                    return _deferred_mono(spec, cast(Any, outcome), elapsed, args, kwargs)
+                    _detach_quietly(span)
+                    return _deferred_mono(
+                        spec, cast(Any, outcome), elapsed, args, kwargs, scope, span
+                    )
                 _finish(spec, scope, outcome, elapsed, args, kwargs, span)
                 return outcome
 
@@ -1331,8 +1354,8 @@ def log_result_operation(
                 _success(spec, scope, outcome, elapsed)
                 return outcome
             if _is_mono(outcome):
-                _end_span_quietly(span)
-                return _deferred_mono(spec, cast(Any, outcome), elapsed, args, kwargs)
+                _detach_quietly(span)
+                return _deferred_mono(spec, cast(Any, outcome), elapsed, args, kwargs, scope, span)
             _finish(spec, scope, outcome, elapsed, args, kwargs, span)
             return outcome
 

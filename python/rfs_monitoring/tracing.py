@@ -90,6 +90,21 @@ class OperationSpan:
         self._token = token
         self.trace_id, self.span_id = _ids(span)
 
+    def detach(self) -> None:
+        """Stop being the current span (the operation goes on later: a returned MonoResult)."""
+        from opentelemetry import context as otel_context
+
+        token, self._token = self._token, None
+        if token is not None:
+            otel_context.detach(token)
+
+    def attach(self) -> None:
+        """Become the current span again, until `end`."""
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace
+
+        self._token = otel_context.attach(trace.set_span_in_context(self.span))
+
     def end(self, failed: bool, error_code: str | None, exc: BaseException | None) -> None:
         """Set the outcome, end the span and make the previous span current again."""
         from opentelemetry import context as otel_context
