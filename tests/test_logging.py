@@ -1265,6 +1265,9 @@ def test_structlog_logger_writes_through_the_queue_with_context(
             except ValueError:
                 log.exception("failed")
             log.debug("hidden")
+            set_log_level("ERROR")
+            log.warning("filtered after the change")
+            set_log_level("INFO")
         flush_logs()
     finally:
         configure_logging()

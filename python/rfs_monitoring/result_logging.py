@@ -784,10 +784,20 @@ def _context_fields() -> dict[str, Any]:
     return fields
 
 
+_METHOD_LEVELS = {"warn": "warning", "exception": "error", "fatal": "critical", "msg": "info"}
+
+
 def _structlog_to_queue(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    import structlog
+
+    level = _METHOD_LEVELS.get(method_name, method_name)
+    # Checked here rather than by a filtering wrapper class, so set_log_level also applies to
+    # loggers created before the change.
+    if _LEVEL_NUMBERS.get(level.upper(), 20) < _levels.default:
+        raise structlog.DropEvent
     event = {
         "timestamp": _stamp.format(_now()),
-        "level": "warning" if method_name == "warn" else method_name,
+        "level": level,
         **_context_fields(),
         **event_dict,
     }
@@ -799,8 +809,6 @@ def _structlog_to_queue(logger: Any, method_name: str, event_dict: MutableMappin
     event.setdefault("service_name", _config.service_name)
     event.setdefault("environment", _config.environment)
     _writer.put(get_masker().mask(event))
-    import structlog
-
     raise structlog.DropEvent
 
 
@@ -821,11 +829,10 @@ def get_logger(**initial_values: Any) -> Any:
     """
     import structlog
 
-    threshold = _levels.default
     return structlog.wrap_logger(
         None,
         processors=[_structlog_to_queue],
-        wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
         context_class=dict,
         cache_logger_on_first_use=False,
         **initial_values,
