@@ -1193,6 +1193,7 @@ def test_without_the_metrics_module_logging_still_works(
         raise ImportError(name)
 
     monkeypatch.setattr(result_logging, "_metrics_module", None)
+    monkeypatch.setattr(result_logging, "_collector_class", None)
     monkeypatch.setattr(importlib, "import_module", refuse)
 
     @log_result_operation("no_metrics")
@@ -1529,3 +1530,31 @@ def test_a_writer_killed_by_a_processor_is_restarted_by_flush(
     assert [json.loads(line)["operation_name"] for line in out.getvalue().splitlines()] == [
         "restarted"
     ]
+
+
+@pytest.mark.asyncio
+async def test_repeated_filtered_calls_only_record_metrics(
+    sink: Sink, collector: ResultMetricsCollector
+) -> None:
+    """Calls below the threshold, again and again, sync and async: samples, no entries."""
+
+    @log_result_operation("quiet_sync", success_level="DEBUG")
+    def quiet_sync() -> Result[int, str]:
+        return Success(1)
+
+    @log_result_operation("quiet_async", success_level="DEBUG")
+    async def quiet_async() -> Result[int, str]:
+        return Success(1)
+
+    @log_result_operation("quiet_unrecorded", success_level="DEBUG", record_metrics=False)
+    def quiet_unrecorded() -> Result[int, str]:
+        return Success(1)
+
+    for _ in range(3):
+        quiet_sync()
+        await quiet_async()
+        quiet_unrecorded()
+    assert sink.entries() == []
+    assert _total(collector, "quiet_sync") == (3, 0)
+    assert _total(collector, "quiet_async") == (3, 0)
+    assert collector.operation_metrics("quiet_unrecorded").is_failure()

@@ -880,6 +880,7 @@ class StdlibBridgeHandler(logging.Handler):
 # --------------------------------------------------------------------------------------------
 
 _metrics_module: Any = None
+_collector_class: Any = None
 _modules = sys.modules
 _OTEL_TRACE = "opentelemetry.trace"
 _get_operation = _operation.get
@@ -900,10 +901,9 @@ def _metrics_collector() -> Any:
         _metrics_module = module
     if module is False:
         return None
-    cls = module.ResultMetricsCollector
-    # The installed collector is a class attribute: reading it skips instance()'s call frame
-    # on every logged call; instance() still creates the first one.
-    return getattr(cls, "_instance", None) or cls.instance()
+    global _collector_class
+    cls = _collector_class = module.ResultMetricsCollector
+    return cls.instance()
 
 
 def _tracing() -> Any:
@@ -981,9 +981,15 @@ class _Spec:
         if not self.record_metrics:
             return
         try:
-            collector = _metrics_collector()
-            if collector is None:
-                return
+            cls = _collector_class
+            if cls is not None:
+                # The installed collector is a class attribute: reading it skips instance()'s
+                # call frame; instance() still creates the first one.
+                collector = getattr(cls, "_instance", None) or cls.instance()
+            else:
+                collector = _metrics_collector()
+                if collector is None:
+                    return
             if collector is not self.collector:
                 self.handle = collector.operation(self.name)
                 self.collector = collector
@@ -1302,6 +1308,9 @@ def log_result_operation(
         op_name = spec.name
         # Most calls return a Success and log no extras: they take the short path.
         plain = not (spec.metadata or spec.log_args or spec.log_result)
+        success_number = spec.success_level
+        records = spec.record_metrics
+        levels = _levels
 
         if inspect.iscoroutinefunction(fn):
             afn = cast("Callable[..., Awaitable[Any]]", fn)
@@ -1326,6 +1335,11 @@ def log_result_operation(
                 elapsed = _perf() - start
                 _reset_operation(token)
                 if plain and span is None and type(outcome) is Success:
+                    if spec.version == levels.version and success_number < spec.threshold:
+                        # Filtered out: the metrics sample is all that is left to do.
+                        if records:
+                            spec.record(elapsed * 1000.0, True, None, None)
+                        return outcome
                     _success(spec, scope, outcome, elapsed)
                     return outcome
                 if _is_mono(outcome):
@@ -1358,6 +1372,11 @@ def log_result_operation(
             elapsed = _perf() - start
             _reset_operation(token)
             if plain and span is None and type(outcome) is Success:
+                if spec.version == levels.version and success_number < spec.threshold:
+                    # Filtered out: the metrics sample is all that is left to do.
+                    if records:
+                        spec.record(elapsed * 1000.0, True, None, None)
+                    return outcome
                 _success(spec, scope, outcome, elapsed)
                 return outcome
             if _is_mono(outcome):
