@@ -1558,3 +1558,28 @@ async def test_repeated_filtered_calls_only_record_metrics(
     assert _total(collector, "quiet_sync") == (3, 0)
     assert _total(collector, "quiet_async") == (3, 0)
     assert collector.operation_metrics("quiet_unrecorded").is_failure()
+
+
+def test_configure_logging_can_capture_stdlib_loggers(collector: ResultMetricsCollector) -> None:
+    """capture_stdlib adds one bridge handler, keeps existing handlers, and is undone next time."""
+    root = logging.getLogger()
+    before = list(root.handlers)
+    named = logging.getLogger("tests.captured")
+    named.setLevel(logging.DEBUG)
+    out = io.StringIO()
+    configure_logging(level="WARNING", stream=out, capture_stdlib=True)
+    try:
+        assert root.handlers[: len(before)] == before
+        assert len(root.handlers) == len(before) + 1
+        named.info("below the level")
+        named.warning("kept, token=abc")
+        configure_logging(stream=out, capture_stdlib="tests.captured")
+        assert root.handlers == before
+        named.info("now captured by name")
+        flush_logs()
+    finally:
+        configure_logging()
+    assert root.handlers == before
+    assert named.handlers == []
+    events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+    assert events == ["kept, token=***", "now captured by name"]

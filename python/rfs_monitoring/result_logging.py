@@ -734,6 +734,7 @@ def configure_logging(
     processors: Sequence[Processor] = (),
     queue_size: int = 65536,
     max_block_seconds: float = 1.0,
+    capture_stdlib: str | bool = False,
 ) -> None:
     """Set up JSON output: one flat JSON object per line on ``stream`` (default: the current
     ``sys.stdout`` at write time), with ``service_name`` and ``environment`` (defaults: the
@@ -746,9 +747,11 @@ def configure_logging(
     bounds the queue; a full queue makes callers wait up to ``max_block_seconds`` for room.
 
     Nothing global is touched: the application's structlog and stdlib logging configuration
-    stay as they are.
+    stay as they are. ``capture_stdlib=True`` (the root logger) or a logger name adds one
+    `StdlibBridgeHandler` there, at ``level``, next to the handlers already present; the next
+    call removes it again.
     """
-    global _config
+    global _config, _captured
     number = _level_number(level)
     if queue_size < 1:
         raise ValueError(f"queue_size must be at least 1, got {queue_size}")
@@ -768,6 +771,17 @@ def configure_logging(
     with _levels.lock:
         _levels.default = number
         _levels.version += 1
+    if _captured is not None:
+        _captured[0].removeHandler(_captured[1])
+        _captured = None
+    if capture_stdlib is not False:
+        target = logging.getLogger(None if capture_stdlib is True else capture_stdlib)
+        handler = StdlibBridgeHandler(level=number)
+        target.addHandler(handler)
+        _captured = (target, handler)
+
+
+_captured: tuple[logging.Logger, logging.Handler] | None = None
 
 
 # --------------------------------------------------------------------------------------------
