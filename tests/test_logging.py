@@ -1583,3 +1583,26 @@ def test_configure_logging_can_capture_stdlib_loggers(collector: ResultMetricsCo
     assert named.handlers == []
     events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
     assert events == ["kept, token=***", "now captured by name"]
+
+
+def test_a_full_queue_with_a_dead_writer_restarts_it() -> None:
+    """When the writer thread is gone and the queue is full, put() starts a new writer."""
+    out = io.StringIO()
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    writer = result_logging._Writer(capacity=1, max_block=5)
+    writer.thread = dead
+    previous = result_logging._config
+    result_logging._config = result_logging._Config(
+        stream=out, service_name="s", environment="e", processors=()
+    )
+    try:
+        writer.queue.append({"event": "stuck"})
+        writer.put({"event": "next"})
+        assert writer.thread is not dead
+        assert writer.flush(5)
+    finally:
+        result_logging._config = previous
+    assert writer.dropped == 0
+    assert out.getvalue().count("\n") == 2

@@ -554,10 +554,10 @@ class _Writer:
 
     def _wait_for_room(self) -> bool:
         thread = self.thread
-        if thread is None:
-            self._start()
-        elif thread is threading.current_thread() or not thread.is_alive():
-            return False
+        if thread is threading.current_thread():
+            return False  # the writer itself (a sink that logs) must never wait for itself
+        if thread is None or not thread.is_alive():
+            self._restart(thread)
         deadline = _perf() + self.max_block
         while len(self.queue) >= self.capacity:
             remaining = deadline - _perf()
@@ -577,16 +577,20 @@ class _Writer:
             thread.start()
             self.thread = thread
 
+    def _restart(self, dead: threading.Thread | None) -> None:
+        # A writer killed by a BaseException raised in a processor is replaced, so the queue
+        # drains again.
+        with self.start_lock:
+            if self.thread is dead:
+                self.thread = None
+        self._start()
+
     def flush(self, timeout: float | None) -> bool:
         thread = self.thread
         if thread is None or thread is threading.current_thread():
             return True
         if not thread.is_alive():
-            # Killed by a BaseException raised in a processor: start a new one to drain.
-            with self.start_lock:
-                if self.thread is thread:
-                    self.thread = None
-            self._start()
+            self._restart(thread)
         marker = threading.Event()
         self.queue.append(marker)
         self.wake.set()
