@@ -570,6 +570,18 @@ def test_metrics_exposes_histogram_counters_and_process_metrics(client: TestClie
     assert "python_info" in text
 
 
+def test_metrics_are_gzipped_when_the_scraper_accepts_it(client: TestClient) -> None:
+    """Accept-Encoding: gzip gets a compressed body; without it the text is plain."""
+    zipped = client.get("/monitoring/metrics", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "rfs_operations_total" in zipped.text  # the client decompresses it
+    plain = client.get("/monitoring/metrics", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    ours = [line for line in plain.text.splitlines() if line.startswith("rfs_")]
+    assert ours
+    assert ours == [line for line in zipped.text.splitlines() if line.startswith("rfs_")]
+
+
 def test_metrics_speaks_openmetrics_when_asked(client: TestClient) -> None:
     """An OpenMetrics Accept header gets the OpenMetrics format, ending in # EOF."""
     response = client.get(

@@ -44,6 +44,7 @@ refused with 403 until the router is given an ``auth`` dependency or a ``token``
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import importlib.resources
@@ -714,7 +715,15 @@ def monitoring_router(
     )
     def prometheus_metrics(request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(registry), media_type=content_type)
+        body = encoder(registry)
+        # Prometheus asks for gzip; with hundreds of operations the text is megabytes.
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(
+                gzip.compress(body, compresslevel=1),
+                media_type=content_type,
+                headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+            )
+        return Response(body, media_type=content_type, headers={"Vary": "Accept-Encoding"})
 
     @router.get(
         "/dashboard",
