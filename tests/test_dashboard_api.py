@@ -391,6 +391,19 @@ def test_configure_rejects_invalid_configurations(collector: Any, body: dict[str
     assert client.get("/monitoring/alerts").json()["rules"] == []
 
 
+@pytest.mark.parametrize(("method", "path"), [("POST", "/monitoring/alerts/configure"),
+                                              ("PUT", "/monitoring/logging/level")])  # fmt: skip
+@pytest.mark.parametrize("content", [b"{not json", b"", b"[]", b'"DEBUG"'])
+def test_authorized_writes_with_malformed_bodies_are_400(
+    collector: Any, method: str, path: str, content: bytes
+) -> None:
+    """With a valid token, a body that is not the expected JSON object is a 400 problem."""
+    client = client_for(collector, token=TOKEN)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    response = client.request(method, path, content=content, headers=headers)
+    assert_problem(response, 400, "VALIDATION_ERROR")
+
+
 # -- auth --------------------------------------------------------------------------------------
 
 
