@@ -1550,10 +1550,15 @@ async def test_repeated_filtered_calls_only_record_metrics(
     def quiet_unrecorded() -> Result[int, str]:
         return Success(1)
 
+    @log_result_operation("quiet_async_unrecorded", success_level="DEBUG", record_metrics=False)
+    async def quiet_async_unrecorded() -> Result[int, str]:
+        return Success(1)
+
     for _ in range(3):
         quiet_sync()
         await quiet_async()
         quiet_unrecorded()
+        await quiet_async_unrecorded()
     assert sink.entries() == []
     assert _total(collector, "quiet_sync") == (3, 0)
     assert _total(collector, "quiet_async") == (3, 0)
@@ -1606,3 +1611,23 @@ def test_a_full_queue_with_a_dead_writer_restarts_it() -> None:
         result_logging._config = previous
     assert writer.dropped == 0
     assert out.getvalue().count("\n") == 2
+
+
+@pytest.mark.asyncio
+async def test_plain_functions_returning_coroutines_are_logged_when_awaited(sink: Sink) -> None:
+    """A sync function returning a coroutine (a lambda, a partial) is logged when awaited."""
+
+    async def fetch(value: int) -> Result[int, str]:
+        await asyncio.sleep(0.01)
+        return Success(value) if value else Failure("zero")
+
+    lazy = log_result_operation("lazy_coroutine")(lambda value: fetch(value))
+    pending = lazy(3)
+    assert sink.entries() == []
+    assert await pending == Success(3)
+    assert await lazy(0) == Failure("zero")
+    ok, failed = sink.entries()
+    assert ok["operation_name"] == "lazy_coroutine"
+    assert ok["success_type"] == "int"
+    assert ok["processing_time_ms"] >= 10
+    assert failed["result_type"] == "error"

@@ -1224,20 +1224,20 @@ def _start_span(spec: _Spec, scope: OperationScope) -> Any:
 
 def _deferred_mono(
     spec: _Spec,
-    mono: MonoResult[Any, Any],
+    mono: Any,
     pre_elapsed: float,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     creation: OperationScope,
     span: Any,
-) -> MonoResult[Any, Any]:
-    """A MonoResult that runs ``mono`` inside the operation and logs when awaited.
+) -> Any:
+    """A MonoResult that runs ``mono`` inside the operation and logs when awaited (for any
+    other awaitable, a coroutine doing the same).
 
     The span started when the function was called covers the first await (one span per
     operation); a second await gets a span of its own. The creation call's correlation ID, if
     one was handed out, is kept when no request ID is set at await time.
     """
-    from rfs_monitoring.reactive import MonoResult
 
     pending = [span] if span is not None else []
 
@@ -1253,7 +1253,7 @@ def _deferred_mono(
             span = _start_span(spec, scope)
         start = scope.boundary = _perf()
         try:
-            result = await mono
+            result: Result[Any, Any] = await mono
         except Exception as exc:
             elapsed = pre_elapsed + _perf() - start
             _reset_operation(token)
@@ -1267,6 +1267,10 @@ def _deferred_mono(
         _reset_operation(token)
         _finish(spec, scope, result, elapsed, args, kwargs, span)
         return result
+
+    if not _is_mono(mono):
+        return run()
+    from rfs_monitoring.reactive import MonoResult
 
     return MonoResult.from_async_result(run)
 
@@ -1397,7 +1401,9 @@ def log_result_operation(
                     return outcome
                 _success(spec, scope, outcome, elapsed)
                 return outcome
-            if _is_mono(outcome):
+            if _is_mono(outcome) or inspect.isawaitable(outcome):
+                # A MonoResult, or a coroutine from a plain function: timed and logged when
+                # awaited, so the caller still gets something awaitable.
                 _detach_quietly(span)
                 return _deferred_mono(spec, cast(Any, outcome), elapsed, args, kwargs, scope, span)
             _finish(spec, scope, outcome, elapsed, args, kwargs, span)
