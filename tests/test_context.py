@@ -276,9 +276,14 @@ def test_middleware_accepts_x_request_id_and_prefers_x_correlation_id() -> None:
         bad_first = client.get(
             "/sync", headers={"X-Request-ID": "req-3", "X-Correlation-ID": "<bad>"}
         )
+        bad_request_id = client.get("/sync", headers={"X-Request-ID": "x" * 200})
     assert only_request.headers["x-correlation-id"] == "req-1"
+    assert only_request.json()["ctx"] == {"correlation_id": "req-1", "request_id": "req-1"}
     assert both.headers["x-correlation-id"] == "cor-2"
+    assert both.json()["ctx"] == {"correlation_id": "cor-2", "request_id": "req-2"}
     assert bad_first.headers["x-correlation-id"] == "req-3"
+    generated = bad_request_id.headers["x-correlation-id"]
+    assert bad_request_id.json()["ctx"] == {"correlation_id": generated}
 
 
 def test_middleware_generates_an_id_when_none_is_sent_and_sync_endpoints_see_it() -> None:

@@ -63,6 +63,7 @@ R = TypeVar("R")
 _MAX_ID_LENGTH = 128
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_REQUEST_ID = b"x-request-id"
 
 _correlation_id: ContextVar[str | None] = ContextVar("rfs_correlation_id", default=None)
 _bound: ContextVar[Mapping[str, Any]] = ContextVar("rfs_bound_context", default=_EMPTY)
@@ -366,7 +367,8 @@ class CorrelationIdMiddleware:
     then ``X-Request-ID``), or is generated. It is set before the application runs, so it is in
     every log entry, exception handler and background task of the request, and it is echoed in
     the ``X-Correlation-ID`` response header, 500 responses included. Bound fields from an
-    earlier request never leak into the next: each request starts with an empty context.
+    earlier request never leak into the next: each request starts with an empty context, holding
+    only ``request_id`` when the request carries a valid ``X-Request-ID``.
 
     >>> from fastapi import FastAPI
     >>> app = FastAPI()
@@ -393,19 +395,20 @@ class CorrelationIdMiddleware:
         self._generator = generator
         self.echo = echo
 
-    def _incoming_id(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    def _incoming_ids(self, headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, str]:
+        """The valid values among the accepted headers (first occurrence of each)."""
         found: dict[bytes, bytes] = {}
         for name, value in headers:
             lowered = name.lower()
-            if lowered in self._accept and lowered not in found:
+            if (lowered in self._accept or lowered == _REQUEST_ID) and lowered not in found:
                 found[lowered] = value
-        for name in self._accept:
-            raw = found.get(name)
-            if raw is not None and len(raw) <= _MAX_ID_LENGTH:
+        valid: dict[bytes, str] = {}
+        for name, raw in found.items():
+            if len(raw) <= _MAX_ID_LENGTH:
                 text = raw.decode("latin-1").strip()
                 if is_valid_correlation_id(text):
-                    return text
-        return None
+                    valid[name] = text
+        return valid
 
     def _new_id(self) -> str:
         if self._generator is None:
@@ -421,14 +424,19 @@ class CorrelationIdMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        cid = self._incoming_id(scope.get("headers") or ()) or self._new_id()
+        incoming = self._incoming_ids(scope.get("headers") or ())
+        cid = next((incoming[n] for n in self._accept if n in incoming), None) or self._new_id()
         state = scope.get("state")
         if isinstance(state, dict):
             state["correlation_id"] = cid
         else:
             scope["state"] = {"correlation_id": cid}
         id_token = _correlation_id.set(cid)
-        bound_token = _bound.set(_EMPTY)
+        # A valid X-Request-ID is also the entries' request_id field.
+        request_id = incoming.get(_REQUEST_ID)
+        bound_token = _bound.set(
+            _EMPTY if request_id is None else MappingProxyType({"request_id": request_id})
+        )
         op_token = _operation.set(None)
         header = (self._header, cid.encode("latin-1"))
         started = False
