@@ -102,6 +102,7 @@ def test_ordinary_keys_are_left_visible(key: str) -> None:
         ("using Basic dXNlcjpwYXNz", "using Basic ***"),
         ("the token expired", "the token expired"),
         ("password=, then token=x", "password=, then token=***"),
+        ('password="unclosed and more', "password=*** and more"),
         (f"jwt {JWT} end", "jwt *** end"),
         ("card 4111 1111 1111 1111 declined", "card *** declined"),
         ("card 4111-1111-1111-1111 declined", "card *** declined"),
@@ -353,3 +354,14 @@ def test_generated_secrets_never_survive_masking(secret: str, card: str, sep: st
     assert secret not in rendered
     assert spaced not in rendered
     assert re.sub(r"\D", "", card) not in re.sub(r"\D", "", rendered)
+
+
+def test_pathological_text_is_masked_in_linear_time() -> None:
+    """Many unclosed quotes or long digit runs do not make masking slow."""
+    import time
+
+    text = 'password="' * 2000 + "1" * 5000
+    started = time.perf_counter()
+    masked = mask_text(text)
+    assert time.perf_counter() - started < 5
+    assert masked.count("***") >= 1000

@@ -101,7 +101,11 @@ _CARD_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 # "key=value", "key: value", '"key": "value"': the key decides (through `is_sensitive_key`).
 # Keys and values are matched separately so that "user: password=x" still finds "password=".
 _KEY_SEPARATOR = re.compile(r"([\"']?)([A-Za-z][\w.-]{0,63})\1(\s*[=:]\s*)")
-_VALUE = re.compile(r"(?i:bearer|basic|token)\s+\S+|\"[^\"]*\"|'[^']*'|[^\s,;&\"'}\])]+")
+# Quoted values are bounded so that many unclosed quotes cannot make masking quadratic; an
+# unclosed quote falls back to the unquoted form.
+_VALUE = re.compile(
+    r"(?i:bearer|basic|token)\s+\S+|\"[^\"]{0,512}\"|'[^']{0,512}'|[\"']?[^\s,;&\"'}\])]+"
+)
 # A run of 13 digits (spaces or dashes allowed) is the least a card number needs.
 _DIGIT_RUN = re.compile(r"\d[\d -]{11}")
 
