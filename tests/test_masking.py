@@ -365,3 +365,13 @@ def test_pathological_text_is_masked_in_linear_time() -> None:
     masked = mask_text(text)
     assert time.perf_counter() - started < 5
     assert masked.count("***") >= 1000
+
+
+def test_other_mappings_become_masked_dicts() -> None:
+    """Read-only and ordered mappings are masked into plain dicts; get_masker is the default."""
+    from collections import OrderedDict
+    from types import MappingProxyType
+
+    assert mask(MappingProxyType({"token": "t", "a": 1})) == {"token": "***", "a": 1}
+    assert mask(OrderedDict(secret="s")) == {"secret": "***"}
+    assert masking.get_masker().mask_text("password=x") == "password=***"
