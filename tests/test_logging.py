@@ -1631,3 +1631,15 @@ async def test_plain_functions_returning_coroutines_are_logged_when_awaited(sink
     assert ok["success_type"] == "int"
     assert ok["processing_time_ms"] >= 10
     assert failed["result_type"] == "error"
+
+
+def test_bare_decorator_names_the_operation_after_the_function(sink: Sink) -> None:
+    """@log_result_operation without arguments uses the function's qualified name."""
+
+    @log_result_operation
+    def bare_operation() -> Result[int, str]:
+        return Success(1)
+
+    assert bare_operation() == Success(1)
+    [entry] = sink.entries()
+    assert entry["operation_name"].endswith("bare_operation")

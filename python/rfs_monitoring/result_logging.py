@@ -55,7 +55,7 @@ import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overload
 
 from rfs_monitoring._outcome import error_code_of, error_message_of, error_type_of
 from rfs_monitoring.context import (
@@ -1281,6 +1281,11 @@ def _detach_quietly(span: Any) -> None:
             span.detach()
 
 
+@overload
+def log_result_operation(name: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
 def log_result_operation(
     name: str | None = None,
     *,
@@ -1291,7 +1296,20 @@ def log_result_operation(
     error_level: str | int = "ERROR",
     metadata: Mapping[str, Any] | None = None,
     record_metrics: bool = True,
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def log_result_operation(
+    name: str | Callable[..., Any] | None = None,
+    *,
+    log_args: bool = False,
+    log_result: bool = False,
+    success_level: str | int = "INFO",
+    failure_level: str | int = "WARNING",
+    error_level: str | int = "ERROR",
+    metadata: Mapping[str, Any] | None = None,
+    record_metrics: bool = True,
+) -> Any:
     """Log every call of the decorated function as one structured entry and record one metrics
     sample (``ResultMetricsCollector.instance()``), for sync and async functions returning a
     Result, a MonoResult or a FluxResult.
@@ -1310,14 +1328,16 @@ def log_result_operation(
 
     ``name`` defaults to the function's qualified name. The wrapper keeps the function's
     signature (`functools.wraps`), so FastAPI and ``@handle_result`` stack on top of it. An
-    unknown level is a `ValueError` here, at decoration time.
+    unknown level is a `ValueError` here, at decoration time. Used bare
+    (``@log_result_operation``), it names the operation after the function.
     """
     for level in (success_level, failure_level, error_level):
         _level_number(level)
+    label = name if isinstance(name, str) else None
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         spec = _Spec(
-            name or str(getattr(fn, "__qualname__", repr(fn))),
+            label or str(getattr(fn, "__qualname__", repr(fn))),
             fn,
             log_args=log_args,
             log_result=log_result,
@@ -1411,6 +1431,8 @@ def log_result_operation(
 
         return cast("Callable[P, R]", sync_wrapper)
 
+    if callable(name):
+        return decorate(name)
     return decorate
 
 
