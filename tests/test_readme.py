@@ -1,0 +1,66 @@
+"""The README's Python examples run as written, in order, as one program."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import io
+import pathlib
+import re
+import types
+from collections.abc import Iterator
+from contextlib import redirect_stdout
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rfs_monitoring import ResultMetricsCollector, configure_logging, flush_logs
+from rfs_monitoring.result_logging import reset_log_levels
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+
+
+@pytest.fixture
+def fresh_collector() -> Iterator[ResultMetricsCollector]:
+    collector = ResultMetricsCollector(sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(collector)
+    try:
+        yield collector
+    finally:
+        ResultMetricsCollector.set_instance(previous)
+        collector.close()
+
+
+def test_every_readme_python_block_runs(fresh_collector: ResultMetricsCollector) -> None:
+    """Each ```python block of the README runs after the ones before it, top-level await too."""
+    blocks = python_blocks()
+    assert len(blocks) >= 5
+    module = types.ModuleType("readme")
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    out = io.StringIO()
+    with redirect_stdout(out):
+        for block in blocks:
+            code = compile(block, str(README), "exec", flags=flags)
+            pending = eval(code, module.__dict__)
+            if pending is not None:
+                asyncio.run(pending)
+        try:
+            asyncio.run(module.test_unknown_user_is_not_found())
+            with TestClient(module.app) as http:
+                dashboard = http.get("/monitoring/dashboard")
+                listed = http.get("/monitoring/operations")
+                refused = http.put("/monitoring/logging/level", json={"level": "DEBUG"})
+        finally:
+            module.alerts.stop()
+            flush_logs()
+            configure_logging()
+            reset_log_levels()
+    assert "0.5" in out.getvalue().splitlines()
+    assert dashboard.status_code == 200
+    assert listed.status_code == 200
+    assert refused.status_code == 401
+    assert fresh_collector.operation_metrics("price_lookup").unwrap().total_requests == 2
