@@ -73,7 +73,9 @@ _MAX_POINTS = 1_000
 def _seconds_of(text: object) -> int | None:
     if not isinstance(text, str):
         return None
-    match = _TIME_RANGE.fullmatch(text.strip())
+    # No stripping: the contract accepts exactly <n><unit>, and the range is echoed back as
+    # ``time_window``, so " 1h" would come back unlike the "1h" it was counted as.
+    match = _TIME_RANGE.fullmatch(text)
     if match is None:
         return None
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
