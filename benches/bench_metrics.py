@@ -11,6 +11,10 @@ Groups (compare the rows of a group; per-call costs of batched rows are the time
   1.5 µs overhead per call.
 - ``query``: ``operation_metrics`` over 1h and 1w with a week of traffic vs a naive Python list
   of the same samples. Goals: 1h under 200 µs, 1w under 1 ms.
+- ``query-all``: every operation's headline numbers over 1h with 1000 operations (an hourly
+  sample for a week, one a minute in the last hour): ``all_operation_stats`` (one bulk call)
+  vs ``operation_metrics`` per name (what the operations list did before). Goal: at most a
+  third of the per-name loop (the route listing 1000 operations answers under 20 ms).
 - ``memory``: bytes per operation with a week of traffic in every bucket and with one sample
   (recorded in ``extra_info``). Goals: at most 1 MB and 32 KB.
 
@@ -272,6 +276,52 @@ def test_query_1w_naive_python_list(
     """Baseline: filter and sort a Python list of the same week of samples."""
     n, *_ = benchmark(naive_summary, samples, NOW, WEEK)
     assert n == len(samples)
+
+
+# -- every operation at once ------------------------------------------------------------------
+
+OPERATIONS = 1000
+
+
+@pytest.fixture(scope="module")
+def thousand_operations() -> ResultMetricsCollector:
+    """1000 operations, each with a sample every hour of the week and every minute of the last
+    hour (5% failures)."""
+    clock = Clock(NOW - WEEK + 60)
+    collector = ResultMetricsCollector(clock=clock, sample_resources=False)
+    handles = [collector.operation(f"service.op-{i:04d}") for i in range(OPERATIONS)]
+    while clock.now < NOW:
+        for j, handle in enumerate(handles):
+            handle.record(5.0 + (j * 7 + int(clock.now)) % 300, (j + int(clock.now)) % 20 != 0)
+        clock.now += 3_600 if clock.now < NOW - 3_600 else 60
+    clock.now = NOW
+    return collector
+
+
+@pytest.mark.benchmark(group="query-all")
+def test_query_all_1000_rfs_all_operation_stats(
+    benchmark: Any, thousand_operations: ResultMetricsCollector
+) -> None:
+    """rfs-monitoring: all_operation_stats over 1h, one call for 1000 operations."""
+    stats = benchmark(thousand_operations.all_operation_stats, "1h").unwrap()
+    assert len(stats) == OPERATIONS
+    assert all(s.total_requests >= 50 for s in stats)
+
+
+def per_operation_metrics(collector: ResultMetricsCollector, time_range: str) -> list[Any]:
+    return [
+        collector.operation_metrics(name, time_range).unwrap()
+        for name in collector.list_operations(time_range)
+    ]
+
+
+@pytest.mark.benchmark(group="query-all")
+def test_query_all_1000_rfs_operation_metrics_per_name(
+    benchmark: Any, thousand_operations: ResultMetricsCollector
+) -> None:
+    """Baseline: list_operations, then operation_metrics for each of the 1000 names."""
+    metrics = benchmark(per_operation_metrics, thousand_operations, "1h")
+    assert len(metrics) == OPERATIONS
 
 
 # -- memory -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import threading
 import time
 from base64 import b64encode
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -110,6 +111,40 @@ def test_operations_lists_every_operation_with_its_numbers(client: TestClient) -
     assert rows["checkout"]["success_rate"] == pytest.approx(0.9)
     assert 10 <= rows["checkout"]["p50_ms"] <= rows["checkout"]["p99_ms"] <= 110
     assert body["time_range"] == "1h"
+
+
+def test_operations_rows_agree_with_each_operations_metrics(client: TestClient) -> None:
+    """Every row of GET /operations equals the numbers of that operation's metrics route."""
+    for time_range in ["5m", "1h", "1w"]:
+        body = client.get("/monitoring/operations", params={"time_range": time_range}).json()
+        assert list(body) == ["time_range", "generated_at", "operations"]
+        assert body["time_range"] == time_range
+        assert datetime.fromisoformat(body["generated_at"]).tzinfo is not None
+        for row in body["operations"]:
+            metrics = client.get(
+                f"/monitoring/operations/{row['name']}/metrics", params={"time_range": time_range}
+            ).json()
+            assert row == {
+                "name": metrics["operation_name"],
+                "total_requests": metrics["total_requests"],
+                "failed_requests": metrics["failed_requests"],
+                "success_rate": metrics["success_rate"],
+                "avg_ms": metrics["avg_response_time_ms"],
+                "p50_ms": metrics["p50_response_time_ms"],
+                "p90_ms": metrics["p90_response_time_ms"],
+                "p99_ms": metrics["p99_response_time_ms"],
+                "max_ms": metrics["max_response_time_ms"],
+                "rps": metrics["throughput_rps"],
+            }
+
+
+def test_operations_of_an_empty_collector_is_an_empty_list() -> None:
+    """A collector without data lists no operation (200, not 404)."""
+    empty = ResultMetricsCollector(sample_resources=False)
+    response = client_for(empty).get("/monitoring/operations")
+    assert response.status_code == 200
+    assert response.json()["operations"] == []
+    empty.close()
 
 
 def test_operation_metrics_has_the_design_document_fields(client: TestClient) -> None:

@@ -82,6 +82,7 @@ from rfs_monitoring.masking import mask
 from rfs_monitoring.metrics import (
     ErrorSummary,
     OperationMetrics,
+    OperationStats,
     ResultMetricsCollector,
     TimeSeriesPoint,
     parse_time_range,
@@ -428,9 +429,9 @@ def _guarded_route_class(token: str | None, has_auth: bool, protect_reads: bool)
 # -- the router --------------------------------------------------------------------------------
 
 
-def _summary(name: str, m: OperationMetrics) -> OperationSummary:
+def _summary(m: OperationStats) -> OperationSummary:
     return OperationSummary(
-        name=name,
+        name=m.operation_name,
         total_requests=m.total_requests,
         failed_requests=m.failed_requests,
         success_rate=m.success_rate,
@@ -534,18 +535,17 @@ def monitoring_router(
     )
     @handle_result
     def list_operations(time_range: str = "1h") -> Result[OperationsOverview, APIError]:
-        c = source()
-        checked = _checked_range(c, time_range)
-        if checked.is_failure():
-            return checked  # type: ignore[return-value]
-        rows: list[OperationSummary] = []
-        for name in c.list_operations(time_range):
-            metrics = c.operation_metrics(name, time_range)
-            if metrics.is_success():
-                rows.append(_summary(name, metrics.unwrap()))
-        return Success(
-            OperationsOverview(
-                time_range=time_range, generated_at=datetime.now(UTC), operations=rows
+        # One bulk query, and no validation of rows built here from typed values: FastAPI
+        # serializes the response model straight to JSON in pydantic-core.
+        return (
+            source()
+            .all_operation_stats(time_range)
+            .map(
+                lambda stats: OperationsOverview.model_construct(
+                    time_range=time_range,
+                    generated_at=datetime.now(UTC),
+                    operations=[_summary(s) for s in stats],
+                )
             )
         )
 
@@ -600,14 +600,11 @@ def monitoring_router(
             firing.setdefault(alert.operation, []).append(alert)
         operations: list[OperationHealth] = []
         total = failed = 0
-        for name in c.list_operations(time_range):
-            metrics = c.operation_metrics(name, time_range)
-            if metrics.is_failure():
-                continue
-            summary = _summary(name, metrics.unwrap())
+        for stats in c.all_operation_stats(time_range).unwrap_or([]):
+            summary = _summary(stats)
             total += summary.total_requests
             failed += summary.failed_requests
-            operations.append(_operation_health(summary, firing.pop(name, [])))
+            operations.append(_operation_health(summary, firing.pop(summary.name, [])))
         for name, alerts in sorted(firing.items()):  # alerts on operations that went quiet
             empty = _summary_of_nothing(name)
             operations.append(_operation_health(empty, alerts))

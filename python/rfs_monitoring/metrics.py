@@ -49,6 +49,7 @@ __all__ = [
     "ErrorSummary",
     "OperationHandle",
     "OperationMetrics",
+    "OperationStats",
     "ResultMetricsCollector",
     "TimeSeriesPoint",
     "monitor_result",
@@ -160,6 +161,35 @@ class OperationMetrics:
     min_response_time_ms: float = 0.0
     p95_response_time_ms: float = 0.0
     p999_response_time_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OperationStats:
+    """The headline numbers of one operation over a window, as
+    `ResultMetricsCollector.all_operation_stats` lists them for every operation.
+
+    Each field equals the `OperationMetrics` field of the same name for that operation and
+    window; the error breakdown, top errors, hourly distribution and resource averages are left
+    out, which is what makes listing a thousand operations cheap.
+    """
+
+    operation_name: str
+    time_window: str
+    total_requests: int
+    successful_requests: int
+    failed_requests: int
+    success_rate: float
+    avg_response_time_ms: float
+    min_response_time_ms: float
+    p50_response_time_ms: float
+    p90_response_time_ms: float
+    p95_response_time_ms: float
+    p99_response_time_ms: float
+    p999_response_time_ms: float
+    max_response_time_ms: float
+    throughput_rps: float
+    window_start: datetime
+    window_end: datetime
 
 
 @dataclass(frozen=True)
@@ -412,6 +442,59 @@ class ResultMetricsCollector:
                 p999_response_time_ms=summary.p999_ms,
             )
         )
+
+    def all_operation_stats(self, time_range: str = "1h") -> Result[list[OperationStats], APIError]:
+        """`OperationStats` of every operation with a sample in the window, sorted by name.
+
+        One call into the Rust core merges every operation's window (with the interpreter
+        released), so a dashboard listing a thousand operations costs about as much as a few
+        dozen `operation_metrics` calls. A bad ``time_range`` (or one above the retention) is a
+        VALIDATION_ERROR failure; a collector without data gives an empty list.
+
+        >>> collector = ResultMetricsCollector(clock=lambda: 3600.0, sample_resources=False)
+        >>> collector.record("search", 8.0, True)
+        >>> collector.record("checkout", 40.0, False, "TIMEOUT_ERROR")
+        >>> [(s.operation_name, s.total_requests, s.success_rate)
+        ...  for s in collector.all_operation_stats("15m").unwrap()]
+        [('checkout', 1, 0.0), ('search', 1, 1.0)]
+        >>> collector.all_operation_stats("15x").unwrap_error().code.value
+        'VALIDATION_ERROR'
+        """
+        window = self._window(time_range)
+        if isinstance(window, Failure):
+            return window
+        now = self._clock()
+        time_window = str(time_range)
+        window_end = _utc(now)
+        # Every operation shares the tier shapes, so the window starts are a handful of values.
+        starts: dict[float, datetime] = {}
+        stats = []
+        for b in self._registry.briefs(now, window.unwrap()):
+            start = starts.get(b.window_start)
+            if start is None:
+                start = starts[b.window_start] = _utc(b.window_start)
+            stats.append(
+                OperationStats(
+                    b.operation,
+                    time_window,
+                    b.total,
+                    b.successes,
+                    b.failures,
+                    b.successes / b.total,
+                    b.mean_ms,
+                    b.min_ms,
+                    b.p50_ms,
+                    b.p90_ms,
+                    b.p95_ms,
+                    b.p99_ms,
+                    b.p999_ms,
+                    b.max_ms,
+                    b.throughput_rps,
+                    start,
+                    window_end,
+                )
+            )
+        return Success(stats)
 
     def get_operation_metrics(
         self, name: str, time_range: str = "1h"

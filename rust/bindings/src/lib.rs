@@ -9,7 +9,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
-use rfs_monitoring_core::{Config, Cumulative, OpId, Outcome, Point, Registry, Summary, TopError};
+use rfs_monitoring_core::{
+    Brief, Config, Cumulative, OpId, Outcome, Point, Registry, Summary, TopError,
+};
 
 /// Bumped whenever the process-wide collector changes, so `Monitor`s refresh their handle.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -120,6 +122,16 @@ impl PyRegistry {
         let inner = &self.inner;
         py.detach(|| inner.summary(name, now, window, top))
             .map(PySummary::from)
+    }
+
+    /// The headline numbers of every operation with data in the window, sorted by name, in one
+    /// call (one lock, the interpreter released while the windows merge).
+    fn briefs(&self, py: Python<'_>, now: f64, window: u64) -> Vec<PyBrief> {
+        let inner = &self.inner;
+        py.detach(|| inner.briefs(now, window))
+            .into_iter()
+            .map(PyBrief::from)
+            .collect()
     }
 
     /// Names with data in the window, sorted.
@@ -257,6 +269,48 @@ impl From<Summary> for PySummary {
             window_end: s.window_end,
             throughput_rps: s.throughput_rps,
             resources: s.resources,
+        }
+    }
+}
+
+/// The headline numbers of one operation over a window (a `Summary` without breakdowns).
+#[pyclass(frozen, get_all, module = "rfs_monitoring._core", name = "Brief")]
+struct PyBrief {
+    operation: String,
+    total: u64,
+    successes: u64,
+    failures: u64,
+    sum_ms: f64,
+    mean_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    window_start: f64,
+    throughput_rps: f64,
+}
+
+impl From<Brief> for PyBrief {
+    fn from(b: Brief) -> Self {
+        Self {
+            operation: b.operation,
+            total: b.total,
+            successes: b.total - b.failures,
+            failures: b.failures,
+            sum_ms: b.sum_ms,
+            mean_ms: b.mean_ms,
+            min_ms: b.min_ms,
+            max_ms: b.max_ms,
+            p50_ms: b.p50_ms,
+            p90_ms: b.p90_ms,
+            p95_ms: b.p95_ms,
+            p99_ms: b.p99_ms,
+            p999_ms: b.p999_ms,
+            window_start: b.window_start,
+            throughput_rps: b.throughput_rps,
         }
     }
 }
@@ -455,6 +509,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRegistry>()?;
     m.add_class::<PyHandle>()?;
     m.add_class::<PySummary>()?;
+    m.add_class::<PyBrief>()?;
     m.add_class::<Monitor>()?;
     m.add_function(wrap_pyfunction!(bump_generation, m)?)?;
     Ok(())

@@ -323,6 +323,50 @@ pub fn quantile_ms(dense: &[u64], total: u64, q: f64, min_ms: f64, max_ms: f64) 
     max_ms
 }
 
+/// Several nearest-rank quantiles of the same merged counts in one pass, in milliseconds.
+///
+/// `qs` must be ascending; each answer equals [`quantile_ms`] for that `q`.
+#[must_use]
+pub fn quantiles_ms<const N: usize>(
+    dense: &[u64],
+    total: u64,
+    qs: [f64; N],
+    min_ms: f64,
+    max_ms: f64,
+) -> [f64; N] {
+    let mut out = [0.0; N];
+    if total == 0 {
+        return out;
+    }
+    debug_assert!(qs.windows(2).all(|w| w[0] <= w[1]), "qs must be ascending");
+    // `seen` counts the buckets before `next`; ranks only grow, so the walk never restarts.
+    let mut seen = 0u64;
+    let mut next = 0usize;
+    for (slot, q) in out.iter_mut().zip(qs) {
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        *slot = if rank == 1 {
+            min_ms
+        } else if rank == total {
+            max_ms
+        } else {
+            while seen < rank {
+                let Some(count) = dense.get(next) else {
+                    break;
+                };
+                seen += count;
+                next += 1;
+            }
+            match next.checked_sub(1) {
+                Some(index) if seen >= rank && index != BUCKET_COUNT - 1 => {
+                    (representative_ns(index) / 1_000_000.0).clamp(min_ms, max_ms)
+                }
+                _ => max_ms,
+            }
+        };
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,6 +433,31 @@ mod tests {
         counts.add(BUCKET_COUNT - 1, 1);
         counts.add(0, 1);
         assert!(counts.heap_bytes() <= SPARSE_LIMIT * 8);
+    }
+
+    #[test]
+    fn quantiles_in_one_pass_match_one_at_a_time() {
+        let qs = [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0];
+        for values in [
+            vec![],
+            vec![3_000_000u64],
+            (1..=1_000u64).map(|v| v * v * 997).collect(),
+            vec![5, 1_000, TRACKABLE_NS * 3, TRACKABLE_NS * 4, 7],
+        ] {
+            let mut dense = vec![0u64; BUCKET_COUNT];
+            for &ns in &values {
+                if let Some(slot) = dense.get_mut(index_of(ns)) {
+                    *slot += 1;
+                }
+            }
+            let total = values.len() as u64;
+            let min = values.iter().min().map_or(0.0, |&v| v as f64 / 1e6);
+            let max = values.iter().max().map_or(0.0, |&v| v as f64 / 1e6);
+            let together = quantiles_ms(&dense, total, qs, min, max);
+            for (q, got) in qs.iter().zip(together) {
+                assert_eq!(got, quantile_ms(&dense, total, *q, min, max), "q={q}");
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::histogram::{quantile_ms, BUCKET_COUNT};
+use crate::histogram::{quantile_ms, quantiles_ms, BUCKET_COUNT};
 use crate::ring::{epoch_of, Bucket, FailureKey, ResourceTier, Tier};
 
 /// The name samples go to once `max_operations` names exist, and the error code used once an
@@ -199,6 +199,40 @@ pub struct Summary {
     pub throughput_rps: f64,
     /// Mean process RSS (MB) and CPU (%) of the resource samples in the window.
     pub resources: Option<(f64, f64)>,
+}
+
+/// The headline numbers of one operation over a window: [`Summary`] without the error,
+/// hourly and resource breakdowns, as [`Registry::briefs`] lists them for every operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Brief {
+    /// The operation name.
+    pub operation: String,
+    /// Samples in the window.
+    pub total: u64,
+    /// Failed samples.
+    pub failures: u64,
+    /// Sum of durations, milliseconds.
+    pub sum_ms: f64,
+    /// Mean duration (0 when empty).
+    pub mean_ms: f64,
+    /// Exact minimum duration.
+    pub min_ms: f64,
+    /// Exact maximum duration.
+    pub max_ms: f64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Start of the first bucket in the window, seconds since the epoch.
+    pub window_start: f64,
+    /// Samples per second over the part of the window since the operation was first seen.
+    pub throughput_rps: f64,
 }
 
 /// One point of a time series.
@@ -538,6 +572,56 @@ impl Registry {
         })
     }
 
+    /// [`Brief`]s of every operation with at least one sample in `(now - window, now]`, sorted
+    /// by name: one lock and one reused merge buffer for all of them, so listing a thousand
+    /// operations costs a fraction of a thousand [`Registry::summary`] calls. Each brief's
+    /// numbers equal the matching fields of that operation's [`Summary`].
+    #[must_use]
+    pub fn briefs(&self, now: f64, window: u64) -> Vec<Brief> {
+        let state = self.locked();
+        let mut merged = Merged::new();
+        let mut out = Vec::new();
+        for op in &state.ops {
+            let Some(tier) = pick_tier(&op.tiers, window) else {
+                continue;
+            };
+            merged.clear();
+            for bucket in tier.window(now, window) {
+                merged.add_latencies(bucket);
+            }
+            if merged.total == 0 {
+                continue;
+            }
+            let (first_epoch, _) = tier.window_epochs(now, window);
+            let seen_from = (now - window as f64).max(op.life.first_seen);
+            let [p50_ms, p90_ms, p95_ms, p99_ms, p999_ms] = quantiles_ms(
+                &merged.dense,
+                merged.total,
+                [0.5, 0.9, 0.95, 0.99, 0.999],
+                merged.min(),
+                merged.max_ms,
+            );
+            out.push(Brief {
+                operation: op.name.to_string(),
+                total: merged.total,
+                failures: merged.failures,
+                sum_ms: merged.sum_ms,
+                mean_ms: merged.mean(),
+                min_ms: merged.min(),
+                max_ms: merged.max_ms,
+                p50_ms,
+                p90_ms,
+                p95_ms,
+                p99_ms,
+                p999_ms,
+                window_start: (first_epoch * tier.width) as f64,
+                throughput_rps: merged.total as f64 / (now - seen_from).max(1.0),
+            });
+        }
+        out.sort_unstable_by(|a, b| a.operation.cmp(&b.operation));
+        out
+    }
+
     /// Names with at least one sample in `(now - window, now]`, sorted.
     #[must_use]
     pub fn operations(&self, now: f64, window: u64) -> Vec<String> {
@@ -854,12 +938,7 @@ impl Merged {
     }
 
     fn add(&mut self, bucket: &Bucket) {
-        self.total += bucket.total;
-        self.failures += bucket.failures;
-        self.sum_ms += bucket.sum_ms;
-        self.min_ms = self.min_ms.min(bucket.min_ms);
-        self.max_ms = self.max_ms.max(bucket.max_ms);
-        bucket.counts.merge_into(&mut self.dense);
+        self.add_latencies(bucket);
         for (code, n) in &bucket.codes {
             match self.codes.iter_mut().find(|(c, _)| c == code) {
                 Some((_, sum)) => *sum += n,
@@ -867,6 +946,16 @@ impl Merged {
             }
         }
         self.add_errors(bucket);
+    }
+
+    /// Counts, sums, extremes and the latency histogram of `bucket`, without its errors.
+    fn add_latencies(&mut self, bucket: &Bucket) {
+        self.total += bucket.total;
+        self.failures += bucket.failures;
+        self.sum_ms += bucket.sum_ms;
+        self.min_ms = self.min_ms.min(bucket.min_ms);
+        self.max_ms = self.max_ms.max(bucket.max_ms);
+        bucket.counts.merge_into(&mut self.dense);
     }
 
     fn add_errors(&mut self, bucket: &Bucket) {
@@ -999,6 +1088,49 @@ mod tests {
         assert_eq!(total(7 * 86_400), Some(3));
         assert_eq!(reg.operations(now, 60), vec!["w".to_owned()]);
         assert!(reg.operations(now + 3_600.0, 60).is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn briefs_match_each_summary_and_skip_quiet_operations(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let reg = registry()?;
+        assert!(reg.briefs(0.0, 3_600).is_empty());
+        for (i, name) in ["b", "a", "quiet"].into_iter().enumerate() {
+            let op = reg.register(name)?.id;
+            let t = if name == "quiet" { 10.0 } else { 90_000.0 };
+            for k in 0..200u32 {
+                let outcome = if k % 7 == 0 {
+                    failure("E", "boom")
+                } else {
+                    Outcome::Success
+                };
+                reg.record(op, t + f64::from(k), f64::from(k * (i as u32 + 1)), outcome)?;
+            }
+        }
+        let now = 90_300.0;
+        for window in [60, 3_600, 86_400, 7 * 86_400] {
+            let briefs = reg.briefs(now, window);
+            let names: Vec<&str> = briefs.iter().map(|b| b.operation.as_str()).collect();
+            assert_eq!(names, reg.operations(now, window), "window {window}");
+            for b in &briefs {
+                let s = reg.summary(&b.operation, now, window, 0).ok_or("missing")?;
+                assert_eq!(
+                    (b.total, b.failures, b.sum_ms, b.mean_ms, b.min_ms, b.max_ms),
+                    (s.total, s.failures, s.sum_ms, s.mean_ms, s.min_ms, s.max_ms)
+                );
+                assert_eq!(
+                    [b.p50_ms, b.p90_ms, b.p95_ms, b.p99_ms, b.p999_ms],
+                    [s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms, s.p999_ms]
+                );
+                assert_eq!(
+                    (b.window_start, b.throughput_rps),
+                    (s.window_start, s.throughput_rps)
+                );
+            }
+        }
+        assert_eq!(reg.briefs(now, 7 * 86_400).len(), 3);
+        assert_eq!(reg.briefs(now, 3_600).len(), 2);
         Ok(())
     }
 
