@@ -604,3 +604,48 @@ def test_handle_result_needs_no_app_setup_for_problem_responses() -> None:
         denied = client.get("/maybe/false")
     assert denied.status_code == 403
     assert_result_success(Success(denied.json()["code"]), str, value="FORBIDDEN")
+
+
+def _plain_correlated_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/who")
+    @handle_result
+    async def who() -> Result[dict[str, str | None], APIError]:
+        from rfs_monitoring.context import get_correlation_id
+
+        return Failure(APIError.not_found("who", get_correlation_id()))
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"X-Correlation-ID": "plain-req-1"}, "plain-req-1"),
+        ({"X-Request-ID": "plain-req-2"}, "plain-req-2"),
+        ({"X-Correlation-ID": "bad id!", "X-Request-ID": "plain-req-3"}, "plain-req-3"),
+    ],
+)
+def test_plain_app_uses_a_valid_request_correlation_header(
+    headers: dict[str, str], expected: str
+) -> None:
+    """Without middleware, handle_result uses and echoes the request's valid correlation ID."""
+    with TestClient(_plain_correlated_app()) as client:
+        response = client.get("/who", headers=headers)
+    assert response.status_code == 404
+    assert response.headers["X-Correlation-ID"] == expected
+    assert response.json()["correlation_id"] == expected
+    assert expected in response.json()["detail"]
+
+
+@pytest.mark.parametrize("bad", ["x" * 129, "has space", "<script>"])
+def test_plain_app_never_echoes_an_invalid_correlation_header(bad: str) -> None:
+    """An invalid header is replaced by a generated ID, in the body and the header alike."""
+    with TestClient(_plain_correlated_app()) as client:
+        response = client.get("/who", headers={"X-Correlation-ID": bad})
+    echoed = response.headers["X-Correlation-ID"]
+    assert echoed
+    assert echoed != bad
+    assert bad not in response.text
+    assert response.json()["correlation_id"] == echoed
