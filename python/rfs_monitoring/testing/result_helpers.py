@@ -216,7 +216,9 @@ class ResultServiceMocker:
         self.call_args_history: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
         self.await_args_history: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
         self._is_async_override = is_async
-        self._is_async = bool(is_async)
+        # Until `start` looks at the original, a mock called directly is async, as the design
+        # document's ``async def __call__`` is.
+        self._is_async = True if is_async is None else is_async
         self._lock = threading.Lock()
         self._behaviour: Callable[[tuple[Any, ...], dict[str, Any]], Any] = self._unconfigured
         self._delay = 0.0
@@ -240,7 +242,8 @@ class ResultServiceMocker:
 
     @property
     def is_async(self) -> bool:
-        """True when the mock returns a coroutine (decided from the original method on start)."""
+        """True when the mock returns a coroutine: decided from the original method on start
+        (before it, True unless ``is_async=False`` was given)."""
         return self._is_async
 
     def return_value(self, result: Any) -> ResultServiceMocker:
