@@ -353,17 +353,29 @@ def test_flux_log_step_and_log_error_return_fluxes_with_the_same_results() -> No
 
 @pytest.mark.asyncio
 async def test_flux_collectors_return_monos() -> None:
-    """A FluxResult collector returns a MonoResult."""
-    flux = FluxResult.from_values([1, 2, 3])
-    collectors = [
-        name
-        for name in dir(flux)
-        if name.startswith(("collect", "to_mono", "reduce")) and callable(getattr(flux, name))
-    ]
-    assert collectors, "FluxResult has no collector"
-    mono = getattr(flux, collectors[0])()
-    assert isinstance(mono, MonoResult)
-    assert (await mono).is_success()
+    """collect_results and collect_successes return MonoResults of the success values."""
+    mixed = FluxResult.from_results([Success(1), Failure("e1"), Success(3)])
+    all_ok = mixed.collect_results()
+    successes = mixed.collect_successes()
+    assert isinstance(all_ok, MonoResult)
+    assert isinstance(successes, MonoResult)
+    assert await all_ok == Failure("e1")
+    assert await successes == Success([1, 3])
+    assert await FluxResult.from_values([1, 2]).collect_results() == Success([1, 2])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("signal", [KeyboardInterrupt, SystemExit])
+async def test_keyboard_interrupt_and_system_exit_propagate_through_a_chain(
+    signal: type[BaseException],
+) -> None:
+    """KeyboardInterrupt and SystemExit raised in a chain are not turned into Failures."""
+
+    def stop(x: int) -> int:
+        raise signal()
+
+    with pytest.raises(signal):
+        await MonoResult.from_value(1).map(stop)
 
 
 # ---------------------------------------------------------------------------------------------

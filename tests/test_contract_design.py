@@ -9,6 +9,7 @@ The design document's two tests themselves run there and are not repeated here.
 
 import asyncio
 import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import Any, List  # noqa: UP035 - as in the design document
 
@@ -619,3 +620,56 @@ async def test_spec_assert_mono_result_timeout_fails_without_a_timeout() -> None
         await assert_mono_result_timeout(MonoResult.from_value(1), 0.05)
     with pytest.raises(AssertionError):
         await assert_mono_result_timeout(MonoResult.from_error("other"), 0.05)
+
+
+def test_an_ambiguous_bare_name_is_an_error_listing_the_candidates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bare name bound to different objects in two loaded modules raises, naming both."""
+    import types
+
+    for module_name in ("contract_ambiguous_a", "contract_ambiguous_b"):
+        module = types.ModuleType(module_name)
+        module.orders_repository_c = UserRepository()  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, module_name, module)
+    with pytest.raises(LookupError) as caught:
+        mock_result_service("orders_repository_c", "get_user_async").start()
+    assert "contract_ambiguous_a" in str(caught.value)
+    assert "contract_ambiguous_b" in str(caught.value)
+
+
+def test_a_unique_bare_name_is_found_among_loaded_modules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bare name bound to one object in the loaded modules is mocked and then restored."""
+    import types
+
+    module = types.ModuleType("contract_unique_c")
+    repository = UserRepository()
+    module.payments_repository_c = repository  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "contract_unique_c", module)
+    with mock_result_service("payments_repository_c", "get_user_async") as mocker:
+        mocker.return_success({"user_id": "p"})
+        assert asyncio.run(repository.get_user_async("p")) == Success({"user_id": "p"})
+    assert_result_error(asyncio.run(repository.get_user_async("p")), APIError)
+
+
+def test_the_plugin_is_registered_as_a_pytest11_entry_point() -> None:
+    """The installed distribution declares the fixtures module under the pytest11 group."""
+    from importlib.metadata import entry_points
+
+    found = {ep.value for ep in entry_points(group="pytest11")}
+    assert "rfs_monitoring.testing.fixtures" in found
+
+
+def test_plugin_fixtures_are_available(
+    request: pytest.FixtureRequest,
+) -> None:
+    """The plugin gives a fresh collector, a fake clock, captured logs and a mocker."""
+    collector = request.getfixturevalue("metrics_collector")
+    assert ResultMetricsCollector.instance() is collector
+    assert collector.list_operations() == []
+    assert request.getfixturevalue("captured_result_logs") == []
+    assert callable(request.getfixturevalue("result_mocker"))
+    clock = request.getfixturevalue("fake_clock")
+    assert isinstance(clock(), float)

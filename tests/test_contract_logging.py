@@ -675,3 +675,37 @@ def test_a_failure_result_of_the_endpoint_is_logged_as_an_error(
     assert entry["error_code"] == "NOT_FOUND"
     assert entry["error_type"] == "APIError"
     assert entry["error_message"]
+
+
+def test_capture_result_logs_receives_only_entries_passing_the_level_filter() -> None:
+    """capture_result_logs sees what passes the level filter, masked, and nothing after exit."""
+
+    @log_result_operation("c_capture_filter")
+    def op(ok: bool, token: str) -> Result[int, str]:
+        return Success(1) if ok else Failure(f"rejected token={token}")
+
+    set_log_level("WARNING", operation="c_capture_filter")
+    try:
+        with capture_result_logs() as logs:
+            op(True, "t-Zq1")
+            op(False, "t-Zq2")
+        op(False, "t-Zq3")
+    finally:
+        reset_log_levels()
+    assert [e["result_type"] for e in logs] == ["error"]
+    assert "t-Zq2" not in json.dumps(list(logs))
+    assert logs[0].keys() >= ENTRY_FIELDS
+
+
+def test_configure_logging_defaults_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a stream, entries are written as JSON lines to standard output."""
+    configure_logging(service_name="stdout-svc")
+
+    @log_result_operation("c_stdout")
+    def op() -> Result[int, str]:
+        return Success(1)
+
+    op()
+    flush_logs()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert [(e["operation_name"], e["service_name"]) for e in lines] == [("c_stdout", "stdout-svc")]
