@@ -118,6 +118,10 @@ def query(base: str, promql: str, timeout: float = 45.0) -> list[dict[str, Any]]
     while time.monotonic() < deadline:
         try:
             response = httpx.get(f"{base}/api/v1/query", params={"query": promql}, timeout=5)
+            if response.status_code != 200:  # 503 "Service Unavailable" while it starts up
+                last = f"{response.status_code} {response.text[:200]}"
+                time.sleep(0.5)
+                continue
             last = response.json()
             if last.get("status") == "success" and last["data"]["result"]:
                 result: list[dict[str, Any]] = last["data"]["result"]
