@@ -709,3 +709,25 @@ def test_configure_logging_defaults_to_stdout(capsys: pytest.CaptureFixture[str]
     flush_logs()
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert [(e["operation_name"], e["service_name"]) for e in lines] == [("c_stdout", "stdout-svc")]
+
+
+def test_arguments_are_not_logged_unless_log_args_is_set(
+    captured_result_logs: CapturedLogs,
+) -> None:
+    """By default (log_args=False) no argument value reaches the entry; log_args=True adds them
+    (masked)."""
+
+    @log_result_operation("c_no_args")
+    def quiet(customer: str) -> Result[int, str]:
+        return Success(1)
+
+    @log_result_operation("c_with_args", log_args=True)
+    def loud(customer: str) -> Result[int, str]:
+        return Success(1)
+
+    quiet("customer-Qx1")
+    loud("customer-Qx2")
+    (quiet_entry,) = captured_result_logs.operations("c_no_args")
+    (loud_entry,) = captured_result_logs.operations("c_with_args")
+    assert "customer-Qx1" not in json.dumps(quiet_entry)
+    assert "customer-Qx2" in json.dumps(loud_entry)
