@@ -282,6 +282,18 @@ impl CompactCounts {
         }
     }
 
+    /// The lowest and highest bucket index that may hold a count, `None` when empty.
+    #[must_use]
+    pub fn span(&self) -> Option<(usize, usize)> {
+        match &self.repr {
+            Repr::Sparse(entries) => Some((
+                usize::from(entries.first()?.0),
+                usize::from(entries.last()?.0),
+            )),
+            Repr::Dense { low, cells } => Some((*low, (*low + cells.len()).checked_sub(1)?)),
+        }
+    }
+
     /// Heap bytes held by the counts.
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
@@ -325,10 +337,13 @@ pub fn quantile_ms(dense: &[u64], total: u64, q: f64, min_ms: f64, max_ms: f64) 
 
 /// Several nearest-rank quantiles of the same merged counts in one pass, in milliseconds.
 ///
-/// `qs` must be ascending; each answer equals [`quantile_ms`] for that `q`.
+/// `dense[i]` is the count of bucket `first + i` (every bucket outside the slice is empty), so
+/// a caller that knows where its counts lie skips the empty rest. `qs` must be ascending; each
+/// answer equals [`quantile_ms`] over the full array for that `q`.
 #[must_use]
 pub fn quantiles_ms<const N: usize>(
     dense: &[u64],
+    first: usize,
     total: u64,
     qs: [f64; N],
     min_ms: f64,
@@ -357,7 +372,8 @@ pub fn quantiles_ms<const N: usize>(
                 next += 1;
             }
             match next.checked_sub(1) {
-                Some(index) if seen >= rank && index != BUCKET_COUNT - 1 => {
+                Some(offset) if seen >= rank && first + offset != BUCKET_COUNT - 1 => {
+                    let index = first + offset;
                     (representative_ns(index) / 1_000_000.0).clamp(min_ms, max_ms)
                 }
                 _ => max_ms,
@@ -436,6 +452,23 @@ mod tests {
     }
 
     #[test]
+    fn span_covers_every_count_sparse_or_dense() {
+        let mut counts = CompactCounts::default();
+        assert_eq!(counts.span(), None);
+        counts.add(40, 1);
+        counts.add(7, 2);
+        assert_eq!(counts.span(), Some((7, 40)));
+        for index in (100..140).rev() {
+            counts.add(index, 1);
+        }
+        assert_eq!(counts.span(), Some((7, 139)));
+        let mut dense = vec![0u64; BUCKET_COUNT];
+        counts.merge_into(&mut dense);
+        assert_eq!(dense.iter().position(|&n| n > 0), Some(7));
+        assert_eq!(dense.iter().rposition(|&n| n > 0), Some(139));
+    }
+
+    #[test]
     fn quantiles_in_one_pass_match_one_at_a_time() {
         let qs = [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0];
         for values in [
@@ -453,9 +486,14 @@ mod tests {
             let total = values.len() as u64;
             let min = values.iter().min().map_or(0.0, |&v| v as f64 / 1e6);
             let max = values.iter().max().map_or(0.0, |&v| v as f64 / 1e6);
-            let together = quantiles_ms(&dense, total, qs, min, max);
-            for (q, got) in qs.iter().zip(together) {
-                assert_eq!(got, quantile_ms(&dense, total, *q, min, max), "q={q}");
+            let together = quantiles_ms(&dense, 0, total, qs, min, max);
+            let first = dense.iter().position(|&n| n > 0).unwrap_or(0);
+            let last = dense.iter().rposition(|&n| n > 0).unwrap_or(0);
+            let slice = dense.get(first..=last).unwrap_or(&[]);
+            let sliced = quantiles_ms(slice, first, total, qs, min, max);
+            for ((q, got), got_sliced) in qs.iter().zip(together).zip(sliced) {
+                let one = quantile_ms(&dense, total, *q, min, max);
+                assert_eq!((got, got_sliced), (one, one), "q={q}");
             }
         }
     }

@@ -594,8 +594,10 @@ impl Registry {
             }
             let (first_epoch, _) = tier.window_epochs(now, window);
             let seen_from = (now - window as f64).max(op.life.first_seen);
+            let (first, counts) = merged.touched();
             let [p50_ms, p90_ms, p95_ms, p99_ms, p999_ms] = quantiles_ms(
-                &merged.dense,
+                counts,
+                first,
                 merged.total,
                 [0.5, 0.9, 0.95, 0.99, 0.999],
                 merged.min(),
@@ -901,6 +903,10 @@ struct Merged {
     min_ms: f64,
     max_ms: f64,
     dense: Vec<u64>,
+    /// The range of `dense` that may hold counts (empty while `low > high`): clearing and
+    /// walking only it keeps a merge of a few samples from touching the whole array.
+    low: usize,
+    high: usize,
     codes: Vec<(u32, u64)>,
     errors: HashMap<(u32, Arc<str>), (u64, f64, f64)>,
 }
@@ -921,6 +927,8 @@ impl Merged {
             min_ms: f64::INFINITY,
             max_ms: 0.0,
             dense: Vec::new(),
+            low: usize::MAX,
+            high: 0,
             codes: Vec::new(),
             errors: HashMap::new(),
         }
@@ -932,7 +940,13 @@ impl Merged {
         self.sum_ms = 0.0;
         self.min_ms = f64::INFINITY;
         self.max_ms = 0.0;
-        self.dense.fill(0);
+        match self.dense.get_mut(self.low..=self.high) {
+            Some(touched) => touched.fill(0),
+            None if self.low <= self.high => self.dense.fill(0),
+            None => {}
+        }
+        self.low = usize::MAX;
+        self.high = 0;
         self.codes.clear();
         self.errors.clear();
     }
@@ -956,6 +970,18 @@ impl Merged {
         self.min_ms = self.min_ms.min(bucket.min_ms);
         self.max_ms = self.max_ms.max(bucket.max_ms);
         bucket.counts.merge_into(&mut self.dense);
+        if let Some((low, high)) = bucket.counts.span() {
+            self.low = self.low.min(low);
+            self.high = self.high.max(high);
+        }
+    }
+
+    /// The index of the first bucket that may hold a count, and the counts from there on.
+    fn touched(&self) -> (usize, &[u64]) {
+        match self.dense.get(self.low..=self.high) {
+            Some(counts) => (self.low, counts),
+            None => (0, &self.dense),
+        }
     }
 
     fn add_errors(&mut self, bucket: &Bucket) {
