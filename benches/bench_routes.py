@@ -10,6 +10,9 @@ Groups (compare the rows of a group):
   Goal: p99 under 5 ms (the design document asks for dashboard answers under 200 ms).
 - ``route-operations``: ``GET /monitoring/operations`` listing 1000 operations vs the bare route
   answering the same precomputed list. Goal: under 20 ms.
+- ``route-health``: ``GET /monitoring/health/result-patterns`` over 1000 operations (the
+  dashboard asks for it with the list on every refresh) vs the bare route answering the same
+  body precomputed.
 
 Requests go straight into the ASGI app (no sockets, no HTTP client), so the numbers are the
 app's own cost; ``extra_info`` holds the p99 in milliseconds. Run for real with::
@@ -199,6 +202,22 @@ def test_operations_list_1000_bare_fastapi(benchmark: Any, setup: Any) -> None:
     ours, bare, bodies, caller = setup
     bodies["operations"] = caller.get(ours, "/monitoring/operations", "time_range=1h")[1]
     run(benchmark, lambda: caller.get(bare, "/bare/operations"))
+
+
+@pytest.mark.benchmark(group="route-health")
+def test_health_1000_ours(benchmark: Any, setup: Any) -> None:
+    """GET /health/result-patterns with 1000 operations over the last 5 minutes."""
+    ours, _, _, caller = setup
+    body = run(benchmark, lambda: caller.get(ours, "/monitoring/health/result-patterns"))
+    assert json.loads(body)["total_operations"] == OPERATIONS
+
+
+@pytest.mark.benchmark(group="route-health")
+def test_health_1000_bare_fastapi(benchmark: Any, setup: Any) -> None:
+    """Baseline: a bare FastAPI route answering the same health body, precomputed."""
+    ours, bare, bodies, caller = setup
+    bodies["health"] = caller.get(ours, "/monitoring/health/result-patterns")[1]
+    run(benchmark, lambda: caller.get(bare, "/bare/health"))
 
 
 # -- manual: requests/s under wrk ------------------------------------------------------------
