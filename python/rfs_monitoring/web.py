@@ -16,8 +16,9 @@ FastAPI endpoint on a plain ``FastAPI()`` app, with no other setup:
   returns ``Success(flux.success_values())`` explicitly).
 
 The ``correlation_id`` is the request's (`rfs_monitoring.context.get_correlation_id`, set by
-`CorrelationIdMiddleware`); without one, an ID is generated before the endpoint runs, so its log
-entries and the response agree, and it is sent in the ``X-Correlation-ID`` header.
+`CorrelationIdMiddleware`); without the middleware, a `handle_result` endpoint takes the
+request's valid ``X-Correlation-ID`` (else ``X-Request-ID``) or generates one before it runs, so
+its log entries and the response agree, and sends it in the ``X-Correlation-ID`` header.
 
 Called directly (in tests, or from other code) the decorated function keeps its own contract: it
 returns the ``Result`` (awaitable for an ``async def``; a MonoResult is awaited for you), or the
