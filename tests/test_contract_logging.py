@@ -731,3 +731,68 @@ def test_arguments_are_not_logged_unless_log_args_is_set(
     (loud_entry,) = captured_result_logs.operations("c_with_args")
     assert "customer-Qx1" not in json.dumps(quiet_entry)
     assert "customer-Qx2" in json.dumps(loud_entry)
+
+
+@pytest.mark.parametrize("bad", ["x" * 129, "has space", "semi;colon"])
+def test_an_invalid_request_id_header_is_never_echoed_or_logged(
+    bad: str, captured_result_logs: CapturedLogs
+) -> None:
+    """An invalid X-Request-ID is neither the correlation ID nor the request_id of any entry."""
+    with TestClient(_correlated_app()) as client:
+        response = client.get("/op", headers={"X-Request-ID": bad})
+    assert response.headers["X-Correlation-ID"] != bad
+    dumped = json.dumps(list(captured_result_logs))
+    assert json.dumps(bad)[1:-1] not in dumped
+    assert {e["request_id"] for e in captured_result_logs} == {None}
+
+
+def test_nested_and_variant_sensitive_keys_and_metadata_are_masked(
+    json_lines: io.StringIO, captured_result_logs: CapturedLogs
+) -> None:
+    """Sensitive keys nested in arguments, in key variants and in decorator metadata are masked."""
+
+    @log_result_operation(
+        "c_mask_nested", log_args=True, metadata={"api_key": "meta-Zq95x", "team": "core"}
+    )
+    def op(profile: dict[str, Any], headers: dict[str, str]) -> Result[int, str]:
+        return Success(1)
+
+    op(
+        {"name": "ada", "credentials": {"password": "nested-Zq92x"}, "access_token": "at-Zq93x"},
+        {"Authorization": "Bearer hdr-Zq94x", "X-Api-Key": "hk-Zq96x", "client_secret": "cs-Zq97"},
+    )
+    dumped = json.dumps(list(captured_result_logs)) + json_lines.getvalue()
+    flush_logs()
+    dumped += json_lines.getvalue()
+    for secret in ("nested-Zq92x", "at-Zq93x", "hdr-Zq94x", "meta-Zq95x", "hk-Zq96x", "cs-Zq97"):
+        assert secret not in dumped, secret
+    assert "ada" in dumped
+    assert "core" in dumped
+
+
+@pytest.mark.asyncio
+async def test_concurrent_operations_keep_their_own_correlation_ids(
+    captured_result_logs: CapturedLogs,
+) -> None:
+    """Interleaved operations in different correlation contexts never mix their IDs."""
+
+    @log_result_operation("c_concurrent")
+    async def op(tag: str) -> Result[str, str]:
+        return await (
+            MonoResult.from_async_result(lambda: _sleep_then(tag)).log_step("slept").to_result()
+        )
+
+    async def one(cid: str) -> None:
+        async with correlation_context(cid):
+            await op(cid)
+
+    await asyncio.gather(*(one(f"conc-{i}") for i in range(8)))
+    by_id: dict[str, set[str]] = {}
+    for entry in captured_result_logs:
+        by_id.setdefault(entry["correlation_id"], set()).add(entry["step_name"] or "op")
+    assert by_id == {f"conc-{i}": {"op", "slept"} for i in range(8)}
+
+
+async def _sleep_then(tag: str) -> Result[str, str]:
+    await asyncio.sleep(0.01)
+    return Success(tag)

@@ -749,3 +749,18 @@ def test_alert_rule_rejects_unknown_values(change: dict[str, Any]) -> None:
     }
     with pytest.raises(ValidationError):
         AlertRule.model_validate(data)
+
+
+def test_top_error_messages_are_masked_in_metrics_and_routes(
+    routes: tuple[TestClient, ResultMetricsCollector],
+) -> None:
+    """Error messages holding secrets are masked in top_errors and in GET /errors/top."""
+    client, collector = routes
+    collector.record("c_secret_errors", 3.0, False, "UNAUTHORIZED", "bad password=pw-Zq98x")
+    metrics = collector.operation_metrics("c_secret_errors").unwrap()
+    assert "pw-Zq98x" not in str(metrics.top_errors)
+    assert "pw-Zq98x" not in str(collector.top_errors())
+    response = client.get("/monitoring/errors/top")
+    assert response.status_code == 200
+    assert "pw-Zq98x" not in response.text
+    assert "UNAUTHORIZED" in response.text
