@@ -661,3 +661,41 @@ def test_plain_app_never_echoes_an_invalid_correlation_header(bad: str) -> None:
     assert echoed != bad
     assert bad not in response.text
     assert response.json()["correlation_id"] == echoed
+
+
+def test_a_served_chain_timeout_is_a_504_problem() -> None:
+    """A MonoResult endpoint whose timeout fires answers 504 TIMEOUT_ERROR problem+json."""
+    app = FastAPI()
+
+    async def slow() -> Result[int, APIError]:
+        await asyncio.sleep(5)
+        return Success(1)
+
+    @app.get("/slow")
+    @handle_result
+    async def get_slow() -> Result[int, APIError]:
+        return await MonoResult.from_async_result(slow).timeout(0.05).to_result()
+
+    with TestClient(app) as client:
+        response = client.get("/slow")
+    assert response.status_code == 504
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "TIMEOUT_ERROR"
+
+
+def test_api_error_keeps_its_details_and_is_an_exception() -> None:
+    """APIError(code=..., message=..., details=...) keeps them; it can be raised and caught."""
+    error = APIError(code=ErrorCode.CONFLICT, message="taken", details={"field": "email"})
+    assert error.details == {"field": "email"}
+    with pytest.raises(APIError) as caught:
+        raise error
+    assert caught.value.code is ErrorCode.CONFLICT
+    assert caught.value.status_code == 409
+
+
+def test_openapi_shows_the_success_model_of_mono_endpoints() -> None:
+    """A MonoResult[Item, APIError] endpoint documents Item as its 200 response."""
+    with TestClient(_items_app()) as client:
+        schema = client.get("/openapi.json").json()
+    ok = schema["paths"]["/mono/{item_id}"]["get"]["responses"]["200"]
+    assert "Item" in str(ok)
