@@ -699,3 +699,55 @@ def test_openapi_shows_the_success_model_of_mono_endpoints() -> None:
         schema = client.get("/openapi.json").json()
     ok = schema["paths"]["/mono/{item_id}"]["get"]["responses"]["200"]
     assert "Item" in str(ok)
+
+
+@pytest.mark.asyncio
+async def test_documented_parameter_names_work_as_keywords() -> None:
+    """Every documented parameter name of the contract's signatures is accepted as a keyword."""
+    from rfs_monitoring import ResultMetricsCollector
+    from rfs_monitoring.context import correlation_context
+    from rfs_monitoring.dashboard_api import monitoring_router
+    from rfs_monitoring.result_logging import reset_log_levels, set_log_level
+    from rfs_monitoring.testing import mock_result_service
+
+    collector = ResultMetricsCollector(clock=None, retention="1w")
+    try:
+        collector.record(
+            operation="kw", duration_ms=1.0, success=False, error_code="X", error_message="m"
+        )
+        collector.operation(name="kw").record(
+            duration_ms=2.0, success=True, error_code=None, error_message=None
+        )
+        metrics = await collector.get_operation_metrics(name="kw", time_range="1h")
+        assert metrics.unwrap().total_requests == 2
+        router = monitoring_router(
+            collector=collector,
+            alert_manager=None,
+            prefix="/kw",
+            auth=None,
+            token="t",
+            protect_reads=False,
+        )
+        assert any(getattr(r, "path", "").startswith("/kw") for r in router.routes)
+    finally:
+        collector.close()
+    assert APIError(code=ErrorCode.NOT_FOUND, message="m", details=None).status_code == 404
+    assert_result_success(result=Success(1), expected_type=int)
+    assert_result_error(result=Failure(1), expected_error_type=int)
+    assert_flux_result_stats(flux_result=[Success(1)], expected_success=1, expected_failures=0)
+    set_log_level(level="INFO", operation=None)
+    reset_log_levels()
+    with correlation_context(id="kw-1"):
+        pass_through = await MonoResult.from_value(1).timeout(seconds=1.0)
+    assert pass_through == Success(1)
+    flux = await FluxResult.from_async_results(items=[MonoResult.from_value(2)], concurrency=1)
+    assert flux.count_success() == 1
+
+    class Svc:
+        async def m(self) -> Result[int, str]:
+            return Success(0)
+
+    svc = Svc()
+    with mock_result_service(target=svc, method="m") as mocker:
+        mocker.return_success(value=5)
+        assert await svc.m() == Success(5)
