@@ -206,3 +206,40 @@ def test_baseline_option_rejects_bad_input(pytester: pytest.Pytester) -> None:
         "lots",
     )
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_queued_log_entries_are_written_inside_the_test_that_emitted_them(
+    pytester: pytest.Pytester,
+) -> None:
+    """An entry still queued when a test ends is written while that test's output is captured."""
+    pytester.makepyfile(
+        """
+        from rfs_monitoring import Success, log_result_operation
+
+        @log_result_operation("queued_op")
+        def op():
+            return Success(1)
+
+        def test_emits():
+            op()
+            assert False, "show the captured output"
+
+        def test_quiet():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    captured = result.stdout.str().split("Captured stdout call", 1)
+    assert len(captured) == 2
+    assert '"operation_name":"queued_op"' in captured[1]
+    assert '"operation_name":"queued_op"' not in captured[0]
+
+
+def test_flushing_skips_logging_that_was_never_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without rfs_monitoring.result_logging imported, the plugin's flush imports nothing."""
+    from rfs_monitoring.testing import fixtures
+
+    monkeypatch.delitem(sys.modules, "rfs_monitoring.result_logging", raising=False)
+    fixtures._flush_result_logs()
+    assert "rfs_monitoring.result_logging" not in sys.modules

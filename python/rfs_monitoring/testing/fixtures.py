@@ -12,6 +12,9 @@ Fixtures:
 - ``captured_result_logs``: the entries of `capture_result_logs` for the whole test.
 - ``benchmark_async``: times a coroutine function through pytest-benchmark (`AsyncBenchmark`).
 
+Log entries still queued when a test's call or teardown ends are written before pytest stops
+capturing that test's output, so they show in its report instead of between tests.
+
 Options: ``--rfs-baseline PATH`` compares this run's pytest-benchmark medians with a saved
 pytest-benchmark JSON and fails the run when one is slower than ``--rfs-max-regression``
 (default 10%).
@@ -22,7 +25,8 @@ imported by the fixtures that need them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +104,25 @@ def pytest_configure(config: pytest.Config) -> None:
     except (OSError, ValueError) as exc:
         raise pytest.UsageError(f"--rfs-baseline: {exc}") from None
     config.stash[_BASELINE] = _BaselineCheck(Path(path), baseline, tolerance)
+
+
+def _flush_result_logs() -> None:
+    # Only when the application's tests have loaded logging: the plugin itself stays light.
+    module = sys.modules.get("rfs_monitoring.result_logging")
+    if module is not None:
+        module.flush_logs(timeout=2.0)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    yield
+    _flush_result_logs()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    yield
+    _flush_result_logs()
 
 
 def _current_medians(config: pytest.Config) -> dict[str, float]:
