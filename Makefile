@@ -38,6 +38,28 @@ test: install ## Run every test: cargo tests, pytest (doctests, examples, benche
 		--ignore=python/rfs_monitoring/testing/fixtures.py -o testpaths= -q
 	$(BIN)/coverage report --fail-under=95
 
+.PHONY: wheel-check
+wheel-check: install ## Build the release wheel and smoke-test it in a clean virtualenv (no dev extras)
+	rm -rf dist/wheel-check && $(BIN)/maturin build --release --locked -q -o dist/wheel-check
+	python3 -m venv dist/wheel-check/venv
+	dist/wheel-check/venv/bin/pip install -q dist/wheel-check/*.whl
+	cd dist && wheel-check/venv/bin/python -c "$$WHEEL_SMOKE"
+	dist/wheel-check/venv/bin/rfs-monitoring --help >/dev/null
+
+# What a user's first import must give, and what it must not drag in.
+define WHEEL_SMOKE
+import sys, importlib.resources as res
+import rfs_monitoring
+assert rfs_monitoring.__file__ and "site-packages" in rfs_monitoring.__file__, rfs_monitoring.__file__
+heavy = [m for m in ("fastapi", "opentelemetry", "hypothesis", "psutil", "prometheus_client") if m in sys.modules]
+assert not heavy, f"import rfs_monitoring pulled in {heavy}"
+from rfs_monitoring.dashboard_api import monitoring_router
+page = res.files("rfs_monitoring").joinpath("static/dashboard.html").read_text()
+assert "<html" in page.lower()
+print("wheel ok:", rfs_monitoring.__version__)
+endef
+export WHEEL_SMOKE
+
 .PHONY: lint
 lint: install ## ruff (format and check), mypy --strict, stubtest, cargo fmt --check, cargo clippy -D warnings
 	$(BIN)/ruff format --check $(PY_DIRS)
@@ -64,4 +86,4 @@ demo: install ## Serve the demo service with live traffic and the dashboard on h
 
 .PHONY: clean
 clean: ## Remove the virtualenv and build output
-	rm -rf $(VENV) target .coverage .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) target dist .coverage .pytest_cache .mypy_cache .ruff_cache
