@@ -10,9 +10,10 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
 
 __all__ = ["ResourceSampler"]
 
@@ -85,6 +86,8 @@ class ResourceSampler:
         """Take one sample now and record it; None when psutil fails."""
         try:
             if self._process is None or self._pid != os.getpid():
+                import psutil  # ~30 ms: paid by the sampler thread, not by `import metrics`
+
                 self._process = psutil.Process()
                 self._pid = os.getpid()
                 self._process.cpu_percent(None)
