@@ -43,10 +43,12 @@ from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 __all__ = [
+    "ACCEPTED_ID_HEADERS",
     "CorrelationIdMiddleware",
     "bind_context",
     "clear_context",
     "correlation_context",
+    "correlation_id_from_headers",
     "get_context",
     "get_correlation_id",
     "is_valid_correlation_id",
@@ -159,6 +161,30 @@ def set_correlation_id_generator(generator: Callable[[], str] | None) -> Callabl
         checked.__wrapped__ = custom  # type: ignore[attr-defined]
         _generator = checked
     return getattr(previous, "__wrapped__", previous)
+
+
+ACCEPTED_ID_HEADERS = ("X-Correlation-ID", "X-Request-ID")
+
+
+def correlation_id_from_headers(
+    headers: Mapping[str, str], names: Iterable[str] = ACCEPTED_ID_HEADERS
+) -> str | None:
+    """The first valid ID (surrounding whitespace stripped) among the ``names`` headers of a
+    case-insensitive ``headers`` mapping (Starlette's), or None: the rule of
+    `CorrelationIdMiddleware`, for code that runs without it.
+
+    >>> correlation_id_from_headers({"X-Request-ID": " req-7 "})
+    'req-7'
+    >>> correlation_id_from_headers({"X-Correlation-ID": "<script>"}) is None
+    True
+    """
+    for name in names:
+        raw = headers.get(name)
+        if raw is not None and len(raw) <= _MAX_ID_LENGTH:
+            text = raw.strip()
+            if is_valid_correlation_id(text):
+                return text
+    return None
 
 
 def is_valid_correlation_id(value: object) -> bool:
@@ -384,7 +410,7 @@ class CorrelationIdMiddleware:
         app: _ASGIApp,
         *,
         header_name: str = "X-Correlation-ID",
-        accept_headers: Iterable[str] = ("X-Correlation-ID", "X-Request-ID"),
+        accept_headers: Iterable[str] = ACCEPTED_ID_HEADERS,
         generator: Callable[[], str] | None = None,
         echo: bool = True,
     ) -> None:

@@ -72,8 +72,8 @@ from pydantic_core import core_schema
 
 from rfs_monitoring.context import (
     correlation_context,
+    correlation_id_from_headers,
     get_correlation_id,
-    is_valid_correlation_id,
     new_correlation_id,
 )
 from rfs_monitoring.errors import APIError, ErrorCode
@@ -165,9 +165,6 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-_ACCEPTED_ID_HEADERS = ("x-correlation-id", "x-request-id")
-
-
 async def _served_response(request: Request, response: Response) -> Response:
     """FastAPI's per-request response, whose headers are merged into the one sent.
 
@@ -179,11 +176,9 @@ async def _served_response(request: Request, response: Response) -> Response:
     a hop through the thread pool (about 1 ms of a 1.2 ms monitoring route).
     """
     if get_correlation_id() is None:
-        for name in _ACCEPTED_ID_HEADERS:
-            incoming = request.headers.get(name)
-            if incoming is not None and is_valid_correlation_id(incoming):
-                response.headers[CORRELATION_HEADER] = incoming
-                break
+        incoming = correlation_id_from_headers(request.headers)
+        if incoming is not None:
+            response.headers[CORRELATION_HEADER] = incoming
     return response
 
 
