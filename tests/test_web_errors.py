@@ -190,10 +190,23 @@ def test_an_api_error_maps_to_itself() -> None:
     assert APIError.from_service_error(error) is error
 
 
+def test_an_expired_mono_timeout_is_already_a_504_api_error() -> None:
+    """The error of MonoResult.timeout is an APIError (TIMEOUT_ERROR) and a TimeoutError, kept as
+    is by from_service_error; its problem body says how long the limit was and nothing more."""
+    error = OperationTimeoutError(5)
+    assert isinstance(error, TimeoutError)
+    assert APIError.from_service_error(error) is error
+    assert (error.code, error.status_code, error.seconds) == (ErrorCode.TIMEOUT_ERROR, 504, 5)
+    problem = error.to_problem("c-1")
+    assert problem["status"] == 504
+    assert problem["detail"] == "operation timeout after 5 s"
+    assert pickle.loads(pickle.dumps(error)) == error
+
+
 @pytest.mark.parametrize(
     "error",
-    [TimeoutError("pool 10.0.0.7 exhausted"), TimeoutError(), OperationTimeoutError(5)],
-    ids=["with_text", "bare", "OperationTimeoutError"],
+    [TimeoutError("pool 10.0.0.7 exhausted"), TimeoutError()],
+    ids=["with_text", "bare"],
 )
 def test_timeouts_map_to_504_with_a_generic_message(error: BaseException) -> None:
     """Every TimeoutError becomes TIMEOUT_ERROR (504) without its text, keeping it as cause."""

@@ -15,6 +15,7 @@ Run it with ``pytest examples/monitoring/testing_patterns.py``.
 """
 
 import asyncio
+import functools
 from typing import Any
 
 import httpx
@@ -224,7 +225,7 @@ async def test_batch_lookup_statistics(result_mocker: ResultMockerFactory) -> No
         )
     )
     flux = await FluxResult.from_async_results(
-        [lambda i=i: get_user(str(i)) for i in range(10)], concurrency=4
+        [functools.partial(get_user, str(i)) for i in range(10)], concurrency=4
     )
     assert_flux_result_stats(flux, 7, 3)
 

@@ -30,7 +30,7 @@ from rfs_monitoring.context import CorrelationIdMiddleware
 from rfs_monitoring.dashboard_api import monitoring_router
 from rfs_monitoring.errors import APIError, ErrorCode
 from rfs_monitoring.metrics import ResultMetricsCollector
-from rfs_monitoring.reactive import MonoResult, OperationTimeoutError
+from rfs_monitoring.reactive import MonoResult
 from rfs_monitoring.result import Failure, Result, Success
 from rfs_monitoring.result_logging import log_result_operation
 from rfs_monitoring.web import handle_result
@@ -200,7 +200,7 @@ def validate_user_response(user: UserRecord) -> Result[UserResponse, APIError]:
 @shop.get("/users/{user_id}")
 @handle_result
 @log_result_operation("user_retrieval")
-async def get_user(user_id: str) -> Result[UserResponse, APIError | OperationTimeoutError]:
+async def get_user(user_id: str) -> Result[UserResponse, APIError]:
     return await (
         MonoResult.from_async_result(lambda: users.get_user_async(user_id))
         .log_step("user_service_call")
@@ -223,7 +223,7 @@ async def authorize_payment(user_id: str, cents: int) -> Result[str, APIError]:
 @log_result_operation("order_creation")
 async def create_order(
     order: OrderRequest,
-) -> Result[OrderResponse, APIError | OperationTimeoutError]:
+) -> Result[OrderResponse, APIError]:
     total = order.quantity * (499 + sum(map(ord, order.sku)) % 5000)
 
     async def place(user: UserRecord) -> Result[OrderResponse, APIError]:
@@ -255,7 +255,7 @@ async def create_order(
 @shop.get("/orders/{order_id}")
 @handle_result
 @log_result_operation("order_lookup")
-async def get_order(order_id: str) -> Result[OrderResponse, APIError | OperationTimeoutError]:
+async def get_order(order_id: str) -> Result[OrderResponse, APIError]:
     return await (
         MonoResult.from_async_result(lambda: orders.get(order_id))
         .log_error("order_lookup_error")

@@ -392,10 +392,11 @@ class APIError(Exception):
     def from_service_error(cls, error: Any) -> APIError:
         """The `APIError` for whatever a service failed with, safe to show to a client.
 
-        - an `APIError` is returned as is;
+        - an `APIError` is returned as is, and so is the error of an expired
+          `MonoResult.timeout` (an APIError with code TIMEOUT_ERROR);
         - an `ErrorCode` becomes an APIError with that code and its title as message;
-        - a `TimeoutError` (also `asyncio.TimeoutError` and the error of
-          `MonoResult.timeout`) becomes TIMEOUT_ERROR (504) with a generic message;
+        - another `TimeoutError` (also `asyncio.TimeoutError`) becomes TIMEOUT_ERROR (504) with
+          a generic message;
         - any other exception becomes INTERNAL_SERVER_ERROR (500) with a generic message;
         - any other value, a string included, becomes INTERNAL_SERVER_ERROR (500) with a
           generic message: a string failure is free text written for developers and may hold

@@ -313,9 +313,10 @@ class MonoResult(Generic[T, E]):
 
     def timeout(self, seconds: float) -> MonoResult[T, E | OperationTimeoutError]:
         """Give the chain so far ``seconds`` to finish; past that its work is cancelled and the
-        result is ``Failure(OperationTimeoutError)``, a `TimeoutError` whose text says "timeout"
-        (`APIError.from_service_error` maps it to 504). ``seconds`` must be finite and positive,
-        else `ValueError`.
+        result is ``Failure(OperationTimeoutError)``: an `APIError` with code ``TIMEOUT_ERROR``
+        (504) that is also a `TimeoutError` and whose text says "timeout". So a chain of
+        ``Result[T, APIError]`` keeps that type. ``seconds`` must be finite and positive, else
+        `ValueError`.
 
         >>> import asyncio
         >>> async def slow() -> Result[int, str]:

@@ -55,7 +55,7 @@ import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, cast, overload
 
 from rfs_monitoring._outcome import error_code_of, error_message_of, error_type_of
 from rfs_monitoring.context import (
@@ -74,6 +74,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ResultLogEntry",
     "StdlibBridgeHandler",
+    "TextSink",
     "add_listener",
     "configure_logging",
     "flush_logs",
@@ -452,9 +453,18 @@ def _fast_line(raw: _RawEntry, config: _Config, resources: tuple[str, str]) -> s
 Processor = Callable[[Any, str, dict[str, Any]], Any]
 
 
+class TextSink(Protocol):
+    """Where `configure_logging` writes: any object with ``write(str)`` and ``flush()``, such as
+    a text file, ``sys.stdout`` or `io.StringIO`."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
 @dataclass(frozen=True)
 class _Config:
-    stream: IO[str] | None
+    stream: TextSink | None
     service_name: str
     environment: str
     processors: tuple[Processor, ...]
@@ -731,7 +741,7 @@ def _emit(raw: _RawEntry) -> None:
 
 def configure_logging(
     level: str | int = "INFO",
-    stream: IO[str] | None = None,
+    stream: TextSink | None = None,
     service_name: str | None = None,
     environment: str | None = None,
     *,
