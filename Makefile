@@ -8,9 +8,11 @@ BIN := $(VENV)/bin
 EXTRAS := dev
 STAMP := $(VENV)/.rfs-installed
 PY_DIRS := $(wildcard python tests benches examples)
-SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml
+SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml constraints.txt
 
 export PYTHONDONTWRITEBYTECODE := 1
+# Pin every Python tool and dependency to the tested versions (see constraints.txt).
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
 .PHONY: help
 help: ## List the targets
@@ -68,6 +70,11 @@ lint: install ## ruff (format and check), mypy --strict, stubtest, cargo fmt --c
 	$(BIN)/python -m mypy.stubtest rfs_monitoring._core
 	cargo fmt --all --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+.PHONY: constraints
+constraints: install ## Rewrite constraints.txt from the versions installed in .venv
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^#'; } > constraints.tmp
+	mv constraints.tmp constraints.txt
 
 .PHONY: format
 format: install ## Rewrite the code in the house style (ruff format and fixes, cargo fmt)
