@@ -78,6 +78,14 @@ class ResourceSampler:
         if thread is not None:
             thread.join(timeout)
 
+    def after_fork_in_child(self) -> None:
+        """Forget the parent's thread and locks: in a forked child only the forking thread
+        exists, and a lock another parent thread held would stay held forever. Sampling
+        restarts lazily, as after `stop`."""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+
     def signal_stop(self) -> None:
         """Ask the thread to end at its next wake-up, without waiting for it."""
         self._stop.set()

@@ -36,7 +36,6 @@ import enum
 import itertools
 import re
 import sys
-import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -174,8 +173,10 @@ class Masker:
         )
         self._scheme = re.compile(_SCHEME_CREDENTIAL)
         self._jwt = re.compile(_JWT)
+        # No lock: dict reads and writes are atomic, and a race between two writers at the
+        # limit only clears the cache twice. (A lock could also be copied held into a forked
+        # child, which would then hang on its first masked key.)
         self._key_cache: dict[str, bool] = {}
-        self._key_cache_lock = threading.Lock()
 
     def is_sensitive_key(self, key: str) -> bool:
         """Whether values under ``key`` are masked whatever they hold.
@@ -188,10 +189,9 @@ class Masker:
         if cached is not None:
             return cached
         result = self._classify_key(key)
-        with self._key_cache_lock:
-            if len(self._key_cache) >= _KEY_CACHE_LIMIT:
-                self._key_cache.clear()
-            self._key_cache[key] = result
+        if len(self._key_cache) >= _KEY_CACHE_LIMIT:
+            self._key_cache.clear()
+        self._key_cache[key] = result
         return result
 
     def _classify_key(self, key: str) -> bool:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import re
 import threading
 import time
@@ -288,6 +289,7 @@ class ResultMetricsCollector:
         if self._sampler is not None:
             # A collector dropped without close() must not leave its sampling thread behind.
             weakref.finalize(self, self._sampler.signal_stop)
+        _live_collectors.add(self)
 
     # -- the process-wide collector -----------------------------------------------------------
 
@@ -632,6 +634,47 @@ class ResultMetricsCollector:
             f"ResultMetricsCollector(retention={self._retention!r}, "
             f"operations={len(self._handles)})"
         )
+
+
+# -- fork safety -----------------------------------------------------------------------------
+
+# Every collector alive, so a fork (gunicorn workers, multiprocessing, ProcessPoolExecutor) can
+# make each one safe to use in the child.
+_live_collectors: weakref.WeakSet[ResultMetricsCollector] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    """Take every registry's storage lock, waiting for queries running in other threads: a
+    lock copied into the child while held would never be released there."""
+    for collector in list(_live_collectors):
+        collector._registry._hold_for_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for collector in list(_live_collectors):
+        collector._registry._release_after_fork()
+
+
+def _after_fork_in_child() -> None:
+    """Release the registries and replace every lock another parent thread may have held.
+
+    The child keeps the samples recorded before the fork (as prometheus_client's in-process
+    metrics do) and records its own from then on; its resource sampler restarts lazily.
+    """
+    ResultMetricsCollector._instance_lock = threading.Lock()
+    for collector in list(_live_collectors):
+        collector._registry._release_after_fork()
+        collector._lock = threading.Lock()
+        if collector._sampler is not None:
+            collector._sampler.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 # -- @monitor_result --------------------------------------------------------------------------

@@ -697,8 +697,12 @@ _writer = _Writer()
 
 
 def _after_fork_in_child() -> None:
-    global _writer
+    """The child has only the forking thread: start a fresh writer (the parent writes what it
+    had queued) and replace locks another parent thread may have held at the fork."""
+    global _writer, _listeners_lock
     _writer = _Writer(_writer.capacity, _writer.max_block)
+    _levels.lock = threading.Lock()
+    _listeners_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only

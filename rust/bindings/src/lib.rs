@@ -10,7 +10,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 use rfs_monitoring_core::{
-    Brief, Config, Cumulative, OpId, Outcome, Point, Registry, Summary, TopError,
+    Brief, Config, Cumulative, ForkHold, OpId, Outcome, Point, Registry, Summary, TopError,
 };
 
 /// Bumped whenever the process-wide collector changes, so `Monitor`s refresh their handle.
@@ -50,6 +50,7 @@ fn outcome(success: bool, error_code: Option<String>, error_message: Option<Stri
 struct PyRegistry {
     inner: Arc<Registry>,
     clock: Option<Py<PyAny>>,
+    fork_hold: Mutex<Option<ForkHold>>,
 }
 
 #[pymethods]
@@ -79,6 +80,7 @@ impl PyRegistry {
         Ok(Self {
             inner: Arc::new(inner),
             clock,
+            fork_hold: Mutex::new(None),
         })
     }
 
@@ -188,6 +190,32 @@ impl PyRegistry {
     fn reset(&self, py: Python<'_>) {
         let inner = &self.inner;
         py.detach(|| inner.reset());
+    }
+
+    /// Takes the storage lock until `_release_after_fork`, for an `os.register_at_fork`
+    /// `before` hook: the fork then never copies a lock held by a query in another thread.
+    ///
+    /// It keeps the interpreter attached while it waits: queries hold the lock only while
+    /// detached, so they finish without it, and no thread can start a new one meanwhile.
+    /// Holding twice is a no-op.
+    fn _hold_for_fork(&self) {
+        let mut slot = self
+            .fork_hold
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(self.inner.hold_for_fork());
+        }
+    }
+
+    /// Releases what `_hold_for_fork` took (in the parent and in the child after a fork).
+    fn _release_after_fork(&self) {
+        let hold = self
+            .fork_hold
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        drop(hold);
     }
 }
 

@@ -77,9 +77,9 @@ mod registry;
 mod ring;
 
 pub use registry::{
-    Brief, Config, ConfigError, Cumulative, OpId, Outcome, Point, RecordError, Registration,
-    Registry, Summary, TopError, CUMULATIVE_BOUNDS, MAX_MESSAGE_BYTES, MAX_RETENTION_SECONDS,
-    OTHER, UNKNOWN_CODE,
+    Brief, Config, ConfigError, Cumulative, ForkHold, OpId, Outcome, Point, RecordError,
+    Registration, Registry, Summary, TopError, CUMULATIVE_BOUNDS, MAX_MESSAGE_BYTES,
+    MAX_RETENTION_SECONDS, OTHER, UNKNOWN_CODE,
 };
 
 /// The crate version, shared with the Python package through the Cargo workspace.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{ArcMutexGuard, Mutex, MutexGuard, RawMutex};
 
 use crate::histogram::{quantile_ms, quantiles_ms, BUCKET_COUNT};
 use crate::ring::{epoch_of, Bucket, FailureKey, ResourceTier, Tier};
@@ -328,7 +328,21 @@ struct State {
 pub struct Registry {
     config: Config,
     queue: ArrayQueue<Sample>,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+}
+
+/// The registry's storage lock, held across a `fork()` (see [`Registry::hold_for_fork`]).
+///
+/// Dropping it releases the lock; both the parent and the child drop theirs right after the
+/// fork.
+pub struct ForkHold {
+    _guard: ArcMutexGuard<RawMutex, State>,
+}
+
+impl fmt::Debug for ForkHold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ForkHold")
+    }
 }
 
 impl Registry {
@@ -355,14 +369,14 @@ impl Registry {
         Ok(Self {
             config,
             queue: ArrayQueue::new(config.queue_capacity),
-            state: Mutex::new(State {
+            state: Arc::new(Mutex::new(State {
                 names: HashMap::new(),
                 ops: Vec::new(),
                 codes: Vec::new(),
                 code_ids: HashMap::new(),
                 resources,
                 expired: 0,
-            }),
+            })),
         })
     }
 
@@ -499,6 +513,21 @@ impl Registry {
             .map(|(width, span)| ResourceTier::new(width, span))
             .collect();
         state.expired = 0;
+    }
+
+    /// Takes the storage lock, with every queued sample applied, and keeps it until the
+    /// returned [`ForkHold`] is dropped.
+    ///
+    /// A `fork()` copies a held lock into the child, where no thread will ever release it: a
+    /// query running in another thread at that moment would leave the child's registry locked
+    /// forever. Taking the lock just before the fork (and dropping the hold right after, in
+    /// parent and child) means the fork happens between queries, with consistent state. Samples
+    /// recorded while the hold is kept wait in the queue (or for the lock, when it is full).
+    #[must_use]
+    pub fn hold_for_fork(&self) -> ForkHold {
+        let mut state = self.state.lock_arc();
+        self.drain(&mut state);
+        ForkHold { _guard: state }
     }
 
     /// The storage lock, with every queued sample applied.
@@ -1215,6 +1244,39 @@ mod tests {
             Err(RecordError::InvalidTime)
         );
         assert!(reg.summary("x", 0.0, 60, 1).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn a_fork_hold_waits_for_queries_and_keeps_recorded_samples(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let reg = Arc::new(Registry::new(Config {
+            queue_capacity: 4,
+            ..Config::default()
+        })?);
+        let op = reg.register("held")?.id;
+        reg.record(op, 10.0, 1.0, Outcome::Success)?;
+        let hold = reg.hold_for_fork();
+        // While the hold is kept, recorders queue their samples; one finding the queue full
+        // waits for the lock instead of dropping.
+        let recorder = {
+            let reg = Arc::clone(&reg);
+            std::thread::spawn(move || -> Result<(), RecordError> {
+                for _ in 0..10 {
+                    reg.record(op, 10.0, 2.0, Outcome::Success)?;
+                }
+                Ok(())
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            !recorder.is_finished(),
+            "the full queue waits for the held lock"
+        );
+        drop(hold);
+        recorder.join().map_err(|_| "recorder panicked")??;
+        let s = reg.summary("held", 10.0, 60, 0).ok_or("missing")?;
+        assert_eq!(s.total, 11);
         Ok(())
     }
 }

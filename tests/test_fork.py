@@ -1,0 +1,179 @@
+"""A forked child (gunicorn workers, multiprocessing, ProcessPoolExecutor) can record, query and
+log: no lock held by another parent thread at the fork stays held in the child."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rfs_monitoring import result_logging
+from rfs_monitoring.metrics import ResultMetricsCollector
+from rfs_monitoring.result import Result, Success
+from rfs_monitoring.result_logging import configure_logging, flush_logs, log_result_operation
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+def in_child(body: Callable[[], bool], timeout: float = 20.0) -> str:
+    """Run ``body`` in a forked child; "ok", "failed", "raised" or "hung" (killed after
+    ``timeout`` seconds)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which coverage does not follow
+        code = 2
+        try:
+            code = 0 if body() else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                pid = 0
+                return {0: "ok", 1: "failed"}.get(os.waitstatus_to_exitcode(status), "raised")
+            time.sleep(0.01)
+        return "hung"
+    finally:
+        if pid:  # hung, or the wait was interrupted (pytest-timeout): never leave it behind
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+
+
+@pytest.fixture
+def collector() -> Iterator[ResultMetricsCollector]:
+    """A collector installed as the process-wide one for one test."""
+    fresh = ResultMetricsCollector(sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(fresh)
+    yield fresh
+    ResultMetricsCollector.set_instance(previous)
+
+
+def test_forks_during_queries_never_leave_the_child_locked(
+    collector: ResultMetricsCollector,
+) -> None:
+    """Another thread querying 900 operations without pause holds the registry's lock almost
+    all the time; without the fork hooks most children hung on their first record."""
+    for i in range(900):
+        handle = collector.operation(f"op{i:03d}")
+        for j in range(20):
+            handle.record(float(j + 1), j % 7 != 0, None if j % 7 else "NOT_FOUND")
+    stop = threading.Event()
+
+    def query() -> None:
+        while not stop.is_set():
+            collector.all_operation_stats("1h")
+
+    thread = threading.Thread(target=query, daemon=True)
+    thread.start()
+    time.sleep(0.05)
+
+    def child() -> bool:
+        collector.record("in_child", 3.0, True)
+        stats = collector.all_operation_stats("1h").unwrap()
+        mine = collector.operation_metrics("in_child").unwrap()
+        return len(stats) == 901 and mine.total_requests == 1
+
+    try:
+        outcomes = [in_child(child) for _ in range(10)]
+    finally:
+        stop.set()
+        thread.join(10)
+    assert outcomes == ["ok"] * 10
+    # The parent goes on as before.
+    assert collector.operation_metrics("op000").unwrap().total_requests == 20
+
+
+def test_the_child_keeps_earlier_samples_and_records_its_own(
+    collector: ResultMetricsCollector,
+) -> None:
+    """Samples recorded before the fork are in both processes; later ones only in their own."""
+    for _ in range(3):
+        collector.record("checkout", 10.0, True)
+
+    def child() -> bool:
+        before = collector.operation_metrics("checkout").unwrap().total_requests
+        collector.record("checkout", 10.0, False, "TIMEOUT_ERROR")
+        after = collector.operation_metrics("checkout").unwrap()
+        return (before, after.total_requests, after.failed_requests) == (3, 4, 1)
+
+    assert in_child(child) == "ok"
+    assert collector.operation_metrics("checkout").unwrap().total_requests == 3
+
+
+def test_locks_other_threads_hold_at_the_fork_are_fresh_in_the_child() -> None:
+    """A parent thread holding the collector's, the sampler's and the log levels' locks at the
+    fork does not block the child's first new operation, sampler start or level change."""
+    sampled = ResultMetricsCollector()
+    sampler = sampled._sampler
+    assert sampler is not None
+    held = [
+        sampled._lock,
+        ResultMetricsCollector._instance_lock,
+        sampler._lock,
+        result_logging._levels.lock,
+    ]
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        for lock in held:
+            lock.acquire()
+        taken.set()
+        release.wait(30)
+        for lock in held:
+            lock.release()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert taken.wait(10)
+
+    def child() -> bool:
+        sampled.record("fresh_name", 1.0, True)  # a new name takes the collector's lock
+        previous = ResultMetricsCollector.set_instance(sampled)
+        ResultMetricsCollector.set_instance(previous)
+        result_logging.set_log_level("INFO", operation="fresh_name")
+        sampler.start()  # the sampling thread of the child
+        running = sampler.running
+        sampler.stop()
+        return running and sampled.operation_metrics("fresh_name").unwrap().total_requests == 1
+
+    try:
+        assert in_child(child) == "ok"
+    finally:
+        release.set()
+        holder.join(10)
+        sampled.close()
+        result_logging.reset_log_levels()
+
+
+def test_the_child_logs_through_its_own_writer(tmp_path: Path) -> None:
+    """Entries a child emits reach the configured file through the child's own writer thread."""
+    path = tmp_path / "child.log"
+
+    @log_result_operation("forked_op")
+    def op() -> Result[int, str]:
+        return Success(1)
+
+    with open(path, "a", encoding="utf-8") as sink:
+        configure_logging(stream=sink)
+        try:
+            op()  # the parent's writer thread is running
+            flush_logs()
+
+            def child() -> bool:
+                op()
+                flush_logs()
+                return True
+
+            assert in_child(child) == "ok"
+        finally:
+            configure_logging(stream=io.StringIO())
+            configure_logging()
+    with open(path, encoding="utf-8") as written:
+        lines = [line for line in written if '"forked_op"' in line]
+    assert len(lines) == 2
