@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -177,3 +179,47 @@ def test_the_child_logs_through_its_own_writer(tmp_path: Path) -> None:
     with open(path, encoding="utf-8") as written:
         lines = [line for line in written if '"forked_op"' in line]
     assert len(lines) == 2
+
+
+FORK_WHILE_REGISTERING = """
+import os, sys, threading, time
+from rfs_monitoring.metrics import ResultMetricsCollector
+
+sys.setswitchinterval(1e-6)  # switch threads as often as possible, inside the fork hooks too
+collector = ResultMetricsCollector(max_operations=1_000_000, sample_resources=False)
+stop = threading.Event()
+
+def register() -> None:
+    i = 0
+    while not stop.is_set():
+        collector.operation(f"name{i}").record(1.0, True)  # a new name takes the lock
+        i += 1
+
+threads = [threading.Thread(target=register, daemon=True) for _ in range(2)]
+for thread in threads:
+    thread.start()
+for _ in range(30):
+    pid = os.fork()
+    if pid == 0:
+        collector.record("child", 1.0, True)
+        os._exit(0 if collector.operation_metrics("child").unwrap().total_requests == 1 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+stop.set()
+print("forked 30 times")
+"""
+
+
+def test_forks_while_other_threads_register_names_never_deadlock() -> None:
+    """Threads registering new names (which waits for the registry's lock) during the fork
+    hooks wait without holding the interpreter, so neither parent nor child hangs. Run in a
+    subprocess: a deadlock there holds the interpreter, which pytest's timeout could not break."""
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_WHILE_REGISTERING],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "forked 30 times" in done.stdout

@@ -639,40 +639,32 @@ class ResultMetricsCollector:
 # -- fork safety -----------------------------------------------------------------------------
 
 # Every collector alive, so a fork (gunicorn workers, multiprocessing, ProcessPoolExecutor) can
-# make each one safe to use in the child.
+# give each one fresh locks in the child.
 _live_collectors: weakref.WeakSet[ResultMetricsCollector] = weakref.WeakSet()
 
 
-def _before_fork() -> None:
-    """Take every registry's storage lock, waiting for queries running in other threads: a
-    lock copied into the child while held would never be released there."""
-    for collector in list(_live_collectors):
-        collector._registry._hold_for_fork()
-
-
-def _after_fork_in_parent() -> None:
-    for collector in list(_live_collectors):
-        collector._registry._release_after_fork()
-
-
 def _after_fork_in_child() -> None:
-    """Release the registries and replace every lock another parent thread may have held.
+    """Replace every lock another parent thread may have held at the fork (the child has only
+    the forking thread), then let storage operations run again.
 
     The child keeps the samples recorded before the fork (as prometheus_client's in-process
     metrics do) and records its own from then on; its resource sampler restarts lazily.
     """
     ResultMetricsCollector._instance_lock = threading.Lock()
     for collector in list(_live_collectors):
-        collector._registry._release_after_fork()
         collector._lock = threading.Lock()
         if collector._sampler is not None:
             collector._sampler.after_fork_in_child()
+    _core._fork_done()
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    # Before the fork, wait for storage operations running in other threads (with the
+    # interpreter released) and hold new ones back: a storage lock copied into the child while
+    # held, or waited for, would never be released there.
     os.register_at_fork(
-        before=_before_fork,
-        after_in_parent=_after_fork_in_parent,
+        before=_core._fork_prepare,
+        after_in_parent=_core._fork_done,
         after_in_child=_after_fork_in_child,
     )
 

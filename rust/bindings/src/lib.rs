@@ -10,8 +10,18 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 use rfs_monitoring_core::{
-    Brief, Config, Cumulative, ForkHold, OpId, Outcome, Point, Registry, Summary, TopError,
+    Brief, Config, Cumulative, ForkGate, OpId, Outcome, Point, Registry, Summary, TopError,
 };
+
+/// Held closed by the fork hooks (`_fork_prepare` / `_fork_done`) around `fork()`, so no
+/// thread waits for or holds a storage lock at that instant (see `rfs_monitoring_core::fork`).
+static FORK_GATE: ForkGate = ForkGate::new();
+
+/// Runs `f` with the interpreter released and through the fork gate: the way to call anything
+/// that may wait for a registry's storage lock.
+fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
+    py.detach(|| FORK_GATE.run(f))
+}
 
 /// Bumped whenever the process-wide collector changes, so `Monitor`s refresh their handle.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -50,7 +60,6 @@ fn outcome(success: bool, error_code: Option<String>, error_message: Option<Stri
 struct PyRegistry {
     inner: Arc<Registry>,
     clock: Option<Py<PyAny>>,
-    fork_hold: Mutex<Option<ForkHold>>,
 }
 
 #[pymethods]
@@ -80,7 +89,6 @@ impl PyRegistry {
         Ok(Self {
             inner: Arc::new(inner),
             clock,
-            fork_hold: Mutex::new(None),
         })
     }
 
@@ -97,7 +105,10 @@ impl PyRegistry {
 
     /// A handle bound to `name` (folded into `_other` beyond `max_operations`).
     fn handle(&self, py: Python<'_>, name: &str) -> PyResult<PyHandle> {
-        let registration = self.inner.register(name).map_err(value_error)?;
+        // Registering waits for the storage lock: never while holding the interpreter (the
+        // lock holder, or a fork hook, may need it).
+        let inner = &self.inner;
+        let registration = detached(py, || inner.register(name)).map_err(value_error)?;
         Ok(PyHandle {
             registry: Arc::clone(&self.inner),
             clock: self.clock.as_ref().map(|c| c.clone_ref(py)),
@@ -108,8 +119,9 @@ impl PyRegistry {
     }
 
     /// Records one process resource sample at time `t`.
-    fn record_resources(&self, t: f64, rss_mb: f64, cpu_percent: f64) {
-        self.inner.record_resources(t, rss_mb, cpu_percent);
+    fn record_resources(&self, py: Python<'_>, t: f64, rss_mb: f64, cpu_percent: f64) {
+        let inner = &self.inner;
+        detached(py, || inner.record_resources(t, rss_mb, cpu_percent));
     }
 
     /// Statistics of `name` over `(now - window, now]`, or `None` (unknown or expired).
@@ -122,15 +134,14 @@ impl PyRegistry {
         top: usize,
     ) -> Option<PySummary> {
         let inner = &self.inner;
-        py.detach(|| inner.summary(name, now, window, top))
-            .map(PySummary::from)
+        detached(py, || inner.summary(name, now, window, top)).map(PySummary::from)
     }
 
     /// The headline numbers of every operation with data in the window, sorted by name, in one
     /// call (one lock, the interpreter released while the windows merge).
     fn briefs(&self, py: Python<'_>, now: f64, window: u64) -> Vec<PyBrief> {
         let inner = &self.inner;
-        py.detach(|| inner.briefs(now, window))
+        detached(py, || inner.briefs(now, window))
             .into_iter()
             .map(PyBrief::from)
             .collect()
@@ -139,13 +150,13 @@ impl PyRegistry {
     /// Names with data in the window, sorted.
     fn operations(&self, py: Python<'_>, now: f64, window: u64) -> Vec<String> {
         let inner = &self.inner;
-        py.detach(|| inner.operations(now, window))
+        detached(py, || inner.operations(now, window))
     }
 
     /// Top failure messages over every operation in the window.
     fn top_errors(&self, py: Python<'_>, now: f64, window: u64, limit: usize) -> Vec<ErrorTuple> {
         let inner = &self.inner;
-        py.detach(|| inner.top_errors(now, window, limit))
+        detached(py, || inner.top_errors(now, window, limit))
             .into_iter()
             .map(error_tuple)
             .collect()
@@ -161,14 +172,14 @@ impl PyRegistry {
         points: u64,
     ) -> Option<Vec<PointTuple>> {
         let inner = &self.inner;
-        py.detach(|| inner.series(name, now, window, points))
+        detached(py, || inner.series(name, now, window, points))
             .map(|points| points.into_iter().map(point_tuple).collect())
     }
 
     /// Lifetime totals per operation.
     fn cumulative(&self, py: Python<'_>) -> Vec<CumulativeTuple> {
         let inner = &self.inner;
-        py.detach(|| inner.cumulative())
+        detached(py, || inner.cumulative())
             .into_iter()
             .map(cumulative_tuple)
             .collect()
@@ -177,45 +188,19 @@ impl PyRegistry {
     /// Bytes held for one operation.
     fn operation_bytes(&self, py: Python<'_>, name: &str) -> Option<usize> {
         let inner = &self.inner;
-        py.detach(|| inner.operation_bytes(name))
+        detached(py, || inner.operation_bytes(name))
     }
 
     /// Samples that arrived older than every bucket kept.
     fn expired(&self, py: Python<'_>) -> u64 {
         let inner = &self.inner;
-        py.detach(|| inner.expired())
+        detached(py, || inner.expired())
     }
 
     /// Forgets every sample; handles stay valid.
     fn reset(&self, py: Python<'_>) {
         let inner = &self.inner;
-        py.detach(|| inner.reset());
-    }
-
-    /// Takes the storage lock until `_release_after_fork`, for an `os.register_at_fork`
-    /// `before` hook: the fork then never copies a lock held by a query in another thread.
-    ///
-    /// It keeps the interpreter attached while it waits: queries hold the lock only while
-    /// detached, so they finish without it, and no thread can start a new one meanwhile.
-    /// Holding twice is a no-op.
-    fn _hold_for_fork(&self) {
-        let mut slot = self
-            .fork_hold
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if slot.is_none() {
-            *slot = Some(self.inner.hold_for_fork());
-        }
-    }
-
-    /// Releases what `_hold_for_fork` took (in the parent and in the child after a fork).
-    fn _release_after_fork(&self) {
-        let hold = self
-            .fork_hold
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        drop(hold);
+        detached(py, || inner.reset());
     }
 }
 
@@ -356,9 +341,16 @@ struct PyHandle {
 impl PyHandle {
     fn record_outcome(&self, py: Python<'_>, duration_ms: f64, outcome: Outcome) -> PyResult<()> {
         let now = read_clock(py, self.clock.as_ref())?;
-        self.registry
-            .record(self.id, now, duration_ms, outcome)
-            .map_err(value_error)
+        let overflow = self
+            .registry
+            .try_record(self.id, now, duration_ms, outcome)
+            .map_err(value_error)?;
+        if let Some(overflow) = overflow {
+            // The queue is full: wait for the storage lock with the interpreter released.
+            let registry = &self.registry;
+            detached(py, || registry.store_overflow(overflow));
+        }
+        Ok(())
     }
 }
 
@@ -398,6 +390,20 @@ impl PyHandle {
 #[pyfunction]
 fn bump_generation() {
     GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Before `fork()`: waits until no thread runs a storage operation with the interpreter released
+/// and holds new ones back, so the child starts with every storage lock free. The calling
+/// thread keeps the interpreter meanwhile; its own calls pass.
+#[pyfunction]
+fn _fork_prepare() {
+    FORK_GATE.close();
+}
+
+/// After `fork()`, in the parent and in the child: lets storage operations run again.
+#[pyfunction]
+fn _fork_done() {
+    FORK_GATE.open();
 }
 
 /// Times calls of a sync function and records them, classifying the outcome.
@@ -540,5 +546,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBrief>()?;
     m.add_class::<Monitor>()?;
     m.add_function(wrap_pyfunction!(bump_generation, m)?)?;
+    m.add_function(wrap_pyfunction!(_fork_prepare, m)?)?;
+    m.add_function(wrap_pyfunction!(_fork_done, m)?)?;
     Ok(())
 }

@@ -72,12 +72,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod fork;
 pub mod histogram;
 mod registry;
 mod ring;
 
+pub use fork::ForkGate;
 pub use registry::{
-    Brief, Config, ConfigError, Cumulative, ForkHold, OpId, Outcome, Point, RecordError,
+    Brief, Config, ConfigError, Cumulative, OpId, Outcome, Overflow, Point, RecordError,
     Registration, Registry, Summary, TopError, CUMULATIVE_BOUNDS, MAX_MESSAGE_BYTES,
     MAX_RETENTION_SECONDS, OTHER, UNKNOWN_CODE,
 };

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
-use parking_lot::{ArcMutexGuard, Mutex, MutexGuard, RawMutex};
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::histogram::{quantile_ms, quantiles_ms, BUCKET_COUNT};
 use crate::ring::{epoch_of, Bucket, FailureKey, ResourceTier, Tier};
@@ -140,6 +140,10 @@ struct Sample {
     ms: f64,
     failure: Option<Box<(Option<String>, Option<String>)>>,
 }
+
+/// A sample the full recording queue refused, to store with [`Registry::store_overflow`].
+#[derive(Debug)]
+pub struct Overflow(Sample);
 
 /// One entry of a top-errors list.
 #[derive(Debug, Clone, PartialEq)]
@@ -328,21 +332,7 @@ struct State {
 pub struct Registry {
     config: Config,
     queue: ArrayQueue<Sample>,
-    state: Arc<Mutex<State>>,
-}
-
-/// The registry's storage lock, held across a `fork()` (see [`Registry::hold_for_fork`]).
-///
-/// Dropping it releases the lock; both the parent and the child drop theirs right after the
-/// fork.
-pub struct ForkHold {
-    _guard: ArcMutexGuard<RawMutex, State>,
-}
-
-impl fmt::Debug for ForkHold {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ForkHold")
-    }
+    state: Mutex<State>,
 }
 
 impl Registry {
@@ -369,14 +359,14 @@ impl Registry {
         Ok(Self {
             config,
             queue: ArrayQueue::new(config.queue_capacity),
-            state: Arc::new(Mutex::new(State {
+            state: Mutex::new(State {
                 names: HashMap::new(),
                 ops: Vec::new(),
                 codes: Vec::new(),
                 code_ids: HashMap::new(),
                 resources,
                 expired: 0,
-            })),
+            }),
         })
     }
 
@@ -446,6 +436,26 @@ impl Registry {
     /// [`RecordError::InvalidDuration`] for a negative, NaN or infinite duration and
     /// [`RecordError::InvalidTime`] for a NaN or infinite time; nothing is recorded then.
     pub fn record(&self, op: OpId, t: f64, ms: f64, outcome: Outcome) -> Result<(), RecordError> {
+        if let Some(overflow) = self.try_record(op, t, ms, outcome)? {
+            self.store_overflow(overflow);
+        }
+        Ok(())
+    }
+
+    /// [`Registry::record`] without ever waiting: when the queue is full, the sample comes back
+    /// as an [`Overflow`] for [`Registry::store_overflow`], which waits for the storage lock.
+    /// A caller that must not block while holding something else (the Python interpreter)
+    /// releases it around that call.
+    ///
+    /// # Errors
+    /// As [`Registry::record`].
+    pub fn try_record(
+        &self,
+        op: OpId,
+        t: f64,
+        ms: f64,
+        outcome: Outcome,
+    ) -> Result<Option<Overflow>, RecordError> {
         if !(ms.is_finite() && ms >= 0.0) {
             return Err(RecordError::InvalidDuration);
         }
@@ -469,16 +479,19 @@ impl Registry {
                         self.drain(&mut state);
                     }
                 }
+                Ok(None)
             }
-            Err(rejected) => {
-                // The queue is full because the lock holder is slow (descheduled): wait for it,
-                // empty the queue and store this sample directly, so nothing is ever dropped.
-                let mut state = self.state.lock();
-                self.drain(&mut state);
-                state.apply(rejected, &self.config);
-            }
+            Err(rejected) => Ok(Some(Overflow(rejected))),
         }
-        Ok(())
+    }
+
+    /// Stores a sample the full queue refused: waits for the storage lock, empties the queue
+    /// and stores the sample directly, so nothing is ever dropped. (The queue is full only
+    /// when the lock holder is slow, for example descheduled.)
+    pub fn store_overflow(&self, overflow: Overflow) {
+        let mut state = self.state.lock();
+        self.drain(&mut state);
+        state.apply(overflow.0, &self.config);
     }
 
     /// Samples older than every bucket the rings keep when they arrived (lifetime totals still
@@ -513,21 +526,6 @@ impl Registry {
             .map(|(width, span)| ResourceTier::new(width, span))
             .collect();
         state.expired = 0;
-    }
-
-    /// Takes the storage lock, with every queued sample applied, and keeps it until the
-    /// returned [`ForkHold`] is dropped.
-    ///
-    /// A `fork()` copies a held lock into the child, where no thread will ever release it: a
-    /// query running in another thread at that moment would leave the child's registry locked
-    /// forever. Taking the lock just before the fork (and dropping the hold right after, in
-    /// parent and child) means the fork happens between queries, with consistent state. Samples
-    /// recorded while the hold is kept wait in the queue (or for the lock, when it is full).
-    #[must_use]
-    pub fn hold_for_fork(&self) -> ForkHold {
-        let mut state = self.state.lock_arc();
-        self.drain(&mut state);
-        ForkHold { _guard: state }
     }
 
     /// The storage lock, with every queued sample applied.
@@ -1244,39 +1242,6 @@ mod tests {
             Err(RecordError::InvalidTime)
         );
         assert!(reg.summary("x", 0.0, 60, 1).is_none());
-        Ok(())
-    }
-
-    #[test]
-    fn a_fork_hold_waits_for_queries_and_keeps_recorded_samples(
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        let reg = Arc::new(Registry::new(Config {
-            queue_capacity: 4,
-            ..Config::default()
-        })?);
-        let op = reg.register("held")?.id;
-        reg.record(op, 10.0, 1.0, Outcome::Success)?;
-        let hold = reg.hold_for_fork();
-        // While the hold is kept, recorders queue their samples; one finding the queue full
-        // waits for the lock instead of dropping.
-        let recorder = {
-            let reg = Arc::clone(&reg);
-            std::thread::spawn(move || -> Result<(), RecordError> {
-                for _ in 0..10 {
-                    reg.record(op, 10.0, 2.0, Outcome::Success)?;
-                }
-                Ok(())
-            })
-        };
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        assert!(
-            !recorder.is_finished(),
-            "the full queue waits for the held lock"
-        );
-        drop(hold);
-        recorder.join().map_err(|_| "recorder panicked")??;
-        let s = reg.summary("held", 10.0, 60, 0).ok_or("missing")?;
-        assert_eq!(s.total, 11);
         Ok(())
     }
 }
