@@ -223,3 +223,50 @@ def test_forks_while_other_threads_register_names_never_deadlock() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "forked 30 times" in done.stdout
+
+
+def test_forks_while_the_writer_is_busy_leave_the_childs_writer_working() -> None:
+    """A fork while the writer thread is inside the sink's write (here a pipe drained slowly,
+    so writes block) would copy the stream's buffer lock held into the child: the child's
+    writer then hangs or fails on every write (CPython: "reentrant call inside
+    BufferedWriter"), losing the child's entries. The fork hook waits for the write instead."""
+
+    @log_result_operation("busy_op")
+    def op() -> Result[int, str]:
+        return Success(1)
+
+    read_end, write_end = os.pipe()
+    stop = threading.Event()
+
+    def drain() -> None:  # about 4 MB/s: slower than the emitter, so writes block
+        while os.read(read_end, 4096):
+            time.sleep(0.001)
+
+    def emit() -> None:
+        while not stop.is_set():
+            for _ in range(200):
+                op()
+            time.sleep(0.005)
+
+    def child() -> bool:
+        op()
+        writer = result_logging._writer
+        return writer.flush(10.0) and writer.written == 1 and writer.sink_errors == 0
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    sink = os.fdopen(write_end, "w", encoding="utf-8", buffering=4096)
+    configure_logging(stream=sink)
+    emitter = threading.Thread(target=emit, daemon=True)
+    emitter.start()
+    try:
+        outcomes = [in_child(child) for _ in range(15)]
+    finally:
+        stop.set()
+        emitter.join(10)
+        flush_logs()
+        configure_logging()
+        sink.close()
+        reader.join(10)
+        os.close(read_end)
+    assert outcomes == ["ok"] * 15

@@ -521,6 +521,8 @@ def add_listener(fn: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
     return remove
 
 
+_WRITE_CHUNK = 65536  # characters per write (and flush) of the writer thread
+
 _Item = Any  # a raw tuple, an already built dict, or a flush marker (threading.Event)
 
 
@@ -543,6 +545,9 @@ class _Writer:
         self.sleeping = False
         self.thread: threading.Thread | None = None
         self.start_lock = threading.Lock()
+        # Held while the writer is inside the sink, and by the fork hook (a stream's own buffer
+        # lock copied into a child while held would hang the child's writer).
+        self.io_lock = threading.Lock()
         self.written = 0
         self.dropped = 0
         self.sink_errors = 0
@@ -651,9 +656,14 @@ class _Writer:
                     render_json({"event": "rfs_render_error", "error": type(exc).__name__})
                 )
         stream = config.stream if config.stream is not None else sys.stdout
+        text = "\n".join(lines) + "\n"
         try:
-            stream.write("\n".join(lines) + "\n")
-            stream.flush()
+            # In pieces, each written and flushed under `io_lock`: a fork waits for one piece at
+            # most, and never copies unflushed output into the child (which would write it twice).
+            for start in range(0, len(text), _WRITE_CHUNK):
+                with self.io_lock:
+                    stream.write(text[start : start + _WRITE_CHUNK])
+                    stream.flush()
         except Exception as exc:
             self.sink_errors += len(lines)
             self._report(
@@ -696,17 +706,43 @@ def _render_item(
 _writer = _Writer()
 
 
+# The writer's sink lock while a fork is under way, when the before-fork hook got it.
+_fork_io_lock: threading.Lock | None = None
+
+
+def _before_fork() -> None:
+    """Let the writer finish the write it is in (a stream's buffer lock copied into the child
+    while the writer holds it would hang the child's writer) and keep it out of the sink until
+    the fork is done. The writer writes at most 64 KiB at a time; a sink stuck for over five
+    seconds is not waited for."""
+    global _fork_io_lock
+    lock = _writer.io_lock
+    _fork_io_lock = lock if lock.acquire(timeout=5.0) else None
+
+
+def _after_fork_in_parent() -> None:
+    global _fork_io_lock
+    if _fork_io_lock is not None:
+        _fork_io_lock.release()
+        _fork_io_lock = None
+
+
 def _after_fork_in_child() -> None:
     """The child has only the forking thread: start a fresh writer (the parent writes what it
     had queued) and replace locks another parent thread may have held at the fork."""
-    global _writer, _listeners_lock
+    global _writer, _listeners_lock, _fork_io_lock
     _writer = _Writer(_writer.capacity, _writer.max_block)
     _levels.lock = threading.Lock()
     _listeners_lock = threading.Lock()
+    _fork_io_lock = None
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def flush_logs(timeout: float | None = 10.0) -> None:
