@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def in_child(body: Callable[[], bool], timeout: float = 20.0) -> str:
         code = 2
         try:
             code = 0 if body() else 1
+        except BaseException:
+            traceback.print_exc()  # shown in the test's captured output
         finally:
+            sys.stderr.flush()
             os._exit(code)
     deadline = time.monotonic() + timeout
     try:
@@ -270,3 +274,60 @@ def test_forks_while_the_writer_is_busy_leave_the_childs_writer_working() -> Non
         reader.join(10)
         os.close(read_end)
     assert outcomes == ["ok"] * 15
+
+
+def test_an_alert_manager_works_in_the_child_whatever_the_parent_held(
+    collector: ResultMetricsCollector,
+) -> None:
+    """The child of a parent whose threads held the manager's and its notifier's locks can
+    evaluate, read states and notify; background evaluation stays with the parent."""
+    from rfs_monitoring.alerts import AlertConfiguration, AlertManager, AlertRule, CallbackNotifier
+
+    for _ in range(10):
+        collector.record("payments", 5.0, False, "EXTERNAL_SERVICE_ERROR")
+    rule = AlertRule(
+        name="payments failing",
+        operation="payments",
+        metric="error_rate",
+        op=">",
+        threshold=0.5,
+        window="5m",
+    )
+    fired: list[str] = []
+    manager = AlertManager(
+        collector,
+        AlertConfiguration(
+            rules=[rule], notifiers=[CallbackNotifier(callback=lambda e: fired.append(e.status))]
+        ),
+        interval=60.0,
+    )
+    manager.start()
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with manager._lock, manager._dispatcher._lock:
+            taken.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert taken.wait(10)
+
+    def child() -> bool:
+        events = manager.evaluate()
+        delivered = manager.flush(10.0)
+        return (
+            not manager.running
+            and [e.status for e in events] == ["firing"]
+            and delivered
+            and fired == ["firing"]
+            and [s.status for s in manager.states()] == ["firing"]
+        )
+
+    try:
+        assert in_child(child) == "ok"
+    finally:
+        release.set()
+        holder.join(10)
+        manager.close()
+    assert manager.history() == []  # the child's transition stayed in the child

@@ -39,9 +39,11 @@ import collections
 import logging
 import math
 import operator
+import os
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, Self
@@ -547,6 +549,14 @@ class _Dispatcher:
                 self._queue.all_tasks_done.wait(remaining)
         return True
 
+    def after_fork_in_child(self) -> None:
+        """Forget the parent's thread, queue and locks (only the forking thread exists in the
+        child); the parent delivers the events it had queued."""
+        self._queue = queue.Queue(self._queue.maxsize)
+        self._stop = threading.Event()
+        self._thread = None
+        self._lock = threading.Lock()
+
     def close(self, timeout: float) -> None:
         with self._lock:
             thread, self._thread = self._thread, None
@@ -567,6 +577,10 @@ class AlertManager:
 
     Use it as a context manager (``with`` or ``async with``) or call `start` and `stop` to run
     the background evaluation; `evaluate` works in either case.
+
+    The background evaluation runs in the process that started it: a forked child (a gunicorn
+    worker, a multiprocessing worker) keeps the rules, states and history but evaluates only on
+    demand until it calls `start` itself.
     """
 
     def __init__(
@@ -597,6 +611,13 @@ class AlertManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.evaluation_errors = 0
+        _live_managers.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread = None
+        self._dispatcher.after_fork_in_child()
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -793,3 +814,18 @@ class AlertManager:
         tb: TracebackType | None,
     ) -> None:
         await asyncio.to_thread(self.close)
+
+
+# Every AlertManager alive, so a forked child gets fresh locks in each: a lock another parent
+# thread held at the fork (the evaluation thread, a request reading `/alerts`) would otherwise
+# stay held in the child forever.
+_live_managers: weakref.WeakSet[AlertManager] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for manager in list(_live_managers):
+        manager._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
