@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,20 +51,12 @@ def in_child(body: Callable[[], bool], timeout: float = 20.0) -> str:
             os.waitpid(pid, 0)
 
 
-@pytest.fixture
-def collector() -> Iterator[ResultMetricsCollector]:
-    """A collector installed as the process-wide one for one test."""
-    fresh = ResultMetricsCollector(sample_resources=False)
-    previous = ResultMetricsCollector.set_instance(fresh)
-    yield fresh
-    ResultMetricsCollector.set_instance(previous)
-
-
 def test_forks_during_queries_never_leave_the_child_locked(
-    collector: ResultMetricsCollector,
+    metrics_collector: ResultMetricsCollector,
 ) -> None:
     """Another thread querying 900 operations without pause holds the registry's lock almost
     all the time; without the fork hooks most children hung on their first record."""
+    collector = metrics_collector
     for i in range(900):
         handle = collector.operation(f"op{i:03d}")
         for j in range(20):
@@ -96,9 +88,10 @@ def test_forks_during_queries_never_leave_the_child_locked(
 
 
 def test_the_child_keeps_earlier_samples_and_records_its_own(
-    collector: ResultMetricsCollector,
+    metrics_collector: ResultMetricsCollector,
 ) -> None:
     """Samples recorded before the fork are in both processes; later ones only in their own."""
+    collector = metrics_collector
     for _ in range(3):
         collector.record("checkout", 10.0, True)
 
@@ -277,10 +270,11 @@ def test_forks_while_the_writer_is_busy_leave_the_childs_writer_working() -> Non
 
 
 def test_an_alert_manager_works_in_the_child_whatever_the_parent_held(
-    collector: ResultMetricsCollector,
+    metrics_collector: ResultMetricsCollector,
 ) -> None:
     """The child of a parent whose threads held the manager's and its notifier's locks can
     evaluate, read states and notify; background evaluation stays with the parent."""
+    collector = metrics_collector
     from rfs_monitoring.alerts import AlertConfiguration, AlertManager, AlertRule, CallbackNotifier
 
     for _ in range(10):
