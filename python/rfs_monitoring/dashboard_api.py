@@ -82,7 +82,6 @@ from rfs_monitoring.masking import mask
 from rfs_monitoring.metrics import (
     ErrorSummary,
     OperationMetrics,
-    OperationStats,
     ResultMetricsCollector,
     TimeSeriesPoint,
     parse_time_range,
@@ -92,6 +91,8 @@ from rfs_monitoring.web import handle_result, problem_response
 
 if TYPE_CHECKING:
     from starlette.responses import Response as StarletteResponse
+
+    from rfs_monitoring import _core
 
 __all__ = [
     "AlertsOverview",
@@ -121,9 +122,10 @@ TOKEN_ENV = "RFS_MONITORING_TOKEN"
 # -- response models ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OperationSummary:
-    """One row of the operations table (a slotted dataclass: the list holds up to 1000)."""
+    """One row of the operations table (a plain slotted dataclass: the list holds up to 1000,
+    and a frozen one costs seven times as much to build)."""
 
     name: str
     total_requests: int
@@ -429,18 +431,18 @@ def _guarded_route_class(token: str | None, has_auth: bool, protect_reads: bool)
 # -- the router --------------------------------------------------------------------------------
 
 
-def _summary(m: OperationStats) -> OperationSummary:
+def _summary(b: _core.Brief) -> OperationSummary:
     return OperationSummary(
-        name=m.operation_name,
-        total_requests=m.total_requests,
-        failed_requests=m.failed_requests,
-        success_rate=m.success_rate,
-        avg_ms=m.avg_response_time_ms,
-        p50_ms=m.p50_response_time_ms,
-        p90_ms=m.p90_response_time_ms,
-        p99_ms=m.p99_response_time_ms,
-        max_ms=m.max_response_time_ms,
-        rps=m.throughput_rps,
+        b.operation,
+        b.total,
+        b.failures,
+        b.successes / b.total,
+        b.mean_ms,
+        b.p50_ms,
+        b.p90_ms,
+        b.p99_ms,
+        b.max_ms,
+        b.throughput_rps,
     )
 
 
@@ -535,16 +537,17 @@ def monitoring_router(
     )
     @handle_result
     def list_operations(time_range: str = "1h") -> Result[OperationsOverview, APIError]:
-        # One bulk query for every operation; FastAPI then serializes the model straight to
-        # JSON in pydantic-core (the rows are dataclass instances, passed through unvalidated).
+        # One bulk query for every operation, rows built straight from the core's briefs;
+        # FastAPI then serializes the model to JSON in pydantic-core (the rows are dataclass
+        # instances, passed through unvalidated).
         return (
             source()
-            .all_operation_stats(time_range)
+            ._briefs(time_range)
             .map(
-                lambda stats: OperationsOverview(
+                lambda now_briefs: OperationsOverview(
                     time_range=time_range,
                     generated_at=datetime.now(UTC),
-                    operations=[_summary(s) for s in stats],
+                    operations=[_summary(b) for b in now_briefs[1]],
                 )
             )
         )
@@ -600,8 +603,8 @@ def monitoring_router(
             firing.setdefault(alert.operation, []).append(alert)
         operations: list[OperationHealth] = []
         total = failed = 0
-        for stats in c.all_operation_stats(time_range).unwrap_or([]):
-            summary = _summary(stats)
+        for brief in c._briefs(time_range).map(lambda now_briefs: now_briefs[1]).unwrap_or([]):
+            summary = _summary(brief)
             total += summary.total_requests
             failed += summary.failed_requests
             operations.append(_operation_health(summary, firing.pop(summary.name, [])))

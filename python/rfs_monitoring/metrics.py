@@ -462,16 +462,26 @@ class ResultMetricsCollector:
         >>> collector.all_operation_stats("15x").unwrap_error().code.value
         'VALIDATION_ERROR'
         """
+        return self._briefs(time_range).map(
+            lambda now_briefs: self._stats_of(str(time_range), *now_briefs)
+        )
+
+    def _briefs(self, time_range: str) -> Result[tuple[float, list[_core.Brief]], APIError]:
+        """The clock's time and the core's `Brief` of every operation with data in the window
+        (the routes build their rows straight from these)."""
         window = self._window(time_range)
         if isinstance(window, Failure):
             return window
         now = self._clock()
-        time_window = str(time_range)
+        return Success((now, self._registry.briefs(now, window.unwrap())))
+
+    @staticmethod
+    def _stats_of(time_window: str, now: float, briefs: list[_core.Brief]) -> list[OperationStats]:
         window_end = _utc(now)
         # Every operation shares the tier shapes, so the window starts are a handful of values.
         starts: dict[float, datetime] = {}
         stats = []
-        for b in self._registry.briefs(now, window.unwrap()):
+        for b in briefs:
             start = starts.get(b.window_start)
             if start is None:
                 start = starts[b.window_start] = _utc(b.window_start)
@@ -496,7 +506,7 @@ class ResultMetricsCollector:
                     window_end,
                 )
             )
-        return Success(stats)
+        return stats
 
     def get_operation_metrics(
         self, name: str, time_range: str = "1h"
