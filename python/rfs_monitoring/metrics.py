@@ -654,18 +654,19 @@ _live_collectors: weakref.WeakSet[ResultMetricsCollector] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
-    """Replace every lock another parent thread may have held at the fork (the child has only
-    the forking thread), then let storage operations run again.
+    """Let storage operations run again (first, so nothing below can leave the gate closed),
+    then replace every lock another parent thread may have held at the fork: the child has only
+    the forking thread.
 
     The child keeps the samples recorded before the fork (as prometheus_client's in-process
     metrics do) and records its own from then on; its resource sampler restarts lazily.
     """
+    _core._fork_done()
     ResultMetricsCollector._instance_lock = threading.Lock()
     for collector in list(_live_collectors):
         collector._lock = threading.Lock()
         if collector._sampler is not None:
             collector._sampler.after_fork_in_child()
-    _core._fork_done()
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
