@@ -3,12 +3,15 @@
 from collections.abc import Callable
 from typing import Any, final
 
+from typing_extensions import disjoint_base
+
 __all__ = [
     "OTHER",
     "TRACKABLE_MS",
     "UNKNOWN_CODE",
     "Brief",
     "Handle",
+    "Headline",
     "Monitor",
     "Registry",
     "Summary",
@@ -72,9 +75,9 @@ class Handle:
         error_message: str | None = None,
     ) -> None: ...
 
-@final
-class Summary:
-    """The statistics of one operation over a window."""
+@disjoint_base
+class Headline:
+    """The headline numbers of one operation over a window (base of `Summary` and `Brief`)."""
 
     @property
     def total(self) -> int: ...
@@ -100,6 +103,15 @@ class Summary:
     def p99_ms(self) -> float: ...
     @property
     def p999_ms(self) -> float: ...
+    @property
+    def window_start(self) -> float: ...
+    @property
+    def throughput_rps(self) -> float: ...
+
+@final
+class Summary(Headline):
+    """The statistics of one operation over a window: its headline numbers and breakdowns."""
+
     @property
     def errors_by_code(self) -> list[tuple[str, int]]: ...
     @property
@@ -107,48 +119,16 @@ class Summary:
     @property
     def hourly(self) -> list[tuple[int, int]]: ...
     @property
-    def window_start(self) -> float: ...
-    @property
     def window_end(self) -> float: ...
-    @property
-    def throughput_rps(self) -> float: ...
     @property
     def resources(self) -> tuple[float, float] | None: ...
 
 @final
-class Brief:
-    """The headline numbers of one operation over a window (a `Summary` without breakdowns)."""
+class Brief(Headline):
+    """One operation's headline numbers, as `Registry.briefs` lists them."""
 
     @property
     def operation(self) -> str: ...
-    @property
-    def total(self) -> int: ...
-    @property
-    def successes(self) -> int: ...
-    @property
-    def failures(self) -> int: ...
-    @property
-    def sum_ms(self) -> float: ...
-    @property
-    def mean_ms(self) -> float: ...
-    @property
-    def min_ms(self) -> float: ...
-    @property
-    def max_ms(self) -> float: ...
-    @property
-    def p50_ms(self) -> float: ...
-    @property
-    def p90_ms(self) -> float: ...
-    @property
-    def p95_ms(self) -> float: ...
-    @property
-    def p99_ms(self) -> float: ...
-    @property
-    def p999_ms(self) -> float: ...
-    @property
-    def window_start(self) -> float: ...
-    @property
-    def throughput_rps(self) -> float: ...
 
 @final
 class Monitor:

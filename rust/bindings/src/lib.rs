@@ -10,7 +10,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 use rfs_monitoring_core::{
-    Brief, Config, Cumulative, ForkGate, OpId, Outcome, Point, Registry, Summary, TopError,
+    Brief, Config, Cumulative, ForkGate, Headline, OpId, Outcome, Point, Registry, Summary,
+    TopError,
 };
 
 /// Held closed by the fork hooks (`_fork_prepare` / `_fork_done`) around `fork()`, so no
@@ -132,18 +133,20 @@ impl PyRegistry {
         now: f64,
         window: u64,
         top: usize,
-    ) -> Option<PySummary> {
+    ) -> PyResult<Option<Py<PySummary>>> {
         let inner = &self.inner;
-        detached(py, || inner.summary(name, now, window, top)).map(PySummary::from)
+        detached(py, || inner.summary(name, now, window, top))
+            .map(|s| PySummary::create(py, s))
+            .transpose()
     }
 
     /// The headline numbers of every operation with data in the window, sorted by name, in one
     /// call (one lock, the interpreter released while the windows merge).
-    fn briefs(&self, py: Python<'_>, now: f64, window: u64) -> Vec<PyBrief> {
+    fn briefs(&self, py: Python<'_>, now: f64, window: u64) -> PyResult<Vec<Py<PyBrief>>> {
         let inner = &self.inner;
         detached(py, || inner.briefs(now, window))
             .into_iter()
-            .map(PyBrief::from)
+            .map(|b| PyBrief::create(py, b))
             .collect()
     }
 
@@ -236,9 +239,15 @@ fn cumulative_tuple(c: Cumulative) -> CumulativeTuple {
     )
 }
 
-/// The statistics of one operation over a window.
-#[pyclass(frozen, get_all, module = "rfs_monitoring._core", name = "Summary")]
-struct PySummary {
+/// The headline numbers of one operation over a window: the base of `Summary` and `Brief`.
+#[pyclass(
+    frozen,
+    get_all,
+    subclass,
+    module = "rfs_monitoring._core",
+    name = "Headline"
+)]
+struct PyHeadline {
     total: u64,
     successes: u64,
     failures: u64,
@@ -251,80 +260,66 @@ struct PySummary {
     p95_ms: f64,
     p99_ms: f64,
     p999_ms: f64,
-    errors_by_code: Vec<(String, u64)>,
-    top_errors: Vec<ErrorTuple>,
-    hourly: Vec<(u8, u64)>,
     window_start: f64,
-    window_end: f64,
     throughput_rps: f64,
-    resources: Option<(f64, f64)>,
 }
 
-impl From<Summary> for PySummary {
-    fn from(s: Summary) -> Self {
+impl From<Headline> for PyHeadline {
+    fn from(h: Headline) -> Self {
         Self {
-            total: s.total,
-            successes: s.successes,
-            failures: s.failures,
-            sum_ms: s.sum_ms,
-            mean_ms: s.mean_ms,
-            min_ms: s.min_ms,
-            max_ms: s.max_ms,
-            p50_ms: s.p50_ms,
-            p90_ms: s.p90_ms,
-            p95_ms: s.p95_ms,
-            p99_ms: s.p99_ms,
-            p999_ms: s.p999_ms,
-            errors_by_code: s.errors_by_code,
-            top_errors: s.top_errors.into_iter().map(error_tuple).collect(),
-            hourly: s.hourly,
-            window_start: s.window_start,
-            window_end: s.window_end,
-            throughput_rps: s.throughput_rps,
-            resources: s.resources,
+            total: h.total,
+            successes: h.successes,
+            failures: h.failures,
+            sum_ms: h.sum_ms,
+            mean_ms: h.mean_ms,
+            min_ms: h.min_ms,
+            max_ms: h.max_ms,
+            p50_ms: h.p50_ms,
+            p90_ms: h.p90_ms,
+            p95_ms: h.p95_ms,
+            p99_ms: h.p99_ms,
+            p999_ms: h.p999_ms,
+            window_start: h.window_start,
+            throughput_rps: h.throughput_rps,
         }
     }
 }
 
-/// The headline numbers of one operation over a window (a `Summary` without breakdowns).
-#[pyclass(frozen, get_all, module = "rfs_monitoring._core", name = "Brief")]
-struct PyBrief {
-    operation: String,
-    total: u64,
-    successes: u64,
-    failures: u64,
-    sum_ms: f64,
-    mean_ms: f64,
-    min_ms: f64,
-    max_ms: f64,
-    p50_ms: f64,
-    p90_ms: f64,
-    p95_ms: f64,
-    p99_ms: f64,
-    p999_ms: f64,
-    window_start: f64,
-    throughput_rps: f64,
+/// The statistics of one operation over a window: its headline numbers and the breakdowns.
+#[pyclass(frozen, get_all, extends = PyHeadline, module = "rfs_monitoring._core", name = "Summary")]
+struct PySummary {
+    errors_by_code: Vec<(String, u64)>,
+    top_errors: Vec<ErrorTuple>,
+    hourly: Vec<(u8, u64)>,
+    window_end: f64,
+    resources: Option<(f64, f64)>,
 }
 
-impl From<Brief> for PyBrief {
-    fn from(b: Brief) -> Self {
-        Self {
+impl PySummary {
+    fn create(py: Python<'_>, s: Summary) -> PyResult<Py<Self>> {
+        let init = PyClassInitializer::from(PyHeadline::from(s.headline)).add_subclass(Self {
+            errors_by_code: s.errors_by_code,
+            top_errors: s.top_errors.into_iter().map(error_tuple).collect(),
+            hourly: s.hourly,
+            window_end: s.window_end,
+            resources: s.resources,
+        });
+        Py::new(py, init)
+    }
+}
+
+/// One operation's headline numbers, as `Registry.briefs` lists them for every operation.
+#[pyclass(frozen, get_all, extends = PyHeadline, module = "rfs_monitoring._core", name = "Brief")]
+struct PyBrief {
+    operation: String,
+}
+
+impl PyBrief {
+    fn create(py: Python<'_>, b: Brief) -> PyResult<Py<Self>> {
+        let init = PyClassInitializer::from(PyHeadline::from(b.headline)).add_subclass(Self {
             operation: b.operation,
-            total: b.total,
-            successes: b.total - b.failures,
-            failures: b.failures,
-            sum_ms: b.sum_ms,
-            mean_ms: b.mean_ms,
-            min_ms: b.min_ms,
-            max_ms: b.max_ms,
-            p50_ms: b.p50_ms,
-            p90_ms: b.p90_ms,
-            p95_ms: b.p95_ms,
-            p99_ms: b.p99_ms,
-            p999_ms: b.p999_ms,
-            window_start: b.window_start,
-            throughput_rps: b.throughput_rps,
-        }
+        });
+        Py::new(py, init)
     }
 }
 
@@ -542,6 +537,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UNKNOWN_CODE", rfs_monitoring_core::UNKNOWN_CODE)?;
     m.add_class::<PyRegistry>()?;
     m.add_class::<PyHandle>()?;
+    m.add_class::<PyHeadline>()?;
     m.add_class::<PySummary>()?;
     m.add_class::<PyBrief>()?;
     m.add_class::<Monitor>()?;

@@ -25,8 +25,8 @@
 //!     message: Some("no user 42".into()),
 //! })?;
 //! let summary = registry.summary("get_user", 1_002.0, 3_600, 10).ok_or("no data")?;
-//! assert_eq!((summary.total, summary.failures), (2, 1));
-//! assert_eq!(summary.max_ms, 80.0);
+//! assert_eq!((summary.headline.total, summary.headline.failures), (2, 1));
+//! assert_eq!(summary.headline.max_ms, 80.0);
 //! assert_eq!(summary.errors_by_code, vec![("NOT_FOUND".to_string(), 1)]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -79,7 +79,7 @@ mod ring;
 
 pub use fork::ForkGate;
 pub use registry::{
-    Brief, Config, ConfigError, Cumulative, OpId, Outcome, Overflow, Point, RecordError,
+    Brief, Config, ConfigError, Cumulative, Headline, OpId, Outcome, Overflow, Point, RecordError,
     Registration, Registry, Summary, TopError, CUMULATIVE_BOUNDS, MAX_MESSAGE_BYTES,
     MAX_RETENTION_SECONDS, OTHER, UNKNOWN_CODE,
 };

@@ -162,9 +162,9 @@ pub struct TopError {
     pub last_seen: f64,
 }
 
-/// The statistics of one operation over a window.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Summary {
+/// The headline numbers of one operation over a window, shared by [`Summary`] and [`Brief`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Headline {
     /// Samples in the window.
     pub total: u64,
     /// Successful samples.
@@ -189,54 +189,36 @@ pub struct Summary {
     pub p99_ms: f64,
     /// 99.9th percentile.
     pub p999_ms: f64,
+    /// Start of the first bucket in the window, seconds since the epoch.
+    pub window_start: f64,
+    /// Samples per second over the part of the window since the operation was first seen.
+    pub throughput_rps: f64,
+}
+
+/// The statistics of one operation over a window: its [`Headline`] and the breakdowns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Counts, latency and throughput.
+    pub headline: Headline,
     /// Exact failure counts by code, largest first.
     pub errors_by_code: Vec<(String, u64)>,
     /// The most frequent failure messages, largest first.
     pub top_errors: Vec<TopError>,
     /// Sample counts by UTC hour of day (0-23), hours with samples only, ascending.
     pub hourly: Vec<(u8, u64)>,
-    /// Start of the first bucket in the window, seconds since the epoch.
-    pub window_start: f64,
     /// The query time.
     pub window_end: f64,
-    /// Samples per second over the part of the window since the operation was first seen.
-    pub throughput_rps: f64,
     /// Mean process RSS (MB) and CPU (%) of the resource samples in the window.
     pub resources: Option<(f64, f64)>,
 }
 
-/// The headline numbers of one operation over a window: [`Summary`] without the error,
-/// hourly and resource breakdowns, as [`Registry::briefs`] lists them for every operation.
+/// One operation's [`Headline`], as [`Registry::briefs`] lists them for every operation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Brief {
     /// The operation name.
     pub operation: String,
-    /// Samples in the window.
-    pub total: u64,
-    /// Failed samples.
-    pub failures: u64,
-    /// Sum of durations, milliseconds.
-    pub sum_ms: f64,
-    /// Mean duration (0 when empty).
-    pub mean_ms: f64,
-    /// Exact minimum duration.
-    pub min_ms: f64,
-    /// Exact maximum duration.
-    pub max_ms: f64,
-    /// Median.
-    pub p50_ms: f64,
-    /// 90th percentile.
-    pub p90_ms: f64,
-    /// 95th percentile.
-    pub p95_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// 99.9th percentile.
-    pub p999_ms: f64,
-    /// Start of the first bucket in the window, seconds since the epoch.
-    pub window_start: f64,
-    /// Samples per second over the part of the window since the operation was first seen.
-    pub throughput_rps: f64,
+    /// Counts, latency and throughput; equal to the operation's [`Summary::headline`].
+    pub headline: Headline,
 }
 
 /// One point of a time series.
@@ -564,26 +546,14 @@ impl Registry {
             }
         }
         let (first_epoch, _) = tier.window_epochs(now, window);
-        let window_start = (first_epoch * tier.width) as f64;
         let seen_from = (now - window as f64).max(op.life.first_seen);
-        let elapsed = (now - seen_from).max(1.0);
+        let headline = merged.headline((first_epoch * tier.width) as f64, now - seen_from);
         let top_errors = merged.top_errors(&op.name, &state.codes, top);
         let errors_by_code = merged.errors_by_code(&state.codes);
         let resources =
             pick_resource_tier(&state.resources, window).and_then(|tier| tier.average(now, window));
         Some(Summary {
-            total: merged.total,
-            successes: merged.total - merged.failures,
-            failures: merged.failures,
-            sum_ms: merged.sum_ms,
-            mean_ms: merged.mean(),
-            min_ms: merged.min(),
-            max_ms: merged.max_ms,
-            p50_ms: merged.quantile(0.5),
-            p90_ms: merged.quantile(0.9),
-            p95_ms: merged.quantile(0.95),
-            p99_ms: merged.quantile(0.99),
-            p999_ms: merged.quantile(0.999),
+            headline,
             errors_by_code,
             top_errors,
             hourly: hourly
@@ -592,9 +562,7 @@ impl Registry {
                 .filter(|(_, n)| **n > 0)
                 .map(|(hour, n)| (hour as u8, *n))
                 .collect(),
-            window_start,
             window_end: now,
-            throughput_rps: merged.total as f64 / elapsed,
             resources,
         })
     }
@@ -621,30 +589,9 @@ impl Registry {
             }
             let (first_epoch, _) = tier.window_epochs(now, window);
             let seen_from = (now - window as f64).max(op.life.first_seen);
-            let (first, counts) = merged.touched();
-            let [p50_ms, p90_ms, p95_ms, p99_ms, p999_ms] = quantiles_ms(
-                counts,
-                first,
-                merged.total,
-                [0.5, 0.9, 0.95, 0.99, 0.999],
-                merged.min(),
-                merged.max_ms,
-            );
             out.push(Brief {
                 operation: op.name.to_string(),
-                total: merged.total,
-                failures: merged.failures,
-                sum_ms: merged.sum_ms,
-                mean_ms: merged.mean(),
-                min_ms: merged.min(),
-                max_ms: merged.max_ms,
-                p50_ms,
-                p90_ms,
-                p95_ms,
-                p99_ms,
-                p999_ms,
-                window_start: (first_epoch * tier.width) as f64,
-                throughput_rps: merged.total as f64 / (now - seen_from).max(1.0),
+                headline: merged.headline((first_epoch * tier.width) as f64, now - seen_from),
             });
         }
         out.sort_unstable_by(|a, b| a.operation.cmp(&b.operation));
@@ -1043,6 +990,36 @@ impl Merged {
         quantile_ms(&self.dense, self.total, q, self.min(), self.max_ms)
     }
 
+    /// The headline numbers of what was merged: `window_start` is where the window's first
+    /// bucket starts, `elapsed` the seconds since the operation was first seen in it.
+    fn headline(&self, window_start: f64, elapsed: f64) -> Headline {
+        let (first, counts) = self.touched();
+        let [p50_ms, p90_ms, p95_ms, p99_ms, p999_ms] = quantiles_ms(
+            counts,
+            first,
+            self.total,
+            [0.5, 0.9, 0.95, 0.99, 0.999],
+            self.min(),
+            self.max_ms,
+        );
+        Headline {
+            total: self.total,
+            successes: self.total - self.failures,
+            failures: self.failures,
+            sum_ms: self.sum_ms,
+            mean_ms: self.mean(),
+            min_ms: self.min(),
+            max_ms: self.max_ms,
+            p50_ms,
+            p90_ms,
+            p95_ms,
+            p99_ms,
+            p999_ms,
+            window_start,
+            throughput_rps: self.total as f64 / elapsed.max(1.0),
+        }
+    }
+
     fn errors_by_code(&self, codes: &[Arc<str>]) -> Vec<(String, u64)> {
         let mut out: Vec<(String, u64)> = self
             .codes
@@ -1098,7 +1075,10 @@ mod tests {
         let s = reg
             .summary("get_user", 1_004.0, 3_600, 10)
             .ok_or("missing")?;
-        assert_eq!((s.total, s.successes, s.failures), (4, 1, 3));
+        assert_eq!(
+            (s.headline.total, s.headline.successes, s.headline.failures),
+            (4, 1, 3)
+        );
         assert_eq!(
             s.errors_by_code,
             vec![("NOT_FOUND".to_owned(), 2), ("TIMEOUT".to_owned(), 1)]
@@ -1109,7 +1089,10 @@ mod tests {
             (s.top_errors[0].first_seen, s.top_errors[0].last_seen),
             (1_001.0, 1_002.0)
         );
-        assert_eq!((s.min_ms, s.max_ms, s.mean_ms), (10.0, 40.0, 25.0));
+        assert_eq!(
+            (s.headline.min_ms, s.headline.max_ms, s.headline.mean_ms),
+            (10.0, 40.0, 25.0)
+        );
         Ok(())
     }
 
@@ -1135,7 +1118,7 @@ mod tests {
         reg.record(op, 7_200.0, 1.0, Outcome::Success)?;
         reg.record(op, 86_400.0, 1.0, Outcome::Success)?;
         let now = 86_400.0;
-        let total = |w| reg.summary("w", now, w, 0).map(|s| s.total);
+        let total = |w| reg.summary("w", now, w, 0).map(|s| s.headline.total);
         assert_eq!(total(60), Some(1));
         assert_eq!(total(85_000), Some(2));
         assert_eq!(total(7 * 86_400), Some(3));
@@ -1169,16 +1152,42 @@ mod tests {
             for b in &briefs {
                 let s = reg.summary(&b.operation, now, window, 0).ok_or("missing")?;
                 assert_eq!(
-                    (b.total, b.failures, b.sum_ms, b.mean_ms, b.min_ms, b.max_ms),
-                    (s.total, s.failures, s.sum_ms, s.mean_ms, s.min_ms, s.max_ms)
+                    (
+                        b.headline.total,
+                        b.headline.failures,
+                        b.headline.sum_ms,
+                        b.headline.mean_ms,
+                        b.headline.min_ms,
+                        b.headline.max_ms
+                    ),
+                    (
+                        s.headline.total,
+                        s.headline.failures,
+                        s.headline.sum_ms,
+                        s.headline.mean_ms,
+                        s.headline.min_ms,
+                        s.headline.max_ms
+                    )
                 );
                 assert_eq!(
-                    [b.p50_ms, b.p90_ms, b.p95_ms, b.p99_ms, b.p999_ms],
-                    [s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms, s.p999_ms]
+                    [
+                        b.headline.p50_ms,
+                        b.headline.p90_ms,
+                        b.headline.p95_ms,
+                        b.headline.p99_ms,
+                        b.headline.p999_ms
+                    ],
+                    [
+                        s.headline.p50_ms,
+                        s.headline.p90_ms,
+                        s.headline.p95_ms,
+                        s.headline.p99_ms,
+                        s.headline.p999_ms
+                    ]
                 );
                 assert_eq!(
-                    (b.window_start, b.throughput_rps),
-                    (s.window_start, s.throughput_rps)
+                    (b.headline.window_start, b.headline.throughput_rps),
+                    (s.headline.window_start, s.headline.throughput_rps)
                 );
             }
         }
@@ -1222,7 +1231,10 @@ mod tests {
             reg.record(op, 5.0, f64::from(i), Outcome::Success)?;
         }
         let s = reg.summary("q", 5.0, 60, 0).ok_or("missing")?;
-        assert_eq!((s.total, s.min_ms, s.max_ms), (100, 0.0, 99.0));
+        assert_eq!(
+            (s.headline.total, s.headline.min_ms, s.headline.max_ms),
+            (100, 0.0, 99.0)
+        );
         Ok(())
     }
 

@@ -85,9 +85,9 @@ fn check(samples: &[Sample], now: f64, window: u64) -> Result<(), TestCaseError>
         prop_assert!(expected.is_empty());
         return Ok(());
     };
-    prop_assert_eq!(summary.total, expected.len() as u64);
+    prop_assert_eq!(summary.headline.total, expected.len() as u64);
     let failures = expected.iter().filter(|s| s.code.is_some()).count() as u64;
-    prop_assert_eq!(summary.failures, failures);
+    prop_assert_eq!(summary.headline.failures, failures);
     let mut by_code: Vec<(String, u64)> = CODES
         .iter()
         .enumerate()
@@ -102,21 +102,21 @@ fn check(samples: &[Sample], now: f64, window: u64) -> Result<(), TestCaseError>
     let top_total: u64 = summary.top_errors.iter().map(|e| e.count).sum();
     prop_assert_eq!(top_total, failures);
     if expected.is_empty() {
-        prop_assert_eq!(summary.max_ms, 0.0);
+        prop_assert_eq!(summary.headline.max_ms, 0.0);
         return Ok(());
     }
     let mut sorted: Vec<f64> = expected.iter().map(|s| s.ms).collect();
     sorted.sort_by(f64::total_cmp);
-    prop_assert_eq!(summary.min_ms, sorted[0]);
-    prop_assert_eq!(summary.max_ms, sorted[sorted.len() - 1]);
+    prop_assert_eq!(summary.headline.min_ms, sorted[0]);
+    prop_assert_eq!(summary.headline.max_ms, sorted[sorted.len() - 1]);
     let sum: f64 = sorted.iter().sum();
-    prop_assert!((summary.sum_ms - sum).abs() <= 1e-9 * sum.max(1.0));
+    prop_assert!((summary.headline.sum_ms - sum).abs() <= 1e-9 * sum.max(1.0));
     for (q, got) in [
-        (0.5, summary.p50_ms),
-        (0.9, summary.p90_ms),
-        (0.95, summary.p95_ms),
-        (0.99, summary.p99_ms),
-        (0.999, summary.p999_ms),
+        (0.5, summary.headline.p50_ms),
+        (0.9, summary.headline.p90_ms),
+        (0.95, summary.headline.p95_ms),
+        (0.99, summary.headline.p99_ms),
+        (0.999, summary.headline.p999_ms),
     ] {
         let exact = nearest_rank(&sorted, q);
         // Values below 128 ns are exact; above, the bucket midpoint is within 1/128.
@@ -171,9 +171,9 @@ fn quantiles_agree_with_hdrhistogram() -> Result<(), Box<dyn std::error::Error>>
     }
     let summary = registry.summary("op", 100.0, 3_600, 0).ok_or("missing")?;
     for (q, got) in [
-        (0.5, summary.p50_ms),
-        (0.9, summary.p90_ms),
-        (0.99, summary.p99_ms),
+        (0.5, summary.headline.p50_ms),
+        (0.9, summary.headline.p90_ms),
+        (0.99, summary.headline.p99_ms),
     ] {
         let reference = oracle.value_at_quantile(q) as f64 / 1_000_000.0;
         assert!(
@@ -218,8 +218,8 @@ fn concurrent_recording_loses_nothing() -> Result<(), Box<dyn std::error::Error>
         });
     });
     let summary = registry.summary("op", 50.0, 60, 5).ok_or("missing")?;
-    assert_eq!(summary.total, 4 * per_thread);
-    assert_eq!(summary.failures, 4 * per_thread / 100);
+    assert_eq!(summary.headline.total, 4 * per_thread);
+    assert_eq!(summary.headline.failures, 4 * per_thread / 100);
     assert_eq!(summary.errors_by_code.len(), 4);
     Ok(())
 }
