@@ -304,42 +304,14 @@ impl CompactCounts {
     }
 }
 
-/// The nearest-rank quantile of merged bucket counts, in milliseconds.
+/// Nearest-rank quantiles of merged bucket counts, in milliseconds, in one pass.
 ///
-/// `q` is in `0..=1`; the rank is `ceil(q * total)` (at least 1). The bucket estimate is clamped
-/// to the exact `[min_ms, max_ms]`, and the first and last ranks are the exact extremes.
-#[must_use]
-pub fn quantile_ms(dense: &[u64], total: u64, q: f64, min_ms: f64, max_ms: f64) -> f64 {
-    if total == 0 {
-        return 0.0;
-    }
-    let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
-    if rank == 1 {
-        return min_ms;
-    }
-    if rank == total {
-        return max_ms;
-    }
-    let mut seen = 0u64;
-    for (index, count) in dense.iter().enumerate() {
-        seen += count;
-        if seen >= rank {
-            if index == BUCKET_COUNT - 1 {
-                // The top bucket also holds every value beyond it: the maximum is the best
-                // estimate there.
-                return max_ms;
-            }
-            return (representative_ns(index) / 1_000_000.0).clamp(min_ms, max_ms);
-        }
-    }
-    max_ms
-}
-
-/// Several nearest-rank quantiles of the same merged counts in one pass, in milliseconds.
+/// Each `q` is in `0..=1`; its rank is `ceil(q * total)` (at least 1). A bucket estimate is
+/// clamped to the exact `[min_ms, max_ms]`, the first and last ranks are the exact extremes, and
+/// a rank in the top bucket (which also holds every value beyond it) is the maximum.
 ///
 /// `dense[i]` is the count of bucket `first + i` (every bucket outside the slice is empty), so
-/// a caller that knows where its counts lie skips the empty rest. `qs` must be ascending; each
-/// answer equals [`quantile_ms`] over the full array for that `q`.
+/// a caller that knows where its counts lie skips the empty rest. `qs` must be ascending.
 #[must_use]
 pub fn quantiles_ms<const N: usize>(
     dense: &[u64],
@@ -386,6 +358,33 @@ pub fn quantiles_ms<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The oracle of `quantiles_ms`: one nearest-rank quantile by a walk over the whole array.
+    fn quantile_ms(dense: &[u64], total: u64, q: f64, min_ms: f64, max_ms: f64) -> f64 {
+        if total == 0 {
+            return 0.0;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        if rank == 1 {
+            return min_ms;
+        }
+        if rank == total {
+            return max_ms;
+        }
+        let mut seen = 0u64;
+        for (index, count) in dense.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                if index == BUCKET_COUNT - 1 {
+                    // The top bucket also holds every value beyond it: the maximum is the best
+                    // estimate there.
+                    return max_ms;
+                }
+                return (representative_ns(index) / 1_000_000.0).clamp(min_ms, max_ms);
+            }
+        }
+        max_ms
+    }
 
     #[test]
     fn buckets_are_contiguous_and_ordered() {

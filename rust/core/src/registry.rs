@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::histogram::{quantile_ms, quantiles_ms, BUCKET_COUNT};
+use crate::histogram::{quantiles_ms, BUCKET_COUNT};
 use crate::ring::{epoch_of, Bucket, FailureKey, ResourceTier, Tier};
 
 /// The name samples go to once `max_operations` names exist, and the error code used once an
@@ -658,18 +658,19 @@ impl Registry {
             while let Some(bucket) = buckets.next_if(|b| b.epoch * tier.width < (group + 1) * step)
             {
                 if bucket.epoch * tier.width >= group * step {
-                    merged.add(bucket);
+                    merged.add_latencies(bucket); // points carry no error breakdown
                 }
             }
+            let [p50_ms, p90_ms, p99_ms] = merged.quantiles([0.5, 0.9, 0.99]);
             out.push(Point {
                 start: (group * step) as f64,
                 seconds: step,
                 total: merged.total,
                 failures: merged.failures,
                 sum_ms: merged.sum_ms,
-                p50_ms: merged.quantile(0.5),
-                p90_ms: merged.quantile(0.9),
-                p99_ms: merged.quantile(0.99),
+                p50_ms,
+                p90_ms,
+                p99_ms,
                 max_ms: merged.max_ms,
             });
         }
@@ -986,22 +987,18 @@ impl Merged {
         }
     }
 
-    fn quantile(&self, q: f64) -> f64 {
-        quantile_ms(&self.dense, self.total, q, self.min(), self.max_ms)
+    /// Nearest-rank quantiles (ascending `qs`) of the merged latencies, in one pass over the
+    /// buckets that may hold counts.
+    fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [f64; N] {
+        let (first, counts) = self.touched();
+        quantiles_ms(counts, first, self.total, qs, self.min(), self.max_ms)
     }
 
     /// The headline numbers of what was merged: `window_start` is where the window's first
     /// bucket starts, `elapsed` the seconds since the operation was first seen in it.
     fn headline(&self, window_start: f64, elapsed: f64) -> Headline {
-        let (first, counts) = self.touched();
-        let [p50_ms, p90_ms, p95_ms, p99_ms, p999_ms] = quantiles_ms(
-            counts,
-            first,
-            self.total,
-            [0.5, 0.9, 0.95, 0.99, 0.999],
-            self.min(),
-            self.max_ms,
-        );
+        let [p50_ms, p90_ms, p95_ms, p99_ms, p999_ms] =
+            self.quantiles([0.5, 0.9, 0.95, 0.99, 0.999]);
         Headline {
             total: self.total,
             successes: self.total - self.failures,
