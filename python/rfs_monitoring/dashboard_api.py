@@ -84,7 +84,6 @@ from rfs_monitoring.metrics import (
     OperationMetrics,
     ResultMetricsCollector,
     TimeSeriesPoint,
-    parse_time_range,
 )
 from rfs_monitoring.result import Failure, Result, Success
 from rfs_monitoring.web import handle_result, problem_response
@@ -446,10 +445,6 @@ def _summary(b: _core.Brief) -> OperationSummary:
     )
 
 
-def _checked_range(collector: ResultMetricsCollector, time_range: str) -> Result[str, APIError]:
-    """``time_range`` when it is valid for ``collector`` (up to its retention)."""
-    retention = parse_time_range(collector.retention).unwrap_or(None)
-    return parse_time_range(time_range, max_seconds=retention).map(lambda _: time_range)
 
 
 def _operation_health(summary: OperationSummary, firing: list[AlertState]) -> OperationHealth:
@@ -594,16 +589,16 @@ def monitoring_router(
         response: Response, time_range: str = "5m"
     ) -> Result[ResultPatternHealth, APIError]:
         c = source()
-        checked = _checked_range(c, time_range)
-        if checked.is_failure():
-            return checked  # type: ignore[return-value]
+        queried = c._briefs(time_range)  # also validates the range (up to the retention)
+        if isinstance(queried, Failure):
+            return queried
         fresh_alerts()
         firing: dict[str, list[AlertState]] = {}
         for alert in manager.firing():
             firing.setdefault(alert.operation, []).append(alert)
         operations: list[OperationHealth] = []
         total = failed = 0
-        for brief in c._briefs(time_range).map(lambda now_briefs: now_briefs[1]).unwrap_or([]):
+        for brief in queried.unwrap()[1]:
             summary = _summary(brief)
             total += summary.total_requests
             failed += summary.failed_requests
@@ -642,7 +637,7 @@ def monitoring_router(
         limit: Annotated[int, Query(ge=1, le=1000)] = 10, time_range: str = "1h"
     ) -> Result[list[ErrorSummary], APIError]:
         c = source()
-        return _checked_range(c, time_range).map(lambda r: c.top_errors(limit, r))
+        return c._window(time_range).map(lambda _: c.top_errors(limit, time_range))
 
     @router.get(
         "/alerts",
