@@ -14,39 +14,30 @@ from hypothesis import strategies as st
 from rfs_monitoring import _core
 from rfs_monitoring.errors import ErrorCode
 from rfs_monitoring.metrics import OperationMetrics, OperationStats, ResultMetricsCollector
+from rfs_monitoring.testing import FakeClock
 
 T0 = 1_700_000_000.0
 WINDOWS = ["30s", "15m", "1h", "6h", "1d", "1w"]
 
 
-class Clock:
-    """A settable clock for driving the time windows."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> FakeClock:
     """A fake clock at T0."""
-    return Clock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
-def collector(clock: Clock) -> Iterator[ResultMetricsCollector]:
+def collector(clock: FakeClock) -> Iterator[ResultMetricsCollector]:
     """A collector on the fake clock without the resource sampler."""
     c = ResultMetricsCollector(clock=clock, sample_resources=False)
     yield c
     c.close()
 
 
-def spread_traffic(collector: ResultMetricsCollector, clock: Clock) -> None:
+def spread_traffic(collector: ResultMetricsCollector, clock: FakeClock) -> None:
     """Three operations with samples from a week ago up to now, and one quiet for days."""
     for offset in range(7 * 86_400, -1, -1_800):
-        clock.now = T0 - offset
+        clock.set(T0 - offset)
         i = offset // 1_800
         collector.record("search", 3.0 + i % 40, True)
         collector.record("checkout", 20.0 + i % 300, i % 9 != 0, "TIMEOUT", "gateway timed out")
@@ -54,7 +45,7 @@ def spread_traffic(collector: ResultMetricsCollector, clock: Clock) -> None:
             collector.record("login", 1.5 * (i % 13), i % 5 != 0, "AUTH", None)
         if offset > 3 * 86_400:
             collector.record("legacy.export", 900.0, True)
-    clock.now = T0
+    clock.set(T0)
 
 
 def stats_fields(s: OperationStats) -> dict[str, object]:
@@ -67,7 +58,7 @@ def matching_metrics_fields(m: OperationMetrics) -> dict[str, object]:
 
 
 def test_every_field_equals_operation_metrics_for_each_window(
-    collector: ResultMetricsCollector, clock: Clock
+    collector: ResultMetricsCollector, clock: FakeClock
 ) -> None:
     """Each row equals the same fields of that operation's `operation_metrics`, for every window."""
     spread_traffic(collector, clock)
@@ -80,7 +71,7 @@ def test_every_field_equals_operation_metrics_for_each_window(
 
 
 def test_windows_keep_only_operations_with_samples_in_them(
-    collector: ResultMetricsCollector, clock: Clock
+    collector: ResultMetricsCollector, clock: FakeClock
 ) -> None:
     """An operation quiet for the whole window is left out; a wider window brings it back."""
     spread_traffic(collector, clock)
@@ -97,7 +88,7 @@ def test_windows_keep_only_operations_with_samples_in_them(
     assert totals["1h"]["search"] < totals["1d"]["search"] < totals["1w"]["search"]
 
 
-def test_counts_and_rates_are_exact(collector: ResultMetricsCollector, clock: Clock) -> None:
+def test_counts_and_rates_are_exact(collector: ResultMetricsCollector, clock: FakeClock) -> None:
     """Totals, failures and the success rate are exact counts of what was recorded."""
     for i in range(100):
         collector.record("pay", float(i), i % 4 != 0, "DECLINED")
@@ -113,7 +104,7 @@ def test_counts_and_rates_are_exact(collector: ResultMetricsCollector, clock: Cl
 
 
 def test_window_bounds_and_label_describe_the_query(
-    collector: ResultMetricsCollector, clock: Clock
+    collector: ResultMetricsCollector, clock: FakeClock
 ) -> None:
     """``time_window`` echoes the range, ``window_end`` is the clock, both aware UTC datetimes."""
     collector.record("a", 1.0, True)
@@ -143,11 +134,11 @@ def test_registered_names_without_samples_and_reset_data_are_left_out(
     assert collector.all_operation_stats().unwrap() == []
 
 
-def test_samples_past_the_retention_are_gone(clock: Clock) -> None:
+def test_samples_past_the_retention_are_gone(clock: FakeClock) -> None:
     """Data older than the retention no longer appears, even in the widest window."""
     collector = ResultMetricsCollector(clock=clock, retention="1h", sample_resources=False)
     collector.record("old", 1.0, True)
-    clock.now += 7_200
+    clock.advance(7_200)
     assert collector.all_operation_stats("1h").unwrap() == []
     collector.close()
 
@@ -162,7 +153,7 @@ def test_bad_or_too_long_ranges_are_validation_failures(
     assert error.code is ErrorCode.VALIDATION_ERROR
 
 
-def test_folded_names_are_listed_as_other(clock: Clock) -> None:
+def test_folded_names_are_listed_as_other(clock: FakeClock) -> None:
     """Names beyond ``max_operations`` are counted together under ``_other``."""
     collector = ResultMetricsCollector(clock=clock, max_operations=2, sample_resources=False)
     for name in ["a", "b", "c", "d", "d"]:
@@ -227,12 +218,12 @@ def test_any_traffic_matches_operation_metrics(
     samples: list[tuple[str, int, float, bool]], window: str
 ) -> None:
     """For any samples and window, the bulk rows equal the per-operation answers."""
-    clock = Clock()
+    clock = FakeClock(T0)
     collector = ResultMetricsCollector(clock=clock, sample_resources=False)
     for name, ago, ms, ok in samples:
-        clock.now = T0 - ago
+        clock.set(T0 - ago)
         collector.record(name, ms, ok, None if ok else "E")
-    clock.now = T0
+    clock.set(T0)
     stats = collector.all_operation_stats(window).unwrap()
     assert [s.operation_name for s in stats] == collector.list_operations(window)
     for s in stats:

@@ -8,10 +8,8 @@ import io
 import pathlib
 import re
 import types
-from collections.abc import Iterator
 from contextlib import redirect_stdout
 
-import pytest
 from fastapi.testclient import TestClient
 
 from rfs_monitoring import ResultMetricsCollector, configure_logging, flush_logs
@@ -24,18 +22,7 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
 
 
-@pytest.fixture
-def fresh_collector() -> Iterator[ResultMetricsCollector]:
-    collector = ResultMetricsCollector(sample_resources=False)
-    previous = ResultMetricsCollector.set_instance(collector)
-    try:
-        yield collector
-    finally:
-        ResultMetricsCollector.set_instance(previous)
-        collector.close()
-
-
-def test_every_readme_python_block_runs(fresh_collector: ResultMetricsCollector) -> None:
+def test_every_readme_python_block_runs(metrics_collector: ResultMetricsCollector) -> None:
     """Each ```python block of the README runs after the ones before it, top-level await too."""
     blocks = python_blocks()
     assert len(blocks) >= 5
@@ -63,4 +50,4 @@ def test_every_readme_python_block_runs(fresh_collector: ResultMetricsCollector)
     assert dashboard.status_code == 200
     assert listed.status_code == 200
     assert refused.status_code == 401
-    assert fresh_collector.operation_metrics("price_lookup").unwrap().total_requests == 2
+    assert metrics_collector.operation_metrics("price_lookup").unwrap().total_requests == 2
