@@ -445,8 +445,6 @@ def _summary(b: _core.Brief) -> OperationSummary:
     )
 
 
-
-
 def _operation_health(summary: OperationSummary, firing: list[AlertState]) -> OperationHealth:
     status: HealthStatus = "healthy"
     reasons: list[str] = []
