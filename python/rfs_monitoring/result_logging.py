@@ -13,6 +13,7 @@ returned `Failure` is an error, exactly like a raised exception:
 >>> find_user("1"), find_user("2")
 (Success(value='ada'), Failure(error='user not found'))
 >>> flush_logs()
+True
 >>> lines = [json.loads(line) for line in out.getvalue().splitlines()]
 >>> [(e["operation_name"], e["result_type"], e["level"]) for e in lines]
 [('find_user', 'success', 'info'), ('find_user', 'error', 'warning')]
@@ -48,12 +49,13 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, cast, overload
 
@@ -72,15 +74,19 @@ if TYPE_CHECKING:
     from rfs_monitoring.reactive import FluxResult, MonoResult
 
 __all__ = [
+    "MAX_OPERATION_LEVELS",
+    "LogWriterState",
     "ResultLogEntry",
     "StdlibBridgeHandler",
     "TextSink",
+    "TooManyLevelOverridesError",
     "add_listener",
     "configure_logging",
     "flush_logs",
     "get_log_level",
     "get_logger",
     "log_result_operation",
+    "log_writer_state",
     "render_json",
     "reset_log_levels",
     "set_log_level",
@@ -121,9 +127,19 @@ def _level_number(level: str | int) -> int:
     raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
 
 
+MAX_OPERATION_LEVELS = 1024
+"""How many operations may have a level of their own (`set_log_level` with ``operation``)."""
+
+
+class TooManyLevelOverridesError(ValueError):
+    """`set_log_level` for a new operation when `MAX_OPERATION_LEVELS` operations already have
+    a level of their own (``PUT /logging/level`` answers 422). `reset_log_levels` forgets them."""
+
+
 class _Levels:
     """Thresholds, read lock-free on every call: a decorated function caches its threshold and
-    re-reads it only when ``version`` moved."""
+    re-reads it only when ``version`` moved. Changed in place (O(1)): a dict read racing with a
+    write sees the old or the new value."""
 
     __slots__ = ("default", "lock", "per_operation", "version")
 
@@ -142,7 +158,8 @@ _levels = _Levels()
 
 def set_log_level(level: str | int, operation: str | None = None) -> None:
     """Change the level threshold at run time, for every operation or for one; the next call
-    sees it. Thread-safe. Raises `ValueError` for an unknown level.
+    sees it. Thread-safe. Raises `ValueError` for an unknown level, and its subclass
+    `TooManyLevelOverridesError` for a new operation past `MAX_OPERATION_LEVELS`.
 
     >>> set_log_level("ERROR", operation="health_check")
     >>> get_log_level("health_check"), get_log_level()
@@ -154,7 +171,13 @@ def set_log_level(level: str | int, operation: str | None = None) -> None:
         if operation is None:
             _levels.default = number
         else:
-            _levels.per_operation = {**_levels.per_operation, operation: number}
+            overrides = _levels.per_operation
+            if operation not in overrides and len(overrides) >= MAX_OPERATION_LEVELS:
+                raise TooManyLevelOverridesError(
+                    f"at most {MAX_OPERATION_LEVELS} operations can have a level of their own; "
+                    "reset them (reset_log_levels) or set the global level instead"
+                )
+            overrides[operation] = number
         _levels.version += 1
 
 
@@ -468,6 +491,8 @@ class _Config:
     service_name: str
     environment: str
     processors: tuple[Processor, ...]
+    max_value_chars: int = 16384
+    exit_flush_seconds: float = 5.0
     fixed_json: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -521,24 +546,241 @@ def add_listener(fn: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
     return remove
 
 
-_WRITE_CHUNK = 65536  # characters per write (and flush) of the writer thread
+_WRITE_CHUNK = 262144  # characters per write of the writer thread, whole lines only
+_ENTRY_BYTES = 512  # what a queued entry without large values counts for the byte bound
+_SINK_PAUSES = (0.0, 0.005, 0.05)  # pause before each attempt at writing one chunk
+_SIGTERM_FLUSH_SECONDS = 2.0
+_Item = Any  # a raw tuple, an already built dict, a `_Sized` one, or a flush marker (an Event)
 
-_Item = Any  # a raw tuple, an already built dict, or a flush marker (threading.Event)
+
+class _Sized:
+    """A queued entry holding large values, with its estimated size in bytes."""
+
+    __slots__ = ("item", "size")
+
+    def __init__(self, item: _Item, size: int) -> None:
+        self.item = item
+        self.size = size
+
+
+def _cut_text(text: str, limit: int) -> str:
+    """``text`` masked, then cut to ``limit`` characters with a marker. Masking comes first, so
+    a cut never leaves the visible part of a secret behind."""
+    masked = get_masker().mask_text(text)
+    if len(masked) <= limit:
+        return masked
+    return f"{masked[:limit]}…[cut {len(masked) - limit} characters]"
+
+
+def _bounded(value: Any, limit: int, depth: int = 0) -> tuple[Any, int]:
+    """``value`` with every string (or bytes) over ``limit`` characters masked and cut, and its
+    estimated size in bytes. Containers are rebuilt only when something inside was cut."""
+    kind = type(value)
+    if kind is str:
+        if len(value) > limit:
+            value = _cut_text(value, limit)
+        return value, 56 + len(value)
+    if depth >= 32:
+        return value, 64
+    if kind is dict:
+        size = 64
+        changed = False
+        items = {}
+        for key, item in value.items():
+            new, used = _bounded(item, limit, depth + 1)
+            size += used + (56 + len(key) if type(key) is str else 64)
+            changed = changed or new is not item
+            items[key] = new
+        return (items if changed else value), size
+    if kind is list or kind is tuple:
+        size = 64
+        changed = False
+        parts = []
+        for item in value:
+            new, used = _bounded(item, limit, depth + 1)
+            size += used + 8
+            changed = changed or new is not item
+            parts.append(new)
+        if not changed:
+            return value, size
+        return (parts if kind is list else tuple(parts)), size
+    if kind is bytes or kind is bytearray:
+        if len(value) > limit:
+            text = _cut_text(bytes(value).decode("latin-1"), limit)
+            return text, 56 + len(text)
+        return value, 56 + len(value)
+    return value, 64
+
+
+def _bounded_raw(raw: _RawEntry, limit: int) -> tuple[_RawEntry, int]:
+    """A raw entry with its large values cut, and its estimated size."""
+    parts = list(raw)
+    size = _ENTRY_BYTES
+    for position in (_META, _BOUND):
+        if raw[position]:
+            parts[position], used = _bounded(raw[position], limit)
+            size += used
+    message = raw[_EMSG]
+    if message is not None:
+        if len(message) > limit:
+            parts[_EMSG] = message = _cut_text(message, limit)
+        size += len(message)
+    if raw[_EXC] is not None:
+        size += 8192  # the exception and its traceback, rendered by the writer
+    return tuple(parts), size
+
+
+def _safe_text(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:
+        pass
+    try:
+        return f"<str failed> {value!r}"
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
+def _safe(value: Any, depth: int = 0) -> Any:
+    """A JSON-renderable copy of ``value``: string keys, lists for other containers, text for
+    everything else (``str``, else ``repr`` with a marker)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if depth >= 32:
+        return "<max depth>"
+    if isinstance(value, Mapping):
+        return {
+            (key if type(key) is str else _safe_text(key)): _safe(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_safe(item, depth + 1) for item in value]
+    return _safe_text(value)
+
+
+_IDENTITY = (
+    "timestamp",
+    "level",
+    "event",
+    "correlation_id",
+    "operation_name",
+    "step_name",
+    "result_type",
+)
+
+
+def _minimal_line(item: _Item, config: _Config, error: BaseException) -> str:
+    """What is left of an entry nothing else could render: who, when and why not."""
+    masker = get_masker()
+    fields: dict[str, Any] = {}
+    source: Mapping[Any, Any] = {}
+    try:
+        if isinstance(item, tuple):
+            source = {
+                "timestamp": _stamp.format(item[_TS]),
+                "level": _LEVEL_NAMES.get(item[_LEVEL], "info"),
+                "event": item[_KIND],
+                "correlation_id": item[_CID],
+                "operation_name": item[_OP],
+                "step_name": item[_STEP],
+                "result_type": item[_RTYPE],
+            }
+        elif isinstance(item, Mapping):
+            source = item
+        for key in _IDENTITY:
+            value = source.get(key)
+            if value is not None:
+                fields[key] = masker.mask_text(_safe_text(value))
+    except Exception:  # not even its identity can be read: the error alone is the entry
+        fields.clear()
+    fields["render_error"] = masker.mask_text(f"{type(error).__name__}: {_safe_text(error)}")
+    fields["service_name"] = config.service_name
+    fields["environment"] = config.environment
+    return render_json(fields)
+
+
+def _render_safely(
+    item: _Item,
+    config: _Config,
+    resources: tuple[float | None, float | None],
+    rendered: tuple[str, str],
+) -> str:
+    """One line for ``item`` whatever it holds: as is, else with its values made renderable,
+    else its identity and the error."""
+    try:
+        return _render_item(item, config, resources, rendered)
+    except Exception as exc:
+        error: BaseException = exc
+    try:
+        if isinstance(item, tuple):
+            parts = list(item)
+            parts[_META] = _safe(item[_META]) if item[_META] else item[_META]
+            parts[_BOUND] = _safe(item[_BOUND]) if item[_BOUND] else item[_BOUND]
+            safe: _Item = tuple(parts)
+        else:
+            safe = _safe(item)
+        return _render_item(safe, config, resources, rendered)
+    except Exception:
+        return _minimal_line(item, config, error)
+
+
+def _chunks(lines: list[str]) -> Iterator[tuple[str, int]]:
+    """The lines joined into pieces of at most `_WRITE_CHUNK` characters (a longer line goes
+    alone), each made of whole lines; with the number of lines in each."""
+    start = size = 0
+    for index, line in enumerate(lines):
+        if size and size + len(line) + 1 > _WRITE_CHUNK:
+            yield "\n".join(lines[start:index]) + "\n", index - start
+            start, size = index, 0
+        size += len(line) + 1
+    if start < len(lines):
+        yield "\n".join(lines[start:]) + "\n", len(lines) - start
+
+
+def _stderr() -> Any:
+    return sys.__stderr__ or sys.stderr
+
+
+@dataclass(frozen=True)
+class LogWriterState:
+    """The log writer's counters since the process (or fork) started, for health checks.
+
+    ``written`` entries reached the configured sink; ``diverted`` went to stderr instead because
+    the sink kept failing (``fallback_active`` while it still does); ``dropped`` were lost
+    (queue full past ``max_block_seconds``, nowhere left to write, or still queued at exit);
+    ``sink_errors`` counts failed writes (each retried); ``last_error_time`` is a Unix time.
+    """
+
+    queue_depth: int
+    queued_bytes: int
+    written: int
+    diverted: int
+    dropped: int
+    sink_errors: int
+    last_error: str | None
+    last_error_time: float | None
+    fallback_active: bool
 
 
 class _Writer:
     """The single writer thread: drains the bounded queue in batches, renders and writes."""
 
-    batch_size = 8192
+    # Small batches keep what a crash can lose (the queue plus the batch in hand) small.
+    batch_size = 512
     # An idle writer is woken once this many entries wait (or by flush), else it wakes by
     # itself after ``idle_wait`` seconds: waking it for every entry would hand the GIL back and
     # forth once per call and halve the throughput of a busy process.
     wake_after = 256
     idle_wait = 0.1
+    report_every = 10.0  # seconds between two stderr reports of sink trouble or losses
 
-    def __init__(self, capacity: int = 65536, max_block: float = 1.0) -> None:
+    def __init__(
+        self, capacity: int = 2048, max_block: float = 1.0, max_bytes: int = 64 << 20
+    ) -> None:
         self.capacity = capacity
         self.max_block = max_block
+        self.max_bytes = max_bytes
         self.queue: deque[_Item] = deque()
         self.wake = threading.Event()
         self.room = threading.Event()
@@ -548,24 +790,51 @@ class _Writer:
         # Held while the writer is inside the sink, and by the fork hook (a stream's own buffer
         # lock copied into a child while held would hang the child's writer).
         self.io_lock = threading.Lock()
+        # Held while a batch is written (by the writer, or by a caller writing directly).
+        self.write_lock = threading.Lock()
+        # Guards the counters producers change (drops, bytes of large entries).
+        self.lock = threading.Lock()
+        self.big_bytes = 0  # bytes of queued `_Sized` entries beyond `_ENTRY_BYTES` each
+        self.in_flight = 0  # entries taken from the queue and not yet written
+        self.direct = False  # after SIGTERM: callers write their entries themselves
         self.written = 0
+        self.diverted = 0
         self.dropped = 0
         self.sink_errors = 0
+        self.last_error: str | None = None
+        self.last_error_time: float | None = None
+        self.fallback_active = False
+        self.reported_at = -math.inf
+        self.reported = (0, 0, 0)  # sink_errors, diverted, dropped at the last report
         self._reported: set[str] = set()
 
     # -- producer side ------------------------------------------------------------------------
 
-    def put(self, item: _Item) -> None:
+    def put(self, item: _Item, size: int = _ENTRY_BYTES) -> None:
+        if self.direct and self._write_directly(item):
+            return
         queue = self.queue
-        if len(queue) >= self.capacity and not self._wait_for_room():
-            self.dropped += 1
-            self._report("queue", "rfs-monitoring: log queue full, entries dropped")
+        if size > _ENTRY_BYTES:
+            item = _Sized(item, size)
+            with self.lock:
+                self.big_bytes += size - _ENTRY_BYTES
+        if self._full() and not self._wait_for_room():
+            if size > _ENTRY_BYTES:
+                with self.lock:
+                    self.big_bytes -= size - _ENTRY_BYTES
+            self._lose(1)
             return
         queue.append(item)
         if self.thread is None:
             self._start()
         elif self.sleeping and len(queue) >= self.wake_after:
             self.wake.set()
+
+    def _full(self) -> bool:
+        depth = len(self.queue)
+        return depth >= self.capacity or (
+            depth > 0 and depth * _ENTRY_BYTES + self.big_bytes > self.max_bytes
+        )
 
     def _wait_for_room(self) -> bool:
         thread = self.thread
@@ -574,7 +843,7 @@ class _Writer:
         if thread is None or not thread.is_alive():
             self._restart(thread)
         deadline = _perf() + self.max_block
-        while len(self.queue) >= self.capacity:
+        while self._full():
             remaining = deadline - _perf()
             if remaining <= 0:
                 return False
@@ -582,6 +851,22 @@ class _Writer:
             self.wake.set()
             self.room.wait(min(remaining, 0.01))
         return True
+
+    def _write_directly(self, item: _Item) -> bool:
+        """Write one entry in the caller's thread (after SIGTERM, so that the process may end
+        at any moment after the call). False when a batch being written holds the sink."""
+        if self.thread is threading.current_thread() or not self.write_lock.acquire(timeout=0.5):
+            return False
+        try:
+            self._deliver_batch([item])
+        finally:
+            self.write_lock.release()
+        return True
+
+    def _lose(self, count: int) -> None:
+        with self.lock:
+            self.dropped += count
+        self._maybe_report()
 
     def _start(self) -> None:
         with self.start_lock:
@@ -591,6 +876,7 @@ class _Writer:
             thread.daemon = True
             thread.start()
             self.thread = thread
+        _install_sigterm_flush()
 
     def _restart(self, dead: threading.Thread | None) -> None:
         # A writer killed by a BaseException raised in a processor is replaced, so the queue
@@ -600,16 +886,41 @@ class _Writer:
                 self.thread = None
         self._start()
 
+    def pending(self) -> int:
+        """Entries queued or in the writer's hands, not written yet."""
+        queued = sum(1 for item in list(self.queue) if not isinstance(item, threading.Event))
+        return queued + self.in_flight
+
     def flush(self, timeout: float | None) -> bool:
+        """Wait until every entry queued before the call is written; True when all of them
+        reached the sink (none dropped or diverted to stderr meanwhile)."""
         thread = self.thread
-        if thread is None or thread is threading.current_thread():
-            return True
-        if not thread.is_alive():
+        if thread is threading.current_thread():
+            return self.pending() == 0  # the writer (a sink that flushes) cannot wait for itself
+        if thread is None:
+            if not self.queue:
+                return True
+            self._start()
+        elif not thread.is_alive():
             self._restart(thread)
+        lost_before = self.dropped + self.diverted
         marker = threading.Event()
         self.queue.append(marker)
         self.wake.set()
-        return marker.wait(timeout)
+        return marker.wait(timeout) and self.dropped + self.diverted == lost_before
+
+    def state(self) -> LogWriterState:
+        return LogWriterState(
+            queue_depth=self.pending(),
+            queued_bytes=len(self.queue) * _ENTRY_BYTES + self.big_bytes,
+            written=self.written,
+            diverted=self.diverted,
+            dropped=self.dropped,
+            sink_errors=self.sink_errors,
+            last_error=self.last_error,
+            last_error_time=self.last_error_time,
+            fallback_active=self.fallback_active,
+        )
 
     # -- writer side ------------------------------------------------------------------------
 
@@ -622,10 +933,13 @@ class _Writer:
                 if not queue:  # pragma: no branch - re-checked against a concurrent put()
                     self.wake.wait(self.idle_wait)
                 self.sleeping = False
+                if self.reported != (self.sink_errors, self.diverted, self.dropped):
+                    self._maybe_report()
                 continue
             batch: list[_Item] = []
             markers: list[threading.Event] = []
             pop = queue.popleft
+            freed = 0
             for _ in range(self.batch_size):
                 if not queue:
                     break
@@ -633,53 +947,127 @@ class _Writer:
                 if isinstance(item, threading.Event):
                     markers.append(item)
                     break  # write what came before the marker, then release its waiter
+                if type(item) is _Sized:
+                    freed += item.size - _ENTRY_BYTES
+                    item = item.item
                 batch.append(item)
+            self.in_flight = len(batch)
+            if freed:
+                with self.lock:
+                    self.big_bytes -= freed
             self.room.set()
             try:
                 if batch:
-                    self._write(batch)
+                    with self.write_lock:
+                        self._deliver_batch(batch)
             finally:
+                self.in_flight = 0
                 for marker in markers:
                     marker.set()
 
-    def _write(self, batch: list[_Item]) -> None:
+    def _deliver_batch(self, batch: list[_Item]) -> None:
         config = _config
         # One resource sample per batch: it changes once a second at most.
         resources = _resource_sample()
         rendered = (_json_number(resources[0]), _json_number(resources[1]))
-        lines = []
-        for item in batch:
-            try:
-                lines.append(_render_item(item, config, resources, rendered))
-            except Exception as exc:  # one bad entry must not take the batch with it
-                lines.append(
-                    render_json({"event": "rfs_render_error", "error": type(exc).__name__})
-                )
+        lines = [_render_safely(item, config, resources, rendered) for item in batch]
         stream = config.stream if config.stream is not None else sys.stdout
-        text = "\n".join(lines) + "\n"
-        try:
-            # In pieces, each written and flushed under `io_lock`: a fork waits for one piece at
-            # most, and never copies unflushed output into the child (which would write it twice).
-            for start in range(0, len(text), _WRITE_CHUNK):
+        for chunk, count in _chunks(lines):
+            if self._to_sink(stream, chunk):
+                self.written += count
+            elif self._to_stderr(stream, chunk):
+                self.diverted += count
+            else:
+                self._lose(count)
+        if self.reported != (self.sink_errors, self.diverted, self.dropped):
+            self._maybe_report()
+
+    def _to_sink(self, stream: TextSink, chunk: str) -> bool:
+        """Write ``chunk`` (whole lines) to the sink, retrying a failed write; what a write
+        took is never written again. False when the sink refused it every time."""
+        # While the sink keeps failing, each chunk tries it once, then goes to stderr.
+        for pause in (0.0,) if self.fallback_active else _SINK_PAUSES:
+            if pause:
+                time.sleep(pause)
+            try:
                 with self.io_lock:
-                    stream.write(text[start : start + _WRITE_CHUNK])
+                    while chunk:
+                        taken = stream.write(chunk)
+                        # A raw stream may take part of the text: the rest is written next.
+                        if type(taken) is int and 0 < taken < len(chunk):
+                            chunk = chunk[taken:]
+                        elif taken == 0:
+                            raise OSError("the sink took nothing")
+                        else:
+                            chunk = ""
+            except Exception as exc:
+                self._sink_error(exc)
+                continue
+            try:
+                with self.io_lock:
                     stream.flush()
-        except Exception as exc:
-            self.sink_errors += len(lines)
-            self._report(
-                "sink",
-                f"rfs-monitoring: the log sink failed ({type(exc).__name__}: {exc}); "
-                "entries written to it are lost, further failures are not reported",
-            )
+            except Exception as exc:  # the text was taken: it is not written twice
+                self._sink_error(exc)
+            if self.fallback_active:
+                self.fallback_active = False
+                self._say("rfs-monitoring: the log sink works again; writing to it")
+            return True
+        if not self.fallback_active:
+            self.fallback_active = True
+            self.reported_at = -math.inf  # report the switch now
+        return False
+
+    def _to_stderr(self, stream: TextSink, chunk: str) -> bool:
+        target = _stderr()
+        if target is None or target is stream:
+            return False
+        try:
+            with self.io_lock:
+                target.write(chunk)
+                target.flush()
+        except Exception:
+            return False
+        return True
+
+    def _sink_error(self, exc: Exception) -> None:
+        self.sink_errors += 1
+        self.last_error = get_masker().mask_text(f"{type(exc).__name__}: {_safe_text(exc)}")[:300]
+        self.last_error_time = _now()
+
+    def _maybe_report(self, force: bool = False) -> None:
+        """Report sink trouble and losses on stderr: at once the first time, then at most once
+        every `report_every` seconds, with the counts since the previous report."""
+        now = time.monotonic()
+        if not force and now - self.reported_at < self.report_every:
             return
-        self.written += len(lines)
+        counts = (self.sink_errors, self.diverted, self.dropped)
+        errors, diverted, dropped = (a - b for a, b in zip(counts, self.reported, strict=True))
+        if not (errors or diverted or dropped):
+            return
+        self.reported_at = now
+        self.reported = counts
+        parts = []
+        if errors:
+            parts.append(f"{errors} failed writes to the log sink (last: {self.last_error})")
+        if diverted:
+            parts.append(f"{diverted} entries written to stderr instead")
+        if dropped:
+            parts.append(f"{dropped} entries lost")
+        self._say(
+            "rfs-monitoring: "
+            + ", ".join(parts)
+            + f" (totals: {counts[0]} failed writes, {counts[1]} to stderr, {counts[2]} lost)"
+        )
 
     def _report(self, kind: str, message: str) -> None:
         if kind in self._reported:
             return
         self._reported.add(kind)
+        self._say(message)
+
+    def _say(self, message: str) -> None:
         try:
-            stderr = sys.__stderr__ or sys.stderr
+            stderr = _stderr()
             stderr.write(message + "\n")
             stderr.flush()
         except Exception:  # nowhere left to report to
@@ -706,6 +1094,16 @@ def _render_item(
 _writer = _Writer()
 
 
+def log_writer_state() -> LogWriterState:
+    """The log writer's queue and counters (what ``GET /health/result-patterns`` shows).
+
+    >>> state = log_writer_state()
+    >>> state.dropped >= 0 and isinstance(state.fallback_active, bool)
+    True
+    """
+    return _writer.state()
+
+
 # The writer's sink lock while a fork is under way, when the before-fork hook got it.
 _fork_io_lock: threading.Lock | None = None
 
@@ -713,7 +1111,7 @@ _fork_io_lock: threading.Lock | None = None
 def _before_fork() -> None:
     """Let the writer finish the write it is in (a stream's buffer lock copied into the child
     while the writer holds it would hang the child's writer) and keep it out of the sink until
-    the fork is done. The writer writes at most 64 KiB at a time; a sink stuck for over five
+    the fork is done. The writer writes at most 256 KiB at a time; a sink stuck for over five
     seconds is not waited for."""
     global _fork_io_lock
     lock = _writer.io_lock
@@ -731,7 +1129,7 @@ def _after_fork_in_child() -> None:
     """The child has only the forking thread: start a fresh writer (the parent writes what it
     had queued) and replace locks another parent thread may have held at the fork."""
     global _writer, _listeners_lock, _fork_io_lock
-    _writer = _Writer(_writer.capacity, _writer.max_block)
+    _writer = _Writer(_writer.capacity, _writer.max_block, _writer.max_bytes)
     _levels.lock = threading.Lock()
     _listeners_lock = threading.Lock()
     _fork_io_lock = None
@@ -745,38 +1143,113 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows onl
     )
 
 
-def flush_logs(timeout: float | None = 10.0) -> None:
-    """Return once every entry emitted so far (by any thread) has been written to the stream.
-
-    ``timeout`` bounds the wait in seconds (``None`` waits as long as it takes).
+def flush_logs(timeout: float | None = 10.0) -> bool:
+    """Wait until every entry emitted so far (by any thread) is written; True when all of them
+    reached the configured stream, False when ``timeout`` (seconds; ``None`` waits as long as
+    it takes) ran out first or some were dropped or written to stderr instead.
     """
-    _writer.flush(timeout)
+    return _writer.flush(timeout)
+
+
+def _give_up_on_pending(when: str) -> None:
+    writer = _writer
+    left = writer.pending()
+    if left:
+        with writer.lock:
+            writer.dropped += left
+        writer._say(f"rfs-monitoring: {left} log entries were not written {when}")
+    writer._maybe_report(force=True)
 
 
 def _flush_at_exit() -> None:
-    _writer.flush(5.0)
+    if _writer.thread is None and not _writer.queue:
+        return
+    _writer.flush(_config.exit_flush_seconds)
+    _give_up_on_pending("before exit (the log sink is too slow or stuck)")
 
 
 atexit.register(_flush_at_exit)
 
+# SIGTERM: the handler in force when ours was installed (the default action, or the host's).
+_sigterm_previous: Any = None
+_sigterm_wanted = True
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """Write what is queued (bounded in time) and make later entries write themselves, then
+    hand the signal on: to the host's handler, or to the default action (the process ends)."""
+    writer = _writer
+    writer.direct = True
+    writer.flush(_SIGTERM_FLUSH_SECONDS)
+    previous = _sigterm_previous
+    if callable(previous):
+        previous(signum, frame)
+        return
+    _give_up_on_pending("before SIGTERM ended the process")
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+
+
+def _install_sigterm_flush() -> None:
+    """Put `_on_sigterm` in front of the SIGTERM handler in force, from the main thread only.
+    An ignored signal stays ignored; a host handler is still called (after the flush); a
+    handler installed later by the host replaces ours, and gets the flush at exit instead."""
+    global _sigterm_previous
+    if not _sigterm_wanted or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        current = signal.getsignal(signal.SIGTERM)
+        if current is _on_sigterm or current is None or current == signal.SIG_IGN:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError):  # not the main interpreter, or no SIGTERM
+        return
+    _sigterm_previous = current
+
+
+def _uninstall_sigterm_flush() -> None:
+    global _sigterm_previous
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, _sigterm_previous or signal.SIG_DFL)
+    except (ValueError, OSError, AttributeError):
+        return
+    _sigterm_previous = None
+
+
+def _put_event(event: dict[str, Any]) -> None:
+    """Queue an already built (masked) dict entry, its large values cut."""
+    bounded, size = _bounded(event, _config.max_value_chars)
+    _writer.put(bounded, max(size, _ENTRY_BYTES))
+
 
 def _emit(raw: _RawEntry) -> None:
     """Hand one raw entry to the listeners (if any) and the writer; never raises."""
+    size = _ENTRY_BYTES
+    message = raw[_EMSG]
+    if (
+        raw[_META]
+        or raw[_EXC] is not None
+        or (message is not None and len(message) > _config.max_value_chars)
+    ):
+        raw, size = _bounded_raw(raw, _config.max_value_chars)
     listeners = _listeners
     if listeners:
         try:
             event = _entry_dict(raw, _config)
         except Exception:
-            _writer.put(raw)
+            _writer.put(raw, size)
             return
         for listener in listeners:
             try:
                 listener(dict(event))
             except Exception:
                 _writer._report("listener", "rfs-monitoring: a log listener raised; ignored")
-        _writer.put(event)
+        _put_event(event)
     else:
-        _writer.put(raw)
+        _writer.put(raw, size)
 
 
 def configure_logging(
@@ -786,9 +1259,13 @@ def configure_logging(
     environment: str | None = None,
     *,
     processors: Sequence[Processor] = (),
-    queue_size: int = 65536,
+    queue_size: int = 2048,
     max_block_seconds: float = 1.0,
     capture_stdlib: str | bool = False,
+    max_queue_bytes: int = 64 << 20,
+    max_value_chars: int = 16384,
+    exit_flush_seconds: float = 5.0,
+    flush_on_sigterm: bool = True,
 ) -> None:
     """Set up JSON output: one flat JSON object per line on ``stream`` (default: the current
     ``sys.stdout`` at write time), with ``service_name`` and ``environment`` (defaults: the
@@ -797,8 +1274,19 @@ def configure_logging(
     are written to the earlier stream first). Per-operation levels are kept.
 
     ``processors`` are structlog-style ``(logger, method_name, event_dict) -> event_dict``
-    callables run in the writer thread on every masked entry before rendering. ``queue_size``
-    bounds the queue; a full queue makes callers wait up to ``max_block_seconds`` for room.
+    callables run in the writer thread on every masked entry before rendering.
+
+    Nothing is lost silently. The queue holds at most ``queue_size`` entries and
+    ``max_queue_bytes`` bytes (estimated); when full, callers wait up to ``max_block_seconds``
+    for room, then the entry is dropped and counted. A short queue keeps what a crash can lose
+    small: the writer renders over 100k entries a second, so callers rarely wait. Strings longer
+    than ``max_value_chars`` are masked, then cut with a ``…[cut N characters]`` marker. A failed
+    write is retried; a sink that keeps failing gets the entries on stderr instead, and sink
+    errors and losses are reported on stderr at most every 10 seconds (see
+    `log_writer_state`). At exit the queue is written for up to ``exit_flush_seconds``, and
+    what is left is reported with its count. With ``flush_on_sigterm`` (the default), a SIGTERM
+    writes the queue first (for up to 2 s) and later entries are written by their callers; the
+    signal then goes on to the handler that was in force (the host's, or the default action).
 
     Nothing global is touched: the application's structlog and stdlib logging configuration
     stay as they are. ``capture_stdlib=True`` (the root logger) or a logger name adds one
@@ -811,6 +1299,12 @@ def configure_logging(
         raise ValueError(f"queue_size must be at least 1, got {queue_size}")
     if max_block_seconds < 0:
         raise ValueError(f"max_block_seconds must be zero or more, got {max_block_seconds}")
+    if max_queue_bytes < 1:
+        raise ValueError(f"max_queue_bytes must be at least 1, got {max_queue_bytes}")
+    if max_value_chars < 16:
+        raise ValueError(f"max_value_chars must be at least 16, got {max_value_chars}")
+    if exit_flush_seconds < 0:
+        raise ValueError(f"exit_flush_seconds must be zero or more, got {exit_flush_seconds}")
     _writer.flush(10.0)
     defaults = _default_config()
     _config = _Config(
@@ -818,10 +1312,20 @@ def configure_logging(
         service_name=service_name if service_name is not None else defaults.service_name,
         environment=environment if environment is not None else defaults.environment,
         processors=tuple(processors),
+        max_value_chars=max_value_chars,
+        exit_flush_seconds=exit_flush_seconds,
     )
     _writer.capacity = queue_size
     _writer.max_block = max_block_seconds
+    _writer.max_bytes = max_queue_bytes
     _writer._reported.clear()
+    _writer.reported_at = -math.inf  # a new configuration's first trouble is reported at once
+    global _sigterm_wanted
+    _sigterm_wanted = flush_on_sigterm
+    if flush_on_sigterm:
+        _install_sigterm_flush()
+    else:
+        _uninstall_sigterm_flush()
     with _levels.lock:
         _levels.default = number
         _levels.version += 1
@@ -876,7 +1380,7 @@ def _structlog_to_queue(logger: Any, method_name: str, event_dict: MutableMappin
             event["exception"] = _format_exception(exc)
     event.setdefault("service_name", _config.service_name)
     event.setdefault("environment", _config.environment)
-    _writer.put(get_masker().mask(event))
+    _put_event(get_masker().mask(event))
     raise structlog.DropEvent
 
 
@@ -890,6 +1394,7 @@ def get_logger(**initial_values: Any) -> Any:
     >>> configure_logging(stream=out)
     >>> get_logger(component="billing").info("charged", amount=3, token="t-1")
     >>> flush_logs()
+    True
     >>> line = json.loads(out.getvalue())
     >>> line["event"], line["component"], line["token"]
     ('charged', 'billing', '***')
@@ -919,6 +1424,7 @@ class StdlibBridgeHandler(logging.Handler):
     >>> log.addHandler(StdlibBridgeHandler())
     >>> log.warning("login for %s with password=%s", "ada", "hunter2")
     >>> flush_logs()
+    True
     >>> json.loads(out.getvalue())["event"]
     'login for ada with password=***'
     >>> log.handlers.clear(); configure_logging()
@@ -938,7 +1444,7 @@ class StdlibBridgeHandler(logging.Handler):
             }
             if record.exc_info and record.exc_info[1] is not None:
                 event["exception"] = masker.mask_text(_format_exception(record.exc_info[1]))
-            _writer.put(event)
+            _put_event(event)
         except Exception:
             self.handleError(record)
 
@@ -1611,3 +2117,9 @@ def _flux_step(flux: FluxResult[Any, Any], name: str, errors_only: bool) -> Flux
     except Exception:
         _writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
     return type(flux).from_results(flux.results)
+
+
+# Imported by an application module under uvicorn or gunicorn, this runs after the server put its
+# own SIGTERM handler in place: ours goes in front of it (and is dropped when the server restores
+# the handler it found, the default action, at shutdown).
+_install_sigterm_flush()

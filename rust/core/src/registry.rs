@@ -504,6 +504,9 @@ impl Registry {
             op.life = Lifetime::new();
             op.own_codes.clear();
         }
+        // Every interned code id lived in the buckets and totals just dropped.
+        state.codes = Vec::new();
+        state.code_ids = HashMap::new();
         state.resources = tier_shapes(self.config.retention_seconds)
             .map(|(width, span)| ResourceTier::new(width, span))
             .collect();
@@ -822,13 +825,18 @@ impl State {
             let code_text = code
                 .filter(|c| !c.is_empty())
                 .unwrap_or_else(|| UNKNOWN_CODE.to_owned());
-            let mut code_id = self.intern_code(&code_text);
-            if let Some(op) = self.ops.get(sample.op as usize) {
-                if !op.own_codes.contains(&code_id) && op.own_codes.len() >= config.max_error_codes
-                {
-                    code_id = self.intern_code(OTHER);
-                }
-            }
+            // Only a code the operation keeps is interned: a folded code goes straight to
+            // OTHER, so any number of distinct codes costs no memory beyond the kept ones.
+            let known = self.code_ids.get(code_text.as_str()).copied();
+            let full = self.ops.get(sample.op as usize).is_some_and(|op| {
+                op.own_codes.len() >= config.max_error_codes
+                    && known.is_none_or(|id| !op.own_codes.contains(&id))
+            });
+            let code_id = match known {
+                _ if full => self.intern_code(OTHER),
+                Some(id) => id,
+                None => self.intern_code(&code_text),
+            };
             let message = cut_message(message.filter(|m| !m.is_empty()).unwrap_or(code_text));
             FailureKey {
                 code: code_id,
@@ -1214,6 +1222,32 @@ mod tests {
             s.errors_by_code,
             vec![("E1".to_owned(), 1), (OTHER.to_owned(), 1)]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn folded_codes_are_not_interned_and_reset_frees_the_interner(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let reg = Registry::new(Config {
+            max_error_codes: 3,
+            ..Config::default()
+        })?;
+        let a = reg.register("a")?.id;
+        for i in 0..10_000 {
+            reg.record(a, 1.0, 1.0, failure(&format!("CODE_{i}"), &format!("m {i}")))?;
+        }
+        let s = reg.summary("a", 1.0, 60, 10).ok_or("missing")?;
+        assert_eq!(s.errors_by_code.len(), 4);
+        assert_eq!(s.errors_by_code.iter().map(|(_, n)| n).sum::<u64>(), 10_000);
+        // Three kept codes and OTHER: the rest were never stored.
+        assert_eq!(reg.locked().codes.len(), 4);
+        assert_eq!(reg.locked().code_ids.len(), 4);
+        reg.reset();
+        assert!(reg.locked().codes.is_empty());
+        assert!(reg.locked().code_ids.is_empty());
+        reg.record(a, 2.0, 1.0, failure("AFTER", "reset"))?;
+        let s = reg.summary("a", 2.0, 60, 10).ok_or("missing")?;
+        assert_eq!(s.errors_by_code, vec![("AFTER".to_owned(), 1)]);
         Ok(())
     }
 
