@@ -97,6 +97,7 @@ __all__ = [
     "AlertsOverview",
     "LogLevelRequest",
     "LogLevelState",
+    "LogWriterHealth",
     "OperationHealth",
     "OperationSummary",
     "OperationsOverview",
@@ -173,6 +174,25 @@ class OperationHealth(BaseModel):
     reasons: list[str]
 
 
+class LogWriterHealth(BaseModel):
+    """The log writer's queue and counters (`rfs_monitoring.result_logging.log_writer_state`)."""
+
+    queue_depth: int
+    """Entries queued or being written."""
+    queued_bytes: int
+    written: int
+    """Entries written to the configured sink."""
+    diverted: int
+    """Entries written to stderr because the sink kept failing."""
+    dropped: int
+    """Entries lost (queue full past the wait, nowhere to write)."""
+    sink_errors: int
+    last_error: str | None
+    last_error_time: datetime | None
+    fallback_active: bool
+    """True while the sink keeps failing and entries go to stderr."""
+
+
 class ResultPatternHealth(BaseModel):
     """Overall health of the Result-pattern operations: the worst operation's status.
 
@@ -190,6 +210,7 @@ class ResultPatternHealth(BaseModel):
     firing_alerts: int
     operations: list[OperationHealth]
     resources: ResourceUsage | None
+    log_writer: LogWriterHealth
 
 
 class AlertsOverview(BaseModel):
@@ -273,6 +294,20 @@ class _ResultCollector(Collector):
         yield duration
         yield totals
         yield errors
+        from rfs_monitoring.result_logging import log_writer_state
+
+        writer = log_writer_state()
+        yield CounterMetricFamily(
+            "rfs_log_entries_dropped",
+            "Log entries lost: queue full past the wait, no sink left to write to, or unwritten "
+            "at exit.",
+            value=float(writer.dropped),
+        )
+        yield CounterMetricFamily(
+            "rfs_log_sink_errors",
+            "Failed writes to the log sink (each is retried, then written to stderr).",
+            value=float(writer.sink_errors),
+        )
 
 
 def prometheus_registry(
@@ -619,6 +654,7 @@ def monitoring_router(
             resources=None
             if sample is None
             else ResourceUsage(rss_mb=sample[0], cpu_percent=sample[1]),
+            log_writer=_log_writer_health(),
         )
         if status == "unhealthy":
             response.status_code = 503
@@ -737,6 +773,25 @@ def monitoring_router(
         )
 
     return router
+
+
+def _log_writer_health() -> LogWriterHealth:
+    from rfs_monitoring.result_logging import log_writer_state
+
+    state = log_writer_state()
+    return LogWriterHealth(
+        queue_depth=state.queue_depth,
+        queued_bytes=state.queued_bytes,
+        written=state.written,
+        diverted=state.diverted,
+        dropped=state.dropped,
+        sink_errors=state.sink_errors,
+        last_error=state.last_error,
+        last_error_time=None
+        if state.last_error_time is None
+        else datetime.fromtimestamp(state.last_error_time, UTC),
+        fallback_active=state.fallback_active,
+    )
 
 
 def _summary_of_nothing(name: str) -> OperationSummary:

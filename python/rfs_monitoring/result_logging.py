@@ -133,7 +133,7 @@ MAX_OPERATION_LEVELS = 1024
 
 class TooManyLevelOverridesError(ValueError):
     """`set_log_level` for a new operation when `MAX_OPERATION_LEVELS` operations already have
-    a level of their own (``PUT /logging/level`` answers 422). `reset_log_levels` forgets them."""
+    a level of their own (``PUT /logging/level`` answers 400). `reset_log_levels` forgets them."""
 
 
 class _Levels:
@@ -569,7 +569,11 @@ def _cut_text(text: str, limit: int) -> str:
     masked = get_masker().mask_text(text)
     if len(masked) <= limit:
         return masked
-    return f"{masked[:limit]}…[cut {len(masked) - limit} characters]"
+    # An ASCII marker: one non-ASCII character would double the memory of the whole string.
+    return f"{masked[:limit]}...[cut {len(masked) - limit} characters]"
+
+
+_sizeof = sys.getsizeof
 
 
 def _bounded(value: Any, limit: int, depth: int = 0) -> tuple[Any, int]:
@@ -579,7 +583,7 @@ def _bounded(value: Any, limit: int, depth: int = 0) -> tuple[Any, int]:
     if kind is str:
         if len(value) > limit:
             value = _cut_text(value, limit)
-        return value, 56 + len(value)
+        return value, _sizeof(value)
     if depth >= 32:
         return value, 64
     if kind is dict:
@@ -607,8 +611,8 @@ def _bounded(value: Any, limit: int, depth: int = 0) -> tuple[Any, int]:
     if kind is bytes or kind is bytearray:
         if len(value) > limit:
             text = _cut_text(bytes(value).decode("latin-1"), limit)
-            return text, 56 + len(text)
-        return value, 56 + len(value)
+            return text, _sizeof(text)
+        return value, _sizeof(value)
     return value, 64
 
 
@@ -767,7 +771,7 @@ class _Writer:
     """The single writer thread: drains the bounded queue in batches, renders and writes."""
 
     # Small batches keep what a crash can lose (the queue plus the batch in hand) small.
-    batch_size = 512
+    batch_size = 256
     # An idle writer is woken once this many entries wait (or by flush), else it wakes by
     # itself after ``idle_wait`` seconds: waking it for every entry would hand the GIL back and
     # forth once per call and halve the throughput of a busy process.
@@ -776,7 +780,7 @@ class _Writer:
     report_every = 10.0  # seconds between two stderr reports of sink trouble or losses
 
     def __init__(
-        self, capacity: int = 2048, max_block: float = 1.0, max_bytes: int = 64 << 20
+        self, capacity: int = 1024, max_block: float = 1.0, max_bytes: int = 64 << 20
     ) -> None:
         self.capacity = capacity
         self.max_block = max_block
@@ -796,6 +800,10 @@ class _Writer:
         self.lock = threading.Lock()
         self.big_bytes = 0  # bytes of queued `_Sized` entries beyond `_ENTRY_BYTES` each
         self.in_flight = 0  # entries taken from the queue and not yet written
+        self.batches = 0  # batches taken from the queue so far
+        # `batches` when a caller last waited `max_block` for room in vain: until the writer
+        # takes another batch (a stuck sink), callers drop at once instead of each waiting.
+        self.stalled = -1
         self.direct = False  # after SIGTERM: callers write their entries themselves
         self.written = 0
         self.diverted = 0
@@ -842,10 +850,17 @@ class _Writer:
             return False  # the writer itself (a sink that logs) must never wait for itself
         if thread is None or not thread.is_alive():
             self._restart(thread)
+        # Once the writer has taken a batch since this caller began to wait, the caller's entry
+        # goes in even if other callers filled the room again: a waiting caller is never starved
+        # (the queue may pass its bounds by one entry per waiting thread).
+        taken = self.batches
+        if self.stalled == taken:
+            return False  # a caller already waited in vain since the writer's last batch
         deadline = _perf() + self.max_block
-        while self._full():
+        while self._full() and self.batches == taken:
             remaining = deadline - _perf()
             if remaining <= 0:
+                self.stalled = taken
                 return False
             self.room.clear()
             self.wake.set()
@@ -952,6 +967,7 @@ class _Writer:
                     item = item.item
                 batch.append(item)
             self.in_flight = len(batch)
+            self.batches += 1
             if freed:
                 with self.lock:
                     self.big_bytes -= freed
@@ -1259,7 +1275,7 @@ def configure_logging(
     environment: str | None = None,
     *,
     processors: Sequence[Processor] = (),
-    queue_size: int = 2048,
+    queue_size: int = 1024,
     max_block_seconds: float = 1.0,
     capture_stdlib: str | bool = False,
     max_queue_bytes: int = 64 << 20,
@@ -1280,7 +1296,7 @@ def configure_logging(
     ``max_queue_bytes`` bytes (estimated); when full, callers wait up to ``max_block_seconds``
     for room, then the entry is dropped and counted. A short queue keeps what a crash can lose
     small: the writer renders over 100k entries a second, so callers rarely wait. Strings longer
-    than ``max_value_chars`` are masked, then cut with a ``…[cut N characters]`` marker. A failed
+    than ``max_value_chars`` are masked, then cut with a ``...[cut N characters]`` marker. A failed
     write is retried; a sink that keeps failing gets the entries on stderr instead, and sink
     errors and losses are reported on stderr at most every 10 seconds (see
     `log_writer_state`). At exit the queue is written for up to ``exit_flush_seconds``, and
