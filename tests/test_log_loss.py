@@ -411,7 +411,7 @@ class Slow:
     def __init__(self, path):
         self.file = open(path, "w", encoding="utf-8")
     def write(self, text):
-        time.sleep(0.05)
+        time.sleep(0.3)
         return self.file.write(text)
     def flush(self):
         self.file.flush()
@@ -457,7 +457,7 @@ def test_uvicorn_graceful_shutdown_on_sigterm_writes_every_entry(tmp_path: Path)
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])},
     )
     try:
         deadline = time.monotonic() + 60

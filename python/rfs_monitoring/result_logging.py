@@ -548,6 +548,7 @@ def add_listener(fn: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
 
 _WRITE_CHUNK = 262144  # characters per write of the writer thread, whole lines only
 _ENTRY_BYTES = 512  # what a queued entry without large values counts for the byte bound
+_BIG_ENTRY = 4096  # entries estimated above this count for their own size
 _SINK_PAUSES = (0.0, 0.005, 0.05)  # pause before each attempt at writing one chunk
 _SIGTERM_FLUSH_SECONDS = 2.0
 _Item = Any  # a raw tuple, an already built dict, a `_Sized` one, or a flush marker (an Event)
@@ -822,12 +823,13 @@ class _Writer:
         if self.direct and self._write_directly(item):
             return
         queue = self.queue
-        if size > _ENTRY_BYTES:
+        big = size > _BIG_ENTRY
+        if big:
             item = _Sized(item, size)
             with self.lock:
                 self.big_bytes += size - _ENTRY_BYTES
         if self._full() and not self._wait_for_room():
-            if size > _ENTRY_BYTES:
+            if big:
                 with self.lock:
                     self.big_bytes -= size - _ENTRY_BYTES
             self._lose(1)

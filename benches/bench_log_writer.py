@@ -1,0 +1,218 @@
+"""The log writer's throughput to a file, against structlog writing the same fields.
+
+The writer must keep up with the request threads: what it has not written when the process is
+killed is lost, so its rate decides how short the queue stays (issue 11, section 2). Every row
+writes ``ENTRIES`` entries carrying the same fields (the entry schema plus ``metadata.args``) into
+a file in this process; ``extra_info["entries_per_second"]`` is the rate.
+
+- ``writer-alone``: the writer thread draining entries already queued, against structlog
+  rendering and writing the same number of lines (one thread each).
+- ``writer-with-producers``: 4 threads making logged calls (``log_args=True``) while the writer
+  writes, then a flush, against 4 threads logging the same fields through structlog.
+
+Run for real with::
+
+    .venv/bin/python -m pytest benches/bench_log_writer.py --benchmark-enable --benchmark-only \
+        -p no:cacheprovider
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import pytest
+import structlog
+
+from rfs_monitoring import result_logging
+from rfs_monitoring.metrics import ResultMetricsCollector
+from rfs_monitoring.result import Result, Success
+from rfs_monitoring.result_logging import configure_logging, flush_logs, log_result_operation
+
+ENTRIES = 20_000
+THREADS = 4
+
+
+@log_result_operation("bench_writer", log_args=True)
+def logged(user_id: int, page: int) -> Result[int, str]:
+    return Success(user_id)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quiet_collector() -> Iterator[None]:
+    collector = ResultMetricsCollector(sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(collector)
+    yield
+    configure_logging()
+    ResultMetricsCollector.set_instance(previous)
+    collector.close()
+
+
+def _structlog_logger(stream: TextIO) -> Any:
+    return structlog.wrap_logger(
+        structlog.WriteLogger(stream),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        cache_logger_on_first_use=True,
+    )
+
+
+def _structlog_call(logger: Any) -> Callable[[int], None]:
+    """One structlog line with the fields of a `log_result_operation` entry."""
+    perf = time.perf_counter
+
+    def call(index: int) -> None:
+        start = perf()
+        result = logged.__wrapped__(index, 1)  # type: ignore[attr-defined]
+        logger.info(
+            "result_operation",
+            correlation_id="4920e74240444cfd907b24645213d4c0",
+            operation_name="bench_structlog",
+            step_name=None,
+            result_type="success",
+            processing_time_ms=(perf() - start) * 1000.0,
+            success_type=type(result.unwrap()).__name__,
+            error_type=None,
+            error_code=None,
+            error_message=None,
+            user_id=None,
+            request_id=None,
+            service_name="bench",
+            environment="bench",
+            memory_usage_mb=None,
+            cpu_usage_percent=None,
+            metadata={"args": {"user_id": index, "page": 1}},
+            trace_id=None,
+            span_id=None,
+        )
+
+    return call
+
+
+def _queued(count: int) -> list[Any]:
+    """``count`` raw entries as the request path queues them."""
+    paused = result_logging._Writer(capacity=1 << 30)
+    paused.thread = threading.Thread()  # "started": put() only appends
+    original = result_logging._writer
+    result_logging._writer = paused
+    try:
+        for index in range(count):
+            logged(index, 1)
+    finally:
+        result_logging._writer = original
+    return list(paused.queue)
+
+
+def _lines(path: Path) -> int:
+    with path.open() as written:
+        return sum(1 for _ in written)
+
+
+def _rate(benchmark: Any) -> None:
+    if benchmark.stats:
+        benchmark.extra_info["entries_per_second"] = round(ENTRIES / benchmark.stats.stats.min)
+
+
+# -- writer-alone ---------------------------------------------------------------------------------
+
+
+@pytest.mark.benchmark(group="writer-alone")
+def test_writer_drains_queued_entries_to_a_file(benchmark: Any, tmp_path: Path) -> None:
+    """The writer thread's own rate: ENTRIES queued entries rendered, masked and written."""
+    entries = _queued(ENTRIES)
+    writers: list[result_logging._Writer] = []
+
+    def fresh() -> None:
+        writer = result_logging._Writer(capacity=1 << 30)
+        writer.queue.extend(entries)
+        writers.append(writer)
+
+    def drain() -> None:
+        writer = writers[-1]
+        writer._start()
+        assert writer.flush(None)
+
+    path = tmp_path / "writer.log"
+    with path.open("w") as stream:
+        configure_logging(stream=stream)
+        try:
+            benchmark.pedantic(drain, setup=fresh, rounds=5)
+        finally:
+            configure_logging()
+    _rate(benchmark)
+    assert _lines(path) == ENTRIES * len(writers)
+
+
+@pytest.mark.benchmark(group="writer-alone")
+def test_structlog_writes_the_same_fields_to_a_file(benchmark: Any, tmp_path: Path) -> None:
+    """Peer baseline: structlog rendering and writing ENTRIES lines, in the calling thread."""
+    path = tmp_path / "structlog.log"
+    with path.open("w") as stream:
+        call = _structlog_call(_structlog_logger(stream))
+
+        def burst() -> None:
+            for index in range(ENTRIES):
+                call(index)
+            stream.flush()
+
+        benchmark.pedantic(burst, rounds=5)
+    _rate(benchmark)
+    assert _lines(path) % ENTRIES == 0
+
+
+# -- writer-with-producers ------------------------------------------------------------------------
+
+
+def _threads(target: Callable[[int], None]) -> None:
+    per = ENTRIES // THREADS
+
+    def run(offset: int) -> None:
+        for index in range(offset, offset + per):
+            target(index)
+
+    workers = [threading.Thread(target=run, args=(t * per,)) for t in range(THREADS)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+@pytest.mark.benchmark(group="writer-with-producers")
+def test_four_threads_logging_through_the_writer(benchmark: Any, tmp_path: Path) -> None:
+    """4 threads make ENTRIES logged calls in all; the writer writes them; then a flush."""
+    path = tmp_path / "producers.log"
+    with path.open("w") as stream:
+        configure_logging(stream=stream)
+        try:
+
+            def burst() -> None:
+                _threads(lambda index: logged(index, 1) and None)
+                assert flush_logs(None)
+
+            benchmark.pedantic(burst, rounds=3)
+        finally:
+            configure_logging()
+    _rate(benchmark)
+    assert _lines(path) % ENTRIES == 0
+
+
+@pytest.mark.benchmark(group="writer-with-producers")
+def test_four_threads_logging_through_structlog(benchmark: Any, tmp_path: Path) -> None:
+    """Peer baseline: the same 4 threads, each call rendering and writing its structlog line."""
+    path = tmp_path / "structlog_threads.log"
+    with path.open("w") as stream:
+        call = _structlog_call(_structlog_logger(stream))
+
+        def burst() -> None:
+            _threads(call)
+            stream.flush()
+
+        benchmark.pedantic(burst, rounds=3)
+    _rate(benchmark)
+    assert _lines(path) % ENTRIES == 0
