@@ -665,3 +665,230 @@ def test_setting_a_level_costs_the_same_with_many_overrides() -> None:
     finally:
         reset_log_levels()
     assert large < small * 4
+
+
+# -- the writer's edges, in this process --------------------------------------------------------
+
+
+def test_bounded_cuts_inside_containers_and_bytes_and_keeps_small_values() -> None:
+    """Lists, tuples and bytes are walked and cut; untouched containers are kept as they are."""
+    bounded = result_logging._bounded
+    small = [1, ("a", b"b")]
+    assert bounded(small, 100)[0] is small
+    cut, size = bounded([("x" * 300,), b"y" * 300, bytearray(b"z" * 10)], 100)
+    assert cut[0] == ("x" * 100 + "...[cut 200 characters]",)
+    assert cut[1] == "y" * 100 + "...[cut 200 characters]"
+    assert cut[2] == bytearray(b"z" * 10)
+    assert size > 300
+    deep: Any = "leaf"
+    for _ in range(40):
+        deep = [deep]
+    assert bounded(deep, 100)[0] is deep
+    assert bounded(object(), 100)[1] == 64
+    # A long text that masking shortens below the limit is not cut.
+    secret = "password=" + "s" * 200
+    assert result_logging._cut_text(secret, 100) == "password=***"
+
+
+def test_safe_renders_anything() -> None:
+    """Keys become strings, containers lists, objects their str (else repr with a marker)."""
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    deep: Any = 1
+    for _ in range(40):
+        deep = [deep]
+    safe = result_logging._safe(
+        {"set": {3}, "frozen": frozenset({4}), "obj": Unprintable(), "deep": deep, 1.5: None}
+    )
+    assert safe["set"] == [3]
+    assert safe["frozen"] == [4]
+    assert safe["obj"] == "<unprintable Unprintable>"
+    assert "<max depth>" in json.dumps(safe["deep"])
+    assert safe["1.5"] is None
+
+
+def test_dict_entries_and_unreadable_entries_still_leave_a_line() -> None:
+    """A dict entry (structlog, stdlib) with a tuple key survives; an entry whose fields cannot
+    even be read leaves the error alone."""
+    config = result_logging._config
+    resources: tuple[float | None, float | None] = (None, None)
+    rendered = ("null", "null")
+    line = result_logging._render_safely(
+        {"event": "e", "data": {(1, 2): 3}}, config, resources, rendered
+    )
+    assert json.loads(line) == {"event": "e", "data": {"(1, 2)": 3}}
+
+    class Broken(dict[str, Any]):
+        def get(self, key: str, default: Any = None) -> Any:
+            raise RuntimeError("unreadable")
+
+        def items(self) -> Any:
+            raise RuntimeError("unreadable")
+
+    entry = json.loads(result_logging._render_safely(Broken(a=1), config, resources, rendered))
+    assert entry["render_error"].startswith("RuntimeError")
+    assert "a" not in entry
+
+
+def test_a_batch_larger_than_one_write_goes_in_several_whole_line_writes() -> None:
+    """Lines are grouped into writes of at most 256 KiB, never split."""
+    sink = FlakySink()
+    configure_logging(stream=sink)
+    for n in range(200):
+        probe(n, "v" * 5000)
+    assert flush_logs(10)
+    assert len(sink.parts) >= 3
+    assert all(part.endswith("\n") for part in sink.parts)
+    assert _ids(sink.text())[0] == set(range(200))
+
+
+def test_sink_edge_cases_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write taking nothing is a failure; a failing flush after a taken write is counted but
+    not written twice; with stderr failing too, the entries are counted as lost."""
+
+    class TakesNothing:
+        def write(self, text: str) -> int:
+            return 0
+
+        def flush(self) -> None:
+            """Nothing buffered."""
+
+    class BadFlush(FlakySink):
+        def flush(self) -> None:
+            raise OSError("flush failed")
+
+    class BrokenStderr:
+        def write(self, text: str) -> int:
+            raise OSError("stderr closed")
+
+        def flush(self) -> None:
+            """Nothing buffered."""
+
+    bad_flush = BadFlush()
+    configure_logging(stream=bad_flush)
+    errors = log_writer_state().sink_errors
+    probe(1)
+    assert flush_logs(10)
+    assert _ids(bad_flush.text())[0] == {1}
+    assert log_writer_state().sink_errors > errors
+
+    monkeypatch.setattr(sys, "__stderr__", BrokenStderr())
+    configure_logging(stream=TakesNothing())  # type: ignore[arg-type]
+    dropped = log_writer_state().dropped
+    probe(2)
+    assert flush_logs(10) is False
+    assert log_writer_state().dropped == dropped + 1
+    assert "took nothing" in (log_writer_state().last_error or "")
+
+
+def test_stderr_as_the_sink_has_no_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the failing sink is stderr itself, its entries are counted as lost."""
+    failing = FlakySink(always=True)
+    monkeypatch.setattr(sys, "__stderr__", failing)
+    configure_logging(stream=failing)
+    dropped = log_writer_state().dropped
+    probe(1)
+    flush_logs(10)
+    assert log_writer_state().dropped == dropped + 1
+
+
+def test_after_sigterm_callers_write_their_own_entries() -> None:
+    """Direct mode: the entry is in the sink when the call returns; while a batch holds the
+    sink, it is queued instead."""
+    sink = FlakySink()
+    configure_logging(stream=sink)
+    writer = result_logging._writer
+    writer.direct = True
+    try:
+        probe(1)
+        assert _ids(sink.text())[0] == {1}
+        with writer.write_lock:
+            started = time.perf_counter()
+            probe(2)
+            assert time.perf_counter() - started >= 0.4
+            assert _ids(sink.text())[0] == {1}
+    finally:
+        writer.direct = False
+    assert flush_logs(10)
+    assert _ids(sink.text())[0] == {1, 2}
+
+
+def test_the_sigterm_handler_writes_the_queue_then_calls_the_hosts_handler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Called directly (no signal is sent): the queue is written before the host's handler."""
+    sink = FlakySink()
+    configure_logging(stream=sink)
+    seen: list[tuple[int, set[int]]] = []
+    monkeypatch.setattr(
+        result_logging,
+        "_sigterm_previous",
+        lambda signum, frame: seen.append((signum, _ids(sink.text())[0])),
+    )
+    for n in range(100):
+        probe(n)
+    try:
+        result_logging._on_sigterm(signal.SIGTERM, None)
+    finally:
+        result_logging._writer.direct = False
+    assert seen == [(signal.SIGTERM, set(range(100)))]
+
+
+def test_exit_flush_reports_what_it_could_not_write(capfd: pytest.CaptureFixture[str]) -> None:
+    """The exit flush gives up after exit_flush_seconds and reports the count (called directly)."""
+    sink = FlakySink()
+    sink.gate.clear()
+    configure_logging(stream=sink, exit_flush_seconds=0.05)
+    for n in range(20):
+        probe(n)
+    dropped = log_writer_state().dropped
+    result_logging._flush_at_exit()
+    assert log_writer_state().dropped == dropped + 20
+    assert "20 log entries were not written before exit" in capfd.readouterr().err
+    sink.gate.set()
+    flush_logs(10)
+
+
+def test_the_sigterm_flush_is_only_installed_from_the_main_thread() -> None:
+    """From another thread, installing and removing do nothing."""
+    configure_logging(flush_on_sigterm=False)
+    worker = threading.Thread(target=result_logging._install_sigterm_flush)
+    worker.start()
+    worker.join()
+    assert signal.getsignal(signal.SIGTERM) is not result_logging._on_sigterm
+    configure_logging()
+    worker = threading.Thread(target=result_logging._uninstall_sigterm_flush)
+    worker.start()
+    worker.join()
+    assert signal.getsignal(signal.SIGTERM) is result_logging._on_sigterm
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("max_queue_bytes", 0), ("max_value_chars", 15), ("exit_flush_seconds", -1.0)],
+)
+def test_configure_logging_refuses_bad_bounds(option: str, value: float) -> None:
+    with pytest.raises(ValueError, match=option):
+        configure_logging(**{option: value})  # type: ignore[arg-type]
+
+
+def test_long_error_messages_are_masked_then_cut() -> None:
+    """A Failure's message over max_value_chars is cut (after masking) on the request path."""
+    from rfs_monitoring.result import Failure
+
+    @log_result_operation("long_failure")
+    def fails() -> Result[int, str]:
+        return Failure("x" * 2000 + " token=abcdef")
+
+    sink = FlakySink()
+    configure_logging(stream=sink, max_value_chars=100)
+    fails()
+    assert flush_logs(10)
+    message = json.loads(sink.text())["error_message"]
+    assert message == "x" * 100 + "...[cut 1910 characters]"  # counted after masking
