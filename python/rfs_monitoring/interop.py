@@ -18,13 +18,14 @@ no library is imported here, and none is a dependency. A type that no adapter na
 >>> class Outcome:
 ...     def __init__(self, ok, payload):
 ...         self.ok, self.payload = ok, payload
->>> register_result_adapter(
+>>> adapter = register_result_adapter(
 ...     Outcome,
 ...     is_failure=lambda o: not o.ok,
 ...     error=lambda o: o.payload,
 ...     value=lambda o: o.payload,
 ...     success=lambda v: Outcome(True, v),
 ...     failure=lambda e: Outcome(False, e),
+...     library="outcomes",
 ... )
 >>> read_outcome(Outcome(False, "timeout"))
 (True, 'timeout')
@@ -34,13 +35,14 @@ Success(value=7)
 
 from __future__ import annotations
 
-import sys
+import importlib
 import threading
 import types
 import typing
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from operator import attrgetter
+from typing import Any
 
 from rfs_monitoring.result import Failure, Result, Success
 
@@ -89,7 +91,12 @@ class _Entry:
 
     kind: int
     library: str
-    read: Reader | None = None  # results
+    # Results: a type that is always a success or always a failure has ``failed`` set and a
+    # ``payload`` getter (a C-level attrgetter/methodcaller where possible: no Python frame on
+    # the hot path); a type that can be either has ``read``.
+    failed: bool | None = None
+    payload: Callable[[Any], Any] | None = None
+    read: Reader | None = None
     run: Callable[[Any], Awaitable[Any]] | None = None  # chains: the awaitable of its Result
     rewrap: Callable[[Any, Callable[[], Awaitable[Any]]], Any] | None = None  # chains
     items: Callable[[Any], Iterable[Any]] | None = None  # batches
@@ -108,10 +115,8 @@ def _class_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _constant(failed: bool, payload: Callable[[Any], Any]) -> Reader:
-    if failed:
-        return lambda r: (True, payload(r))
-    return lambda r: (False, payload(r))
+def _fixed(library: str, failed: bool, payload: Callable[[Any], Any]) -> _Entry:
+    return _Entry(_KIND_RESULT, library, failed=failed, payload=payload)
 
 
 def _from_module(module: str, success: str, failure: str) -> Callable[[], tuple[Any, Any]]:
@@ -119,19 +124,10 @@ def _from_module(module: str, success: str, failure: str) -> Callable[[], tuple[
     type is in the mocked method's annotation, or the caller named it), so importing is fine."""
 
     def load() -> tuple[Any, Any]:
-        loaded = sys.modules.get(module)
-        if loaded is None:
-            import importlib
-
-            loaded = importlib.import_module(module)
+        loaded = importlib.import_module(module)
         return getattr(loaded, success), getattr(loaded, failure)
 
     return load
-
-
-def _io_inner(r: Any) -> Any:
-    # returns' IOSuccess/IOFailure hold a returns Result as their inner value.
-    return r._inner_value
 
 
 def _rfs_flux_items(flux: Any) -> Iterable[Any]:
@@ -150,10 +146,8 @@ def _returns_future_rewrap(future: Any, run: Callable[[], Awaitable[Any]]) -> An
 
 _BUILT_IN: dict[str, _Entry] = {
     # rfs-framework 4.x
-    "rfs.core.result.Success": _Entry(
-        _KIND_RESULT, "rfs", read=_constant(False, lambda r: r.value)
-    ),
-    "rfs.core.result.Failure": _Entry(_KIND_RESULT, "rfs", read=_constant(True, lambda r: r.error)),
+    "rfs.core.result.Success": _fixed("rfs", False, attrgetter("value")),
+    "rfs.core.result.Failure": _fixed("rfs", True, attrgetter("error")),
     "rfs.reactive.mono_result.MonoResult": _Entry(
         _KIND_CHAIN,
         "rfs",
@@ -162,31 +156,22 @@ _BUILT_IN: dict[str, _Entry] = {
     ),
     "rfs.reactive.flux_result.FluxResult": _Entry(_KIND_BATCH, "rfs", items=_rfs_flux_items),
     # dry-python returns
-    "returns.result.Success": _Entry(
-        _KIND_RESULT, "returns", read=_constant(False, lambda r: r.unwrap())
-    ),
-    "returns.result.Failure": _Entry(
-        _KIND_RESULT, "returns", read=_constant(True, lambda r: r.failure())
-    ),
-    "returns.io.IOSuccess": _Entry(
-        _KIND_RESULT, "returns", read=_constant(False, lambda r: _io_inner(r).unwrap())
-    ),
-    "returns.io.IOFailure": _Entry(
-        _KIND_RESULT, "returns", read=_constant(True, lambda r: _io_inner(r).failure())
-    ),
+    # Every returns container keeps its content in ``_inner_value`` (an IOResult's is a Result).
+    "returns.result.Success": _fixed("returns", False, attrgetter("_inner_value")),
+    "returns.result.Failure": _fixed("returns", True, attrgetter("_inner_value")),
+    "returns.io.IOSuccess": _fixed("returns", False, attrgetter("_inner_value._inner_value")),
+    "returns.io.IOFailure": _fixed("returns", True, attrgetter("_inner_value._inner_value")),
     "returns.future.FutureResult": _Entry(
         _KIND_CHAIN, "returns", run=_returns_future_run, rewrap=_returns_future_rewrap
     ),
     # result (Ok/Err)
-    "result.result.Ok": _Entry(_KIND_RESULT, "result", read=_constant(False, lambda r: r.ok_value)),
-    "result.result.Err": _Entry(
-        _KIND_RESULT, "result", read=_constant(True, lambda r: r.err_value)
-    ),
+    "result.result.Ok": _fixed("result", False, attrgetter("ok_value")),
+    "result.result.Err": _fixed("result", True, attrgetter("err_value")),
     # expression: one Result class, tagged "ok" or "error"
     "expression.core.result.Result": _Entry(
         _KIND_RESULT,
         "expression",
-        read=lambda r: (True, r.error) if r.is_error() else (False, r.ok),
+        read=lambda r: (True, r.error) if r.tag == "error" else (False, r.ok),
     ),
 }
 
@@ -236,8 +221,8 @@ _lock = threading.Lock()
 
 
 _OWN: dict[type, _Entry] = {
-    Success: _Entry(_KIND_RESULT, "rfs_monitoring", read=lambda r: (False, r.value)),
-    Failure: _Entry(_KIND_RESULT, "rfs_monitoring", read=lambda r: (True, r.error)),
+    Success: _fixed("rfs_monitoring", False, attrgetter("value")),
+    Failure: _fixed("rfs_monitoring", True, attrgetter("error")),
 }
 
 
@@ -367,10 +352,18 @@ def _entry(value: Any) -> _Entry | None:
 def read_outcome(value: Any) -> tuple[bool, Any] | None:
     """``(failed, payload)`` of a Result of any known library (the error when it failed, else
     the value), or ``None`` when ``value`` is not a Result."""
-    entry = _entry(value)
-    if entry is None or entry.read is None:
+    cls = type(value)
+    try:
+        entry = _cache[cls]
+    except KeyError:
+        entry = _resolve(cls)
+    if entry is None:
         return None
-    return entry.read(value)
+    failed = entry.failed
+    if failed is not None:
+        return failed, entry.payload(value)  # type: ignore[misc]
+    read = entry.read
+    return None if read is None else read(value)
 
 
 def is_result(value: Any) -> bool:
@@ -488,6 +481,3 @@ def result_builders(
     if family is None or family.builders is None:
         return None
     return family.builders()
-
-
-LibraryName = Literal["rfs", "returns", "returns.io", "result", "expression"]

@@ -766,7 +766,17 @@ async def _timed_awaitable(handle: _core.Handle, awaitable: Awaitable[Any], call
 
 def _safe_settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
     try:
-        return _settle(handle, value, duration_ms)
+        # A Result of any library, read through interop's per-type cache: the common case
+        # first, with as few Python frames as possible (goal: +0.3 µs over our own types).
+        read = read_outcome(value)
+        if read is None:
+            return _settle(handle, value, duration_ms)
+        if read[0]:
+            error = read[1]
+            handle.record(duration_ms, False, error_code_of(error), error_message_of(error))
+        else:
+            handle.record(duration_ms, True)
+        return value
     except Exception:  # metrics never break the observed call
         _logger.debug("recording a monitored call failed", exc_info=True)
         return value

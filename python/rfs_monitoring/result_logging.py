@@ -1450,7 +1450,10 @@ def log_result_operation(
                         return outcome
                     _success(spec, scope, outcome, elapsed)
                     return outcome
-                if _is_mono(outcome) or is_chain(outcome):
+                if _is_mono(outcome) or (
+                    # another library's chain: awaitable (no cost for our Results)
+                    getattr(type(outcome), "__await__", None) is not None and is_chain(outcome)
+                ):
                     _detach_quietly(span)
                     return _deferred_mono(
                         spec, cast(Any, outcome), elapsed, args, kwargs, scope, span
