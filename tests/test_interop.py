@@ -42,6 +42,7 @@ from rfs_monitoring import (
     register_result_adapter,
     tracing,
 )
+from rfs_monitoring.alerts import AlertConfiguration, AlertManager, AlertRule
 from rfs_monitoring.errors import APIError
 from rfs_monitoring.interop import (
     is_result,
@@ -55,6 +56,7 @@ from rfs_monitoring.testing import (
     CapturedLogs,
     ResultMockerFactory,
     assert_flux_result_stats,
+    assert_mono_result_timeout,
     assert_result_error,
     assert_result_success,
     mock_result_service,
@@ -258,6 +260,16 @@ def test_monitor_result_counts_failures(
     assert {(e.operation_name, e.error_message) for e in top} >= {
         (f"sync_monitor_{lib.name}", "timeout")
     }
+    rule = AlertRule(
+        name="failing",
+        operation=f"sync_monitor_{lib.name}",
+        metric="success_rate",
+        op="<",
+        threshold=0.5,
+        window="5m",
+    )
+    manager = AlertManager(metrics_collector, AlertConfiguration(rules=[rule], notifiers=[]))
+    assert [e.status for e in manager.evaluate()] == ["firing"]
 
 
 def test_a_failure_sets_the_span_status(
@@ -401,6 +413,19 @@ def test_from_rfs_takes_results_and_refuses_other_values() -> None:
     with pytest.raises(TypeError, match="FluxResult holds Results"):
         FluxResult([1])
     assert asyncio.run(MonoResult.from_result(result_lib.Err("no")).to_result()) == Failure("no")
+
+
+def test_assert_mono_result_timeout_takes_an_rfs_chain() -> None:
+    async def slow() -> Any:
+        await asyncio.sleep(5)
+        return rfs_result.Success("late")
+
+    chain = rfs_reactive.MonoResult(slow).timeout(0.05)
+    error = asyncio.run(assert_mono_result_timeout(chain, 0.05))
+    assert "timed out" in str(error).lower() or isinstance(error, TimeoutError)
+    quick = rfs_reactive.MonoResult.from_value(1)
+    with pytest.raises(AssertionError, match="got success"):
+        asyncio.run(assert_mono_result_timeout(quick, 0.05))
 
 
 # -- handle_result ----------------------------------------------------------------------------

@@ -921,13 +921,12 @@ async def assert_mono_result_timeout(
             f"{limit:.2f}s and was cancelled (is .timeout() applied?)"
         ) from None
     elapsed = time.perf_counter() - started
-    _check_result(result)
-    if result.is_success():
+    failed, error = _check_result(result)
+    if not failed:
         raise AssertionError(
             f"Expected a timeout after {timeout_seconds}s, got success after {elapsed:.3f}s: "
-            f"{result.unwrap()!r}"
+            f"{error!r}"
         )
-    error = result.unwrap_error()
     if not _is_timeout(error):
         raise AssertionError(
             f"Expected a timeout after {timeout_seconds}s, got error after {elapsed:.3f}s: "
