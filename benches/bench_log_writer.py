@@ -191,8 +191,11 @@ def test_four_threads_logging_through_the_writer(benchmark: Any, tmp_path: Path)
         configure_logging(stream=stream)
         try:
 
+            def call(index: int) -> None:
+                logged(index, 1)
+
             def burst() -> None:
-                _threads(lambda index: logged(index, 1) and None)
+                _threads(call)
                 assert flush_logs(None)
 
             benchmark.pedantic(burst, rounds=3)

@@ -1234,7 +1234,12 @@ mod tests {
         })?;
         let a = reg.register("a")?.id;
         for i in 0..10_000 {
-            reg.record(a, 1.0, 1.0, failure(&format!("CODE_{i}"), &format!("m {i}")))?;
+            reg.record(
+                a,
+                1.0,
+                1.0,
+                failure(&format!("CODE_{i}"), &format!("m {i}")),
+            )?;
         }
         let s = reg.summary("a", 1.0, 60, 10).ok_or("missing")?;
         assert_eq!(s.errors_by_code.len(), 4);
