@@ -237,7 +237,7 @@ def slow(n):
 configure_logging(stream=Slow())
 for n in range(50_000):
     slow(n)
-returned = flush_logs(timeout=0.5)
+returned = flush_logs(timeout=0.05)
 print(repr(returned), len(result_logging._writer.queue))
 os._exit(0)
 """
@@ -306,7 +306,7 @@ def main(selected: list[str]) -> None:
         )
     if not selected or "flush" in selected:
         print(
-            f"| flush_logs(timeout=0.5) behind a 50 ms sink | returned, still queued: "
+            f"| flush_logs(timeout=0.05) behind a 50 ms sink | returned, still queued: "
             f"{_python(_FLUSH)} |"
         )
     if not selected or "codes" in selected:
