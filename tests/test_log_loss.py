@@ -483,6 +483,77 @@ def test_uvicorn_graceful_shutdown_on_sigterm_writes_every_entry(tmp_path: Path)
     assert set(range(300)) <= ids, err.decode()
 
 
+_GUNICORN_APP = """
+import os, time
+from rfs_monitoring.result import Success
+from rfs_monitoring.result_logging import configure_logging, log_result_operation
+
+class Slow:
+    def __init__(self, path):
+        self.file = open(path, "w", encoding="utf-8")
+    def write(self, text):
+        time.sleep(0.3)
+        return self.file.write(text)
+    def flush(self):
+        self.file.flush()
+
+configure_logging(stream=Slow(os.environ["RFS_TEST_LOG"]))
+
+@log_result_operation("wsgi", log_args=True)
+def handle(n):
+    return Success(n)
+
+def app(environ, start_response):
+    base = int(environ["PATH_INFO"].strip("/"))
+    for i in range(50):
+        handle(base * 50 + i)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
+
+
+def test_gunicorn_graceful_shutdown_on_sigterm_writes_every_entry(tmp_path: Path) -> None:
+    """A gunicorn worker behind a slow sink: its exit flush used to give up after 5 s on a long
+    queue and drop the rest silently; the short queue is written in time."""
+    import httpx
+
+    (tmp_path / "wsgi_app.py").write_text(_GUNICORN_APP)
+    out = tmp_path / "out.log"
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "wsgi_app:app"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
+            "RFS_TEST_LOG": str(out),
+        },
+    )
+    try:
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            while True:
+                try:
+                    client.get("/1000")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "gunicorn did not start"
+                    time.sleep(0.05)
+            for n in range(100):
+                assert client.get(f"/{n}").status_code == 200
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=CHILD_TIMEOUT)
+    finally:
+        if server.poll() is None:  # pragma: no cover - only when the server hangs
+            server.kill()
+            server.wait()
+    ids, corrupt = _ids(out.read_text())
+    assert corrupt == 0
+    assert set(range(5000)) <= ids, err.decode()[-2000:]
+
+
 def test_a_stuck_sink_with_large_arguments_keeps_memory_bounded(tmp_path: Path) -> None:
     """2000 calls with 200 KB arguments into a stuck sink: before +413 MB RSS; now the queue
     is bounded in bytes and large values are cut."""
