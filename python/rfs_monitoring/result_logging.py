@@ -816,6 +816,7 @@ class _Writer:
         self.fallback_active = False
         self.reported_at = -math.inf
         self.reported = (0, 0, 0)  # sink_errors, diverted, dropped at the last report
+        self.report_lock = threading.Lock()
         self._reported: set[str] = set()
 
     # -- producer side ------------------------------------------------------------------------
@@ -1059,6 +1060,16 @@ class _Writer:
         now = time.monotonic()
         if not force and now - self.reported_at < self.report_every:
             return
+        # One reporter at a time (callers dropping entries and the writer may both get here);
+        # the others leave at once rather than wait.
+        if not self.report_lock.acquire(blocking=False):
+            return
+        try:
+            self._report_counts(now)
+        finally:
+            self.report_lock.release()
+
+    def _report_counts(self, now: float) -> None:
         counts = (self.sink_errors, self.diverted, self.dropped)
         errors, diverted, dropped = (a - b for a, b in zip(counts, self.reported, strict=True))
         if not (errors or diverted or dropped):
@@ -1306,6 +1317,8 @@ def configure_logging(
     what is left is reported with its count. With ``flush_on_sigterm`` (the default), a SIGTERM
     writes the queue first (for up to 2 s) and later entries are written by their callers; the
     signal then goes on to the handler that was in force (the host's, or the default action).
+    Imported by an application under a server that re-raises SIGTERM after its own graceful
+    shutdown (uvicorn), the process may then end through the exit flush with status 0.
 
     Nothing global is touched: the application's structlog and stdlib logging configuration
     stay as they are. ``capture_stdlib=True`` (the root logger) or a logger name adds one
