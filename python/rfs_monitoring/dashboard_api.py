@@ -260,7 +260,18 @@ class _ResultCollector(Collector):
             "Failed operations by error code (the collector bounds the codes per operation).",
             labels=["operation", "error_code"],
         )
-        for op in self._source().cumulative():
+        step_duration = HistogramMetricFamily(
+            "rfs_step_duration_seconds",
+            "Own duration of each pass through a chain's log_step/log_error step.",
+            labels=["operation", "step"],
+        )
+        steps = CounterMetricFamily(
+            "rfs_steps",
+            "Passes through a chain's steps by outcome (a Failure at that point counts as error).",
+            labels=["operation", "step", "outcome"],
+        )
+        source = self._source()
+        for op in source.cumulative():
             duration.add_metric(
                 [op.operation_name],
                 [(_le(bound), float(count)) for bound, count in op.buckets],
@@ -270,9 +281,19 @@ class _ResultCollector(Collector):
             totals.add_metric([op.operation_name, "error"], float(op.failures))
             for code, count in sorted(op.errors_by_code.items()):
                 errors.add_metric([op.operation_name, code], float(count))
+        for operation, step, totals_of_step in source.step_cumulative():
+            step_duration.add_metric(
+                [operation, step],
+                [(_le(bound), float(count)) for bound, count in totals_of_step.buckets],
+                totals_of_step.sum_seconds,
+            )
+            steps.add_metric([operation, step, "success"], float(totals_of_step.successes))
+            steps.add_metric([operation, step, "error"], float(totals_of_step.failures))
         yield duration
         yield totals
         yield errors
+        yield step_duration
+        yield steps
 
 
 def prometheus_registry(
