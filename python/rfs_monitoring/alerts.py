@@ -73,6 +73,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("rfs_monitoring.alerts")
+_MAX_TIME = 253_402_300_799.0  # the metrics core's latest time: 9999-12-31T23:59:59Z
 _T = TypeVar("_T")
 
 AlertMetric = Literal[
@@ -453,6 +454,14 @@ class _Instance:
         self.last_notified: float | None = None
         self.last_evaluated: float | None = None
 
+    def shift(self, seconds: float) -> None:
+        """Move every remembered time by ``seconds`` (the clock was stepped)."""
+        for slot in ("active_since", "fired_at", "resolved_at", "clear_since", "last_notified",
+                     "last_evaluated"):  # fmt: skip
+            value = getattr(self, slot)
+            if value is not None:
+                setattr(self, slot, value + seconds)
+
     def state(self) -> AlertState:
         return AlertState(
             rule=self.rule.name,
@@ -728,6 +737,7 @@ class AlertManager:
         self._dispatcher = _Dispatcher(capacity=10_000)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_now: float | None = None
         self.evaluation_errors = 0
         _live_managers.add(self)
 
@@ -784,6 +794,10 @@ class AlertManager:
         source = self.collector
         with self._lock:
             now = self._now()
+            if not (0.0 <= now <= _MAX_TIME):  # NaN too: no state moves on a broken clock
+                self._clock_failed(now)
+                return []
+            self._follow_clock_step(now)
             config = self._config
             events: list[AlertEvent] = []
             for rule in config.rules:
@@ -825,6 +839,21 @@ class AlertManager:
             events.extend(inst.step(value, now, self.repeat_interval))
         return events
 
+    def _follow_clock_step(self, now: float) -> None:
+        """A clock stepped back by ``d`` seconds moves every alert's remembered times back by
+        ``d``: the durations (``for_seconds``, ``keep_firing_for_seconds``, repeats) go on as if
+        the clock had always read the new time, and the times shown are on the new clock."""
+        last, self._last_now = self._last_now, now
+        if last is None or now >= last:
+            return
+        step = last - now
+        for inst in self._instances.values():
+            inst.shift(-step)
+
+    def _clock_failed(self, now: float) -> None:
+        self.evaluation_errors += 1
+        _log.error("alert evaluation skipped: the clock returned %r, not a time", now)
+
     def _evaluation_failed(self, rule: AlertRule, exc: Exception) -> None:
         self.evaluation_errors += 1
         _log.error(
@@ -835,6 +864,9 @@ class AlertManager:
     def _value(source: MetricsSource, rule: AlertRule, operation: str) -> float | None:
         result = source.operation_metrics(operation, rule.window)
         if result.is_failure():
+            error = result.unwrap_error()
+            if getattr(error, "code", None) == "SERVICE_UNAVAILABLE":
+                raise error  # a broken clock: judge nothing rather than "no data"
             return None  # no data in the window: nothing to judge
         metrics = result.unwrap()
         if metrics.total_requests < rule.min_requests or metrics.total_requests == 0:
