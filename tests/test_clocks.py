@@ -103,8 +103,9 @@ def test_eight_days_ahead_then_corrected_keeps_the_next_samples_visible_everywhe
 def test_a_pending_alert_survives_a_backward_step_and_fires_on_time(
     collector: ResultMetricsCollector, clock: FakeClock
 ) -> None:
-    """Still breaching after a 1 h backward step: pending, then firing once for_seconds have
-    passed on the new clock."""
+    """Still breaching after a backward step (1 h and a bit: the old rings dropped samples more
+    than 3600 s behind their newest): pending, then firing once for_seconds have passed on the
+    new clock."""
     rule = AlertRule(
         name="errors", operation="checkout", metric="error_rate", op=">", threshold=0.5,
         window="1m", for_seconds=300,
@@ -113,14 +114,14 @@ def test_a_pending_alert_survives_a_backward_step_and_fires_on_time(
     try:
         burst(collector, 10, ok=False)
         assert [e.status for e in manager.evaluate()] == ["pending"]
-        clock.set(T0 + 120 - HOUR)
+        clock.set(T0 + 120 - 2 * HOUR)
         burst(collector, 10, ok=False)
         assert manager.evaluate() == []
         [state] = manager.states()
         assert state.status == "pending"
         assert state.active_since is not None
         # On the new clock: the step counts as no time (nothing else tells how long it was).
-        assert state.active_since.timestamp() == T0 + 120 - HOUR
+        assert state.active_since.timestamp() == T0 + 120 - 2 * HOUR
         clock.advance(299)
         burst(collector, 10, ok=False)
         assert manager.evaluate() == []

@@ -93,6 +93,7 @@ _COMPARATORS: dict[str, Callable[[float, float], bool]] = {
 }
 
 _NAME_PATTERN = r"^[A-Za-z0-9_.:\-*/ ]+$"
+_MAX_WINDOW_SECONDS = 90 * 86_400  # the metrics core's longest retention
 
 
 class _Metrics(Protocol):
@@ -166,14 +167,16 @@ class AlertRule(BaseModel):
     """An operation name, or ``"*"`` for every operation with data in the window."""
     metric: AlertMetric
     op: Literal[">", ">=", "<", "<="]
-    threshold: float = Field(allow_inf_nan=False)
-    window: str = "5m"
+    threshold: float = Field(allow_inf_nan=False, strict=True)
+    window: str = Field(default="5m", max_length=9)
     """The time range the metric is computed over, such as ``"5m"`` (``<n>s|m|h|d|w``)."""
-    for_seconds: float = Field(default=0.0, ge=0, le=7 * 86400, allow_inf_nan=False)
+    for_seconds: float = Field(default=0.0, ge=0, le=7 * 86400, allow_inf_nan=False, strict=True)
     """How long the rule must keep breaching before the alert fires (0: at once)."""
-    keep_firing_for_seconds: float = Field(default=0.0, ge=0, le=7 * 86400, allow_inf_nan=False)
+    keep_firing_for_seconds: float = Field(
+        default=0.0, ge=0, le=7 * 86400, allow_inf_nan=False, strict=True
+    )
     """How long a firing alert stays firing after the breach clears, against flapping."""
-    min_requests: int = Field(default=1, ge=0)
+    min_requests: int = Field(default=1, ge=0, le=1_000_000_000, strict=True)
     """Requests the window must hold before the rule is judged (quiet operations never alert)."""
     severity: Literal["info", "warning", "critical"] = "warning"
     labels: dict[str, str] = Field(default_factory=dict)
@@ -184,7 +187,9 @@ class AlertRule(BaseModel):
     def _window_is_a_time_range(cls, value: str) -> str:
         from rfs_monitoring.metrics import parse_time_range
 
-        parsed = parse_time_range(value)
+        # No window longer than the longest retention a collector can have (90 days); the
+        # monitoring route also checks it against its collector's own retention.
+        parsed = parse_time_range(value, max_seconds=_MAX_WINDOW_SECONDS)
         if parsed.is_failure():
             raise ValueError(getattr(parsed.unwrap_error(), "message", "invalid time range"))
         return value
