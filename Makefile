@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-EXTRAS := dev
+EXTRAS := dev,interop
 STAMP := $(VENV)/.rfs-installed
 PY_DIRS := $(wildcard python tests benches examples)
 SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml constraints.txt
@@ -26,6 +26,8 @@ $(PY):
 
 $(STAMP): $(PY) $(SOURCES)
 	$(BIN)/maturin develop --release --locked -E $(EXTRAS) -q
+	@# rfs-framework for the interop tests, without its cloud SDKs (see pyproject's interop extra)
+	$(BIN)/pip install -q --no-deps rfs-framework
 	@touch $@
 
 .PHONY: install

@@ -40,6 +40,7 @@ from rfs_monitoring import _core
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
 from rfs_monitoring.errors import APIError
+from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, read_outcome
 from rfs_monitoring.result import Failure, Result, Success
 
 if TYPE_CHECKING:
@@ -714,8 +715,11 @@ def _classify(error: object) -> tuple[str, str]:
 
 
 def _record_result(handle: _core.Handle, duration_ms: float, result: object) -> None:
-    if isinstance(result, Failure):
-        code, message = _classify(result.error)
+    """A Result of any library (ours, rfs, returns, result, expression, registered ones): its
+    failure is a failure; anything else returned is a success."""
+    read = read_outcome(result)
+    if read is not None and read[0]:
+        code, message = _classify(read[1])
         handle.record(duration_ms, False, code, message)
     else:
         handle.record(duration_ms, True)
@@ -743,6 +747,17 @@ def _settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
         failure = next((r for r in value.results if isinstance(r, Failure)), None)
         _record_result(handle, duration_ms, failure)
         return value
+    if is_result(value):  # another library's (expression's Result is awaitable too)
+        _record_result(handle, duration_ms, value)
+        return value
+    if is_chain(value):  # rfs' MonoResult, returns' FutureResult: same type back
+        run, rewrap = chain_of(value)
+        return rewrap(value, functools.partial(_timed_mono, handle, value, duration_ms, run))
+    items = batch_items(value)  # rfs' FluxResult
+    if items is not None:
+        failed = next((r for r in items if (read := read_outcome(r)) and read[0]), None)
+        _record_result(handle, duration_ms, failed)
+        return value
     if inspect.isawaitable(value):
         return _timed_awaitable(handle, value, duration_ms)
     _record_result(handle, duration_ms, value)
@@ -750,11 +765,14 @@ def _settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
 
 
 async def _timed_mono(
-    handle: _core.Handle, mono: MonoResult[Any, Any], call_ms: float
-) -> Result[Any, Any]:
+    handle: _core.Handle,
+    mono: Any,
+    call_ms: float,
+    run: Callable[[Any], Awaitable[Any]] | None = None,
+) -> Any:
     start = time.perf_counter()
     try:
-        result = await mono.to_result()
+        result = await (mono.to_result() if run is None else run(mono))
     except BaseException as exc:
         _record_exception(handle, call_ms + _elapsed_ms(start), exc)
         raise
@@ -774,7 +792,17 @@ async def _timed_awaitable(handle: _core.Handle, awaitable: Awaitable[Any], call
 
 def _safe_settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
     try:
-        return _settle(handle, value, duration_ms)
+        # A Result of any library, read through interop's per-type cache: the common case
+        # first, with as few Python frames as possible (goal: +0.3 µs over our own types).
+        read = read_outcome(value)
+        if read is None:
+            return _settle(handle, value, duration_ms)
+        if read[0]:
+            error = read[1]
+            handle.record(duration_ms, False, error_code_of(error), error_message_of(error))
+        else:
+            handle.record(duration_ms, True)
+        return value
     except Exception:  # metrics never break the observed call
         _logger.debug("recording a monitored call failed", exc_info=True)
         return value

@@ -81,6 +81,14 @@ from rfs_monitoring.context import (
     new_correlation_id,
 )
 from rfs_monitoring.errors import APIError, ErrorCode
+from rfs_monitoring.interop import (
+    batch_items,
+    chain_of,
+    is_chain,
+    is_result,
+    read_outcome,
+    result_annotation,
+)
 from rfs_monitoring.reactive import FluxResult, MonoResult
 from rfs_monitoring.result import Failure, Result, Success
 
@@ -505,10 +513,12 @@ def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
 
 async def _outcome_of(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
     outcome = fn(*args, **kwargs)
-    if inspect.isawaitable(outcome):
+    if inspect.isawaitable(outcome) and not is_result(outcome):  # expression's is awaitable
         outcome = await outcome
     if isinstance(outcome, MonoResult):  # an async endpoint returning a chain
         outcome = await outcome
+    elif is_chain(outcome):  # another library's chain (rfs' MonoResult, returns' FutureResult)
+        outcome = await chain_of(outcome)[0](outcome)
     return outcome
 
 
@@ -523,7 +533,10 @@ async def _serve_async(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]
 def _serve_sync(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
     try:
         outcome = fn(*args, **kwargs)
-        if inspect.isawaitable(outcome):  # a MonoResult, or a sync wrapper around async code
+        if is_chain(outcome):  # another library's chain: its Result, not its own await
+            outcome = _await_from_thread(chain_of(outcome)[0](outcome))
+        elif inspect.isawaitable(outcome) and not is_result(outcome):
+            # a MonoResult, or a sync wrapper around async code
             outcome = _await_from_thread(outcome)
     except APIError as error:
         return problem_response(error)
@@ -562,6 +575,21 @@ def _respond(outcome: Any) -> Any:
         return outcome.value
     if isinstance(outcome, Failure):
         return problem_response(APIError.from_service_error(outcome.error))
+    read = read_outcome(outcome)  # another library's Result: the same rules as ours
+    if read is not None:
+        failed, payload = read
+        return problem_response(APIError.from_service_error(payload)) if failed else payload
+    items = batch_items(outcome)  # another library's batch (rfs' FluxResult)
+    if items is not None:
+        values = []
+        for item in items:
+            item_read = read_outcome(item)
+            if item_read is None:
+                continue
+            if item_read[0]:
+                return problem_response(APIError.from_service_error(item_read[1]))
+            values.append(item_read[1])
+        return values
     # An endpoint that returned a plain value is served as FastAPI would serve it.
     return outcome
 
@@ -592,7 +620,9 @@ def _success_type(fn: Callable[..., Any], signature: inspect.Signature) -> Any:
     elif isinstance(origin, type) and issubclass(origin, Result | MonoResult):
         success = args[0] if args else None
     else:
-        success = annotation
+        # Another library's Result (returns, rfs, result, expression, registered ones).
+        names_result, foreign = result_annotation(annotation)
+        success = foreign if names_result else annotation
     if success is None or success is type(None) or success is Any or isinstance(success, TypeVar):
         # No model: a `Result[None, ...]` endpoint may be a 204 route, which must have none.
         return None
