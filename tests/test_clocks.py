@@ -234,3 +234,13 @@ def test_an_alert_manager_on_a_broken_clock_keeps_its_state(
         other.close()
     finally:
         manager.close()
+
+
+def test_a_clock_error_reads_and_pickles_as_itself() -> None:
+    """ClockError keeps the reading, prints it and survives pickling."""
+    import pickle
+
+    error = ClockError(-5.0)
+    assert repr(error) == "ClockError(-5.0)"
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), copy.reading, copy.status_code) == (ClockError, -5.0, 503)

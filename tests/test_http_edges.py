@@ -22,7 +22,8 @@ from rfs_monitoring.errors import APIError
 from rfs_monitoring.metrics import ResultMetricsCollector
 from rfs_monitoring.result_logging import reset_log_levels
 from rfs_monitoring.testing import FakeClock
-from rfs_monitoring.web import install_problem_details
+from rfs_monitoring.result import Failure
+from rfs_monitoring.web import FastAPIResult, install_problem_details
 
 TOKEN = "edge-token-1"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -63,6 +64,10 @@ def plain_app() -> TestClient:
     def conflict() -> None:
         raise APIError.conflict("already there")
 
+    @app.get("/typed")
+    def typed() -> FastAPIResult[int]:
+        return Failure(APIError.not_found("user", "7"))
+
     install_problem_details(app)
     return TestClient(app, raise_server_exceptions=False)
 
@@ -78,10 +83,22 @@ def test_every_error_of_an_app_is_a_problem(plain_app: TestClient) -> None:
     assert invalid["details"]["errors"][0]["location"] == "path.item_id"
     assert assert_problem(plain_app.get("/teapot"), 418)["detail"] == "short and stout"
     assert assert_problem(plain_app.get("/conflict"), 409)["code"] == "CONFLICT"
+    typed = assert_problem(plain_app.get("/typed", headers={"X-Correlation-ID": "c-9"}), 404)
+    assert typed["detail"] == "user '7' not found"  # the Failure's own problem, not wrapped
+    assert typed["correlation_id"]
     crashed = assert_problem(plain_app.get("/boom"), 500)
     assert "hunter2" not in json.dumps(crashed)
     assert crashed["code"] == "INTERNAL_SERVER_ERROR"
     assert plain_app.get("/items/3").json() == {"item_id": 3}
+
+
+def test_problem_of_status_names_every_status() -> None:
+    """Codes of their own, reason phrases for the rest, and a sane status for odd input."""
+    from rfs_monitoring.web import problem_of_status
+
+    assert problem_of_status(422).to_problem("c")["title"] == "Unprocessable Entity"
+    assert problem_of_status(507).code.value == "INTERNAL_SERVER_ERROR"
+    assert problem_of_status(302).status_code == 400  # not an error status: a client error
 
 
 def test_the_problem_carries_the_callers_correlation_id(plain_app: TestClient) -> None:

@@ -435,3 +435,24 @@ def test_the_api_proxy_provider_set_before_the_sdk_one_follows_it() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert json.loads(done.stdout) == [False, True, 1, [False, True]]
+
+
+def test_an_override_works_without_the_api_module_and_broken_spans_are_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A provider given directly needs no ``opentelemetry.trace`` lookup; a span whose state
+    cannot be read counts as no span."""
+
+    class Unreadable:
+        def is_recording(self) -> bool:
+            raise RuntimeError("no state")
+
+    sdk = TracerProvider()
+    previous = tracing.set_tracer_provider(_WrappingProvider(sdk))
+    try:
+        monkeypatch.delitem(sys.modules, "opentelemetry.trace")
+        assert tracing._tracer() is not None
+        assert tracing._dropped(Unreadable()) is True
+    finally:
+        tracing.set_tracer_provider(previous)
+        sdk.shutdown()
