@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from rfs_monitoring.dashboard_api import MAX_BODY_BYTES, monitoring_router
 from rfs_monitoring.errors import APIError
 from rfs_monitoring.metrics import ResultMetricsCollector
+from rfs_monitoring.result import Failure
 from rfs_monitoring.result_logging import reset_log_levels
 from rfs_monitoring.testing import FakeClock
-from rfs_monitoring.result import Failure
 from rfs_monitoring.web import FastAPIResult, install_problem_details
 
 TOKEN = "edge-token-1"
