@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 from rfs_monitoring import _core
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
+from rfs_monitoring.errors import APIError
 from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, read_outcome
 from rfs_monitoring.result import Failure, Result, Success
 
 if TYPE_CHECKING:
-    from rfs_monitoring.errors import APIError
     from rfs_monitoring.reactive import MonoResult
 
 __all__ = [
@@ -89,8 +89,6 @@ def _seconds_of(text: object) -> int | None:
 
 
 def _validation_error(message: str) -> APIError:
-    from rfs_monitoring.errors import APIError
-
     return APIError.validation_error(message)
 
 
@@ -120,6 +118,9 @@ def parse_time_range(text: object, *, max_seconds: int | None = None) -> Result[
             _validation_error(f"time_range {text!r} is longer than the retention ({max_seconds} s)")
         )
     return Success(seconds)
+
+
+_MAX_TIME = 253_402_300_799.0  # the core's MAX_TIME: 9999-12-31T23:59:59Z
 
 
 def _utc(timestamp: float) -> datetime:
@@ -475,7 +476,26 @@ class ResultMetricsCollector:
             _core.OTHER,
         )
 
+    @property
+    def clock_errors(self) -> int:
+        """How many clock readings were refused while recording (NaN, infinite, negative or
+        past the year 9999); each such sample was kept at the previous sample's time."""
+        return self._registry.clock_errors
+
     # -- queries ------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        """The clock's time for a query; a reading no window can end at is a `ClockError`."""
+        reading = self._clock()
+        try:
+            now = float(reading)
+        except (TypeError, ValueError):
+            now = float("nan")
+        if not (0.0 <= now <= _MAX_TIME):  # NaN fails every comparison
+            from rfs_monitoring.exceptions import ClockError
+
+            raise ClockError(reading)
+        return now
 
     def _window(self, time_range: object) -> Result[int, APIError]:
         return parse_time_range(time_range, max_seconds=self._registry.retention_seconds)
@@ -499,11 +519,12 @@ class ResultMetricsCollector:
             return window
         if not isinstance(name, str) or not name:
             return Failure(_validation_error("operation name must be a non-empty string"))
-        now = self._clock()
+        try:
+            now = self._now()
+        except APIError as clock_error:
+            return Failure(clock_error)
         summary = self._registry.summary(name, now, window.unwrap(), _TOP_ERRORS_PER_OPERATION)
         if summary is None:
-            from rfs_monitoring.errors import APIError
-
             return Failure(APIError.not_found("operation", name))
         resources = summary.resources or self._fallback_resources()
         rss_mb, cpu_percent = resources if resources is not None else (0.0, 0.0)
@@ -562,7 +583,10 @@ class ResultMetricsCollector:
         window = self._window(time_range)
         if isinstance(window, Failure):
             return window
-        now = self._clock()
+        try:
+            now = self._now()
+        except APIError as clock_error:
+            return Failure(clock_error)
         return Success((now, self._registry.briefs(now, window.unwrap())))
 
     @staticmethod
@@ -616,7 +640,7 @@ class ResultMetricsCollector:
     def list_operations(self, time_range: str = "1h") -> list[str]:
         """Names with at least one sample in the window, sorted (ValueError on a bad range)."""
         window = self._window_or_raise(time_range)
-        return self._registry.operations(self._clock(), window)
+        return self._registry.operations(self._now(), window)
 
     def top_errors(self, limit: int = 10, time_range: str = "1h") -> list[ErrorSummary]:
         """The most frequent failures over every operation in the window, messages masked.
@@ -636,7 +660,7 @@ class ResultMetricsCollector:
                 last_seen=_utc(last_seen),
             )
             for operation, code, message, count, first_seen, last_seen in (
-                self._registry.top_errors(self._clock(), window, limit)
+                self._registry.top_errors(self._now(), window, limit)
             )
         ]
 
@@ -660,10 +684,12 @@ class ResultMetricsCollector:
             return Failure(_validation_error(f"points must be 1..{_MAX_POINTS}, got {points!r}"))
         if not isinstance(name, str) or not name:
             return Failure(_validation_error("operation name must be a non-empty string"))
-        series = self._registry.series(name, self._clock(), window.unwrap(), points)
+        try:
+            now = self._now()
+        except APIError as clock_error:
+            return Failure(clock_error)
+        series = self._registry.series(name, now, window.unwrap(), points)
         if series is None:
-            from rfs_monitoring.errors import APIError
-
             return Failure(APIError.not_found("operation", name))
         return Success(
             [
