@@ -830,7 +830,11 @@ class _Writer:
             item = _Sized(item, size)
             with self.lock:
                 self.big_bytes += size - _ENTRY_BYTES
-        if self._full() and not self._wait_for_room():
+        depth = len(queue)  # `_full()`, inlined: this runs on every logged call
+        if (
+            depth >= self.capacity
+            or (depth and depth * _ENTRY_BYTES + self.big_bytes > self.max_bytes)
+        ) and not self._wait_for_room():
             if big:
                 with self.lock:
                     self.big_bytes -= size - _ENTRY_BYTES
@@ -990,7 +994,17 @@ class _Writer:
         # One resource sample per batch: it changes once a second at most.
         resources = _resource_sample()
         rendered = (_json_number(resources[0]), _json_number(resources[1]))
-        lines = [_render_safely(item, config, resources, rendered) for item in batch]
+        lines: list[str] = []
+        append = lines.append
+        fast = not config.processors
+        for item in batch:
+            try:
+                if fast and type(item) is tuple:
+                    append(_fast_line(item, config, rendered))
+                else:
+                    append(_render_item(item, config, resources, rendered))
+            except Exception:
+                append(_render_safely(item, config, resources, rendered))
         stream = config.stream if config.stream is not None else sys.stdout
         for chunk, count in _chunks(lines):
             if self._to_sink(stream, chunk):
