@@ -963,3 +963,62 @@ def test_long_error_messages_are_masked_then_cut() -> None:
     assert flush_logs(10)
     message = json.loads(sink.text())["error_message"]
     assert message == "x" * 100 + "...[cut 1910 characters]"  # counted after masking
+
+
+@pytest.mark.parametrize("logged_before_the_host", [False, True])
+def test_a_host_handler_chaining_to_ours_keeps_its_own_shutdown(
+    tmp_path: Path, logged_before_the_host: bool
+) -> None:
+    """A handler installed after ours that calls the one it found: ours writes the queue and
+    returns instead of taking the default action, so the host's graceful exit goes on (whether
+    the writer started, and wrapped the host's handler, before or after it was installed)."""
+    out = tmp_path / "out.log"
+    first = "child(-1)" if logged_before_the_host else "pass"
+    script = f"""
+        configure_logging(stream=Sink(sys.argv[1]))
+        {first}
+        found = signal.getsignal(signal.SIGTERM)
+        def host(signum, frame):
+            if callable(found):
+                found(signum, frame)
+            print("host shutdown goes on", flush=True)
+        signal.signal(signal.SIGTERM, host)
+        for n in range(500):
+            child(n)
+        os.kill(os.getpid(), signal.SIGTERM)
+        print("after the signal", flush=True)
+        os._exit(0)
+    """
+    done = subprocess.run(
+        _child(script, str(out)), capture_output=True, text=True, timeout=CHILD_TIMEOUT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["host shutdown goes on", "after the signal"]
+    assert set(range(500)) <= _ids(out.read_text())[0]
+
+
+def test_the_default_action_is_taken_only_when_ours_is_the_installed_handler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Called directly, with raise_signal replaced: ours installed over the default action
+    re-raises with the default action; called by another installed handler, or re-entered,
+    it returns."""
+    raised: list[int] = []
+    monkeypatch.setattr(signal, "raise_signal", raised.append)
+    monkeypatch.setattr(result_logging, "_sigterm_previous", signal.SIG_DFL)
+    configure_logging(stream=FlakySink())
+    try:
+        monkeypatch.setattr(result_logging, "_in_sigterm", True)
+        result_logging._on_sigterm(signal.SIGTERM, None)
+        monkeypatch.setattr(result_logging, "_in_sigterm", False)
+        assert raised == []
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+        result_logging._on_sigterm(signal.SIGTERM, None)
+        assert raised == []
+        signal.signal(signal.SIGTERM, result_logging._on_sigterm)
+        result_logging._on_sigterm(signal.SIGTERM, None)
+        assert raised == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        result_logging._writer.direct = False
+        signal.signal(signal.SIGTERM, result_logging._on_sigterm)

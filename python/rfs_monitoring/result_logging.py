@@ -1217,17 +1217,29 @@ atexit.register(_flush_at_exit)
 # SIGTERM: the handler in force when ours was installed (the default action, or the host's).
 _sigterm_previous: Any = None
 _sigterm_wanted = True
+_in_sigterm = False
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     """Write what is queued (bounded in time) and make later entries write themselves, then
     hand the signal on: to the host's handler, or to the default action (the process ends)."""
-    writer = _writer
-    writer.direct = True
-    writer.flush(_SIGTERM_FLUSH_SECONDS)
-    previous = _sigterm_previous
-    if callable(previous):
-        previous(signum, frame)
+    global _in_sigterm
+    if _in_sigterm:
+        return  # a host handler we wrap called us back (it chains to the handler it found)
+    _in_sigterm = True
+    try:
+        writer = _writer
+        writer.direct = True
+        writer.flush(_SIGTERM_FLUSH_SECONDS)
+        previous = _sigterm_previous
+        if callable(previous):
+            previous(signum, frame)
+            return
+    finally:
+        _in_sigterm = False
+    if signal.getsignal(signum) is not _on_sigterm:
+        # A handler installed after ours called us on its way (it chains to the handler it
+        # found): the default action is not ours to take, its own shutdown goes on.
         return
     _give_up_on_pending("before SIGTERM ended the process")
     signal.signal(signum, signal.SIG_DFL)
