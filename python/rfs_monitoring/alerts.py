@@ -526,7 +526,7 @@ def rule_expression(rule: AlertRule, selector: str = "") -> str:
 
     >>> rule_expression(AlertRule(name="r", operation="search", metric="rps", op="<",
     ...                           threshold=1, window="5m", min_requests=0))
-    '(sum by (operation) (rate(rfs_operations_total{operation="search"}[5m]))) < 1'
+    '(sum by (operation) (rate(rfs_operations_total{operation="search"}[5m]))) < 1.0'
     """
     matchers = [selector] if selector else []
     if rule.operation != "*":
