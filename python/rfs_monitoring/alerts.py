@@ -37,17 +37,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 import math
 import operator
 import os
 import queue
+import re
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, Self, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -66,10 +69,13 @@ __all__ = [
     "AlertRule",
     "AlertState",
     "AlertStatus",
+    "AlertmanagerNotifier",
     "CallbackNotifier",
     "LogNotifier",
     "Notifier",
     "WebhookNotifier",
+    "prometheus_rules",
+    "rule_expression",
 ]
 
 _log = logging.getLogger("rfs_monitoring.alerts")
@@ -302,8 +308,7 @@ class WebhookNotifier(BaseModel):
 
         ``stop`` cuts an attempt or the backoff short when the manager is shutting down.
         """
-        payload = {"source": "rfs-monitoring", "event": event.model_dump(mode="json")}
-        delivery = self._deliver(payload, stop)
+        delivery = self._deliver(self._payload(event), stop)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -324,14 +329,22 @@ class WebhookNotifier(BaseModel):
         if errors:
             raise errors[0]
 
-    async def _deliver(self, payload: dict[str, Any], stop: threading.Event | None) -> None:
+    def _payload(self, event: AlertEvent) -> Any:
+        """The JSON body posted for ``event``."""
+        return {"source": "rfs-monitoring", "event": event.model_dump(mode="json")}
+
+    def _endpoint(self) -> str:
+        """Where the body is posted."""
+        return self.url
+
+    async def _deliver(self, payload: Any, stop: threading.Event | None) -> None:
         deadline = time.monotonic() + self.deadline_seconds
         delay = self.backoff_seconds
         async with httpx.AsyncClient(timeout=self.timeout_seconds, headers=self.headers) as client:
             for attempt in range(self.max_retries + 1):
                 try:
                     response = await self._bounded(
-                        client.post(self.url, json=payload), deadline, stop
+                        client.post(self._endpoint(), json=payload), deadline, stop
                     )
                     if response.status_code != 429 and response.status_code < 500:
                         response.raise_for_status()
@@ -379,6 +392,67 @@ async def _until_set(stop: threading.Event | None) -> None:
         await asyncio.sleep(0.02)
 
 
+_LABEL_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _label_name(key: str) -> str:
+    """A Prometheus/Alertmanager label name: ``[A-Za-z_][A-Za-z0-9_]*``."""
+    name = _LABEL_NAME.sub("_", key) or "_"
+    return name if not name[0].isdigit() else f"_{name}"
+
+
+class AlertmanagerNotifier(WebhookNotifier):
+    """Sends firing and resolved alerts to Prometheus Alertmanager's v2 API
+    (``POST {url}/api/v2/alerts``), so Alertmanager groups, silences, inhibits and routes them
+    (Slack, PagerDuty, e-mail) like the rest of a team's alerts.
+
+    Each alert carries the labels ``alertname`` (the rule), ``operation``, ``severity`` and the
+    rule's own labels, and the annotations ``summary``, ``value``, ``threshold`` and, with
+    ``dashboard_url``, ``dashboard`` (a link to the operation on the dashboard, also sent as
+    ``generatorURL``). A firing alert's ``endsAt`` lies ``expires_after_seconds`` ahead (keep it
+    above the manager's ``repeat_interval``, whose reminders renew it), so an alert whose
+    resolve was lost still expires; a resolved alert is sent with ``endsAt`` at its resolve time.
+    Delivery has the webhook's timeout, deadline and retries.
+
+    >>> notifier = AlertmanagerNotifier(url="http://127.0.0.1:9093")
+    >>> notifier.type, notifier._endpoint()
+    ('alertmanager', 'http://127.0.0.1:9093/api/v2/alerts')
+    """
+
+    type: Literal["alertmanager"] = "alertmanager"  # type: ignore[assignment]
+    dashboard_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2000)
+    """The dashboard page (``.../monitoring/dashboard``), linked from each alert."""
+    expires_after_seconds: float = Field(
+        default=3 * 3600.0, gt=0, le=30 * 86400, allow_inf_nan=False, strict=True
+    )
+    """How long a firing alert stays active in Alertmanager without a renewal."""
+
+    def _endpoint(self) -> str:
+        return f"{self.url.rstrip('/')}/api/v2/alerts"
+
+    def _payload(self, event: AlertEvent) -> Any:
+        labels = {_label_name(k): v for k, v in event.labels.items() if v}
+        labels.update(alertname=event.rule, operation=event.operation, severity=event.severity)
+        annotations = {
+            "summary": event.summary,
+            "value": "no data" if event.value is None else f"{event.value:.6g}",
+            "threshold": f"{event.op} {event.threshold:.6g} ({event.metric} over {event.window})",
+        }
+        alert: dict[str, Any] = {"labels": labels, "annotations": annotations}
+        if self.dashboard_url is not None:
+            link = f"{self.dashboard_url}#op={quote(event.operation)}&range={event.window}"
+            annotations["dashboard"] = link
+            alert["generatorURL"] = link
+        started = event.active_since or event.fired_at or event.at
+        alert["startsAt"] = started.isoformat()
+        if event.status == "resolved":
+            ended = event.resolved_at or event.at
+        else:
+            ended = event.at + timedelta(seconds=self.expires_after_seconds)
+        alert["endsAt"] = ended.isoformat()
+        return [alert]
+
+
 class CallbackNotifier(BaseModel):
     """Calls a Python function with each `AlertEvent` (configured in code, not over HTTP)."""
 
@@ -393,12 +467,16 @@ class CallbackNotifier(BaseModel):
 
 
 Notifier = Annotated[
-    LogNotifier | WebhookNotifier | SkipJsonSchema[CallbackNotifier], Field(discriminator="type")
+    LogNotifier | WebhookNotifier | AlertmanagerNotifier | SkipJsonSchema[CallbackNotifier],
+    Field(discriminator="type"),
 ]
-"""Any notifier; the JSON body of ``POST /alerts/configure`` accepts ``log`` and ``webhook``."""
+"""Any notifier; the JSON body of ``POST /alerts/configure`` accepts ``log``, ``webhook`` and
+``alertmanager``."""
 
 
-def _default_notifiers() -> list[LogNotifier | WebhookNotifier | CallbackNotifier]:
+def _default_notifiers() -> list[
+    LogNotifier | WebhookNotifier | AlertmanagerNotifier | CallbackNotifier
+]:
     return [LogNotifier()]
 
 
@@ -425,6 +503,100 @@ class AlertConfiguration(BaseModel):
                 raise ValueError(f"duplicate rule name {rule.name!r}")
             seen.add(rule.name)
         return self
+
+
+_QUANTILES = {"p50_ms": "0.5", "p90_ms": "0.9", "p99_ms": "0.99", "max_ms": "1"}
+
+
+def _promql_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _duration(seconds: float) -> str:
+    """A Prometheus duration: ``90s``, ``1500ms``."""
+    return f"{int(seconds)}s" if seconds == int(seconds) else f"{round(seconds * 1000)}ms"
+
+
+def rule_expression(rule: AlertRule, selector: str = "") -> str:
+    """The PromQL of ``rule`` over the series rfs-monitoring exports (``/metrics``): the same
+    metric, window, comparison and ``min_requests`` as `AlertManager` evaluates, per operation.
+
+    ``selector`` adds label matchers, such as ``'job="checkout-api"'``. Latencies come from the
+    classic histogram buckets (``max_ms`` is their upper bound, an estimate).
+
+    >>> rule_expression(AlertRule(name="r", operation="search", metric="rps", op="<",
+    ...                           threshold=1, window="5m", min_requests=0))
+    '(sum by (operation) (rate(rfs_operations_total{operation="search"}[5m]))) < 1.0'
+    """
+    matchers = [selector] if selector else []
+    if rule.operation != "*":
+        matchers.append(f'operation="{_promql_string(rule.operation)}"')
+
+    def series(name: str, *extra: str) -> str:
+        return f"{name}{{{','.join([*matchers, *extra])}}}[{rule.window}]"
+
+    def per_operation(function: str, name: str, *extra: str) -> str:
+        return f"sum by (operation) ({function}({series(name, *extra)}))"
+
+    total = per_operation("rate", "rfs_operations_total")
+    match rule.metric:
+        case "success_rate" | "error_rate":
+            outcome = 'outcome="success"' if rule.metric == "success_rate" else 'outcome="error"'
+            expr = f"{per_operation('rate', 'rfs_operations_total', outcome)} / {total}"
+        case "p50_ms" | "p90_ms" | "p99_ms" | "max_ms":
+            rates = f"rate({series('rfs_operation_duration_seconds_bucket')})"
+            buckets = f"sum by (operation, le) ({rates})"
+            expr = f"histogram_quantile({_QUANTILES[rule.metric]}, {buckets}) * 1000"
+        case "avg_ms":
+            expr = (
+                f"{per_operation('rate', 'rfs_operation_duration_seconds_sum')} / "
+                f"{per_operation('rate', 'rfs_operation_duration_seconds_count')} * 1000"
+            )
+        case "rps":
+            expr = total
+        case "error_count":
+            expr = per_operation("increase", "rfs_operations_total", 'outcome="error"')
+    condition = f"({expr}) {rule.op} {rule.threshold!r}"
+    if rule.min_requests > 0:
+        requests = per_operation("increase", "rfs_operations_total")
+        condition += f" and on (operation) ({requests} >= {rule.min_requests})"
+    return condition
+
+
+def prometheus_rules(
+    config: AlertConfiguration, *, group: str = "rfs-monitoring", selector: str = ""
+) -> str:
+    """``config``'s rules as a Prometheus rule file (YAML), so the same alerts can run
+    fleet-wide in Prometheus over every instance's ``/metrics``: each rule's PromQL
+    (`rule_expression`), ``for``, ``keep_firing_for``, the labels ``severity`` and the rule's
+    own, and a ``summary`` annotation. ``promtool check rules`` accepts the file.
+
+    >>> print(prometheus_rules(AlertConfiguration(rules=[AlertRule(
+    ...     name="slow search", operation="search", metric="p99_ms", op=">", threshold=250,
+    ...     window="5m", for_seconds=60)])).splitlines()[3])
+          - alert: "slow search"
+    """
+    lines = ["groups:", f"  - name: {json.dumps(group)}", "    rules:"]
+    for rule in config.rules:
+        lines.append(f"      - alert: {json.dumps(rule.name)}")
+        lines.append(f"        expr: {json.dumps(rule_expression(rule, selector))}")
+        if rule.for_seconds:
+            lines.append(f"        for: {_duration(rule.for_seconds)}")
+        if rule.keep_firing_for_seconds:
+            lines.append(f"        keep_firing_for: {_duration(rule.keep_firing_for_seconds)}")
+        lines.append("        labels:")
+        labels = {_label_name(k): v for k, v in rule.labels.items()}
+        labels["severity"] = rule.severity
+        lines.extend(f"          {name}: {json.dumps(value)}" for name, value in labels.items())
+        summary = (
+            f"{rule.name}: {{{{ $labels.operation }}}} {rule.metric} = {{{{ $value }}}} "
+            f"{rule.op} {rule.threshold:.6g} over {rule.window}"
+        )
+        lines.append("        annotations:")
+        lines.append(f"          summary: {json.dumps(summary)}")
+    if not config.rules:
+        lines[-1] = "    rules: []"
+    return "\n".join(lines) + "\n"
 
 
 def _utc(seconds: float | None) -> datetime | None:
