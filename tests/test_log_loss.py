@@ -875,7 +875,7 @@ def test_after_sigterm_callers_write_their_own_entries() -> None:
     sink = FlakySink()
     configure_logging(stream=sink)
     writer = result_logging._writer
-    writer.direct = True
+    writer.direct = time.perf_counter() + 60
     try:
         probe(1)
         assert _ids(sink.text())[0] == {1}
@@ -885,9 +885,14 @@ def test_after_sigterm_callers_write_their_own_entries() -> None:
             assert time.perf_counter() - started >= 0.4
             assert _ids(sink.text())[0] == {1}
     finally:
-        writer.direct = False
+        writer.direct = 0.0
     assert flush_logs(10)
     assert _ids(sink.text())[0] == {1, 2}
+    writer.direct = time.perf_counter() - 1  # the time for it is over: queued again
+    probe(3)
+    assert writer.direct == 0.0
+    assert flush_logs(10)
+    assert _ids(sink.text())[0] == {1, 2, 3}
 
 
 def test_the_sigterm_handler_writes_the_queue_then_calls_the_hosts_handler(
@@ -907,7 +912,7 @@ def test_the_sigterm_handler_writes_the_queue_then_calls_the_hosts_handler(
     try:
         result_logging._on_sigterm(signal.SIGTERM, None)
     finally:
-        result_logging._writer.direct = False
+        result_logging._writer.direct = 0.0
     assert seen == [(signal.SIGTERM, set(range(100)))]
 
 
@@ -1020,5 +1025,5 @@ def test_the_default_action_is_taken_only_when_ours_is_the_installed_handler(
         assert raised == [signal.SIGTERM]
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     finally:
-        result_logging._writer.direct = False
+        result_logging._writer.direct = 0.0
         signal.signal(signal.SIGTERM, result_logging._on_sigterm)

@@ -552,6 +552,7 @@ _ENTRY_BYTES = 512  # what a queued entry without large values counts for the by
 _BIG_ENTRY = 4096  # entries estimated above this count for their own size
 _SINK_PAUSES = (0.0, 0.005, 0.05)  # pause before each attempt at writing one chunk
 _SIGTERM_FLUSH_SECONDS = 2.0
+_DIRECT_SECONDS = 60.0  # after SIGTERM, how long callers write their own entries
 _Item = Any  # a raw tuple, an already built dict, a `_Sized` one, or a flush marker (an Event)
 
 
@@ -806,7 +807,9 @@ class _Writer:
         # `batches` when a caller last waited `max_block` for room in vain: until the writer
         # takes another batch (a stuck sink), callers drop at once instead of each waiting.
         self.stalled = -1
-        self.direct = False  # after SIGTERM: callers write their entries themselves
+        # Until this `perf_counter` time (0.0: off), callers write their entries themselves:
+        # set by SIGTERM for `_DIRECT_SECONDS`, the time a graceful shutdown may take.
+        self.direct = 0.0
         self.written = 0
         self.diverted = 0
         self.dropped = 0
@@ -877,7 +880,11 @@ class _Writer:
 
     def _write_directly(self, item: _Item) -> bool:
         """Write one entry in the caller's thread (after SIGTERM, so that the process may end
-        at any moment after the call). False when a batch being written holds the sink."""
+        at any moment after the call). False when a batch being written holds the sink, or
+        when the time for it is over (a process still running long after the signal)."""
+        if _perf() > self.direct:
+            self.direct = 0.0
+            return False
         if self.thread is threading.current_thread() or not self.write_lock.acquire(timeout=0.5):
             return False
         try:
@@ -1229,7 +1236,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     _in_sigterm = True
     try:
         writer = _writer
-        writer.direct = True
+        writer.direct = _perf() + _DIRECT_SECONDS
         writer.flush(_SIGTERM_FLUSH_SECONDS)
         previous = _sigterm_previous
         if callable(previous):
@@ -1341,8 +1348,9 @@ def configure_logging(
     errors and losses are reported on stderr at most every 10 seconds (see
     `log_writer_state`). At exit the queue is written for up to ``exit_flush_seconds``, and
     what is left is reported with its count. With ``flush_on_sigterm`` (the default), a SIGTERM
-    writes the queue first (for up to 2 s) and later entries are written by their callers; the
-    signal then goes on to the handler that was in force (the host's, or the default action).
+    writes the queue first (for up to 2 s) and entries of the next 60 s are written by their
+    callers; the signal then goes on to the handler that was in force (the host's, or the
+    default action).
     Imported by an application under a server that re-raises SIGTERM after its own graceful
     shutdown (uvicorn), the process may then end through the exit flush with status 0.
 
