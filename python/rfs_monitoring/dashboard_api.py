@@ -63,7 +63,6 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from pydantic import BaseModel, Field, field_validator
@@ -84,6 +83,8 @@ from rfs_monitoring.errors import APIError, ErrorCode
 from rfs_monitoring.masking import mask
 from rfs_monitoring.metrics import (
     ErrorSummary,
+    ExpositionFormat,
+    ExtraFamily,
     OperationMetrics,
     ResultMetricsCollector,
     TimeSeriesPoint,
@@ -108,6 +109,8 @@ __all__ = [
     "ResultPatternHealth",
     "TimeSeries",
     "monitoring_router",
+    "negotiate_exposition",
+    "process_families",
     "prometheus_registry",
 ]
 
@@ -298,6 +301,82 @@ class _ResultCollector(Collector):
         yield errors
         yield step_duration
         yield steps
+
+
+PROTOBUF_CONTENT_TYPE = (
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+)
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def negotiate_exposition(accept: str) -> tuple[ExpositionFormat, str]:
+    """The exposition format and content type for an ``Accept`` header: the Prometheus
+    protobuf format (native histograms) or OpenMetrics text when the scraper ranks them first
+    (by ``q``, then order), else Prometheus text 0.0.4.
+
+    >>> negotiate_exposition("application/openmetrics-text; version=1.0.0")[0]
+    'openmetrics'
+    >>> negotiate_exposition(
+    ...     "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+    ...     "encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3"
+    ... )[0]
+    'protobuf'
+    >>> negotiate_exposition("*/*")[0]
+    'text'
+    """
+    ranked: list[tuple[float, int, ExpositionFormat]] = []
+    for position, part in enumerate(accept.split(",")):
+        media, *raw_params = (item.strip() for item in part.split(";"))
+        params = dict(p.partition("=")[::2] for p in raw_params)
+        try:
+            quality = float(params.get("q", "1") or "1")
+        except ValueError:
+            quality = 0.0
+        media = media.lower()
+        if (
+            media == "application/vnd.google.protobuf"
+            and params.get("proto") == "io.prometheus.client.MetricFamily"
+            and params.get("encoding") == "delimited"
+        ):
+            ranked.append((quality, -position, "protobuf"))
+        elif media == "application/openmetrics-text":
+            ranked.append((quality, -position, "openmetrics"))
+        elif media in ("text/plain", "*/*", "text/*"):
+            ranked.append((quality, -position, "text"))
+    chosen = max(ranked, default=(1.0, 0, "text"))
+    if chosen[0] <= 0:
+        chosen = (1.0, 0, "text")
+    content_type = {
+        "protobuf": PROTOBUF_CONTENT_TYPE,
+        "openmetrics": OPENMETRICS_CONTENT_TYPE,
+        "text": TEXT_CONTENT_TYPE,
+    }[chosen[2]]
+    return chosen[2], content_type
+
+
+_process_collectors: list[Collector] = []
+
+
+def process_families() -> list[ExtraFamily]:
+    """The standard ``process_*`` and ``python_info`` metrics (prometheus_client's collectors)
+    as families for `ResultMetricsCollector.expose`."""
+    if not _process_collectors:
+        _process_collectors.extend(
+            [ProcessCollector(registry=None), PlatformCollector(registry=None)]
+        )
+    families: list[ExtraFamily] = []
+    for source in _process_collectors:
+        for metric in source.collect():
+            kind = "counter" if metric.type == "counter" else "gauge"
+            wanted = f"{metric.name}_total" if kind == "counter" else metric.name
+            samples = [
+                (sorted(sample.labels.items()), float(sample.value))
+                for sample in metric.samples
+                if sample.name == wanted
+            ]
+            families.append((metric.name, metric.documentation, kind, samples))
+    return families
 
 
 def prometheus_registry(
@@ -628,7 +707,6 @@ def monitoring_router(
 
     owns_manager = alert_manager is None
     manager = alert_manager if alert_manager is not None else AlertManager(collector)
-    registry = prometheus_registry(collector)
 
     dependencies = [Depends(auth)] if auth is not None else []
     router = APIRouter(
@@ -850,13 +928,22 @@ def monitoring_router(
     @router.get(
         "/metrics",
         response_class=Response,
-        summary="Prometheus text exposition (OpenMetrics when the Accept header asks)",
-        responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}},
+        summary="Prometheus exposition: text 0.0.4, OpenMetrics 1.0 or protobuf (native "
+        "histograms), as the Accept header asks",
+        responses={
+            200: {
+                "content": {
+                    "text/plain": {},
+                    "application/openmetrics-text": {},
+                    "application/vnd.google.protobuf": {},
+                }
+            }
+        },
         dependencies=protected,
     )
     def prometheus_metrics(request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        body = encoder(registry)
+        format, content_type = negotiate_exposition(request.headers.get("accept", ""))
+        body = source().expose(format, process_families())
         # Prometheus asks for gzip; with hundreds of operations the text is megabytes.
         if "gzip" in request.headers.get("accept-encoding", ""):
             return Response(

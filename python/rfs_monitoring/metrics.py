@@ -31,10 +31,10 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from rfs_monitoring import _core
 from rfs_monitoring._outcome import error_code_of, error_message_of
@@ -63,6 +63,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _logger = logging.getLogger("rfs_monitoring.metrics")
+
+ExpositionFormat = Literal["text", "openmetrics", "protobuf"]
+"""The formats of `ResultMetricsCollector.expose`."""
+ExtraFamily = tuple[str, str, str, Sequence[tuple[Sequence[tuple[str, str]], float]]]
+"""A counter or gauge family for `ResultMetricsCollector.expose`."""
 
 OperationHandle = _core.Handle
 """A handle bound to one operation: ``handle.record(duration_ms, success, error_code=None,
@@ -724,6 +729,29 @@ class ResultMetricsCollector:
             )
             for name, total, failures, codes, sum_seconds, buckets in self._registry.cumulative()
         ]
+
+    def expose(
+        self,
+        format: ExpositionFormat = "text",
+        extra: Sequence[ExtraFamily] = (),
+    ) -> bytes:
+        """The Prometheus exposition of the lifetime totals, rendered by the core: ``"text"``
+        (0.0.4), ``"openmetrics"`` (1.0) or ``"protobuf"`` (delimited ``MetricFamily``
+        messages whose duration histograms carry native buckets, schema 6, beside the classic
+        ones). ``extra`` adds counter and gauge families: ``(name, help, "counter" | "gauge",
+        [(labels, value), ...])``, a counter's name without ``_total``.
+
+        >>> c = ResultMetricsCollector(sample_resources=False)
+        >>> c.record("search", 30.0, success=False, error_code="TIMEOUT_ERROR")
+        >>> text = c.expose().decode()
+        >>> 'rfs_operation_errors_total{error_code="TIMEOUT_ERROR",operation="search"} 1.0' in text
+        True
+        """
+        families = [
+            (name, help_text, kind, [(list(labels), float(value)) for labels, value in samples])
+            for name, help_text, kind, samples in extra
+        ]
+        return _core.expose(format, self._registry, self._steps, families, _STEP_SEPARATOR)
 
     def step_cumulative(self) -> list[tuple[str, str, CumulativeOperation]]:
         """Lifetime totals of every step with samples: ``(operation, step, totals)``, sorted."""
