@@ -385,6 +385,23 @@ def test_configure_alerts_with_token_replaces_rules_and_starts_evaluation(
     assert body["notifiers"] == [{"type": "log", "level": "WARNING"}]
 
 
+def test_configured_rules_are_evaluated_at_once(collector: Any) -> None:
+    """After POST /alerts/configure, GET /alerts shows the new rules' alerts right away, not
+    after the background evaluation's next pass (15 s later by default)."""
+    client = client_for(collector, token=TOKEN)
+    response = client.post(
+        "/monitoring/alerts/configure",
+        json={"rules": [RULE], "notifiers": []},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.status_code == 200
+    body = client.get("/monitoring/alerts").json()
+    assert body["evaluating"] is True
+    firing = [(a["rule"], a["operation"]) for a in body["alerts"] if a["status"] == "firing"]
+    assert firing == [("errors", "checkout")]
+    assert [e["status"] for e in body["history"]] == ["firing"]
+
+
 def test_configure_keeps_callback_notifiers_set_in_code(collector: Any) -> None:
     """Callbacks cannot travel in JSON, so reconfiguring over HTTP keeps them."""
     seen: list[AlertEvent] = []

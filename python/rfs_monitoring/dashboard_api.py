@@ -67,6 +67,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rfs_monitoring.alerts import (
@@ -673,6 +674,8 @@ def monitoring_router(
     async def configure_alerts(config: AlertConfiguration) -> Result[str, APIError]:
         kept = [n for n in manager.config.notifiers if isinstance(n, CallbackNotifier)]
         manager.configure(config.model_copy(update={"notifiers": [*config.notifiers, *kept]}))
+        # Judge the new rules now, so GET /alerts shows them before the next background pass.
+        await run_in_threadpool(manager.evaluate)
         if owns_manager and config.rules:
             manager.start()
         return Success(
