@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 EXTRAS := dev,interop
 STAMP := $(VENV)/.rfs-installed
+DOCS_STAMP := $(VENV)/.rfs-docs-installed
 PY_DIRS := $(wildcard python tests benches examples)
 SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml constraints.txt
 
@@ -41,6 +42,17 @@ test: install ## Run every test: cargo tests, pytest (doctests, examples, benche
 	$(BIN)/coverage run --append -m pytest -p no:cacheprovider --doctest-modules python/rfs_monitoring \
 		--ignore=python/rfs_monitoring/testing/fixtures.py -o testpaths= -q
 	$(BIN)/coverage report --fail-under=95
+
+# The docs extra only, from pyproject (pinned by constraints.txt): `make install` stays lean.
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["docs"], sep="\n")' \
+		> $(VENV)/docs-requirements.txt
+	$(BIN)/pip install -q -r $(VENV)/docs-requirements.txt
+	@touch $@
+
+.PHONY: docs
+docs: $(DOCS_STAMP) ## Build the documentation site into site/ (MkDocs, strict: a broken link or reference fails)
+	$(BIN)/mkdocs build --strict --site-dir site
 
 .PHONY: wheel-check
 wheel-check: install ## Build the release wheel and smoke-test it in a clean virtualenv (no dev extras)
@@ -95,4 +107,4 @@ demo: install ## Serve the demo service with live traffic and the dashboard on h
 
 .PHONY: clean
 clean: ## Remove the virtualenv and build output
-	rm -rf $(VENV) target dist .coverage .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) target dist site .coverage .pytest_cache .mypy_cache .ruff_cache
