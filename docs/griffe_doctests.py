@@ -39,7 +39,9 @@ def _markdown_table(table: list[str]) -> list[str]:
 
     def cells(line: str) -> str:
         bounds = [*starts[1:], None]
-        return "| " + " | ".join(line[a:b].strip() for a, b in zip(starts, bounds)) + " |"
+        return (
+            "| " + " | ".join(line[a:b].strip() for a, b in zip(starts, bounds, strict=True)) + " |"
+        )
 
     inner = [line for line in table[1:-1] if not _TABLE_BORDER.fullmatch(line)]
     has_header = sum(1 for line in table if _TABLE_BORDER.fullmatch(line)) == 3
@@ -84,7 +86,7 @@ def fence_docstring(text: str) -> str:
             out.append(line.rstrip()[:-1])
             if end > start:
                 block = textwrap.dedent("\n".join(lines[start:end])).splitlines()
-                out += ["", f"{pad}```text", *(pad + b if b else b for b in block), f"{pad}```", ""]
+                out += ["", f"{pad}```text", *(pad + b if b else b for b in block), f"{pad}```"]
             i = end
         else:
             out.append(line)
