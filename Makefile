@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 EXTRAS := dev,interop
 STAMP := $(VENV)/.rfs-installed
 DOCS_STAMP := $(VENV)/.rfs-docs-installed
-PY_DIRS := $(wildcard python tests benches examples)
+PY_DIRS := $(wildcard python tests benches examples docs)
 SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml constraints.txt
 
 export PYTHONDONTWRITEBYTECODE := 1
@@ -52,7 +52,7 @@ $(DOCS_STAMP): $(STAMP)
 
 .PHONY: docs
 docs: $(DOCS_STAMP) ## Build the documentation site into site/ (MkDocs, strict: a broken link or reference fails)
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # The release: abi3 wheels that install on any glibc >= 2.17 (manylinux2014), for x86_64 and
 # aarch64, cross-linked with zig from PyPI's ziglang (no container), plus an sdist. The aarch64
