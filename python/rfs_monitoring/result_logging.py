@@ -1547,6 +1547,22 @@ def _step_entry(
     )
 
 
+def _record_step(operation: str, step: str, ms: float, failed: bool, error: Any) -> None:
+    """One pass of a step into the metrics collector (`ResultMetricsCollector.step`), whatever
+    the log level; never raises."""
+    try:
+        collector = _metrics_collector()
+        if collector is None:
+            return
+        handle = collector.step(operation, step)
+        if failed:
+            handle.record(ms, False, error_code_of(error), error_message_of(error))
+        else:
+            handle.record(ms, True)
+    except Exception:
+        _writer._report("metrics", "rfs-monitoring: recording a step sample failed; ignored")
+
+
 def _step_boundary(scope: OperationScope, name: str, failed: bool, started: float) -> float:
     """Close a step: its own duration in ms, and the failure bookkeeping of the operation."""
     now = _perf()
@@ -1593,8 +1609,9 @@ def _mono_step(mono: MonoResult[Any, Any], name: str, errors_only: bool) -> Mono
         try:
             failed = isinstance(result, Failure)
             ms = _step_boundary(scope, name, failed, started)
+            error = result.error if isinstance(result, Failure) else None
+            _record_step(scope.name, name, ms, failed, error)
             if failed or not errors_only:
-                error = result.error if isinstance(result, Failure) else None
                 code = error_code_of(error) if failed else None
                 ids = _step_span_ids(scope, name, ms, failed, code)
                 success_type = None if failed else type(result.unwrap()).__name__
@@ -1617,8 +1634,9 @@ def _flux_step(flux: FluxResult[Any, Any], name: str, errors_only: bool) -> Flux
         if scope is None:
             scope = OperationScope(name, _correlation_id.get())
         ms = 0.0 if own else _step_boundary(scope, name, failed, 0.0)
+        error = next((r.error for r in flux.results if isinstance(r, Failure)), None)
+        _record_step(scope.name, name, ms, failed, error)
         if failed or not errors_only:
-            error = next((r.error for r in flux.results if isinstance(r, Failure)), None)
             metadata = {
                 "total": flux.count_total(),
                 "successes": flux.count_success(),
