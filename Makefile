@@ -132,7 +132,7 @@ lint: install ## ruff (format and check), mypy --strict, stubtest, cargo fmt --c
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 
 .PHONY: constraints
-constraints: install ## Rewrite constraints.txt from the versions installed in .venv
+constraints: $(DOCS_STAMP) ## Rewrite constraints.txt from the versions installed in .venv (docs tooling included)
 	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^#'; } > constraints.tmp
 	mv constraints.tmp constraints.txt
 
