@@ -66,6 +66,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
@@ -100,6 +101,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AlertsOverview",
+    "HealthThresholds",
     "LogLevelRequest",
     "LogLevelState",
     "OperationHealth",
@@ -168,6 +170,15 @@ class ResourceUsage(BaseModel):
     cpu_percent: float
 
 
+class HealthThresholds(BaseModel):
+    """The success rates that make an operation ``degraded`` or ``unhealthy``, and how many
+    requests a window needs before its success rate is judged (``monitoring_router`` arguments)."""
+
+    degraded_below: float = DEGRADED_BELOW
+    unhealthy_below: float = UNHEALTHY_BELOW
+    min_requests: int = HEALTH_MIN_REQUESTS
+
+
 class OperationHealth(BaseModel):
     """Health of one operation and why."""
 
@@ -183,9 +194,10 @@ class OperationHealth(BaseModel):
 class ResultPatternHealth(BaseModel):
     """Overall health of the Result-pattern operations: the worst operation's status.
 
-    ``unhealthy`` when an operation's success rate is below 90% or a critical alert fires,
-    ``degraded`` below 99% or when any other alert fires, else ``healthy``. Success rates are
-    judged once a window holds 20 requests.
+    ``unhealthy`` when an operation's success rate is below ``thresholds.unhealthy_below``
+    (default 0.90) or a critical alert fires, ``degraded`` below ``thresholds.degraded_below``
+    (default 0.99) or when any other alert fires, else ``healthy``. Success rates are judged
+    once a window holds ``thresholds.min_requests`` requests (default 20).
     """
 
     status: HealthStatus
@@ -197,6 +209,7 @@ class ResultPatternHealth(BaseModel):
     firing_alerts: int
     operations: list[OperationHealth]
     resources: ResourceUsage | None
+    thresholds: HealthThresholds = Field(default_factory=HealthThresholds)
 
 
 class AlertsOverview(BaseModel):
@@ -604,13 +617,15 @@ def _summary(b: _core.Brief) -> OperationSummary:
     )
 
 
-def _operation_health(summary: OperationSummary, firing: list[AlertState]) -> OperationHealth:
+def _operation_health(
+    summary: OperationSummary, firing: list[AlertState], limits: HealthThresholds
+) -> OperationHealth:
     status: HealthStatus = "healthy"
     reasons: list[str] = []
-    if summary.total_requests >= HEALTH_MIN_REQUESTS:
-        if summary.success_rate < UNHEALTHY_BELOW:
+    if summary.total_requests >= limits.min_requests:
+        if summary.success_rate < limits.unhealthy_below:
             status = "unhealthy"
-        elif summary.success_rate < DEGRADED_BELOW:
+        elif summary.success_rate < limits.degraded_below:
             status = "degraded"
         if status != "healthy":
             reasons.append(f"success rate {summary.success_rate:.2%}")
@@ -684,6 +699,9 @@ def monitoring_router(
     auth: Callable[..., Any] | None = None,
     token: str | None = None,
     protect_reads: bool = False,
+    degraded_below: float = DEGRADED_BELOW,
+    unhealthy_below: float = UNHEALTHY_BELOW,
+    health_min_requests: int = HEALTH_MIN_REQUESTS,
 ) -> APIRouter:
     """The monitoring routes (see the module docs) as an `APIRouter`.
 
@@ -694,6 +712,12 @@ def monitoring_router(
     ``RFS_MONITORING_TOKEN`` environment variable) is compared in constant time with the bearer
     token. ``protect_reads`` applies the same checks to the read routes (the dashboard page
     itself stays public: it holds no data, and asks for the token when the API answers 401).
+
+    ``GET /health/result-patterns`` calls an operation ``unhealthy`` below the success rate
+    ``unhealthy_below`` and ``degraded`` below ``degraded_below`` (0 <= unhealthy_below <=
+    degraded_below <= 1), once its window holds ``health_min_requests`` requests; the values
+    show in the route's OpenAPI description and in each answer's ``thresholds``. A bad value is
+    a `ValueError` here.
     """
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
@@ -701,6 +725,7 @@ def monitoring_router(
         raise ValueError("token must not be blank")
     if protect_reads and auth is None and token is None:
         raise ValueError(f"protect_reads=True needs auth=... or token=... (or {TOKEN_ENV})")
+    limits = _health_thresholds(degraded_below, unhealthy_below, health_min_requests)
 
     def source() -> ResultMetricsCollector:
         return collector if collector is not None else ResultMetricsCollector.instance()
@@ -794,6 +819,15 @@ def monitoring_router(
         "/health/result-patterns",
         response_model=ResultPatternHealth,
         summary="Health of the Result-pattern operations (503 when unhealthy)",
+        description=(
+            "The worst operation's status over the window (`time_range`, default 5m): "
+            f"`unhealthy` when an operation's success rate is below {limits.unhealthy_below:g} "
+            f"or a critical alert fires, `degraded` below {limits.degraded_below:g} or when "
+            "any other alert fires, else `healthy`. Success rates are judged once the window "
+            f"holds {limits.min_requests} requests. The thresholds are `monitoring_router` "
+            "arguments (`unhealthy_below`, `degraded_below`, `health_min_requests`) and are "
+            "echoed in `thresholds`. Answers 503 when unhealthy."
+        ),
         responses={503: {"model": ResultPatternHealth, "description": "Unhealthy"}},
         dependencies=protected,
     )
@@ -815,10 +849,10 @@ def monitoring_router(
             summary = _summary(brief)
             total += summary.total_requests
             failed += summary.failed_requests
-            operations.append(_operation_health(summary, firing.pop(summary.name, [])))
+            operations.append(_operation_health(summary, firing.pop(summary.name, []), limits))
         for name, alerts in sorted(firing.items()):  # alerts on operations that went quiet
             empty = _summary_of_nothing(name)
-            operations.append(_operation_health(empty, alerts))
+            operations.append(_operation_health(empty, alerts, limits))
         operations.sort(key=lambda o: (-_RANK[o.status], o.operation))
         status: HealthStatus = operations[0].status if operations else "healthy"
         sample = c.latest_resource_sample()
@@ -834,6 +868,7 @@ def monitoring_router(
             resources=None
             if sample is None
             else ResourceUsage(rss_mb=sample[0], cpu_percent=sample[1]),
+            thresholds=limits,
         )
         if status == "unhealthy":
             response.status_code = 503
@@ -899,6 +934,8 @@ def monitoring_router(
                 )
         kept = [n for n in manager.config.notifiers if isinstance(n, CallbackNotifier)]
         manager.configure(config.model_copy(update={"notifiers": [*config.notifiers, *kept]}))
+        # Judge the new rules now, so GET /alerts shows them before the next background pass.
+        await run_in_threadpool(manager.evaluate)
         if owns_manager and config.rules:
             manager.start()
         return Success(
@@ -972,6 +1009,26 @@ def monitoring_router(
         )
 
     return router
+
+
+def _health_thresholds(
+    degraded_below: float, unhealthy_below: float, min_requests: int
+) -> HealthThresholds:
+    rates = (unhealthy_below, degraded_below)
+    if not all(isinstance(r, int | float) and not isinstance(r, bool) for r in rates) or not (
+        0.0 <= unhealthy_below <= degraded_below <= 1.0
+    ):
+        raise ValueError(
+            "health thresholds need 0 <= unhealthy_below <= degraded_below <= 1, got "
+            f"unhealthy_below={unhealthy_below!r}, degraded_below={degraded_below!r}"
+        )
+    if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 1:
+        raise ValueError(f"health_min_requests must be an integer >= 1, got {min_requests!r}")
+    return HealthThresholds(
+        degraded_below=float(degraded_below),
+        unhealthy_below=float(unhealthy_below),
+        min_requests=min_requests,
+    )
 
 
 def _summary_of_nothing(name: str) -> OperationSummary:
