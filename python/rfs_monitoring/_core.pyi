@@ -19,6 +19,7 @@ __all__ = [
     "_fork_done",
     "_fork_prepare",
     "bump_generation",
+    "expose",
 ]
 
 __version__: str
@@ -149,5 +150,12 @@ class Monitor:
     def __get__(self, instance: object | None, owner: type | None = None, /) -> Any: ...
 
 def bump_generation() -> None: ...
+def expose(
+    format: str,
+    operations: Registry,
+    steps: Registry | None = None,
+    extra: list[tuple[str, str, str, list[tuple[list[tuple[str, str]], float]]]] = ...,
+    separator: str = "\x1f",
+) -> bytes: ...
 def _fork_prepare() -> None: ...
 def _fork_done() -> None: ...

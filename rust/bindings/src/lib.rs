@@ -8,7 +8,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
+use rfs_monitoring_core::exposition::{Exposition, Family, Format, Kind, Labels, StepTotals};
 use rfs_monitoring_core::{
     valid_time, Brief, Config, Cumulative, ForkGate, Headline, OpId, Outcome, Point, Registry,
     Summary, TopError,
@@ -443,6 +444,71 @@ fn _fork_done() {
     FORK_GATE.open();
 }
 
+/// One extra family handed to `expose`: `(name, help, "counter" | "gauge", [(labels, value)])`.
+type FamilyTuple = (String, String, String, Vec<(Labels, f64)>);
+
+/// The Prometheus exposition of `operations` and `steps` (a registry whose names are
+/// `operation + separator + step`) plus `extra` families, in `format` (`"text"`,
+/// `"openmetrics"` or `"protobuf"`), rendered with the interpreter released.
+#[pyfunction]
+#[pyo3(signature = (format, operations, steps=None, extra=Vec::new(), separator="\u{1f}"))]
+fn expose<'py>(
+    py: Python<'py>,
+    format: &str,
+    operations: &PyRegistry,
+    steps: Option<&PyRegistry>,
+    extra: Vec<FamilyTuple>,
+    separator: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let format = match format {
+        "text" => Format::Text,
+        "openmetrics" => Format::OpenMetrics,
+        "protobuf" => Format::Protobuf,
+        other => return Err(value_error(format!("unknown exposition format {other:?}"))),
+    };
+    let extra = extra
+        .into_iter()
+        .map(|(name, help, kind, samples)| {
+            let kind = match kind.as_str() {
+                "counter" => Kind::Counter,
+                "gauge" => Kind::Gauge,
+                other => return Err(value_error(format!("unknown family type {other:?}"))),
+            };
+            Ok(Family {
+                name,
+                help,
+                kind,
+                samples,
+            })
+        })
+        .collect::<PyResult<Vec<Family>>>()?;
+    let ops = &operations.inner;
+    let step_registry = steps.map(|s| &s.inner);
+    let body = detached(py, || {
+        let operations = ops.cumulative();
+        let steps: Vec<StepTotals> = step_registry
+            .map(|r| r.cumulative())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|totals| {
+                let (operation, step) = match totals.operation.split_once(separator) {
+                    Some((operation, step)) => (operation.to_owned(), step.to_owned()),
+                    // The step registry's own overflow series.
+                    None => (totals.operation.clone(), totals.operation.clone()),
+                };
+                (operation, step, totals)
+            })
+            .collect();
+        Exposition {
+            operations: &operations,
+            steps: &steps,
+            extra: &extra,
+        }
+        .render(format)
+    });
+    Ok(PyBytes::new(py, &body))
+}
+
 /// Times calls of a sync function and records them, classifying the outcome.
 ///
 /// `resolve()` returns the `Handle` to record into (called again after `bump_generation`);
@@ -584,6 +650,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBrief>()?;
     m.add_class::<Monitor>()?;
     m.add_function(wrap_pyfunction!(bump_generation, m)?)?;
+    m.add_function(wrap_pyfunction!(expose, m)?)?;
     m.add_function(wrap_pyfunction!(_fork_prepare, m)?)?;
     m.add_function(wrap_pyfunction!(_fork_done, m)?)?;
     Ok(())

@@ -72,8 +72,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod exposition;
 pub mod fork;
 pub mod histogram;
+pub mod native;
 mod registry;
 mod ring;
 
