@@ -648,6 +648,17 @@ def test_metrics_and_health_expose_the_writer_state(
     state = log_writer_state()
     assert f"rfs_log_sink_errors_total {float(state.sink_errors)}" in text
     assert f"rfs_log_entries_dropped_total {float(state.dropped)}" in text
+    openmetrics = client.get(
+        "/monitoring/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    ).text
+    assert "# TYPE rfs_log_entries_dropped counter" in openmetrics
+    from prometheus_client import generate_latest
+
+    from rfs_monitoring.dashboard_api import prometheus_registry
+
+    registry_text = generate_latest(prometheus_registry(metrics_collector, process_metrics=False))
+    assert b"rfs_log_sink_errors_total" in registry_text
+    assert b"rfs_log_entries_dropped_total" in registry_text
     health = client.get("/monitoring/health/result-patterns").json()["log_writer"]
     assert health["fallback_active"] is True
     assert health["sink_errors"] == state.sink_errors
