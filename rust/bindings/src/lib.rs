@@ -255,7 +255,12 @@ fn cumulative_tuple(c: Cumulative) -> CumulativeTuple {
         c.buckets,
         {
             let (offset, counts) = c.native.dense();
-            (NATIVE_SCHEMA, c.native.zero_count(), offset, counts.to_vec())
+            (
+                NATIVE_SCHEMA,
+                c.native.zero_count(),
+                offset,
+                counts.to_vec(),
+            )
         },
     )
 }
