@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CumulativeOperation",
     "ErrorSummary",
+    "NativeBuckets",
     "OperationHandle",
     "OperationMetrics",
     "OperationStats",
@@ -275,12 +276,26 @@ class TimeSeriesPoint:
     max_ms: float
 
 
+@dataclass(frozen=True, slots=True)
+class NativeBuckets:
+    """Lifetime durations as an exponential histogram (Prometheus native histogram and
+    OpenTelemetry exponential histogram layout): bucket ``offset + i`` holds ``counts[i]``
+    durations in ``(2^((k-1)/2^schema), 2^(k/2^schema)]`` seconds for ``k = offset + i``;
+    ``zero_count`` holds durations of a nanosecond or less."""
+
+    schema: int
+    zero_count: int
+    offset: int
+    counts: list[int]
+
+
 @dataclass(frozen=True)
 class CumulativeOperation:
     """Lifetime totals of one operation (since the last reset), for Prometheus exposition.
 
     ``buckets`` are ``(upper bound in seconds, cumulative count)`` with Prometheus' default
-    bounds, the last one ``inf``.
+    bounds, the last one ``inf``; ``native`` holds the same durations at schema 6 (64 buckets
+    per power of two).
     """
 
     operation_name: str
@@ -290,6 +305,32 @@ class CumulativeOperation:
     errors_by_code: dict[str, int] = field(default_factory=dict)
     sum_seconds: float = 0.0
     buckets: list[tuple[float, int]] = field(default_factory=list)
+    native: NativeBuckets | None = None
+
+
+_CumulativeRow = tuple[
+    str,
+    int,
+    int,
+    list[tuple[str, int]],
+    float,
+    list[tuple[float, int]],
+    tuple[int, int, int, list[int]],
+]
+
+
+def _cumulative(row: _CumulativeRow, operation_name: str) -> CumulativeOperation:
+    _, total, failures, codes, sum_seconds, buckets, (schema, zero, offset, counts) = row
+    return CumulativeOperation(
+        operation_name=operation_name,
+        total=total,
+        successes=total - failures,
+        failures=failures,
+        errors_by_code=dict(codes),
+        sum_seconds=sum_seconds,
+        buckets=list(buckets),
+        native=NativeBuckets(schema, zero, offset, counts),
+    )
 
 
 def _rate(successes: int, total: int) -> float:
@@ -737,18 +778,7 @@ class ResultMetricsCollector:
 
     def cumulative(self) -> list[CumulativeOperation]:
         """Lifetime totals of every operation with samples, sorted by name."""
-        return [
-            CumulativeOperation(
-                operation_name=name,
-                total=total,
-                successes=total - failures,
-                failures=failures,
-                errors_by_code=dict(codes),
-                sum_seconds=sum_seconds,
-                buckets=list(buckets),
-            )
-            for name, total, failures, codes, sum_seconds, buckets in self._registry.cumulative()
-        ]
+        return [_cumulative(row, row[0]) for row in self._registry.cumulative()]
 
     def expose(
         self,
@@ -776,20 +806,11 @@ class ResultMetricsCollector:
     def step_cumulative(self) -> list[tuple[str, str, CumulativeOperation]]:
         """Lifetime totals of every step with samples: ``(operation, step, totals)``, sorted."""
         found = []
-        for name, total, failures, codes, sum_seconds, buckets in self._steps.cumulative():
-            operation, _, step = name.partition(_STEP_SEPARATOR)
+        for row in self._steps.cumulative():
+            operation, _, step = row[0].partition(_STEP_SEPARATOR)
             if not step:  # the registry's own overflow series
                 operation, step = _core.OTHER, _core.OTHER
-            totals = CumulativeOperation(
-                operation_name=operation,
-                total=total,
-                successes=total - failures,
-                failures=failures,
-                errors_by_code=dict(codes),
-                sum_seconds=sum_seconds,
-                buckets=list(buckets),
-            )
-            found.append((operation, step, totals))
+            found.append((operation, step, _cumulative(row, operation)))
         return found
 
     # -- resources ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
 use rfs_monitoring_core::exposition::{Exposition, Family, Format, Kind, Labels, StepTotals};
+use rfs_monitoring_core::native::NATIVE_SCHEMA;
 use rfs_monitoring_core::{
     valid_time, Brief, Config, Cumulative, ForkGate, Headline, OpId, Outcome, Point, Registry,
     Summary, TopError,
@@ -217,7 +218,15 @@ impl PyRegistry {
 
 type ErrorTuple = (String, String, String, u64, f64, f64);
 type PointTuple = (f64, u64, u64, u64, f64, f64, f64, f64, f64);
-type CumulativeTuple = (String, u64, u64, Vec<(String, u64)>, f64, Vec<(f64, u64)>);
+type CumulativeTuple = (
+    String,
+    u64,
+    u64,
+    Vec<(String, u64)>,
+    f64,
+    Vec<(f64, u64)>,
+    (i32, u64, i32, Vec<u64>),
+);
 
 fn error_tuple(e: TopError) -> ErrorTuple {
     (
@@ -244,6 +253,15 @@ fn cumulative_tuple(c: Cumulative) -> CumulativeTuple {
         c.errors_by_code,
         c.sum_seconds,
         c.buckets,
+        {
+            let (offset, counts) = c.native.dense();
+            (
+                NATIVE_SCHEMA,
+                c.native.zero_count(),
+                offset,
+                counts.to_vec(),
+            )
+        },
     )
 }
 

@@ -79,6 +79,13 @@ impl NativeHistogram {
         }
     }
 
+    /// The counts from the lowest to the highest bucket seen, empty ones included, and the
+    /// index of the first (OpenTelemetry's exponential histogram layout: `offset` and counts).
+    #[must_use]
+    pub fn dense(&self) -> (i32, &[u64]) {
+        (self.offset, &self.counts)
+    }
+
     /// Observations in the zero bucket.
     #[must_use]
     pub fn zero_count(&self) -> u64 {
