@@ -55,6 +55,7 @@ class Registry:
     def series(
         self, name: str, now: float, window: int, points: int
     ) -> list[tuple[float, int, int, int, float, float, float, float, float]] | None: ...
+    def briefs_json(self, now: float, window: int) -> bytes: ...
     def cumulative(
         self,
     ) -> list[

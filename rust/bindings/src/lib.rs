@@ -159,6 +159,16 @@ impl PyRegistry {
             .collect()
     }
 
+    /// The operations list's rows as JSON bytes (see `rfs_monitoring_core::json`), built with
+    /// the interpreter released and no Python object per row.
+    fn briefs_json<'py>(&self, py: Python<'py>, now: f64, window: u64) -> Bound<'py, PyBytes> {
+        let inner = &self.inner;
+        let rows = detached(py, || {
+            rfs_monitoring_core::json::operations_rows(&inner.briefs(now, window))
+        });
+        PyBytes::new(py, rows.as_bytes())
+    }
+
     /// Names with data in the window, sorted.
     fn operations(&self, py: Python<'_>, now: f64, window: u64) -> Vec<String> {
         let inner = &self.inner;

@@ -75,6 +75,7 @@
 pub mod exposition;
 pub mod fork;
 pub mod histogram;
+pub mod json;
 pub mod native;
 mod registry;
 mod ring;
