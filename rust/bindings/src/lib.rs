@@ -438,6 +438,18 @@ impl PyHandle {
         format!("OperationHandle(name={:?})", self.name)
     }
 
+    /// Keeps a traced call (already recorded) as the OpenMetrics exemplar of its bucket:
+    /// `trace_id` and `span_id` as lowercase hex (32 and 16 digits); anything else is ignored.
+    fn exemplar(&self, py: Python<'_>, duration_ms: f64, trace_id: &str, span_id: &str) {
+        let Ok(now) = read_clock(py, self.clock.as_ref()) else {
+            return;
+        };
+        let (registry, id) = (&self.registry, self.id);
+        detached(py, || {
+            registry.record_exemplar(id, now, duration_ms, trace_id, span_id);
+        });
+    }
+
     /// Records one call; raises `ValueError` for a negative, NaN or infinite duration.
     #[pyo3(signature = (duration_ms, success, error_code=None, error_message=None))]
     fn record(
