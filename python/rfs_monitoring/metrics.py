@@ -655,6 +655,17 @@ class ResultMetricsCollector:
             return Failure(clock_error)
         return Success((now, self._registry.briefs(now, window.unwrap())))
 
+    def _rows_json(self, time_range: str) -> Result[bytes, APIError]:
+        """The operations list's rows (`OperationSummary` fields) as JSON bytes from the core."""
+        window = self._window(time_range)
+        if isinstance(window, Failure):
+            return window
+        try:
+            now = self._now()
+        except APIError as clock_error:
+            return Failure(clock_error)
+        return Success(self._registry.briefs_json(now, window.unwrap()))
+
     @staticmethod
     def _stats_of(time_window: str, now: float, briefs: list[_core.Brief]) -> list[OperationStats]:
         window_end = _utc(now)

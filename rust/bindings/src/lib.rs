@@ -159,6 +159,16 @@ impl PyRegistry {
             .collect()
     }
 
+    /// The operations list's rows as JSON bytes (see `rfs_monitoring_core::json`), built with
+    /// the interpreter released and no Python object per row.
+    fn briefs_json<'py>(&self, py: Python<'py>, now: f64, window: u64) -> Bound<'py, PyBytes> {
+        let inner = &self.inner;
+        let rows = detached(py, || {
+            rfs_monitoring_core::json::operations_rows(&inner.briefs(now, window))
+        });
+        PyBytes::new(py, rows.as_bytes())
+    }
+
     /// Names with data in the window, sorted.
     fn operations(&self, py: Python<'_>, now: f64, window: u64) -> Vec<String> {
         let inner = &self.inner;
@@ -426,6 +436,18 @@ impl PyHandle {
 
     fn __repr__(&self) -> String {
         format!("OperationHandle(name={:?})", self.name)
+    }
+
+    /// Keeps a traced call (already recorded) as the OpenMetrics exemplar of its bucket:
+    /// `trace_id` and `span_id` as lowercase hex (32 and 16 digits); anything else is ignored.
+    fn exemplar(&self, py: Python<'_>, duration_ms: f64, trace_id: &str, span_id: &str) {
+        let Ok(now) = read_clock(py, self.clock.as_ref()) else {
+            return;
+        };
+        let (registry, id) = (&self.registry, self.id);
+        detached(py, || {
+            registry.record_exemplar(id, now, duration_ms, trace_id, span_id);
+        });
     }
 
     /// Records one call; raises `ValueError` for a negative, NaN or infinite duration.

@@ -75,6 +75,7 @@
 pub mod exposition;
 pub mod fork;
 pub mod histogram;
+pub mod json;
 pub mod native;
 mod registry;
 mod ring;
@@ -82,8 +83,8 @@ mod ring;
 pub use fork::ForkGate;
 pub use registry::valid_time;
 pub use registry::{
-    Brief, Config, ConfigError, Cumulative, Headline, OpId, Outcome, Overflow, Point, RecordError,
-    Registration, Registry, Summary, TopError, CUMULATIVE_BOUNDS, MAX_MESSAGE_BYTES,
+    Brief, Config, ConfigError, Cumulative, Exemplar, Headline, OpId, Outcome, Overflow, Point,
+    RecordError, Registration, Registry, Summary, TopError, CUMULATIVE_BOUNDS, MAX_MESSAGE_BYTES,
     MAX_RETENTION_SECONDS, MAX_TIME, OTHER, UNKNOWN_CODE,
 };
 
