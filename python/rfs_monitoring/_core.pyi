@@ -67,6 +67,7 @@ class Registry:
             float,
             list[tuple[float, int]],
             tuple[int, int, int, list[int]],
+            list[tuple[float, str, str, float, float]],
         ]
     ]: ...
     def operation_bytes(self, name: str) -> int | None: ...

@@ -236,7 +236,10 @@ type CumulativeTuple = (
     f64,
     Vec<(f64, u64)>,
     (i32, u64, i32, Vec<u64>),
+    Vec<ExemplarTuple>,
 );
+/// `(bucket upper bound in seconds, trace_id, span_id, duration in seconds, time)`.
+type ExemplarTuple = (f64, String, String, f64, f64);
 
 fn error_tuple(e: TopError) -> ErrorTuple {
     (
@@ -256,6 +259,22 @@ fn point_tuple(p: Point) -> PointTuple {
 }
 
 fn cumulative_tuple(c: Cumulative) -> CumulativeTuple {
+    let exemplars = c
+        .buckets
+        .iter()
+        .zip(&c.exemplars)
+        .filter_map(|((bound, _), exemplar)| {
+            exemplar.as_ref().map(|e| {
+                (
+                    *bound,
+                    e.trace_id.clone(),
+                    e.span_id.clone(),
+                    e.seconds,
+                    e.t,
+                )
+            })
+        })
+        .collect();
     (
         c.operation,
         c.total,
@@ -272,6 +291,7 @@ fn cumulative_tuple(c: Cumulative) -> CumulativeTuple {
                 counts.to_vec(),
             )
         },
+        exemplars,
     )
 }
 

@@ -561,10 +561,12 @@ impl Registry {
     /// and 16 digits), and invalid times or durations, are ignored: an exemplar never carries
     /// anything but a trace reference.
     pub fn record_exemplar(&self, op: OpId, t: f64, ms: f64, trace_id: &str, span_id: &str) {
-        if !(valid_time(t) && ms.is_finite() && ms >= 0.0)
-            || !is_hex_id(trace_id, 32)
-            || !is_hex_id(span_id, 16)
-        {
+        let acceptable = valid_time(t)
+            && ms.is_finite()
+            && ms >= 0.0
+            && is_hex_id(trace_id, 32)
+            && is_hex_id(span_id, 16);
+        if !acceptable {
             return;
         }
         let seconds = ms / 1_000.0;
