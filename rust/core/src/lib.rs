@@ -74,6 +74,7 @@
 
 pub mod fork;
 pub mod histogram;
+pub mod mask;
 mod registry;
 mod ring;
 
