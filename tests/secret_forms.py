@@ -42,9 +42,21 @@ FORMS: list[tuple[str, str, str]] = [
         "AKIAI44QH8DHBEXAMPLE je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
         "h3yCo8nvbEXAMPLEKEY",
     ),
-    ("github_ghp", "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", "wWPw5k4aXcaT4fNP0UcnZwJUVFk6LO0pINUx"),
-    ("github_gho", "gho_16C7e42F292c6912E7710c838347Ae178B4a", "16C7e42F292c6912E7710c838347Ae178B4a"),
-    ("github_ghs", "ghs_Xb3mH7pQ2zL9vK4nR8tW1yC6dF5gJ0sA2eUu", "Xb3mH7pQ2zL9vK4nR8tW1yC6dF5gJ0sA2eUu"),
+    (
+        "github_ghp",
+        "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",
+        "wWPw5k4aXcaT4fNP0UcnZwJUVFk6LO0pINUx",
+    ),
+    (
+        "github_gho",
+        "gho_16C7e42F292c6912E7710c838347Ae178B4a",
+        "16C7e42F292c6912E7710c838347Ae178B4a",
+    ),
+    (
+        "github_ghs",
+        "ghs_Xb3mH7pQ2zL9vK4nR8tW1yC6dF5gJ0sA2eUu",
+        "Xb3mH7pQ2zL9vK4nR8tW1yC6dF5gJ0sA2eUu",
+    ),
     (
         "github_pat",
         "github_pat_11ABCDEFG0abcdefghijkl_MNOPQRSTUVWXYZ0123456789abcdefghij",
@@ -62,9 +74,17 @@ FORMS: list[tuple[str, str, str]] = [
     ),
     ("url_userinfo", "db at postgres://app:S3cretPw0rd@db:5432/app", "S3cretPw0rd"),
     ("url_userinfo_empty_user", "redis://:R3disPassw0rd@cache:6379/0", "R3disPassw0rd"),
-    ("pem", f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----", PEM_BODY),
+    (
+        "pem",
+        f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----",
+        PEM_BODY,
+    ),
     ("query_key", "GET https://maps.example.com/api?key=Zx9YwVu8TsRq&z=1", "Zx9YwVu8TsRq"),
-    ("query_sig", "https://cdn.example.com/f.png?exp=1&sig=QmFzZTY0U2lnbmF0dXJl", "QmFzZTY0U2lnbmF0dXJl"),
+    (
+        "query_sig",
+        "https://cdn.example.com/f.png?exp=1&sig=QmFzZTY0U2lnbmF0dXJl",
+        "QmFzZTY0U2lnbmF0dXJl",
+    ),
     ("query_signature", "/file?signature=5f0c9e2b7d1a44", "5f0c9e2b7d1a44"),
     (
         "amz_signature",
@@ -81,9 +101,17 @@ FORMS: list[tuple[str, str, str]] = [
     ("slack_token", "xoxb-2048-4096-QwErTyUiOpAsDfGhJkLzXcVb", "QwErTyUiOpAsDfGhJkLzXcVb"),
     ("stripe_live", "sk_live_51HxYzAbCdEfGh12345678", "51HxYzAbCdEfGh12345678"),
     ("openai_style", "sk-proj-A1b2C3d4E5f6G7h8I9j0K1l2M3n4", "A1b2C3d4E5f6G7h8I9j0K1l2M3n4"),
-    ("google_api_key", "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", "9tSrke72PouQMnMX-a7eZSW0jkFMBWY"),
+    (
+        "google_api_key",
+        "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",
+        "9tSrke72PouQMnMX-a7eZSW0jkFMBWY",
+    ),
     ("gitlab", "glpat-Ab1Cd2Ef3Gh4Ij5Kl6Mn", "Ab1Cd2Ef3Gh4Ij5Kl6Mn"),
-    ("opaque_token", "upstream said k8Zt2QxP7vLm4NwR9sYb3HcJ6dFg1TeU5aWo0", "k8Zt2QxP7vLm4NwR9sYb3HcJ6dFg1TeU5aWo0"),
+    (
+        "opaque_token",
+        "upstream said k8Zt2QxP7vLm4NwR9sYb3HcJ6dFg1TeU5aWo0",
+        "k8Zt2QxP7vLm4NwR9sYb3HcJ6dFg1TeU5aWo0",
+    ),
 ]
 """Every form, as it appears in the wild, with the part that must never be emitted."""
 

@@ -17,11 +17,9 @@ import http.server
 import io
 import json
 import logging
-import sys
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import pytest
@@ -31,11 +29,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-sys.path.insert(0, str(Path(__file__).parent))
-from secret_forms import FORMS  # noqa: E402
-
-from rfs_monitoring import tracing  # noqa: E402
-from rfs_monitoring.alerts import (  # noqa: E402
+from rfs_monitoring import tracing
+from rfs_monitoring.alerts import (
     AlertConfiguration,
     AlertEvent,
     AlertManager,
@@ -44,25 +39,26 @@ from rfs_monitoring.alerts import (  # noqa: E402
     LogNotifier,
     WebhookNotifier,
 )
-from rfs_monitoring.context import CorrelationIdMiddleware  # noqa: E402
-from rfs_monitoring.dashboard_api import monitoring_router  # noqa: E402
-from rfs_monitoring.errors import APIError  # noqa: E402
-from rfs_monitoring.metrics import ResultMetricsCollector  # noqa: E402
-from rfs_monitoring.reactive import MonoResult  # noqa: E402
-from rfs_monitoring.result import Failure, Result, Success  # noqa: E402
-from rfs_monitoring.result_logging import (  # noqa: E402
+from rfs_monitoring.context import CorrelationIdMiddleware
+from rfs_monitoring.dashboard_api import monitoring_router
+from rfs_monitoring.errors import APIError
+from rfs_monitoring.metrics import ResultMetricsCollector
+from rfs_monitoring.reactive import MonoResult
+from rfs_monitoring.result import Failure, Result, Success
+from rfs_monitoring.result_logging import (
     configure_logging,
     flush_logs,
     get_logger,
     log_result_operation,
 )
-from rfs_monitoring.web import handle_result  # noqa: E402
+from rfs_monitoring.web import handle_result
+from secret_forms import FORMS
 
 TOKEN = "matrix-admin-token"
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
-    bodies: list[str] = []
+    bodies: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
@@ -340,7 +336,12 @@ def _notifier_url(w: World, text: str) -> None:
         return  # not a possible URL
     w.collector.record("p_notified", 5.0, False, "E1", "failed")
     rule = AlertRule(
-        name="errors", operation="p_notified", metric="error_count", op=">", threshold=0, window="5m"
+        name="errors",
+        operation="p_notified",
+        metric="error_count",
+        op=">",
+        threshold=0,
+        window="5m",
     )
     url = f"http://127.0.0.1:{w.port}/fail?note={text}"
     hook = WebhookNotifier(url=url, max_retries=0, backoff_seconds=0)

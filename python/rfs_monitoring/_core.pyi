@@ -15,10 +15,12 @@ __all__ = [
     "Monitor",
     "Registry",
     "Summary",
+    "TextMasker",
     "__version__",
     "_fork_done",
     "_fork_prepare",
     "bump_generation",
+    "mask_text",
 ]
 
 __version__: str
@@ -150,6 +152,7 @@ def bump_generation() -> None: ...
 def _fork_prepare() -> None: ...
 def _fork_done() -> None: ...
 
+@final
 class TextMasker:
     """A masking policy for free text, applied in linear time (see ``rfs_monitoring.masking``)."""
 

@@ -23,8 +23,9 @@ Context variables follow `asyncio` tasks and `asyncio.to_thread` by themselves; 
 ``loop.run_in_executor`` or ``ThreadPoolExecutor.submit`` does not copy them, so use
 `run_in_executor` or `with_current_context` there.
 
-A valid correlation ID is 1 to 128 characters from ``[A-Za-z0-9._:-]``: anything else in a header
-is ignored (never echoed or logged) and a fresh ID is generated.
+A valid correlation ID is 1 to 128 characters from ``[A-Za-z0-9._:-]`` that do not look like a
+credential (a JWT, a token format, a long high-entropy token): anything else in a header is
+ignored (never echoed, logged or put on a span) and a fresh ID is generated.
 """
 
 from __future__ import annotations

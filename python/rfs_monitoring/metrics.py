@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 
 from rfs_monitoring import _core
 from rfs_monitoring._outcome import error_code_of, error_message_of
-from rfs_monitoring.masking import echo
 from rfs_monitoring._sampler import ResourceSampler
+from rfs_monitoring.masking import echo
 from rfs_monitoring.result import Failure, Result, Success
 
 if TYPE_CHECKING:
