@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from rfs_monitoring import _core
 from rfs_monitoring.context import correlation_context, is_valid_correlation_id
 from rfs_monitoring.masking import Masker, echo, mask_code, mask_text
+from rfs_monitoring.metrics import ResultMetricsCollector
 from secret_forms import FORMS, NAMES
 
 
@@ -197,3 +198,15 @@ def test_masking_time_grows_linearly(make: object) -> None:
     _best_time(small, 1)  # warm the automata's caches
     ratio = _best_time(large) / max(_best_time(small), 1e-5)
     assert ratio < 30, ratio
+
+
+def test_long_messages_are_masked_before_the_core_cuts_them() -> None:
+    """A card across the 512-byte cut: cutting first would keep 15 of its 16 digits."""
+    collector = ResultMetricsCollector(sample_resources=False)
+    try:
+        collector.record("op", 1.0, False, "E", "a" * 496 + " 4111111111111111 declined")
+        (top,) = collector.top_errors(10, "1h")
+        assert "41111111111" not in top.error_message
+        assert top.error_message.startswith("a" * 496 + " ***")
+    finally:
+        collector.close()
