@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-EXTRAS := dev
+EXTRAS := dev,interop
 STAMP := $(VENV)/.rfs-installed
 PY_DIRS := $(wildcard python tests benches examples)
 SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml constraints.txt
@@ -26,6 +26,8 @@ $(PY):
 
 $(STAMP): $(PY) $(SOURCES)
 	$(BIN)/maturin develop --release --locked -E $(EXTRAS) -q
+	@# rfs-framework for the interop tests, without its cloud SDKs (see pyproject's interop extra)
+	$(BIN)/pip install -q --no-deps rfs-framework
 	@touch $@
 
 .PHONY: install
@@ -40,13 +42,52 @@ test: install ## Run every test: cargo tests, pytest (doctests, examples, benche
 		--ignore=python/rfs_monitoring/testing/fixtures.py -o testpaths= -q
 	$(BIN)/coverage report --fail-under=95
 
+# The release: abi3 wheels that install on any glibc >= 2.17 (manylinux2014), for x86_64 and
+# aarch64, cross-linked with zig from PyPI's ziglang (no container), plus an sdist. The aarch64
+# wheel needs Rust's standard library for that target, which rustup adds.
+DIST_TOOLS := ziglang auditwheel
+ZIG_BUILD = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/maturin build --release --locked --zig \
+	--compatibility manylinux2014 -o dist -q --target
+# One interpreter per supported CPython: pyenv's newest patch release, else the one on PATH.
+python_for = $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1))),$(shell command -v python$(1)))
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
+
+.PHONY: dist
+dist: install ## Build the release into dist/: abi3 manylinux2014 wheels (x86_64, aarch64) and an sdist
+	$(BIN)/pip install -q $(DIST_TOOLS)
+	rm -rf dist && mkdir -p dist
+	$(ZIG_BUILD) x86_64-unknown-linux-gnu
+	rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+		|| rustup target add aarch64-unknown-linux-gnu
+	$(ZIG_BUILD) aarch64-unknown-linux-gnu
+	$(BIN)/maturin sdist -o dist
+	@test -n "$$(ls dist/*x86_64.whl)" && test -n "$$(ls dist/*aarch64.whl)"
+	@for wheel in dist/*.whl; do \
+		$(BIN)/auditwheel show "$$wheel" | tr -s ' \n' ' ' | grep -q 'consistent with the following platform tag: "manylinux_2_17_' \
+			|| { echo "dist: $$wheel is not manylinux2014"; $(BIN)/auditwheel show "$$wheel"; exit 1; }; \
+		echo "dist: $$wheel is manylinux2014 (auditwheel)"; \
+	done
+	ls -l dist
+
+# A clean virtualenv of CPython $(1) (interpreter $(2)) with the x86_64 wheel, smoke-tested.
+define check_wheel
+@test -n "$(2)" || { echo "wheel-check: no CPython $(1) found"; exit 1; }
+@echo "wheel-check: CPython $(1) ($(2))"
+rm -rf dist/check-$(1) && "$(2)" -m venv dist/check-$(1)
+dist/check-$(1)/bin/pip install -q dist/*x86_64*.whl
+cd dist && check-$(1)/bin/python -c "$$WHEEL_SMOKE"
+dist/check-$(1)/bin/rfs-monitoring --help >/dev/null
+
+endef
+
 .PHONY: wheel-check
-wheel-check: install ## Build the release wheel and smoke-test it in a clean virtualenv (no dev extras)
-	rm -rf dist/wheel-check && $(BIN)/maturin build --release --locked -q -o dist/wheel-check
-	python3 -m venv dist/wheel-check/venv
-	dist/wheel-check/venv/bin/pip install -q dist/wheel-check/*.whl
-	cd dist && wheel-check/venv/bin/python -c "$$WHEEL_SMOKE"
-	dist/wheel-check/venv/bin/rfs-monitoring --help >/dev/null
+wheel-check: dist ## Install the release wheel into clean virtualenvs of CPython 3.11-3.13, and a wheel built from the sdist
+	$(foreach v,$(SUPPORTED_PYTHONS),$(call check_wheel,$(v),$(call python_for,$(v))))
+	rm -rf dist/from-sdist dist/check-sdist
+	$(BIN)/pip wheel -q --no-deps dist/*.tar.gz -w dist/from-sdist
+	python3 -m venv dist/check-sdist
+	dist/check-sdist/bin/pip install -q dist/from-sdist/*.whl
+	cd dist && check-sdist/bin/python -c "$$WHEEL_SMOKE"
 
 # What a user's first import must give, and what it must not drag in.
 define WHEEL_SMOKE
@@ -58,7 +99,14 @@ assert not heavy, f"import rfs_monitoring pulled in {heavy}"
 from rfs_monitoring.dashboard_api import monitoring_router
 page = res.files("rfs_monitoring").joinpath("static/dashboard.html").read_text()
 assert "<html" in page.lower()
-print("wheel ok:", rfs_monitoring.__version__)
+from rfs_monitoring import Failure, ResultMetricsCollector, Success, monitor_result
+collector = ResultMetricsCollector(sample_resources=False)
+ResultMetricsCollector.set_instance(collector)
+lookup = monitor_result("smoke")(lambda ok: Success(1) if ok else Failure("no"))
+lookup(True), lookup(False)
+metrics = collector.operation_metrics("smoke").unwrap()
+assert (metrics.total_requests, metrics.failed_requests) == (2, 1), metrics
+print("wheel ok:", rfs_monitoring.__version__, sys.version.split()[0])
 endef
 export WHEEL_SMOKE
 
@@ -87,10 +135,15 @@ bench: install ## Run the benchmarks for real (pytest-benchmark against peers, c
 	$(BIN)/pytest benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,ops -p no:cacheprovider
 	cargo bench --locked -p rfs-monitoring-core
 
+.PHONY: bench-check
+bench-check: install ## Check the overhead budget (benches/budget.toml): ratios against peers in one run, table at the end
+	RFS_BENCH_CHECK=1 $(BIN)/pytest benches/bench_budget.py --benchmark-enable -p no:cacheprovider -q \
+		--benchmark-columns=median,rounds
+
 .PHONY: demo
 demo: install ## Serve the demo service with live traffic and the dashboard on http://127.0.0.1:8000
 	$(PY) examples/monitoring/metrics_dashboard.py
 
 .PHONY: clean
 clean: ## Remove the virtualenv and build output
-	rm -rf $(VENV) target dist .coverage .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) target dist site .coverage .pytest_cache .mypy_cache .ruff_cache

@@ -159,6 +159,19 @@ def test_dashboard_renders_live_numbers_and_charts(browser: webdriver.Chrome) ->
         assert int(breakdown[0].text.replace(",", "")) > 0
         assert browser.find_elements(By.CSS_SELECTOR, "#errors tbody tr")
 
+        # The selected operation's steps: where the time goes, and where failures start.
+        renders = page_state(browser)["renders"]
+        browser.find_element(By.CSS_SELECTOR, "#ops tbody tr[data-op=user_retrieval]").click()
+        wait_rendered(browser, renders + 1)
+        steps = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#steps .name")]
+        assert [s.removeprefix("⚠ ") for s in steps] == [
+            "user_service_call",
+            "user_validation",
+            "user_retrieval_error",
+        ]
+        step_numbers = browser.find_elements(By.CSS_SELECTOR, "#steps .n")
+        assert all("% ok of" in e.text for e in step_numbers)
+
         # Sorting by name, then selecting another operation, then another window.
         header = browser.find_element(By.CSS_SELECTOR, "#ops th[data-k=name]")
         header.click()

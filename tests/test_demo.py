@@ -135,9 +135,14 @@ def test_orders_flow_through_payment_and_lookup() -> None:
         assert order["status"] == "paid"
         assert client.get(f"/orders/{order['order_id']}").json() == order
         assert client.get("/orders/o-nope").status_code == 404
-        assert (
-            client.post("/orders", json={"user_id": "u3", "sku": "x", "quantity": 0}).status_code
-            == 422
+        invalid = client.post("/orders", json={"user_id": "u3", "sku": "x", "quantity": 0})
+        assert invalid.status_code == 422
+        assert invalid.headers["content-type"] == "application/problem+json"
+        assert invalid.json()["correlation_id"]
+        unknown = client.get("/no/such/route")
+        assert (unknown.status_code, unknown.headers["content-type"]) == (
+            404,
+            "application/problem+json",
         )
         assert get_user(client, "u0")["code"] == "VALIDATION_ERROR"  # deactivated user
 

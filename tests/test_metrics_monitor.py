@@ -311,7 +311,8 @@ async def test_async_monitor_keeps_recording_folded_names() -> None:
 
 @pytest.mark.asyncio
 async def test_async_monitor_survives_a_failing_clock() -> None:
-    """A collector clock that starts raising never breaks the monitored call."""
+    """A collector clock that starts raising never breaks the monitored call, and the sample
+    taken meanwhile is kept (at the previous sample's time) and counted, not lost."""
     broken = False
 
     def clock() -> float:
@@ -331,7 +332,8 @@ async def test_async_monitor_survives_a_failing_clock() -> None:
         broken = True
         assert await clocked() == Success(2)
         broken = False
-        assert metrics_of(collector, "clocked").total_requests == 1
+        assert metrics_of(collector, "clocked").total_requests == 2
+        assert collector.clock_errors == 1
     finally:
         ResultMetricsCollector.set_instance(previous)
 

@@ -41,6 +41,8 @@ def test_every_readme_python_block_runs(metrics_collector: ResultMetricsCollecto
                 dashboard = http.get("/monitoring/dashboard")
                 listed = http.get("/monitoring/operations")
                 refused = http.put("/monitoring/logging/level", json={"level": "DEBUG"})
+                order = http.get("/orders/1")
+                missing_order = http.get("/orders/2")
         finally:
             module.alerts.stop()
             flush_logs()
@@ -51,3 +53,9 @@ def test_every_readme_python_block_runs(metrics_collector: ResultMetricsCollecto
     assert listed.status_code == 200
     assert refused.status_code == 401
     assert metrics_collector.operation_metrics("price_lookup").unwrap().total_requests == 2
+    # The interop section: a returns Result served and counted like ours.
+    assert (order.status_code, order.json()) == (200, {"user_id": "1", "name": "Ada"})
+    assert missing_order.status_code == 404
+    assert missing_order.headers["content-type"] == "application/problem+json"
+    orders = metrics_collector.operation_metrics("order_lookup").unwrap()
+    assert (orders.total_requests, orders.failed_requests) == (2, 1)

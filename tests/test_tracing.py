@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -340,3 +341,118 @@ def test_no_tracer_when_opentelemetry_is_not_loaded(monkeypatch: pytest.MonkeyPa
         assert result_logging._tracing() is None
     finally:
         tracing.set_tracer_provider(previous)
+
+
+class _WrappingProvider(trace_api.TracerProvider):
+    """A provider that is not the SDK's class but hands out the SDK's tracers (as Pydantic
+    Logfire's proxy provider does)."""
+
+    def __init__(self, inner: TracerProvider) -> None:
+        self.inner = inner
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace_api.Tracer:
+        return self.inner.get_tracer(*args, **kwargs)
+
+
+def test_a_provider_wrapping_the_sdk_gets_spans_for_operations_and_steps(
+    lines: io.StringIO,
+) -> None:
+    """Any provider whose tracers record spans works, whatever its class."""
+    memory = InMemorySpanExporter()
+    sdk = TracerProvider()
+    sdk.add_span_processor(SimpleSpanProcessor(memory))
+    previous = tracing.set_tracer_provider(_WrappingProvider(sdk))
+    try:
+        assert tracing.enabled() is True
+
+        @log_result_operation("wrapped_provider")
+        async def op() -> Result[int, str]:
+            return await MonoResult.from_value(1).log_step("step_one").to_result()
+
+        assert asyncio.run(op()) == Success(1)
+        names = sorted(span.name for span in memory.get_finished_spans())
+        assert names == ["step_one", "wrapped_provider"]
+        entries = _entries(lines)
+        assert entries[-1]["trace_id"] is not None
+    finally:
+        tracing.set_tracer_provider(previous)
+        sdk.shutdown()
+
+
+def test_a_provider_whose_spans_do_not_record_gives_no_span_and_no_ids(
+    lines: io.StringIO,
+) -> None:
+    """A wrapping provider over the API's no-op tracer: spans are checked, not the class."""
+    previous = tracing.set_tracer_provider(_WrappingProvider(trace_api.NoOpTracerProvider()))  # type: ignore[arg-type]
+    try:
+        from rfs_monitoring.context import OperationScope
+
+        scope = OperationScope("noop", None)
+        assert tracing.start_operation("noop", scope) is None
+        assert tracing.record_step(scope, "s", 1.0, False, None) == (None, None)
+
+        @log_result_operation("noop_provider")
+        def op() -> Result[int, str]:
+            return Success(1)
+
+        assert op() == Success(1)
+        assert _entries(lines)[-1]["trace_id"] is None
+    finally:
+        tracing.set_tracer_provider(previous)
+
+
+def test_the_api_proxy_provider_set_before_the_sdk_one_follows_it() -> None:
+    """The API's proxy provider, given before the application sets its SDK provider, produces
+    spans once the SDK provider is set (run in a fresh process: the global is set only once)."""
+    code = (
+        "import io, json\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "from rfs_monitoring import tracing\n"
+        "from rfs_monitoring.result import Success\n"
+        "from rfs_monitoring.result_logging import configure_logging, flush_logs, "
+        "log_result_operation\n"
+        "out = io.StringIO()\n"
+        "configure_logging(stream=out)\n"
+        "tracing.set_tracer_provider(trace.ProxyTracerProvider())\n"
+        "@log_result_operation('proxied')\n"
+        "def op():\n"
+        "    return Success(1)\n"
+        "op()\n"
+        "before = tracing.enabled()\n"
+        "memory = InMemorySpanExporter()\n"
+        "sdk = TracerProvider()\n"
+        "sdk.add_span_processor(SimpleSpanProcessor(memory))\n"
+        "trace.set_tracer_provider(sdk)\n"
+        "op()\n"
+        "flush_logs()\n"
+        "ids = [json.loads(line)['trace_id'] is not None for line in out.getvalue().splitlines()]\n"
+        "print(json.dumps([before, tracing.enabled(), len(memory.get_finished_spans()), ids]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(done.stdout) == [False, True, 1, [False, True]]
+
+
+def test_an_override_works_without_the_api_module_and_broken_spans_are_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A provider given directly needs no ``opentelemetry.trace`` lookup; a span whose state
+    cannot be read counts as no span."""
+
+    class Unreadable:
+        def is_recording(self) -> bool:
+            raise RuntimeError("no state")
+
+    sdk = TracerProvider()
+    previous = tracing.set_tracer_provider(_WrappingProvider(sdk))
+    try:
+        monkeypatch.delitem(sys.modules, "opentelemetry.trace")
+        assert tracing._tracer() is not None
+        assert tracing._dropped(Unreadable()) is True
+    finally:
+        tracing.set_tracer_provider(previous)
+        sdk.shutdown()

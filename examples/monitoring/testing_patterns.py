@@ -254,14 +254,16 @@ def test_dashboard_windows_with_generated_traffic(
 def test_metrics_instrumentation_overhead_is_small(
     metrics_collector: ResultMetricsCollector,
 ) -> None:
-    """Metrics on a hot path add little: here, at most 50 µs per call (a generous bound that
-    still catches an accidental I/O or lock wait on the hot path)."""
+    """Metrics on a hot path add little: here, at most 5 µs per call over the plain function
+    (about 30x the real cost, so noise never fails it, while an accidental I/O, lock wait or
+    a 30x regression on the hot path does). The project's own tight ratios are checked by
+    ``make bench-check`` against benches/budget.toml."""
 
     def plain() -> Result[int, str]:
         return Success(sum(range(20)))
 
     monitored = monitor_result("hot_path")(plain)
-    report = assert_overhead_below(monitored, plain, max_ns=50_000, rounds=7)
+    report = assert_overhead_below(monitored, plain, max_ns=5_000, rounds=7)
     assert report.rounds == 7
 
 

@@ -17,6 +17,7 @@ from rfs_monitoring._core import __version__
 from rfs_monitoring.result import Failure, Result, Success
 
 if TYPE_CHECKING:
+    from rfs_monitoring.interop import ResultAdapter, register_result_adapter
     from rfs_monitoring.metrics import OperationMetrics, ResultMetricsCollector, monitor_result
     from rfs_monitoring.reactive import FluxResult, MonoResult
     from rfs_monitoring.result_logging import (
@@ -32,6 +33,7 @@ __all__ = [
     "MonoResult",
     "OperationMetrics",
     "Result",
+    "ResultAdapter",
     "ResultLogEntry",
     "ResultMetricsCollector",
     "Success",
@@ -40,6 +42,7 @@ __all__ = [
     "flush_logs",
     "log_result_operation",
     "monitor_result",
+    "register_result_adapter",
 ]
 
 _LAZY: dict[str, str] = {
@@ -52,6 +55,8 @@ _LAZY: dict[str, str] = {
     "ResultMetricsCollector": "rfs_monitoring.metrics",
     "OperationMetrics": "rfs_monitoring.metrics",
     "monitor_result": "rfs_monitoring.metrics",
+    "register_result_adapter": "rfs_monitoring.interop",
+    "ResultAdapter": "rfs_monitoring.interop",
 }
 
 

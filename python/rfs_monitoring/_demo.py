@@ -33,7 +33,7 @@ from rfs_monitoring.metrics import ResultMetricsCollector
 from rfs_monitoring.reactive import MonoResult
 from rfs_monitoring.result import Failure, Result, Success
 from rfs_monitoring.result_logging import log_result_operation
-from rfs_monitoring.web import handle_result
+from rfs_monitoring.web import handle_result, install_problem_details
 
 __all__ = [
     "ShiftableClock",
@@ -535,4 +535,5 @@ def create_app(
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(shop)
     app.include_router(monitoring_router(collector, alerts, token=token))
+    install_problem_details(app)  # every 4xx/5xx of the demo is problem+json
     return app

@@ -10,8 +10,9 @@ moves each (rule, operation) pair through the states of Prometheus' alerting mod
 A pair becomes ``pending`` when the rule first breaches, ``firing`` once it has breached for
 ``for_seconds``, and ``resolved`` once it has stopped breaching for ``keep_firing_for_seconds``.
 Notifiers hear exactly one event when an alert fires and one when it resolves, and a reminder
-only after ``repeat_interval``. They run on a dispatcher thread, never on the caller's path, so a
-dead webhook never slows a request and a notifier that raises never stops the evaluation.
+only after ``repeat_interval``. Each notifier runs on its own thread with its own bounded queue,
+never on the caller's path, so a dead webhook never slows a request nor another notifier, and a
+notifier that raises never stops the evaluation.
 
 >>> from rfs_monitoring.metrics import ResultMetricsCollector
 >>> now = [1_700_000_000.0]
@@ -36,17 +37,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 import math
 import operator
 import os
 import queue
+import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, Self
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, Self, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -66,13 +70,18 @@ __all__ = [
     "AlertRule",
     "AlertState",
     "AlertStatus",
+    "AlertmanagerNotifier",
     "CallbackNotifier",
     "LogNotifier",
     "Notifier",
     "WebhookNotifier",
+    "prometheus_rules",
+    "rule_expression",
 ]
 
 _log = logging.getLogger("rfs_monitoring.alerts")
+_MAX_TIME = 253_402_300_799.0  # the metrics core's latest time: 9999-12-31T23:59:59Z
+_T = TypeVar("_T")
 
 AlertMetric = Literal[
     "success_rate", "error_rate", "p50_ms", "p90_ms", "p99_ms", "avg_ms", "max_ms", "rps",
@@ -91,6 +100,7 @@ _COMPARATORS: dict[str, Callable[[float, float], bool]] = {
 }
 
 _NAME_PATTERN = r"^[A-Za-z0-9_.:\-*/ ]+$"
+_MAX_WINDOW_SECONDS = 90 * 86_400  # the metrics core's longest retention
 
 
 class _Metrics(Protocol):
@@ -164,14 +174,16 @@ class AlertRule(BaseModel):
     """An operation name, or ``"*"`` for every operation with data in the window."""
     metric: AlertMetric
     op: Literal[">", ">=", "<", "<="]
-    threshold: float = Field(allow_inf_nan=False)
-    window: str = "5m"
+    threshold: float = Field(allow_inf_nan=False, strict=True)
+    window: str = Field(default="5m", max_length=9)
     """The time range the metric is computed over, such as ``"5m"`` (``<n>s|m|h|d|w``)."""
-    for_seconds: float = Field(default=0.0, ge=0, le=7 * 86400, allow_inf_nan=False)
+    for_seconds: float = Field(default=0.0, ge=0, le=7 * 86400, allow_inf_nan=False, strict=True)
     """How long the rule must keep breaching before the alert fires (0: at once)."""
-    keep_firing_for_seconds: float = Field(default=0.0, ge=0, le=7 * 86400, allow_inf_nan=False)
+    keep_firing_for_seconds: float = Field(
+        default=0.0, ge=0, le=7 * 86400, allow_inf_nan=False, strict=True
+    )
     """How long a firing alert stays firing after the breach clears, against flapping."""
-    min_requests: int = Field(default=1, ge=0)
+    min_requests: int = Field(default=1, ge=0, le=1_000_000_000, strict=True)
     """Requests the window must hold before the rule is judged (quiet operations never alert)."""
     severity: Literal["info", "warning", "critical"] = "warning"
     labels: dict[str, str] = Field(default_factory=dict)
@@ -182,7 +194,9 @@ class AlertRule(BaseModel):
     def _window_is_a_time_range(cls, value: str) -> str:
         from rfs_monitoring.metrics import parse_time_range
 
-        parsed = parse_time_range(value)
+        # No window longer than the longest retention a collector can have (90 days); the
+        # monitoring route also checks it against its collector's own retention.
+        parsed = parse_time_range(value, max_seconds=_MAX_WINDOW_SECONDS)
         if parsed.is_failure():
             raise ValueError(getattr(parsed.unwrap_error(), "message", "invalid time range"))
         return value
@@ -272,6 +286,9 @@ class WebhookNotifier(BaseModel):
     """POSTs each event as JSON to ``url``, with a timeout and retries with exponential backoff.
 
     Retried on connection errors, timeouts, 429 and 5xx answers; other 4xx answers are final.
+    ``timeout_seconds`` bounds each network operation (connect, each read, each write);
+    ``deadline_seconds`` bounds the whole delivery, retries and backoff included, so a server
+    that answers one byte at a time cannot hold the notifier for longer.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -279,22 +296,57 @@ class WebhookNotifier(BaseModel):
     type: Literal["webhook"] = "webhook"
     url: str = Field(pattern=r"^https?://", max_length=2000)
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout_seconds: float = Field(default=5.0, gt=0, le=120)
-    max_retries: int = Field(default=3, ge=0, le=10)
-    backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120, strict=True)
+    deadline_seconds: float = Field(default=30.0, gt=0, le=600, strict=True)
+    """The most one delivery may take, every attempt and backoff included."""
+    max_retries: int = Field(default=3, ge=0, le=10, strict=True)
+    backoff_seconds: float = Field(default=0.5, ge=0, le=60, strict=True)
     """Delay before the first retry; it doubles on each further retry."""
 
     def notify(self, event: AlertEvent, *, stop: threading.Event | None = None) -> None:
-        """Deliver the event; raises `httpx.HTTPError` once every attempt has failed.
+        """Deliver the event; raises `httpx.HTTPError` once every attempt has failed or the
+        deadline has passed (`httpx.TimeoutException`).
 
-        ``stop`` cuts the backoff short when the manager is shutting down.
+        ``stop`` cuts an attempt or the backoff short when the manager is shutting down.
         """
-        payload = {"source": "rfs-monitoring", "event": event.model_dump(mode="json")}
+        delivery = self._deliver(self._payload(event), stop)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(delivery)
+            return
+        # Called from a coroutine: run the delivery on its own loop in a helper thread.
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(delivery)
+            except BaseException as exc:  # handed back to the caller below
+                errors.append(exc)
+
+        helper = threading.Thread(target=run, name="rfs-alert-webhook", daemon=True)
+        helper.start()
+        helper.join()
+        if errors:
+            raise errors[0]
+
+    def _payload(self, event: AlertEvent) -> Any:
+        """The JSON body posted for ``event``."""
+        return {"source": "rfs-monitoring", "event": event.model_dump(mode="json")}
+
+    def _endpoint(self) -> str:
+        """Where the body is posted."""
+        return self.url
+
+    async def _deliver(self, payload: Any, stop: threading.Event | None) -> None:
+        deadline = time.monotonic() + self.deadline_seconds
         delay = self.backoff_seconds
-        with httpx.Client(timeout=self.timeout_seconds, headers=self.headers) as client:
+        async with httpx.AsyncClient(timeout=self.timeout_seconds, headers=self.headers) as client:
             for attempt in range(self.max_retries + 1):
                 try:
-                    response = client.post(self.url, json=payload)
+                    response = await self._bounded(
+                        client.post(self._endpoint(), json=payload), deadline, stop
+                    )
                     if response.status_code != 429 and response.status_code < 500:
                         response.raise_for_status()
                         return
@@ -304,13 +356,102 @@ class WebhookNotifier(BaseModel):
                     if (status != 429 and status < 500) or attempt == self.max_retries:
                         raise
                 except httpx.TransportError:
-                    if attempt == self.max_retries:
+                    if attempt == self.max_retries or time.monotonic() >= deadline:
                         raise
-                if stop is not None and stop.wait(delay):
-                    raise httpx.TransportError("alert manager stopped before delivery")
-                if stop is None:
-                    time.sleep(delay)
+                    if stop is not None and stop.is_set():
+                        raise
+                await self._bounded(asyncio.sleep(delay), deadline, stop)
                 delay *= 2
+
+    async def _bounded(
+        self, work: Awaitable[_T], deadline: float, stop: threading.Event | None
+    ) -> _T:
+        """``work`` cancelled at ``deadline`` (`httpx.TimeoutException`) or when ``stop`` is set
+        (`httpx.TransportError`): httpx's own timeouts bound each read, not the whole answer."""
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.ensure_future(_until_set(stop))
+        try:
+            remaining = max(0.0, deadline - time.monotonic())
+            done, _ = await asyncio.wait(
+                {task, watcher}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            if task in done:
+                return task.result()
+        finally:
+            for pending in (task, watcher):
+                pending.cancel()
+            await asyncio.gather(task, watcher, return_exceptions=True)
+        if stop is not None and stop.is_set():
+            raise httpx.TransportError("alert manager stopped before delivery")
+        raise httpx.TimeoutException(f"no delivery within the {self.deadline_seconds:g} s deadline")
+
+
+async def _until_set(stop: threading.Event | None) -> None:
+    """Returns once ``stop`` is set (never without one)."""
+    # A threading.Event cannot be awaited; polling it keeps the delivery on one thread.
+    while stop is None or not stop.is_set():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+
+
+_LABEL_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _label_name(key: str) -> str:
+    """A Prometheus/Alertmanager label name: ``[A-Za-z_][A-Za-z0-9_]*``."""
+    name = _LABEL_NAME.sub("_", key) or "_"
+    return name if not name[0].isdigit() else f"_{name}"
+
+
+class AlertmanagerNotifier(WebhookNotifier):
+    """Sends firing and resolved alerts to Prometheus Alertmanager's v2 API
+    (``POST {url}/api/v2/alerts``), so Alertmanager groups, silences, inhibits and routes them
+    (Slack, PagerDuty, e-mail) like the rest of a team's alerts.
+
+    Each alert carries the labels ``alertname`` (the rule), ``operation``, ``severity`` and the
+    rule's own labels, and the annotations ``summary``, ``value``, ``threshold`` and, with
+    ``dashboard_url``, ``dashboard`` (a link to the operation on the dashboard, also sent as
+    ``generatorURL``). A firing alert's ``endsAt`` lies ``expires_after_seconds`` ahead (keep it
+    above the manager's ``repeat_interval``, whose reminders renew it), so an alert whose
+    resolve was lost still expires; a resolved alert is sent with ``endsAt`` at its resolve time.
+    Delivery has the webhook's timeout, deadline and retries.
+
+    >>> notifier = AlertmanagerNotifier(url="http://127.0.0.1:9093")
+    >>> notifier.type, notifier._endpoint()
+    ('alertmanager', 'http://127.0.0.1:9093/api/v2/alerts')
+    """
+
+    type: Literal["alertmanager"] = "alertmanager"  # type: ignore[assignment]
+    dashboard_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2000)
+    """The dashboard page (``.../monitoring/dashboard``), linked from each alert."""
+    expires_after_seconds: float = Field(
+        default=3 * 3600.0, gt=0, le=30 * 86400, allow_inf_nan=False, strict=True
+    )
+    """How long a firing alert stays active in Alertmanager without a renewal."""
+
+    def _endpoint(self) -> str:
+        return f"{self.url.rstrip('/')}/api/v2/alerts"
+
+    def _payload(self, event: AlertEvent) -> Any:
+        labels = {_label_name(k): v for k, v in event.labels.items() if v}
+        labels.update(alertname=event.rule, operation=event.operation, severity=event.severity)
+        annotations = {
+            "summary": event.summary,
+            "value": "no data" if event.value is None else f"{event.value:.6g}",
+            "threshold": f"{event.op} {event.threshold:.6g} ({event.metric} over {event.window})",
+        }
+        alert: dict[str, Any] = {"labels": labels, "annotations": annotations}
+        if self.dashboard_url is not None:
+            link = f"{self.dashboard_url}#op={quote(event.operation)}&range={event.window}"
+            annotations["dashboard"] = link
+            alert["generatorURL"] = link
+        started = event.active_since or event.fired_at or event.at
+        alert["startsAt"] = started.isoformat()
+        if event.status == "resolved":
+            ended = event.resolved_at or event.at
+        else:
+            ended = event.at + timedelta(seconds=self.expires_after_seconds)
+        alert["endsAt"] = ended.isoformat()
+        return [alert]
 
 
 class CallbackNotifier(BaseModel):
@@ -327,12 +468,16 @@ class CallbackNotifier(BaseModel):
 
 
 Notifier = Annotated[
-    LogNotifier | WebhookNotifier | SkipJsonSchema[CallbackNotifier], Field(discriminator="type")
+    LogNotifier | WebhookNotifier | AlertmanagerNotifier | SkipJsonSchema[CallbackNotifier],
+    Field(discriminator="type"),
 ]
-"""Any notifier; the JSON body of ``POST /alerts/configure`` accepts ``log`` and ``webhook``."""
+"""Any notifier; the JSON body of ``POST /alerts/configure`` accepts ``log``, ``webhook`` and
+``alertmanager``."""
 
 
-def _default_notifiers() -> list[LogNotifier | WebhookNotifier | CallbackNotifier]:
+def _default_notifiers() -> list[
+    LogNotifier | WebhookNotifier | AlertmanagerNotifier | CallbackNotifier
+]:
     return [LogNotifier()]
 
 
@@ -367,6 +512,100 @@ def _masked_labels(labels: dict[str, str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in masked.items()}
 
 
+_QUANTILES = {"p50_ms": "0.5", "p90_ms": "0.9", "p99_ms": "0.99", "max_ms": "1"}
+
+
+def _promql_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _duration(seconds: float) -> str:
+    """A Prometheus duration: ``90s``, ``1500ms``."""
+    return f"{int(seconds)}s" if seconds == int(seconds) else f"{round(seconds * 1000)}ms"
+
+
+def rule_expression(rule: AlertRule, selector: str = "") -> str:
+    """The PromQL of ``rule`` over the series rfs-monitoring exports (``/metrics``): the same
+    metric, window, comparison and ``min_requests`` as `AlertManager` evaluates, per operation.
+
+    ``selector`` adds label matchers, such as ``'job="checkout-api"'``. Latencies come from the
+    classic histogram buckets (``max_ms`` is their upper bound, an estimate).
+
+    >>> rule_expression(AlertRule(name="r", operation="search", metric="rps", op="<",
+    ...                           threshold=1, window="5m", min_requests=0))
+    '(sum by (operation) (rate(rfs_operations_total{operation="search"}[5m]))) < 1.0'
+    """
+    matchers = [selector] if selector else []
+    if rule.operation != "*":
+        matchers.append(f'operation="{_promql_string(rule.operation)}"')
+
+    def series(name: str, *extra: str) -> str:
+        return f"{name}{{{','.join([*matchers, *extra])}}}[{rule.window}]"
+
+    def per_operation(function: str, name: str, *extra: str) -> str:
+        return f"sum by (operation) ({function}({series(name, *extra)}))"
+
+    total = per_operation("rate", "rfs_operations_total")
+    match rule.metric:
+        case "success_rate" | "error_rate":
+            outcome = 'outcome="success"' if rule.metric == "success_rate" else 'outcome="error"'
+            expr = f"{per_operation('rate', 'rfs_operations_total', outcome)} / {total}"
+        case "p50_ms" | "p90_ms" | "p99_ms" | "max_ms":
+            rates = f"rate({series('rfs_operation_duration_seconds_bucket')})"
+            buckets = f"sum by (operation, le) ({rates})"
+            expr = f"histogram_quantile({_QUANTILES[rule.metric]}, {buckets}) * 1000"
+        case "avg_ms":
+            expr = (
+                f"{per_operation('rate', 'rfs_operation_duration_seconds_sum')} / "
+                f"{per_operation('rate', 'rfs_operation_duration_seconds_count')} * 1000"
+            )
+        case "rps":
+            expr = total
+        case "error_count":
+            expr = per_operation("increase", "rfs_operations_total", 'outcome="error"')
+    condition = f"({expr}) {rule.op} {rule.threshold!r}"
+    if rule.min_requests > 0:
+        requests = per_operation("increase", "rfs_operations_total")
+        condition += f" and on (operation) ({requests} >= {rule.min_requests})"
+    return condition
+
+
+def prometheus_rules(
+    config: AlertConfiguration, *, group: str = "rfs-monitoring", selector: str = ""
+) -> str:
+    """``config``'s rules as a Prometheus rule file (YAML), so the same alerts can run
+    fleet-wide in Prometheus over every instance's ``/metrics``: each rule's PromQL
+    (`rule_expression`), ``for``, ``keep_firing_for``, the labels ``severity`` and the rule's
+    own, and a ``summary`` annotation. ``promtool check rules`` accepts the file.
+
+    >>> print(prometheus_rules(AlertConfiguration(rules=[AlertRule(
+    ...     name="slow search", operation="search", metric="p99_ms", op=">", threshold=250,
+    ...     window="5m", for_seconds=60)])).splitlines()[3])
+          - alert: "slow search"
+    """
+    lines = ["groups:", f"  - name: {json.dumps(group)}", "    rules:"]
+    for rule in config.rules:
+        lines.append(f"      - alert: {json.dumps(rule.name)}")
+        lines.append(f"        expr: {json.dumps(rule_expression(rule, selector))}")
+        if rule.for_seconds:
+            lines.append(f"        for: {_duration(rule.for_seconds)}")
+        if rule.keep_firing_for_seconds:
+            lines.append(f"        keep_firing_for: {_duration(rule.keep_firing_for_seconds)}")
+        lines.append("        labels:")
+        labels = {_label_name(k): v for k, v in rule.labels.items()}
+        labels["severity"] = rule.severity
+        lines.extend(f"          {name}: {json.dumps(value)}" for name, value in labels.items())
+        summary = (
+            f"{rule.name}: {{{{ $labels.operation }}}} {rule.metric} = {{{{ $value }}}} "
+            f"{rule.op} {rule.threshold:.6g} over {rule.window}"
+        )
+        lines.append("        annotations:")
+        lines.append(f"          summary: {json.dumps(summary)}")
+    if not config.rules:
+        lines[-1] = "    rules: []"
+    return "\n".join(lines) + "\n"
+
+
 def _utc(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
@@ -398,6 +637,14 @@ class _Instance:
         self.clear_since: float | None = None
         self.last_notified: float | None = None
         self.last_evaluated: float | None = None
+
+    def shift(self, seconds: float) -> None:
+        """Move every remembered time by ``seconds`` (the clock was stepped)."""
+        for slot in ("active_since", "fired_at", "resolved_at", "clear_since", "last_notified",
+                     "last_evaluated"):  # fmt: skip
+            value = getattr(self, slot)
+            if value is not None:
+                setattr(self, slot, value + seconds)
 
     def state(self) -> AlertState:
         return AlertState(
@@ -491,13 +738,55 @@ class _Instance:
         return self.event(previous, now)
 
 
+class _Worker:
+    """One notifier's bounded queue and daemon thread: a slow notifier delays only itself."""
+
+    def __init__(self, notifier: Any, capacity: int, owner: _Dispatcher) -> None:
+        self.notifier = notifier
+        self.queue: queue.Queue[AlertEvent | None] = queue.Queue(capacity)
+        self.owner = owner
+        self.thread = threading.Thread(
+            target=self._run,
+            name=f"rfs-alert-notifier-{getattr(notifier, 'type', 'custom')}",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            event = self.queue.get()
+            try:
+                if event is None:
+                    return
+                if not self.owner.stopping.is_set():
+                    self.owner.deliver(self.notifier, event)
+            finally:
+                self.queue.task_done()
+
+    def retire(self) -> None:
+        """Exit once the queued events are delivered (the sentinel waits its turn)."""
+        while True:
+            try:
+                self.queue.put_nowait(None)
+                return
+            except queue.Full:  # make room: the oldest undelivered event is dropped
+                try:
+                    self.queue.get_nowait()
+                    self.queue.task_done()
+                    self.owner.dropped += 1
+                except queue.Empty:
+                    pass
+
+
 class _Dispatcher:
-    """Delivers events to notifiers on one daemon thread, in order, isolating every failure."""
+    """Delivers events to each notifier on that notifier's own daemon thread and bounded queue,
+    in order per notifier, isolating every failure; a full queue drops (and counts) the event."""
 
     def __init__(self, capacity: int) -> None:
-        self._queue: queue.Queue[tuple[AlertEvent, tuple[Any, ...]] | None] = queue.Queue(capacity)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._capacity = capacity
+        self._workers: dict[int, _Worker] = {}
+        self._retired: list[_Worker] = []
+        self.stopping = threading.Event()
         self._lock = threading.Lock()
         self.dropped = 0
         self.failures = 0
@@ -506,34 +795,38 @@ class _Dispatcher:
         if not notifiers:
             return
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(
-                    target=self._run, name="rfs-alert-notifier", daemon=True
-                )
-                self._thread.start()
-        try:
-            self._queue.put_nowait((event, tuple(notifiers)))
-        except queue.Full:
-            self.dropped += 1
-            _log.error("alert notification queue full; dropped %s", event.summary)
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
+            self.stopping.clear()
+            wanted = {id(n): n for n in notifiers}
+            for key in [k for k in self._workers if k not in wanted]:
+                stale = self._workers.pop(key)  # a notifier no longer configured
+                stale.retire()
+                self._retired.append(stale)
+            self._retired = [w for w in self._retired if w.thread.is_alive()]
+            workers = []
+            for key, notifier in wanted.items():
+                worker: _Worker | None = self._workers.get(key)
+                if (
+                    worker is None
+                    or worker.notifier is not notifier
+                    or not worker.thread.is_alive()
+                ):
+                    worker = self._workers[key] = _Worker(notifier, self._capacity, self)
+                workers.append(worker)
+        for worker in workers:
             try:
-                if item is None:
-                    return
-                event, notifiers = item
-                for notifier in notifiers:
-                    self._deliver(notifier, event)
-            finally:
-                self._queue.task_done()
+                worker.queue.put_nowait(event)
+            except queue.Full:
+                self.dropped += 1
+                _log.error(
+                    "alert notification queue of a %s notifier full; dropped %s",
+                    getattr(worker.notifier, "type", type(worker.notifier).__name__),
+                    event.summary,
+                )
 
-    def _deliver(self, notifier: Any, event: AlertEvent) -> None:
+    def deliver(self, notifier: Any, event: AlertEvent) -> None:
         try:
             if isinstance(notifier, WebhookNotifier):
-                notifier.notify(event, stop=self._stop)
+                notifier.notify(event, stop=self.stopping)
             else:
                 notifier.notify(event)
         except Exception as exc:  # a notifier must never stop the others or the loop
@@ -545,33 +838,44 @@ class _Dispatcher:
                 mask_text(f"{type(exc).__name__}: {exc}"),  # httpx errors quote the URL
             )
 
+    def _all_workers(self) -> list[_Worker]:
+        with self._lock:
+            return [*self._workers.values(), *self._retired]
+
     def flush(self, timeout: float | None) -> bool:
         """Wait until every queued event has been delivered (or ``timeout`` passes)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._queue.all_tasks_done.wait(remaining)
+        for worker in self._all_workers():
+            pending = worker.queue
+            with pending.all_tasks_done:
+                while pending.unfinished_tasks:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    pending.all_tasks_done.wait(remaining)
         return True
 
     def after_fork_in_child(self) -> None:
-        """Forget the parent's thread, queue and locks (only the forking thread exists in the
+        """Forget the parent's threads, queues and locks (only the forking thread exists in the
         child); the parent delivers the events it had queued."""
-        self._queue = queue.Queue(self._queue.maxsize)
-        self._stop = threading.Event()
-        self._thread = None
+        self._workers = {}
+        self._retired = []
+        self.stopping = threading.Event()
         self._lock = threading.Lock()
 
     def close(self, timeout: float) -> None:
+        """Stop every worker: in-flight webhook deliveries are cut short, queued events are
+        dropped; waits up to ``timeout`` for the threads to end."""
+        deadline = time.monotonic() + timeout
         with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        self._queue.put(None)
-        thread.join(timeout)
+            workers = [*self._workers.values(), *self._retired]
+            self._workers = {}
+            self._retired = []
+            self.stopping.set()
+        for worker in workers:
+            worker.retire()
+        for worker in workers:
+            worker.thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class AlertManager:
@@ -617,6 +921,7 @@ class AlertManager:
         self._dispatcher = _Dispatcher(capacity=10_000)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_now: float | None = None
         self.evaluation_errors = 0
         _live_managers.add(self)
 
@@ -673,6 +978,10 @@ class AlertManager:
         source = self.collector
         with self._lock:
             now = self._now()
+            if not (0.0 <= now <= _MAX_TIME):  # NaN too: no state moves on a broken clock
+                self._clock_failed(now)
+                return []
+            self._follow_clock_step(now)
             config = self._config
             events: list[AlertEvent] = []
             for rule in config.rules:
@@ -714,6 +1023,21 @@ class AlertManager:
             events.extend(inst.step(value, now, self.repeat_interval))
         return events
 
+    def _follow_clock_step(self, now: float) -> None:
+        """A clock stepped back by ``d`` seconds moves every alert's remembered times back by
+        ``d``: the durations (``for_seconds``, ``keep_firing_for_seconds``, repeats) go on as if
+        the clock had always read the new time, and the times shown are on the new clock."""
+        last, self._last_now = self._last_now, now
+        if last is None or now >= last:
+            return
+        step = last - now
+        for inst in self._instances.values():
+            inst.shift(-step)
+
+    def _clock_failed(self, now: float) -> None:
+        self.evaluation_errors += 1
+        _log.error("alert evaluation skipped: the clock returned %r, not a time", now)
+
     def _evaluation_failed(self, rule: AlertRule, exc: Exception) -> None:
         self.evaluation_errors += 1
         _log.error(
@@ -724,6 +1048,9 @@ class AlertManager:
     def _value(source: MetricsSource, rule: AlertRule, operation: str) -> float | None:
         result = source.operation_metrics(operation, rule.window)
         if result.is_failure():
+            error = result.unwrap_error()
+            if getattr(error, "code", None) == "SERVICE_UNAVAILABLE":
+                raise error  # a broken clock: judge nothing rather than "no data"
             return None  # no data in the window: nothing to judge
         metrics = result.unwrap()
         if metrics.total_requests < rule.min_requests or metrics.total_requests == 0:
@@ -781,22 +1108,34 @@ class AlertManager:
                 _log.error("alert evaluation failed: %s: %s", type(exc).__name__, exc)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the background evaluation and wait up to ``timeout`` for queued notifications."""
+        """Stop the background evaluation and wait up to ``timeout`` in all for it and for
+        queued notifications."""
+        deadline = time.monotonic() + timeout
         thread = self._thread
         self._stop.set()
         if thread is not None:
             thread.join(timeout)
         self._thread = None
-        self._dispatcher.flush(timeout)
+        self._dispatcher.flush(max(0.0, deadline - time.monotonic()))
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until queued notifications are delivered; False if ``timeout`` passed first."""
         return self._dispatcher.flush(timeout)
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop everything, including the notifier thread."""
-        self.stop(timeout)
-        self._dispatcher.close(timeout)
+    @property
+    def notifications_dropped(self) -> int:
+        """How many notifications were dropped because a notifier's queue was full (or the
+        manager closed before delivering them)."""
+        return self._dispatcher.dropped
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop everything within about ``timeout`` seconds: the evaluation thread, then the
+        notifier threads, after giving queued notifications half of the time to go out. An
+        in-flight webhook delivery is cut short; a callback that never returns is the only
+        thing that can outlive it (its daemon thread is left behind)."""
+        deadline = time.monotonic() + timeout
+        self.stop(timeout / 2)
+        self._dispatcher.close(max(0.0, deadline - time.monotonic()))
 
     def __enter__(self) -> Self:
         self.start()

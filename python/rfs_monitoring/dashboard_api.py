@@ -67,7 +67,9 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from pydantic import BaseModel, Field, field_validator
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Receive, Scope, Send
 
 from rfs_monitoring.alerts import (
     AlertConfiguration,
@@ -77,6 +79,7 @@ from rfs_monitoring.alerts import (
     AlertState,
     CallbackNotifier,
 )
+from rfs_monitoring.context import correlation_id_from_headers
 from rfs_monitoring.errors import APIError, ErrorCode
 from rfs_monitoring.masking import mask
 from rfs_monitoring.metrics import (
@@ -84,9 +87,10 @@ from rfs_monitoring.metrics import (
     OperationMetrics,
     ResultMetricsCollector,
     TimeSeriesPoint,
+    parse_time_range,
 )
 from rfs_monitoring.result import Failure, Result, Success
-from rfs_monitoring.web import handle_result, problem_response
+from rfs_monitoring.web import handle_result, problem_of_status, problem_response
 
 if TYPE_CHECKING:
     from starlette.responses import Response as StarletteResponse
@@ -260,7 +264,18 @@ class _ResultCollector(Collector):
             "Failed operations by error code (the collector bounds the codes per operation).",
             labels=["operation", "error_code"],
         )
-        for op in self._source().cumulative():
+        step_duration = HistogramMetricFamily(
+            "rfs_step_duration_seconds",
+            "Own duration of each pass through a chain's log_step/log_error step.",
+            labels=["operation", "step"],
+        )
+        steps = CounterMetricFamily(
+            "rfs_steps",
+            "Passes through a chain's steps by outcome (a Failure at that point counts as error).",
+            labels=["operation", "step", "outcome"],
+        )
+        source = self._source()
+        for op in source.cumulative():
             duration.add_metric(
                 [op.operation_name],
                 [(_le(bound), float(count)) for bound, count in op.buckets],
@@ -270,9 +285,19 @@ class _ResultCollector(Collector):
             totals.add_metric([op.operation_name, "error"], float(op.failures))
             for code, count in sorted(op.errors_by_code.items()):
                 errors.add_metric([op.operation_name, code], float(count))
+        for operation, step, totals_of_step in source.step_cumulative():
+            step_duration.add_metric(
+                [operation, step],
+                [(_le(bound), float(count)) for bound, count in totals_of_step.buckets],
+                totals_of_step.sum_seconds,
+            )
+            steps.add_metric([operation, step, "success"], float(totals_of_step.successes))
+            steps.add_metric([operation, step, "error"], float(totals_of_step.failures))
         yield duration
         yield totals
         yield errors
+        yield step_duration
+        yield steps
 
 
 def prometheus_registry(
@@ -403,6 +428,18 @@ def _guarded_route_class(token: str | None, has_auth: bool, protect_reads: bool)
                 )
 
     class GuardedRoute(APIRoute):
+        async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if self.methods and scope["method"] not in self.methods:
+                allowed = ", ".join(sorted(self.methods))
+                error = problem_of_status(
+                    405, f"{scope['method']} is not allowed here (allowed: {allowed})",
+                    {"Allow": allowed},
+                )  # fmt: skip
+                correlation_id = correlation_id_from_headers(Headers(scope=scope))
+                await problem_response(error, correlation_id)(scope, receive, send)
+                return
+            await super().handle(scope, receive, send)
+
         def get_route_handler(
             self,
         ) -> Callable[[Request], Coroutine[Any, Any, StarletteResponse]]:
@@ -414,17 +451,60 @@ def _guarded_route_class(token: str | None, has_auth: bool, protect_reads: bool)
                 try:
                     if not public:
                         check(request, write)
+                    if write:
+                        request = _size_limited(request)
                     return await handler(request)
                 except APIError as exc:
                     return problem_response(exc)
                 except RequestValidationError as exc:
                     return problem_response(_from_validation_error(exc))
                 except StarletteHTTPException as exc:
+                    if isinstance(exc.__cause__, _BodyTooLarge):
+                        return problem_response(_too_large())
                     return problem_response(_from_http_exception(exc))
+                except _BodyTooLarge:
+                    return problem_response(_too_large())
 
             return guarded
 
     return GuardedRoute
+
+
+MAX_BODY_BYTES = 1_048_576
+"""The largest request body the write routes read (1 MiB); a larger one is a 413 problem,
+refused from its ``Content-Length`` before anything is read, or as soon as the bytes received
+pass the limit."""
+
+
+class _BodyTooLarge(Exception):
+    """The request body passed `MAX_BODY_BYTES`."""
+
+
+def _too_large() -> APIError:
+    return APIError.payload_too_large(
+        f"the request body is larger than {MAX_BODY_BYTES} bytes",
+        {"max_bytes": MAX_BODY_BYTES},
+    )
+
+
+def _size_limited(request: Request) -> Request:
+    """``request`` reading at most `MAX_BODY_BYTES` of body (`_BodyTooLarge` past them)."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        raise _BodyTooLarge
+    received = 0
+    source = request.receive
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await source()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                raise _BodyTooLarge
+        return message
+
+    return Request(request.scope, receive)
 
 
 # -- the router --------------------------------------------------------------------------------
@@ -474,6 +554,48 @@ def _operation_health(summary: OperationSummary, firing: list[AlertState]) -> Op
 
 _RANK: dict[HealthStatus, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
+_UNITS = (("s", 1), ("m", 60), ("h", 3_600), ("d", 86_400), ("w", 604_800))
+
+
+def _up_to(limit: int) -> str:
+    """A regex alternation matching the decimal integers 1..``limit`` (no leading zeros).
+
+    >>> import re
+    >>> pattern = re.compile(f"(?:{_up_to(168)})")
+    >>> [n for n in range(0, 1000) if pattern.fullmatch(str(n))] == list(range(1, 169))
+    True
+    """
+    digits = str(limit)
+    parts = [
+        "[1-9]" + (f"[0-9]{{{width - 1}}}" if width > 1 else "") for width in range(1, len(digits))
+    ]
+    for i, digit in enumerate(digits):
+        low = 1 if i == 0 else 0
+        if int(digit) > low:
+            rest = len(digits) - i - 1
+            parts.append(
+                f"{digits[:i]}[{low}-{int(digit) - 1}]" + (f"[0-9]{{{rest}}}" if rest else "")
+            )
+    parts.append(digits)
+    return "|".join(parts)
+
+
+def _time_range_pattern(retention_seconds: int) -> str:
+    """The pattern of the time ranges a collector with this retention answers: ``<n><unit>``
+    with ``n * unit`` at most the retention, so every value the schema allows is accepted.
+
+    >>> import re
+    >>> pattern = re.compile(_time_range_pattern(3_600))
+    >>> [bool(pattern.fullmatch(v)) for v in ("3600s", "3601s", "60m", "61m", "1h", "2h", "0h")]
+    [True, False, True, False, True, False, False]
+    """
+    choices = [
+        f"(?:{_up_to(retention_seconds // unit)}){suffix}"
+        for suffix, unit in _UNITS
+        if retention_seconds >= unit
+    ]
+    return "^(?:" + "|".join(choices) + ")$"
+
 
 def monitoring_router(
     collector: ResultMetricsCollector | None = None,
@@ -515,6 +637,19 @@ def monitoring_router(
         route_class=_guarded_route_class(token, auth is not None, protect_reads),
     )
     protected = dependencies if protect_reads else []
+    # The ranges the collector answers, stated in the OpenAPI schema (and checked by FastAPI).
+    known = collector if collector is not None else ResultMetricsCollector._instance
+    retention = parse_time_range(known.retention if known is not None else "1w").unwrap_or(604_800)
+    pattern = _time_range_pattern(retention)
+
+    def time_range_query(default: str) -> Any:
+        return Query(
+            default,
+            pattern=pattern,
+            max_length=9,
+            description="A window such as 5m, 1h, 1d or 1w, at most the collector's retention",
+        )
+
     # Routes that walk every operation (or rule) are plain `def`s: FastAPI runs them in its
     # thread pool, so a dashboard over hundreds of operations never stalls the service's loop.
 
@@ -529,7 +664,9 @@ def monitoring_router(
         dependencies=protected,
     )
     @handle_result
-    def list_operations(time_range: str = "1h") -> Result[OperationsOverview, APIError]:
+    def list_operations(
+        time_range: str = time_range_query("1h"),
+    ) -> Result[OperationsOverview, APIError]:
         # One bulk query for every operation, rows built straight from the core's briefs;
         # FastAPI then serializes the model to JSON in pydantic-core (the rows are dataclass
         # instances, passed through unvalidated).
@@ -553,7 +690,7 @@ def monitoring_router(
     )
     @handle_result
     async def operation_metrics(
-        name: str, time_range: str = "1h"
+        name: str, time_range: str = time_range_query("1h")
     ) -> Result[OperationMetrics, APIError]:
         return source().operation_metrics(name, time_range)
 
@@ -566,7 +703,7 @@ def monitoring_router(
     @handle_result
     async def operation_timeseries(
         name: str,
-        time_range: str = "1h",
+        time_range: str = time_range_query("1h"),
         points: Annotated[int, Query(ge=1, le=1000)] = 60,
     ) -> Result[TimeSeries, APIError]:
         return (
@@ -584,7 +721,7 @@ def monitoring_router(
     )
     @handle_result
     def result_pattern_health(
-        response: Response, time_range: str = "5m"
+        response: Response, time_range: str = time_range_query("5m")
     ) -> Result[ResultPatternHealth, APIError]:
         c = source()
         queried = c._briefs(time_range)  # also validates the range (up to the retention)
@@ -632,7 +769,8 @@ def monitoring_router(
     )
     @handle_result
     async def top_errors(
-        limit: Annotated[int, Query(ge=1, le=1000)] = 10, time_range: str = "1h"
+        limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+        time_range: str = time_range_query("1h"),
     ) -> Result[list[ErrorSummary], APIError]:
         c = source()
         return c._window(time_range).map(lambda _: c.top_errors(limit, time_range))
@@ -671,6 +809,16 @@ def monitoring_router(
     )
     @handle_result
     async def configure_alerts(config: AlertConfiguration) -> Result[str, APIError]:
+        for rule in config.rules:  # a window past the retention could never be evaluated
+            window = source()._window(rule.window)
+            if isinstance(window, Failure):
+                return Failure(
+                    APIError.validation_error(
+                        f"rule {rule.name!r}: window {rule.window!r} is longer than the "
+                        f"collector's retention ({source().retention})",
+                        {"rule": rule.name, "window": rule.window},
+                    )
+                )
         kept = [n for n in manager.config.notifiers if isinstance(n, CallbackNotifier)]
         manager.configure(config.model_copy(update={"notifiers": [*config.notifiers, *kept]}))
         if owns_manager and config.rules:

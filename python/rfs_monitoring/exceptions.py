@@ -10,7 +10,7 @@ from typing import Any
 
 from rfs_monitoring.errors import APIError, ErrorCode
 
-__all__ = ["OperationTimeoutError", "RfsMonitoringError", "UnwrapError"]
+__all__ = ["ClockError", "OperationTimeoutError", "RfsMonitoringError", "UnwrapError"]
 
 
 class RfsMonitoringError(Exception):
@@ -52,3 +52,33 @@ class OperationTimeoutError(APIError, RfsMonitoringError, TimeoutError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.seconds,))
+
+
+class ClockError(APIError, RfsMonitoringError, ValueError):
+    """The metrics collector's clock returned a time it cannot place: NaN, an infinity, a
+    negative number or one past the year 9999 (253402300799 s).
+
+    Queries raise it (or return it in a `Failure`); it is an `APIError` with code
+    ``SERVICE_UNAVAILABLE`` (503), so the monitoring routes answer a problem+json 503, never a
+    500. Recording never raises it: a sample taken while the clock is broken is kept at the
+    previous sample's time and counted in `ResultMetricsCollector.clock_errors`.
+
+    >>> error = ClockError(float("nan"))
+    >>> error.status_code, error.reading, isinstance(error, ValueError)
+    (503, nan, True)
+    """
+
+    def __init__(self, reading: object) -> None:
+        super().__init__(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            f"the metrics clock returned {reading!r}, not a time from 0 to 253402300799 s "
+            "(year 9999); fix the collector's clock",
+            {"clock_reading": repr(reading)},
+        )
+        self.reading = reading
+
+    def __repr__(self) -> str:
+        return f"ClockError({self.reading!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reading,))

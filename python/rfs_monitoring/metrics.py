@@ -39,11 +39,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 from rfs_monitoring import _core
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
+from rfs_monitoring.errors import APIError
+from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, read_outcome
 from rfs_monitoring.masking import echo
 from rfs_monitoring.result import Failure, Result, Success
 
 if TYPE_CHECKING:
-    from rfs_monitoring.errors import APIError
     from rfs_monitoring.reactive import MonoResult
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "OperationMetrics",
     "OperationStats",
     "ResultMetricsCollector",
+    "StepMetrics",
     "TimeSeriesPoint",
     "monitor_result",
     "parse_time_range",
@@ -71,6 +73,9 @@ _TIME_RANGE = re.compile(r"([1-9][0-9]{0,6})([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
 _TOP_ERRORS_PER_OPERATION = 10
 _MAX_POINTS = 1_000
+# A step series is kept under "<operation> US <step>" in a registry of its own, so steps never
+# show up as operations. The unit separator cannot be typed in a name by accident.
+_STEP_SEPARATOR = "\x1f"
 
 
 def _seconds_of(text: object) -> int | None:
@@ -85,8 +90,6 @@ def _seconds_of(text: object) -> int | None:
 
 
 def _validation_error(message: str) -> APIError:
-    from rfs_monitoring.errors import APIError
-
     return APIError.validation_error(message)
 
 
@@ -120,6 +123,9 @@ def parse_time_range(text: object, *, max_seconds: int | None = None) -> Result[
     return Success(seconds)
 
 
+_MAX_TIME = 253_402_300_799.0  # the core's MAX_TIME: 9999-12-31T23:59:59Z
+
+
 def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
@@ -129,6 +135,22 @@ def _masked(message: str) -> str:
     from rfs_monitoring.masking import mask_text
 
     return mask_text(message)
+
+
+@dataclass(frozen=True, slots=True)
+class StepMetrics:
+    """One step (``log_step``/``log_error``) of an operation's chains over the same window:
+    each pass's own duration (milliseconds) and outcome."""
+
+    name: str
+    total_requests: int
+    failed_requests: int
+    success_rate: float
+    avg_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
 
 
 @dataclass(frozen=True)
@@ -165,6 +187,7 @@ class OperationMetrics:
     min_response_time_ms: float = 0.0
     p95_response_time_ms: float = 0.0
     p999_response_time_ms: float = 0.0
+    steps: list[StepMetrics] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +280,8 @@ class ResultMetricsCollector:
     ``clock`` is a zero-argument callable returning seconds since the epoch (default
     `time.time`, read in Rust), so tests drive the windows. ``retention`` uses the time-range
     grammar (default ``"1w"``). Beyond ``max_operations`` names (or ``max_error_codes`` codes
-    in one operation) samples go to ``_other``, with one warning. ``sample_resources`` starts a
+    in one operation, or ``max_steps_per_operation`` step names in one operation) samples go to
+    ``_other``, with one warning. ``sample_resources`` starts a
     background thread (lazily, at the first handle) that samples the process' memory and CPU
     once a second.
 
@@ -275,6 +299,7 @@ class ResultMetricsCollector:
         max_operations: int = 1000,
         max_error_codes: int = 100,
         sample_resources: bool = True,
+        max_steps_per_operation: int = 16,
     ) -> None:
         retention_seconds = _seconds_of(retention)
         if retention_seconds is None:
@@ -283,6 +308,21 @@ class ResultMetricsCollector:
         self._registry = _core.Registry(
             retention_seconds, max_operations, max_error_codes, clock=clock
         )
+        if max_steps_per_operation < 1:
+            raise ValueError(
+                f"max_steps_per_operation must be at least 1, got {max_steps_per_operation}"
+            )
+        # Steps: their own registry (bounded like operations: the step names of up to
+        # max_operations operations), and each operation's step names in first-seen order.
+        self._steps = _core.Registry(
+            retention_seconds,
+            max_operations * max_steps_per_operation,
+            max_error_codes,
+            clock=clock,
+        )
+        self._max_steps_per_operation = max_steps_per_operation
+        self._step_names: dict[str, list[str]] = {}
+        self._step_handles: dict[tuple[str, str], _core.Handle] = {}
         self._retention = retention
         self._max_operations = max_operations
         self._handles: dict[str, _core.Handle] = {}
@@ -376,6 +416,56 @@ class ResultMetricsCollector:
         handle = self._handles.get(operation) or self.operation(operation)
         handle.record(duration_ms, bool(success), error_code, error_message)
 
+    def step(self, operation: str, step: str) -> OperationHandle:
+        """A handle recording the passes of ``step`` in ``operation``'s chains (`record` as an
+        operation's handle). `MonoResult.log_step`/`log_error` and `FluxResult.log_step` record
+        through it; past ``max_steps_per_operation`` names an operation's new steps go to
+        ``_other``."""
+        key = (operation, step)
+        handle = self._step_handles.get(key)
+        if handle is not None:
+            return handle
+        if not isinstance(operation, str) or not operation:
+            raise ValueError("operation name must be a non-empty string")
+        if not isinstance(step, str) or not step:
+            raise ValueError("step name must be a non-empty string")
+        with self._lock:
+            names = self._step_names.get(operation)
+            if names is None:
+                if len(self._step_names) >= self._max_operations:
+                    operation = _core.OTHER
+                names = self._step_names.setdefault(operation, [])
+            if step not in names:
+                if len(names) >= self._max_steps_per_operation:
+                    step = _core.OTHER
+                if step not in names:
+                    names.append(step)
+            handle = self._steps.handle(f"{operation}{_STEP_SEPARATOR}{step}")
+            if len(self._step_handles) < self._max_operations * self._max_steps_per_operation:
+                self._step_handles[key] = handle
+        return handle
+
+    def _step_metrics(self, name: str, now: float, window: int) -> list[StepMetrics]:
+        steps = []
+        for step in list(self._step_names.get(name, ())):
+            summary = self._steps.summary(f"{name}{_STEP_SEPARATOR}{step}", now, window, 0)
+            if summary is None:
+                continue
+            steps.append(
+                StepMetrics(
+                    name=step,
+                    total_requests=summary.total,
+                    failed_requests=summary.failures,
+                    success_rate=_rate(summary.successes, summary.total),
+                    avg_ms=summary.mean_ms,
+                    p50_ms=summary.p50_ms,
+                    p90_ms=summary.p90_ms,
+                    p99_ms=summary.p99_ms,
+                    max_ms=summary.max_ms,
+                )
+            )
+        return steps
+
     def _warn_folded(self, name: str) -> None:
         with self._lock:
             if self._warned_folding:
@@ -389,7 +479,26 @@ class ResultMetricsCollector:
             _core.OTHER,
         )
 
+    @property
+    def clock_errors(self) -> int:
+        """How many clock readings were refused while recording (NaN, infinite, negative or
+        past the year 9999); each such sample was kept at the previous sample's time."""
+        return self._registry.clock_errors
+
     # -- queries ------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        """The clock's time for a query; a reading no window can end at is a `ClockError`."""
+        reading = self._clock()
+        try:
+            now = float(reading)
+        except (TypeError, ValueError):
+            now = float("nan")
+        if not (0.0 <= now <= _MAX_TIME):  # NaN fails every comparison
+            from rfs_monitoring.exceptions import ClockError
+
+            raise ClockError(reading)
+        return now
 
     def _window(self, time_range: object) -> Result[int, APIError]:
         return parse_time_range(time_range, max_seconds=self._registry.retention_seconds)
@@ -413,11 +522,12 @@ class ResultMetricsCollector:
             return window
         if not isinstance(name, str) or not name:
             return Failure(_validation_error("operation name must be a non-empty string"))
-        now = self._clock()
+        try:
+            now = self._now()
+        except APIError as clock_error:
+            return Failure(clock_error)
         summary = self._registry.summary(name, now, window.unwrap(), _TOP_ERRORS_PER_OPERATION)
         if summary is None:
-            from rfs_monitoring.errors import APIError
-
             return Failure(APIError.not_found("operation", name))
         resources = summary.resources or self._fallback_resources()
         rss_mb, cpu_percent = resources if resources is not None else (0.0, 0.0)
@@ -445,6 +555,7 @@ class ResultMetricsCollector:
                 min_response_time_ms=summary.min_ms,
                 p95_response_time_ms=summary.p95_ms,
                 p999_response_time_ms=summary.p999_ms,
+                steps=self._step_metrics(name, now, window.unwrap()),
             )
         )
 
@@ -475,7 +586,10 @@ class ResultMetricsCollector:
         window = self._window(time_range)
         if isinstance(window, Failure):
             return window
-        now = self._clock()
+        try:
+            now = self._now()
+        except APIError as clock_error:
+            return Failure(clock_error)
         return Success((now, self._registry.briefs(now, window.unwrap())))
 
     @staticmethod
@@ -529,7 +643,7 @@ class ResultMetricsCollector:
     def list_operations(self, time_range: str = "1h") -> list[str]:
         """Names with at least one sample in the window, sorted (ValueError on a bad range)."""
         window = self._window_or_raise(time_range)
-        return self._registry.operations(self._clock(), window)
+        return self._registry.operations(self._now(), window)
 
     def top_errors(self, limit: int = 10, time_range: str = "1h") -> list[ErrorSummary]:
         """The most frequent failures over every operation in the window, messages masked.
@@ -549,7 +663,7 @@ class ResultMetricsCollector:
                 last_seen=_utc(last_seen),
             )
             for operation, code, message, count, first_seen, last_seen in (
-                self._registry.top_errors(self._clock(), window, limit)
+                self._registry.top_errors(self._now(), window, limit)
             )
         ]
 
@@ -573,10 +687,12 @@ class ResultMetricsCollector:
             return Failure(_validation_error(f"points must be 1..{_MAX_POINTS}, got {points!r}"))
         if not isinstance(name, str) or not name:
             return Failure(_validation_error("operation name must be a non-empty string"))
-        series = self._registry.series(name, self._clock(), window.unwrap(), points)
+        try:
+            now = self._now()
+        except APIError as clock_error:
+            return Failure(clock_error)
+        series = self._registry.series(name, now, window.unwrap(), points)
         if series is None:
-            from rfs_monitoring.errors import APIError
-
             return Failure(APIError.not_found("operation", name))
         return Success(
             [
@@ -612,6 +728,25 @@ class ResultMetricsCollector:
             for name, total, failures, codes, sum_seconds, buckets in self._registry.cumulative()
         ]
 
+    def step_cumulative(self) -> list[tuple[str, str, CumulativeOperation]]:
+        """Lifetime totals of every step with samples: ``(operation, step, totals)``, sorted."""
+        found = []
+        for name, total, failures, codes, sum_seconds, buckets in self._steps.cumulative():
+            operation, _, step = name.partition(_STEP_SEPARATOR)
+            if not step:  # the registry's own overflow series
+                operation, step = _core.OTHER, _core.OTHER
+            totals = CumulativeOperation(
+                operation_name=operation,
+                total=total,
+                successes=total - failures,
+                failures=failures,
+                errors_by_code=dict(codes),
+                sum_seconds=sum_seconds,
+                buckets=list(buckets),
+            )
+            found.append((operation, step, totals))
+        return found
+
     # -- resources ----------------------------------------------------------------------------
 
     def _start_sampler(self) -> None:
@@ -636,6 +771,7 @@ class ResultMetricsCollector:
     def reset(self) -> None:
         """Forget every sample; handles stay valid."""
         self._registry.reset()
+        self._steps.reset()
 
     def close(self) -> None:
         """Stop the resource sampler (it restarts lazily if the collector is used again)."""
@@ -691,8 +827,11 @@ def _classify(error: object) -> tuple[str, str]:
 
 
 def _record_result(handle: _core.Handle, duration_ms: float, result: object) -> None:
-    if isinstance(result, Failure):
-        code, message = _classify(result.error)
+    """A Result of any library (ours, rfs, returns, result, expression, registered ones): its
+    failure is a failure; anything else returned is a success."""
+    read = read_outcome(result)
+    if read is not None and read[0]:
+        code, message = _classify(read[1])
         handle.record(duration_ms, False, code, message)
     else:
         handle.record(duration_ms, True)
@@ -720,6 +859,17 @@ def _settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
         failure = next((r for r in value.results if isinstance(r, Failure)), None)
         _record_result(handle, duration_ms, failure)
         return value
+    if is_result(value):  # another library's (expression's Result is awaitable too)
+        _record_result(handle, duration_ms, value)
+        return value
+    if is_chain(value):  # rfs' MonoResult, returns' FutureResult: same type back
+        run, rewrap = chain_of(value)
+        return rewrap(value, functools.partial(_timed_mono, handle, value, duration_ms, run))
+    items = batch_items(value)  # rfs' FluxResult
+    if items is not None:
+        failed = next((r for r in items if (read := read_outcome(r)) and read[0]), None)
+        _record_result(handle, duration_ms, failed)
+        return value
     if inspect.isawaitable(value):
         return _timed_awaitable(handle, value, duration_ms)
     _record_result(handle, duration_ms, value)
@@ -727,11 +877,14 @@ def _settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
 
 
 async def _timed_mono(
-    handle: _core.Handle, mono: MonoResult[Any, Any], call_ms: float
-) -> Result[Any, Any]:
+    handle: _core.Handle,
+    mono: Any,
+    call_ms: float,
+    run: Callable[[Any], Awaitable[Any]] | None = None,
+) -> Any:
     start = time.perf_counter()
     try:
-        result = await mono.to_result()
+        result = await (mono.to_result() if run is None else run(mono))
     except BaseException as exc:
         _record_exception(handle, call_ms + _elapsed_ms(start), exc)
         raise
@@ -751,7 +904,17 @@ async def _timed_awaitable(handle: _core.Handle, awaitable: Awaitable[Any], call
 
 def _safe_settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
     try:
-        return _settle(handle, value, duration_ms)
+        # A Result of any library, read through interop's per-type cache: the common case
+        # first, with as few Python frames as possible (goal: +0.3 µs over our own types).
+        read = read_outcome(value)
+        if read is None:
+            return _settle(handle, value, duration_ms)
+        if read[0]:
+            error = read[1]
+            handle.record(duration_ms, False, error_code_of(error), error_message_of(error))
+        else:
+            handle.record(duration_ms, True)
+        return value
     except Exception:  # metrics never break the observed call
         _logger.debug("recording a monitored call failed", exc_info=True)
         return value

@@ -39,6 +39,7 @@ from types import CoroutineType
 from typing import Any, Generic, TypeVar, cast
 
 from rfs_monitoring.exceptions import OperationTimeoutError
+from rfs_monitoring.interop import batch_items, chain_of, is_chain, read_outcome
 from rfs_monitoring.result import Failure, Result, Success
 
 __all__ = ["FluxResult", "MonoResult", "OperationTimeoutError"]
@@ -59,8 +60,9 @@ _Step = tuple[int, Any]
 
 
 async def _resolve(value: Any) -> Result[Any, Any]:
-    """The Result behind what a user callable returned: a Result, a MonoResult or an awaitable of
-    either. Anything else is a `TypeError` failure, so a wrong return type is reported, not hidden.
+    """The Result behind what a user callable returned: a Result (ours or another library's), a
+    MonoResult (ours or rfs') or an awaitable of either. Anything else is a `TypeError` failure,
+    so a wrong return type is reported, not hidden.
     """
     while True:
         if value.__class__ is Success or value.__class__ is Failure:
@@ -70,6 +72,10 @@ async def _resolve(value: Any) -> Result[Any, Any]:
             return Success(value.unwrap()) if value.is_success() else Failure(value.unwrap_error())
         if isinstance(value, MonoResult):
             return await value._run()
+        # Another library's Result (expression's is awaitable too: read it before awaiting).
+        outcome = read_outcome(value)
+        if outcome is not None:
+            return Failure(outcome[1]) if outcome[0] else Success(outcome[1])
         if not inspect.isawaitable(value):
             return Failure(
                 TypeError(f"expected a Result or an awaitable Result, got {type(value).__name__}")
@@ -138,7 +144,7 @@ class MonoResult(Generic[T, E]):
         Failure(error='no')
         """
         if not isinstance(result, Result):
-            raise TypeError(f"from_result() needs a Result, got {type(result).__name__}")
+            result = _native(result, "from_result() needs a Result")
         return cls.from_async_result(lambda: result)
 
     @classmethod
@@ -162,6 +168,32 @@ class MonoResult(Generic[T, E]):
         """
         result: Result[Any, E] = Failure(error)
         return cls.from_async_result(lambda: result)
+
+    @classmethod
+    def from_rfs(cls, source: Any) -> MonoResult[Any, Any]:
+        """Our MonoResult over another library's chain or Result: an rfs-framework
+        ``MonoResult`` (run each time ours runs), a returns ``FutureResult``, or a Result of
+        any library known to `rfs_monitoring.interop` (rfs, returns, result, expression, or
+        one registered with `register_result_adapter`). Its outcome becomes our
+        `Success`/`Failure`, so ``log_step``, ``timeout`` and the other operators apply.
+
+        >>> import asyncio
+        >>> asyncio.run(MonoResult.from_rfs(Failure("no")).log_step("checked").to_result())
+        Failure(error='no')
+        >>> MonoResult.from_rfs(42)
+        Traceback (most recent call last):
+        ...
+        TypeError: from_rfs() needs a Result or a chain of one, got int
+        """
+        if isinstance(source, MonoResult):
+            return source
+        if read_outcome(source) is not None:
+            result = _native(source, "from_rfs() needs a Result")
+            return cls.from_async_result(lambda: result)
+        if is_chain(source):
+            run = chain_of(source)[0]
+            return cls.from_async_result(lambda: run(source))
+        raise TypeError(f"from_rfs() needs a Result or a chain of one, got {type(source).__name__}")
 
     # -- running ------------------------------------------------------------------------------
 
@@ -467,9 +499,9 @@ class FluxResult(Generic[T, E]):
         """A batch holding ``results`` in order; any item that is not a Result is a `TypeError`."""
         items = tuple(results)
         successes = 0
+        if not all(isinstance(item, Result) for item in items):
+            items = tuple(_native(item, "FluxResult holds Results") for item in items)
         for item in items:
-            if not isinstance(item, Result):
-                raise TypeError(f"FluxResult holds Results, got {type(item).__name__}")
             successes += item.is_success()
         self._results: tuple[Result[T, E], ...] = items
         self._successes = successes
@@ -484,6 +516,19 @@ class FluxResult(Generic[T, E]):
         2
         """
         return cls(results)
+
+    @classmethod
+    def from_rfs(cls, source: Any) -> FluxResult[Any, Any]:
+        """Our FluxResult with the results of an rfs-framework ``FluxResult`` (or any iterable of
+        Results of known libraries), each turned into our `Success`/`Failure`.
+
+        >>> FluxResult.from_rfs([Success(1), Failure("x")]).count_failures()
+        1
+        """
+        if isinstance(source, FluxResult):
+            return source
+        items = batch_items(source)
+        return cls(source if items is None else items)
 
     @classmethod
     def from_values(cls, values: Iterable[T]) -> FluxResult[T, Any]:
@@ -750,5 +795,16 @@ def _guarded(result: Result[Any, Any], step: Callable[[Result[Any, Any]], Any]) 
     except Exception as error:
         return Failure(error)
     if not isinstance(out, Result):
-        return Failure(TypeError(f"expected a Result, got {type(out).__name__}"))
+        outcome = read_outcome(out)  # another library's Result
+        if outcome is None:
+            return Failure(TypeError(f"expected a Result, got {type(out).__name__}"))
+        return Failure(outcome[1]) if outcome[0] else Success(outcome[1])
     return out
+
+
+def _native(value: Any, problem: str) -> Result[Any, Any]:
+    """Our Result with the payload of ``value``, a Result of any library; else `TypeError`."""
+    outcome = read_outcome(value)
+    if outcome is None:
+        raise TypeError(f"{problem}, got {type(value).__name__}")
+    return Failure(outcome[1]) if outcome[0] else Success(outcome[1])

@@ -65,6 +65,7 @@ from rfs_monitoring.context import (
     _operation,
     get_correlation_id,
 )
+from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, read_outcome
 from rfs_monitoring.masking import get_masker
 from rfs_monitoring.result import Failure, Result, Success
 
@@ -1088,17 +1089,25 @@ def _classify(outcome: Any) -> tuple[bool, Any, str | None, dict[str, Any] | Non
         return True, outcome.error, None, None
     if isinstance(outcome, Success):
         return False, None, type(outcome.value).__name__, None
+    read = read_outcome(outcome)  # another library's Result
+    if read is not None:
+        if read[0]:
+            return True, read[1], None, None
+        return False, None, type(read[1]).__name__, None
     flux = _as_flux(outcome)
-    if flux is None:
+    items = flux.results if flux is not None else batch_items(outcome)
+    if items is None:
         return False, None, type(outcome).__name__, None
-    failures = flux.count_failures()
-    counts = {
-        "total": flux.count_total(),
-        "successes": flux.count_success(),
-        "failures": failures,
-    }
+    failures = 0
+    error = None
+    for item in items:
+        item_read = read_outcome(item)
+        if item_read is not None and item_read[0]:
+            if not failures:
+                error = item_read[1]
+            failures += 1
+    counts = {"total": len(items), "successes": len(items) - failures, "failures": failures}
     if failures:
-        error = next(r.error for r in flux.results if isinstance(r, Failure))
         return True, error, None, counts
     return False, None, type(outcome).__name__, counts
 
@@ -1165,8 +1174,10 @@ def _finish(
             metadata = {**spec.metadata, **(metadata or {})}
             if spec.log_args:
                 metadata["args"] = spec.arguments(args, kwargs)
-            if spec.log_result and not failed and isinstance(outcome, Success):
-                metadata["result"] = outcome.value
+            if spec.log_result and not failed:
+                read = read_outcome(outcome)
+                if read is not None:
+                    metadata["result"] = read[1]
             if failed and scope.failure_step is not None:
                 metadata["failure_step"] = scope.failure_step
         _emit(
@@ -1290,6 +1301,9 @@ def _deferred_mono(
     """
 
     pending = [span] if span is not None else []
+    # Another library's chain (rfs' MonoResult, returns' FutureResult) is run through its own
+    # entry point and handed back as the same type, so the caller's chain goes on unchanged.
+    chain = chain_of(mono) if is_chain(mono) else None
 
     async def run() -> Result[Any, Any]:
         scope = OperationScope(
@@ -1303,7 +1317,7 @@ def _deferred_mono(
             span = _start_span(spec, scope)
         start = scope.boundary = _perf()
         try:
-            result: Result[Any, Any] = await mono
+            result: Result[Any, Any] = await (mono if chain is None else chain[0](mono))
         except Exception as exc:
             elapsed = pre_elapsed + _perf() - start
             _reset_operation(token)
@@ -1318,6 +1332,8 @@ def _deferred_mono(
         _finish(spec, scope, result, elapsed, args, kwargs, span)
         return result
 
+    if chain is not None:
+        return chain[1](mono, run)
     if not _is_mono(mono):
         return run()
     from rfs_monitoring.reactive import MonoResult
@@ -1434,7 +1450,10 @@ def log_result_operation(
                         return outcome
                     _success(spec, scope, outcome, elapsed)
                     return outcome
-                if _is_mono(outcome):
+                if _is_mono(outcome) or (
+                    # another library's chain: awaitable (no cost for our Results)
+                    getattr(type(outcome), "__await__", None) is not None and is_chain(outcome)
+                ):
                     _detach_quietly(span)
                     return _deferred_mono(
                         spec, cast(Any, outcome), elapsed, args, kwargs, scope, span
@@ -1471,9 +1490,10 @@ def log_result_operation(
                     return outcome
                 _success(spec, scope, outcome, elapsed)
                 return outcome
-            if _is_mono(outcome) or inspect.isawaitable(outcome):
-                # A MonoResult, or a coroutine from a plain function: timed and logged when
-                # awaited, so the caller still gets something awaitable.
+            if _is_mono(outcome) or (inspect.isawaitable(outcome) and not is_result(outcome)):
+                # A MonoResult (ours or another library's chain), or a coroutine from a plain
+                # function: timed and logged when awaited, so the caller still gets something
+                # awaitable. (expression's Result is awaitable too, but already an outcome.)
                 _detach_quietly(span)
                 return _deferred_mono(spec, cast(Any, outcome), elapsed, args, kwargs, scope, span)
             _finish(spec, scope, outcome, elapsed, args, kwargs, span)
@@ -1527,6 +1547,22 @@ def _step_entry(
     )
 
 
+def _record_step(operation: str, step: str, ms: float, failed: bool, error: Any) -> None:
+    """One pass of a step into the metrics collector (`ResultMetricsCollector.step`), whatever
+    the log level; never raises."""
+    try:
+        collector = _metrics_collector()
+        if collector is None:
+            return
+        handle = collector.step(operation, step)
+        if failed:
+            handle.record(ms, False, error_code_of(error), error_message_of(error))
+        else:
+            handle.record(ms, True)
+    except Exception:
+        _writer._report("metrics", "rfs-monitoring: recording a step sample failed; ignored")
+
+
 def _step_boundary(scope: OperationScope, name: str, failed: bool, started: float) -> float:
     """Close a step: its own duration in ms, and the failure bookkeeping of the operation."""
     now = _perf()
@@ -1573,8 +1609,9 @@ def _mono_step(mono: MonoResult[Any, Any], name: str, errors_only: bool) -> Mono
         try:
             failed = isinstance(result, Failure)
             ms = _step_boundary(scope, name, failed, started)
+            error = result.error if isinstance(result, Failure) else None
+            _record_step(scope.name, name, ms, failed, error)
             if failed or not errors_only:
-                error = result.error if isinstance(result, Failure) else None
                 code = error_code_of(error) if failed else None
                 ids = _step_span_ids(scope, name, ms, failed, code)
                 success_type = None if failed else type(result.unwrap()).__name__
@@ -1597,8 +1634,9 @@ def _flux_step(flux: FluxResult[Any, Any], name: str, errors_only: bool) -> Flux
         if scope is None:
             scope = OperationScope(name, _correlation_id.get())
         ms = 0.0 if own else _step_boundary(scope, name, failed, 0.0)
+        error = next((r.error for r in flux.results if isinstance(r, Failure)), None)
+        _record_step(scope.name, name, ms, failed, error)
         if failed or not errors_only:
-            error = next((r.error for r in flux.results if isinstance(r, Failure)), None)
             metadata = {
                 "total": flux.count_total(),
                 "successes": flux.count_success(),

@@ -1,6 +1,7 @@
 """OpenTelemetry spans for logged Result operations (optional extra ``otel``).
 
-When the application has configured an OpenTelemetry SDK tracer provider, every
+When the application has configured an OpenTelemetry tracer provider whose tracers record spans
+(the SDK's `TracerProvider`, or any provider wrapping one, such as Pydantic Logfire's proxy), every
 `~rfs_monitoring.result_logging.log_result_operation` call gets one span named after the
 operation, and every ``log_step``/``log_error`` entry a child span covering that step's own
 duration. A `Failure` sets the span status to ERROR and ``error.type`` to the error code (the
@@ -44,33 +45,62 @@ def set_tracer_provider(provider: Any) -> Any:
     return previous
 
 
-def _is_sdk_provider(provider: Any) -> bool:
-    sdk = sys.modules.get("opentelemetry.sdk.trace")
-    return sdk is not None and isinstance(provider, sdk.TracerProvider)
+def _resolved(provider: Any, trace: Any) -> Any:
+    """The provider to ask for a tracer, or ``None`` when it can only give non-recording spans.
+
+    The API's own `ProxyTracerProvider` (what ``get_tracer_provider()`` returns until the
+    application sets one) stands for whatever global provider is set later, so it resolves to that
+    provider once there is one; the API's `NoOpTracerProvider` never records. Any other provider
+    is used as it is: whether its spans record is checked on each span (``is_recording``), not
+    by its class.
+    """
+    if trace is None:
+        return provider
+    if isinstance(provider, trace.ProxyTracerProvider):
+        current = trace.get_tracer_provider()
+        return None if isinstance(current, trace.ProxyTracerProvider) else _resolved(current, trace)
+    if isinstance(provider, trace.NoOpTracerProvider):
+        return None
+    return provider
 
 
 def _tracer() -> Any:
     global _tracer_cache
+    trace = sys.modules.get("opentelemetry.trace")
     provider = _provider_override
     if provider is None:
-        trace = sys.modules.get("opentelemetry.trace")
         if trace is None:
             return None
         provider = trace.get_tracer_provider()
+    provider = _resolved(provider, trace)
+    if provider is None:
+        return None
     cached_provider, tracer = _tracer_cache
     if provider is cached_provider:
         return tracer
-    tracer = provider.get_tracer(_INSTRUMENTATION) if _is_sdk_provider(provider) else None
+    try:
+        tracer = provider.get_tracer(_INSTRUMENTATION)
+    except Exception:  # a provider that cannot give a tracer: no spans, calls go on
+        tracer = None
     _tracer_cache = (provider, tracer)
     return tracer
 
 
 def enabled() -> bool:
-    """Whether spans are produced: an OpenTelemetry SDK tracer provider is configured."""
+    """Whether spans may be produced: a tracer provider other than the API's no-op or unset
+    proxy is configured (each span is still checked with ``is_recording``)."""
     try:
         return _tracer() is not None
     except Exception:
         return False
+
+
+def _dropped(span: Any) -> bool:
+    """A span that neither records nor carries a trace (a no-op tracer's): no tracing."""
+    try:
+        return not span.is_recording() and not span.get_span_context().is_valid
+    except Exception:
+        return True
 
 
 def _ids(span: Any) -> tuple[str | None, str | None]:
@@ -153,6 +183,8 @@ def start_operation(name: str, scope: OperationScope) -> OperationSpan | None:
     attributes: dict[str, Any] = {"rfs.operation": get_masker().mask_text(name)}
     attributes["rfs.correlation_id"] = scope.ensure_correlation_id()
     span = tracer.start_span(name, attributes=attributes)
+    if _dropped(span):
+        return None
     scope.span = span
     token = otel_context.attach(trace.set_span_in_context(span))
     return OperationSpan(span, token)
@@ -178,6 +210,8 @@ def record_step(
         "rfs.result_type": "error" if failed else "success",
     }
     span = tracer.start_span(name, context=context, attributes=attributes, start_time=start_ns)
+    if _dropped(span):
+        return None, None
     if failed:
         span.set_attribute("error.type", error_code or "error")
         span.set_status(Status(StatusCode.ERROR, error_code))

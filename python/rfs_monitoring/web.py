@@ -60,15 +60,19 @@ import asyncio
 import functools
 import inspect
 import typing
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from http import HTTPStatus
 from typing import Annotated, Any, TypeAlias, TypeVar, overload
 
 import anyio.from_thread
 from fastapi import Depends, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rfs_monitoring.context import (
     correlation_context,
@@ -77,6 +81,14 @@ from rfs_monitoring.context import (
     new_correlation_id,
 )
 from rfs_monitoring.errors import APIError, ErrorCode
+from rfs_monitoring.interop import (
+    batch_items,
+    chain_of,
+    is_chain,
+    is_result,
+    read_outcome,
+    result_annotation,
+)
 from rfs_monitoring.reactive import FluxResult, MonoResult
 from rfs_monitoring.result import Failure, Result, Success
 
@@ -87,6 +99,8 @@ __all__ = [
     "ErrorCode",
     "FastAPIResult",
     "handle_result",
+    "install_problem_details",
+    "problem_of_status",
     "problem_response",
     "problem_responses",
 ]
@@ -269,6 +283,142 @@ def _install_openapi_hook() -> None:
 _install_openapi_hook()
 
 
+# -- problem details for a whole app ---------------------------------------------------------------
+
+# Statuses with a code of their own; any other 4xx is a VALIDATION_ERROR and 5xx an internal
+# error, keeping its status and titled by its HTTP reason phrase.
+_CODE_OF_STATUS = {
+    400: ErrorCode.VALIDATION_ERROR,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    408: ErrorCode.REQUEST_TIMEOUT,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    429: ErrorCode.RATE_LIMITED,
+    500: ErrorCode.INTERNAL_SERVER_ERROR,
+    502: ErrorCode.EXTERNAL_SERVICE_ERROR,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
+    504: ErrorCode.TIMEOUT_ERROR,
+}
+
+
+def problem_of_status(
+    status: int, detail: str | None = None, headers: Mapping[str, str] | None = None
+) -> APIError:
+    """The `APIError` an HTTP error status stands for (``detail`` defaults to its title).
+
+    >>> problem_of_status(405).to_problem("c-1")["title"], problem_of_status(404).code.value
+    ('Method Not Allowed', 'NOT_FOUND')
+    """
+    code = _CODE_OF_STATUS.get(status)
+    if code is None:
+        code = ErrorCode.VALIDATION_ERROR if status < 500 else ErrorCode.INTERNAL_SERVER_ERROR
+    if not 400 <= status <= 599:
+        status = code.status_code
+    title = code.problem_title if status in _CODE_OF_STATUS else HTTPStatus(status).phrase
+    error = _TitledAPIError(code, detail or title, status_code=status, headers=headers)
+    error.reason = title
+    return error
+
+
+class _TitledAPIError(APIError):
+    """An APIError whose problem title is the HTTP reason phrase of its status (405, 422...)."""
+
+    reason: str | None = None
+
+    @property
+    def title(self) -> str:
+        return self.reason or self.code.problem_title
+
+    def to_problem(self, correlation_id: str | None = None) -> dict[str, Any]:
+        problem = super().to_problem(correlation_id)
+        problem["title"] = self.title
+        return problem
+
+
+def _correlation_id_of(request: Request) -> str:
+    return (
+        get_correlation_id() or correlation_id_from_headers(request.headers) or new_correlation_id()
+    )
+
+
+def _problem(request: Request, error: APIError) -> JSONResponse:
+    correlation_id = _correlation_id_of(request)
+    response = problem_response(error, correlation_id)
+    response.headers[CORRELATION_HEADER] = correlation_id
+    return response
+
+
+async def _http_exception_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail
+    if isinstance(detail, dict) and "type" in detail and "status" in detail:
+        # Already a problem body (a Failure carried out of response validation).
+        body = dict(detail)
+        correlation_id = body.get("correlation_id") or _correlation_id_of(request)
+        body["correlation_id"] = correlation_id
+        headers = dict(exc.headers or {})
+        headers[CORRELATION_HEADER] = str(correlation_id)
+        return JSONResponse(
+            body, status_code=exc.status_code, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+        )
+    text = detail if isinstance(detail, str) else None
+    return _problem(request, problem_of_status(exc.status_code, text, exc.headers))
+
+
+async def _validation_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "location": ".".join(str(part) for part in error.get("loc", ())),
+            "message": str(error.get("msg", "")),
+        }
+        for error in exc.errors()
+    ][:20]
+    first = errors[0] if errors else {"location": "request", "message": "invalid"}
+    error = problem_of_status(422, f"invalid {first['location']}: {first['message']}")
+    error.details["errors"] = errors
+    return _problem(request, error)
+
+
+async def _api_error_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    return _problem(request, exc)
+
+
+async def _internal_problem(request: Request, exc: Exception) -> Response:
+    # Never the exception's text: it may hold anything. The correlation ID finds the log.
+    return _problem(request, APIError.internal_server_error())
+
+
+def install_problem_details(app: Starlette) -> None:
+    """Make every 4xx/5xx answer of ``app`` an RFC 9457 ``application/problem+json`` body with
+    a ``correlation_id``: unknown paths (404), wrong methods (405, with ``Allow``), FastAPI's
+    request validation errors (422, each error's location and message in
+    ``details.errors``), `HTTPException` and `APIError` raised anywhere, and unhandled
+    exceptions (500, without their text). Handlers the app registers later win.
+
+    >>> from fastapi import FastAPI
+    >>> from fastapi.testclient import TestClient
+    >>> app = FastAPI()
+    >>> @app.get("/items/{item_id}")
+    ... def item(item_id: int) -> int:
+    ...     return item_id
+    >>> install_problem_details(app)
+    >>> client = TestClient(app)
+    >>> answer = client.get("/items/x")
+    >>> answer.status_code, answer.headers["content-type"], answer.json()["code"]
+    (422, 'application/problem+json', 'VALIDATION_ERROR')
+    >>> client.post("/items/1").json()["title"], client.get("/nope").json()["status"]
+    ('Method Not Allowed', 404)
+    """
+    app.add_exception_handler(StarletteHTTPException, _http_exception_problem)
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+    app.add_exception_handler(APIError, _api_error_problem)
+    app.add_exception_handler(Exception, _internal_problem)
+
+
 # -- the decorator --------------------------------------------------------------------------------
 
 
@@ -363,10 +513,12 @@ def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
 
 async def _outcome_of(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
     outcome = fn(*args, **kwargs)
-    if inspect.isawaitable(outcome):
+    if inspect.isawaitable(outcome) and not is_result(outcome):  # expression's is awaitable
         outcome = await outcome
     if isinstance(outcome, MonoResult):  # an async endpoint returning a chain
         outcome = await outcome
+    elif is_chain(outcome):  # another library's chain (rfs' MonoResult, returns' FutureResult)
+        outcome = await chain_of(outcome)[0](outcome)
     return outcome
 
 
@@ -381,7 +533,10 @@ async def _serve_async(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]
 def _serve_sync(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
     try:
         outcome = fn(*args, **kwargs)
-        if inspect.isawaitable(outcome):  # a MonoResult, or a sync wrapper around async code
+        if is_chain(outcome):  # another library's chain: its Result, not its own await
+            outcome = _await_from_thread(chain_of(outcome)[0](outcome))
+        elif inspect.isawaitable(outcome) and not is_result(outcome):
+            # a MonoResult, or a sync wrapper around async code
             outcome = _await_from_thread(outcome)
     except APIError as error:
         return problem_response(error)
@@ -420,6 +575,21 @@ def _respond(outcome: Any) -> Any:
         return outcome.value
     if isinstance(outcome, Failure):
         return problem_response(APIError.from_service_error(outcome.error))
+    read = read_outcome(outcome)  # another library's Result: the same rules as ours
+    if read is not None:
+        failed, payload = read
+        return problem_response(APIError.from_service_error(payload)) if failed else payload
+    items = batch_items(outcome)  # another library's batch (rfs' FluxResult)
+    if items is not None:
+        values = []
+        for item in items:
+            item_read = read_outcome(item)
+            if item_read is None:
+                continue
+            if item_read[0]:
+                return problem_response(APIError.from_service_error(item_read[1]))
+            values.append(item_read[1])
+        return values
     # An endpoint that returned a plain value is served as FastAPI would serve it.
     return outcome
 
@@ -450,7 +620,9 @@ def _success_type(fn: Callable[..., Any], signature: inspect.Signature) -> Any:
     elif isinstance(origin, type) and issubclass(origin, Result | MonoResult):
         success = args[0] if args else None
     else:
-        success = annotation
+        # Another library's Result (returns, rfs, result, expression, registered ones).
+        names_result, foreign = result_annotation(annotation)
+        success = foreign if names_result else annotation
     if success is None or success is type(None) or success is Any or isinstance(success, TypeVar):
         # No model: a `Result[None, ...]` endpoint may be a 204 route, which must have none.
         return None

@@ -175,8 +175,12 @@ def result_mocker() -> Iterator[ResultMockerFactory]:
     """
     started: list[ResultServiceMocker] = []
 
-    def start(target: object, method: str, *, is_async: bool | None = None) -> ResultServiceMocker:
-        mock = ResultServiceMocker(target, method, is_async=is_async).start()
+    def start(
+        target: object, method: str, *, is_async: bool | None = None, result_type: Any = None
+    ) -> ResultServiceMocker:
+        mock = ResultServiceMocker(
+            target, method, is_async=is_async, result_type=result_type
+        ).start()
         started.append(mock)
         return mock
 

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_check
 
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring.exceptions import RfsMonitoringError
-from rfs_monitoring.result import Failure, Result, Success
+from rfs_monitoring.interop import batch_items, read_outcome, result_builders
+from rfs_monitoring.result import Failure, Success
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -186,6 +187,42 @@ def _is_async_callable(fn: object) -> bool:
     return not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
 
 
+_OWN_BUILDERS: tuple[Callable[[Any], Any], Callable[[Any], Any]] = (Success, Failure)
+
+
+def _builders_for(source: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """``(success, failure)`` constructors for ``source`` (a library name, a Result type or a
+    return annotation); ours when it names no other library."""
+    if source is None:
+        return _OWN_BUILDERS
+    try:
+        found = result_builders(source)
+    except ImportError as exc:
+        raise ValueError(f"result_type={source!r}: the library is not installed ({exc})") from None
+    if found is None:
+        if isinstance(source, str):
+            raise ValueError(
+                f"result_type={source!r} is not a known Result library: use 'rfs', 'returns', "
+                "'returns.io', 'result', 'expression', or a Result class"
+            )
+        return _OWN_BUILDERS
+    return found
+
+
+def _return_annotation(fn: object, signature: inspect.Signature | None) -> Any:
+    """The return annotation of the mocked method, resolved when it is a string."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable forward references: use what the signature holds
+        hints = {}
+    annotation = hints.get("return")
+    if annotation is None and signature is not None:
+        annotation = signature.return_annotation
+    if annotation is inspect.Signature.empty or isinstance(annotation, str):
+        return None
+    return annotation
+
+
 def _signature_of(fn: object) -> inspect.Signature | None:
     try:
         return inspect.signature(fn)  # type: ignore[arg-type]
@@ -208,7 +245,14 @@ class ResultServiceMocker:
     It is a context manager itself: ``with ResultServiceMocker(users, "get_user") as mock:``.
     """
 
-    def __init__(self, service_name: object, method_name: str, *, is_async: bool | None = None):
+    def __init__(
+        self,
+        service_name: object,
+        method_name: str,
+        *,
+        is_async: bool | None = None,
+        result_type: Any = None,
+    ):
         self.service_name = service_name
         self.method_name = method_name
         self.call_count = 0
@@ -225,6 +269,10 @@ class ResultServiceMocker:
         self._signature: inspect.Signature | None = None
         self._target: object = None
         self._restore: Callable[[], None] | None = None
+        # How return_success/return_error build results: ours, unless the caller names another
+        # library (or its Result type) or the original method's return annotation does.
+        self._result_type = result_type
+        self._builders = _builders_for(result_type)
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -252,12 +300,17 @@ class ResultServiceMocker:
         return self
 
     def return_success(self, value: Any) -> ResultServiceMocker:
-        """Return ``Success(value)`` on every call."""
-        return self.return_value(Success(value))
+        """Return a success of ``value`` on every call: our ``Success(value)``, or the success of
+        the library the mocked method returns (taken from its return annotation, or from
+        ``result_type=``): ``rfs.core.result.Success``, returns' ``Success``, ``Ok``, ..."""
+        self._behaviour = lambda args, kwargs: self._builders[0](value)
+        return self
 
     def return_error(self, error: Any) -> ResultServiceMocker:
-        """Return ``Failure(error)`` on every call."""
-        return self.return_value(Failure(error))
+        """Return a failure of ``error`` on every call (``Failure(error)``, or the mocked
+        method's own library's failure type, as `return_success` chooses)."""
+        self._behaviour = lambda args, kwargs: self._builders[1](error)
+        return self
 
     def return_sequence(
         self, results: Iterable[Any], then: SequenceEnd = "fail"
@@ -285,7 +338,7 @@ class ResultServiceMocker:
                 elif then == "repeat_last":
                     item = items[-1]
                 else:
-                    return Failure(
+                    return self._builders[1](
                         f"Mock sequence exhausted: {self.name} was given {len(items)} results "
                         f"and called {self.call_count} times"
                     )
@@ -321,7 +374,7 @@ class ResultServiceMocker:
         return self
 
     def _unconfigured(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return Failure(
+        return self._builders[1](
             f"{self.name} was called but no result is configured: call return_success, "
             "return_error, return_sequence, raise_exception or side_effect first"
         )
@@ -408,6 +461,8 @@ class ResultServiceMocker:
             else self._is_async_override
         )
         self._signature = _signature_of(original)
+        if self._result_type is None:
+            self._builders = _builders_for(_return_annotation(original, self._signature))
         replacement: object = self._replacement_for(target)
         self._restore = self._install(target, replacement)
         self._target = target
@@ -625,12 +680,12 @@ class ResultMockerFactory(Protocol):
     """The type of the ``result_mocker`` fixture, for annotating test parameters."""
 
     def __call__(
-        self, target: object, method: str, *, is_async: bool | None = None
+        self, target: object, method: str, *, is_async: bool | None = None, result_type: Any = None
     ) -> ResultServiceMocker: ...
 
 
 def mock_result_service(
-    target: object, method: str, *, is_async: bool | None = None
+    target: object, method: str, *, is_async: bool | None = None, result_type: Any = None
 ) -> ResultServiceMocker:
     """Replace ``target.method`` with a `ResultServiceMocker` inside a ``with`` block.
 
@@ -640,6 +695,12 @@ def mock_result_service(
     the original method is (override with ``is_async``). The original comes back on exit, also
     when the block raises.
 
+    ``return_success``/``return_error`` give the Result type the original method returns: a
+    method annotated ``-> returns.result.Result[User, str]`` gets returns' ``Success`` and
+    ``Failure``, one annotated with rfs-framework's, ``result``'s or ``expression``'s Result gets
+    theirs. ``result_type`` states it instead: ``"rfs"``, ``"returns"``, ``"returns.io"``,
+    ``"result"``, ``"expression"``, or a Result class or annotation.
+
     >>> import json
     >>> with mock_result_service(json, "loads") as mock:
     ...     _ = mock.return_error("not JSON")
@@ -648,21 +709,28 @@ def mock_result_service(
     >>> json.loads("{}")
     {}
     """
-    return ResultServiceMocker(target, method, is_async=is_async)
+    return ResultServiceMocker(target, method, is_async=is_async, result_type=result_type)
 
 
 # --------------------------------------------------------------------------------------------
 # Assertions
 
 
-def _check_result(result: object) -> None:
+def _check_result(result: object) -> tuple[bool, Any]:
+    """``(failed, payload)`` of a Result of any library (ours, rfs-framework, returns, result,
+    expression, registered or duck-typed ones, or any `ResultLike`)."""
     __tracebackhide__ = True
-    if isinstance(result, Result):
-        return
+    read = read_outcome(result)
+    if read is not None:
+        return read
     missing = [m for m in ("is_success", "unwrap", "unwrap_error") if not hasattr(result, m)]
     if missing or inspect.isawaitable(result):
         hint = " (it is awaitable: await it first)" if inspect.isawaitable(result) else ""
         raise AssertionError(f"Expected a Result, got {type(result).__name__}: {result!r}{hint}")
+    like = typing.cast("ResultLike", result)
+    if like.is_success():
+        return False, like.unwrap()
+    return True, like.unwrap_error()
 
 
 def _runtime_types(expected: Any) -> Any:
@@ -693,7 +761,9 @@ def assert_result_success(
     """Assert ``result`` is a success (of ``expected_type``, equal to ``value`` when given) and
     return its value.
 
-    Any object with ``is_success``, ``unwrap`` and ``unwrap_error`` is accepted.
+    A Result of any library is accepted: ours, rfs-framework's, returns', ``result``'s,
+    ``expression``'s, one registered with `register_result_adapter`, or any object with
+    ``is_success``, ``unwrap`` and ``unwrap_error``.
 
     >>> assert_result_success(Success(3), int, value=3)
     3
@@ -703,12 +773,10 @@ def assert_result_success(
     AssertionError: Expected success, got error: str 'no such user'
     """
     __tracebackhide__ = True
-    _check_result(result)
-    if not result.is_success():
-        error = result.unwrap_error()
-        cause = error if isinstance(error, BaseException) else None
-        raise AssertionError(f"Expected success, got error: {_error_text(error)}") from cause
-    actual = result.unwrap()
+    failed, actual = _check_result(result)
+    if failed:
+        cause = actual if isinstance(actual, BaseException) else None
+        raise AssertionError(f"Expected success, got error: {_error_text(actual)}") from cause
     if expected_type is not None and not isinstance(actual, _runtime_types(expected_type)):
         raise AssertionError(
             f"Expected a success of {_type_names(expected_type)}, got "
@@ -740,10 +808,9 @@ def assert_result_error(
     AssertionError: Expected error, got success: 1
     """
     __tracebackhide__ = True
-    _check_result(result)
-    if result.is_success():
-        raise AssertionError(f"Expected error, got success: {result.unwrap()!r}")
-    error = result.unwrap_error()
+    failed, error = _check_result(result)
+    if not failed:
+        raise AssertionError(f"Expected error, got success: {error!r}")
     if expected_error_type is not None and not isinstance(
         error, _runtime_types(expected_error_type)
     ):
@@ -782,21 +849,17 @@ def assert_flux_result_stats(
     AssertionError: Expected 2 successes and 0 failures, got 1 and 1 (failures: str 'e')
     """
     __tracebackhide__ = True
-    if hasattr(flux_result, "count_success"):
-        successes = flux_result.count_success()
-        failures = flux_result.count_failures()
-        items = list(getattr(flux_result, "results", ()))
-    else:
-        items = list(flux_result)
-        for item in items:
-            _check_result(item)
-        successes = sum(1 for r in items if r.is_success())
-        failures = len(items) - successes
+    found = batch_items(flux_result)  # rfs-framework's FluxResult
+    if found is None:
+        found = tuple(getattr(flux_result, "results", None) or flux_result)
+    outcomes = [_check_result(item) for item in found]
+    failures = sum(1 for failed, _ in outcomes if failed)
+    successes = len(outcomes) - failures
     if (expected_success is None or successes == expected_success) and (
         expected_failures is None or failures == expected_failures
     ):
         return
-    errors = [_error_text(r.unwrap_error()) for r in items if not r.is_success()]
+    errors = [_error_text(payload) for failed, payload in outcomes if failed]
     shown = "; ".join(errors[:5]) + (f"; ... {len(errors) - 5} more" if len(errors) > 5 else "")
     raise AssertionError(
         f"Expected {expected_success} successes and {expected_failures} failures, got "
@@ -858,13 +921,12 @@ async def assert_mono_result_timeout(
             f"{limit:.2f}s and was cancelled (is .timeout() applied?)"
         ) from None
     elapsed = time.perf_counter() - started
-    _check_result(result)
-    if result.is_success():
+    failed, error = _check_result(result)
+    if not failed:
         raise AssertionError(
             f"Expected a timeout after {timeout_seconds}s, got success after {elapsed:.3f}s: "
-            f"{result.unwrap()!r}"
+            f"{error!r}"
         )
-    error = result.unwrap_error()
     if not _is_timeout(error):
         raise AssertionError(
             f"Expected a timeout after {timeout_seconds}s, got error after {elapsed:.3f}s: "

@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 use rfs_monitoring_core::mask::{TextMasker, REPLACEMENT};
 use rfs_monitoring_core::{
-    Brief, Config, Cumulative, ForkGate, Headline, OpId, Outcome, Point, Registry, Summary,
-    TopError,
+    valid_time, Brief, Config, Cumulative, ForkGate, Headline, OpId, Outcome, Point, Registry,
+    Summary, TopError,
 };
 
 /// Held closed by the fork hooks (`_fork_prepare` / `_fork_done`) around `fork()`, so no
@@ -99,6 +99,13 @@ impl PyRegistry {
     #[getter]
     fn retention_seconds(&self) -> u64 {
         self.inner.config().retention_seconds
+    }
+
+    /// How many clock readings were refused while recording (their samples were kept at the
+    /// previous sample's time).
+    #[getter]
+    fn clock_errors(&self) -> u64 {
+        self.inner.clock_errors()
     }
 
     /// The registry clock's current time, seconds since the epoch.
@@ -337,7 +344,10 @@ struct PyHandle {
 
 impl PyHandle {
     fn record_outcome(&self, py: Python<'_>, duration_ms: f64, outcome: Outcome) -> PyResult<()> {
-        let now = read_clock(py, self.clock.as_ref())?;
+        let now = match read_clock(py, self.clock.as_ref()) {
+            Ok(t) if valid_time(t) => t,
+            reading => self.clock_fallback(py, reading),
+        };
         let overflow = self
             .registry
             .try_record(self.id, now, duration_ms, outcome)
@@ -348,6 +358,38 @@ impl PyHandle {
             detached(py, || registry.store_overflow(overflow));
         }
         Ok(())
+    }
+}
+
+impl PyHandle {
+    /// The time for a sample whose clock reading was refused (a NaN, infinite, negative or
+    /// far-future number, or a clock that raised): the latest sample's time, else the system
+    /// clock's, so the sample is kept. Counted, and logged on the 1st, 10th, 100th... time.
+    fn clock_fallback(&self, py: Python<'_>, reading: PyResult<f64>) -> f64 {
+        let count = self.registry.note_clock_error();
+        if count
+            .checked_ilog10()
+            .is_some_and(|log| 10u64.pow(log) == count)
+        {
+            let shown = match reading {
+                Ok(t) => format!("{t}"),
+                Err(err) => format!("an exception ({err})"),
+            };
+            let message = format!(
+                "rfs-monitoring: the metrics clock returned {shown}, not a time from 0 to \
+                 253402300799 s; the sample is kept at the previous sample's time \
+                 ({count} such reading(s) so far, see ResultMetricsCollector.clock_errors)"
+            );
+            let logged = py
+                .import("logging")
+                .and_then(|logging| logging.call_method1("getLogger", ("rfs_monitoring.metrics",)))
+                .and_then(|logger| logger.call_method1("warning", (message,)));
+            if let Err(err) = logged {
+                err.print(py); // never lost silently, even without logging
+            }
+        }
+        let registry = &self.registry;
+        detached(py, || registry.last_time()).unwrap_or_else(system_now)
     }
 }
 

@@ -79,10 +79,11 @@ mod registry;
 mod ring;
 
 pub use fork::ForkGate;
+pub use registry::valid_time;
 pub use registry::{
     Brief, Config, ConfigError, Cumulative, Headline, OpId, Outcome, Overflow, Point, RecordError,
     Registration, Registry, Summary, TopError, CUMULATIVE_BOUNDS, MAX_MESSAGE_BYTES,
-    MAX_RETENTION_SECONDS, OTHER, UNKNOWN_CODE,
+    MAX_RETENTION_SECONDS, MAX_TIME, OTHER, UNKNOWN_CODE,
 };
 
 /// The crate version, shared with the Python package through the Cargo workspace.

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
@@ -24,6 +25,15 @@ pub const CUMULATIVE_BOUNDS: [f64; 14] = [
 ];
 /// The longest retention accepted (90 days).
 pub const MAX_RETENTION_SECONDS: u64 = 90 * 86_400;
+/// The latest sample time accepted: 9999-12-31T23:59:59Z, the last second a calendar date (and
+/// Python's `datetime`) can show. Times run from 0 (the Unix epoch) up to this.
+pub const MAX_TIME: f64 = 253_402_300_799.0;
+
+/// Whether `t` is a time the registry can place: finite, from 0 up to [`MAX_TIME`].
+#[must_use]
+pub fn valid_time(t: f64) -> bool {
+    t.is_finite() && (0.0..=MAX_TIME).contains(&t)
+}
 
 /// Recorders push samples here and whoever holds the state lock drains them in batches.
 const DRAIN_AT: usize = 64;
@@ -62,7 +72,7 @@ impl std::error::Error for ConfigError {}
 pub enum RecordError {
     /// A duration that is negative, NaN or infinite.
     InvalidDuration,
-    /// A timestamp that is NaN or infinite.
+    /// A timestamp that is NaN, infinite, negative or past [`MAX_TIME`].
     InvalidTime,
     /// An empty operation name.
     EmptyName,
@@ -72,7 +82,9 @@ impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::InvalidDuration => "duration_ms must be a finite number >= 0",
-            Self::InvalidTime => "the sample time must be a finite number",
+            Self::InvalidTime => {
+                "the sample time must be a number of seconds from 0 to 253402300799 (year 9999)"
+            }
             Self::EmptyName => "the operation name must not be empty",
         })
     }
@@ -301,6 +313,8 @@ struct State {
     code_ids: HashMap<Arc<str>, u32>,
     resources: Vec<ResourceTier>,
     expired: u64,
+    /// The time of the latest sample stored (0 before the first).
+    last_time: f64,
 }
 
 /// Per-operation latency and outcome statistics in time buckets, safe to share between threads.
@@ -315,6 +329,7 @@ pub struct Registry {
     config: Config,
     queue: ArrayQueue<Sample>,
     state: Mutex<State>,
+    clock_errors: AtomicU64,
 }
 
 impl Registry {
@@ -348,7 +363,9 @@ impl Registry {
                 code_ids: HashMap::new(),
                 resources,
                 expired: 0,
+                last_time: 0.0,
             }),
+            clock_errors: AtomicU64::new(0),
         })
     }
 
@@ -416,7 +433,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`RecordError::InvalidDuration`] for a negative, NaN or infinite duration and
-    /// [`RecordError::InvalidTime`] for a NaN or infinite time; nothing is recorded then.
+    /// [`RecordError::InvalidTime`] for a time [`valid_time`] refuses; nothing is recorded then.
     pub fn record(&self, op: OpId, t: f64, ms: f64, outcome: Outcome) -> Result<(), RecordError> {
         if let Some(overflow) = self.try_record(op, t, ms, outcome)? {
             self.store_overflow(overflow);
@@ -441,7 +458,7 @@ impl Registry {
         if !(ms.is_finite() && ms >= 0.0) {
             return Err(RecordError::InvalidDuration);
         }
-        if !t.is_finite() {
+        if !valid_time(t) {
             return Err(RecordError::InvalidTime);
         }
         let failure = match outcome {
@@ -483,9 +500,28 @@ impl Registry {
         self.locked().expired
     }
 
+    /// The time of the latest sample stored (`None` before the first): where a caller puts a
+    /// sample whose clock reading [`valid_time`] refused, so that the sample is not lost.
+    #[must_use]
+    pub fn last_time(&self) -> Option<f64> {
+        let state = self.locked();
+        (state.ops.iter().any(|op| op.life.total > 0)).then_some(state.last_time)
+    }
+
+    /// Counts one clock reading that [`valid_time`] refused; returns the count so far.
+    pub fn note_clock_error(&self) -> u64 {
+        self.clock_errors.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// How many clock readings were refused (see [`Registry::note_clock_error`]).
+    #[must_use]
+    pub fn clock_errors(&self) -> u64 {
+        self.clock_errors.load(Ordering::Relaxed)
+    }
+
     /// Records one process resource sample at time `t`.
     pub fn record_resources(&self, t: f64, rss_mb: f64, cpu_percent: f64) {
-        if !(t.is_finite() && rss_mb.is_finite() && cpu_percent.is_finite()) {
+        if !(valid_time(t) && rss_mb.is_finite() && cpu_percent.is_finite()) {
             return;
         }
         let mut state = self.state.lock();
@@ -842,6 +878,7 @@ impl State {
         let Some(op) = self.ops.get_mut(sample.op as usize) else {
             return;
         };
+        self.last_time = sample.t;
         let life = &mut op.life;
         life.total += 1;
         life.sum_ms += sample.ms;
@@ -1250,11 +1287,19 @@ mod tests {
                 Err(RecordError::InvalidDuration)
             );
         }
-        assert_eq!(
-            reg.record(op, f64::NAN, 1.0, Outcome::Success),
-            Err(RecordError::InvalidTime)
-        );
+        for bad in [f64::NAN, f64::INFINITY, -1.0, 1e19, MAX_TIME + 1.0] {
+            assert_eq!(
+                reg.record(op, bad, 1.0, Outcome::Success),
+                Err(RecordError::InvalidTime)
+            );
+        }
         assert!(reg.summary("x", 0.0, 60, 1).is_none());
+        assert_eq!(reg.last_time(), None);
+        reg.record(op, MAX_TIME, 1.0, Outcome::Success)?;
+        reg.record(op, 5.0, 1.0, Outcome::Success)?;
+        assert_eq!(reg.last_time(), Some(5.0));
+        assert_eq!((reg.note_clock_error(), reg.note_clock_error()), (1, 2));
+        assert_eq!(reg.clock_errors(), 2);
         Ok(())
     }
 }

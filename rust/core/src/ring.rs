@@ -114,8 +114,12 @@ impl Bucket {
 
 /// A ring of buckets of one width covering a bounded span of time.
 ///
-/// Only buckets that hold data exist, ordered by epoch; the ring never keeps more than `len`
-/// epochs back from the newest, so an idle operation costs nothing and a busy one is bounded.
+/// Only buckets that hold data exist, ordered by epoch. Samples are placed at the clock's time,
+/// whatever the buckets already held: a clock stepped backwards puts its samples before buckets
+/// it recorded earlier, and a clock stepped forwards leaves the earlier buckets in place, so a
+/// window ending at the clock's now always holds what was recorded at that time. The number
+/// of buckets is bounded by [`Tier::capacity`]: beyond it, a bucket older than the span is
+/// dropped first, else the earliest bucket ahead of the clock (see [`trim`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Tier {
     pub width: u64,
@@ -128,6 +132,48 @@ pub(crate) fn epoch_of(t: f64, width: u64) -> u64 {
     (t / width as f64).floor().max(0.0) as u64
 }
 
+/// Clock steps this long (in seconds) either way lose no bucket to age alone.
+pub(crate) const STEP_TOLERANCE_SECONDS: u64 = 86_400;
+
+/// The most buckets a ring of `len` epochs holds: its span plus an eighth, the room that keeps
+/// the buckets a clock step leaves behind (or ahead) until the clock comes back.
+pub(crate) fn capacity(len: u64) -> usize {
+    (len + len / 8 + 1) as usize
+}
+
+/// Bounds `buckets` (sorted by epoch) after an insertion at epoch `now`: drops buckets older
+/// than the span by more than the step tolerance, then, while more than [`capacity`] remain,
+/// the oldest bucket older than the span, else the earliest bucket ahead of `now` (the one
+/// least likely to be in a window again if the clock comes back to where it was).
+pub(crate) fn trim<T>(
+    buckets: &mut VecDeque<T>,
+    epoch: impl Fn(&T) -> u64,
+    now: u64,
+    len: u64,
+    width: u64,
+) {
+    let tolerance = STEP_TOLERANCE_SECONDS.div_ceil(width) + 1;
+    while buckets
+        .front()
+        .is_some_and(|b| epoch(b) + len + tolerance <= now)
+    {
+        buckets.pop_front();
+    }
+    let cap = capacity(len);
+    while buckets.len() > cap {
+        if buckets.front().is_some_and(|b| epoch(b) + len <= now) {
+            buckets.pop_front();
+            continue;
+        }
+        let ahead = buckets.partition_point(|b| epoch(b) <= now);
+        if ahead < buckets.len() {
+            buckets.remove(ahead);
+        } else {
+            buckets.pop_front();
+        }
+    }
+}
+
 impl Tier {
     pub fn new(width: u64, span: u64) -> Self {
         Self {
@@ -137,44 +183,33 @@ impl Tier {
         }
     }
 
-    /// Adds a sample; returns false when it is older than everything the ring keeps.
+    /// Adds a sample taken at `t` (the clock's time when it was recorded); always kept.
     pub fn add(&mut self, t: f64, ms: f64, failure: Option<&FailureKey>) -> bool {
         let epoch = epoch_of(t, self.width);
-        let newest = self.buckets.back().map(|b| b.epoch);
-        match newest {
-            Some(newest) if epoch == newest => {
-                if let Some(bucket) = self.buckets.back_mut() {
-                    bucket.add(t, ms, failure);
-                }
-            }
-            Some(newest) if epoch < newest => {
-                if epoch + self.len <= newest {
-                    return false;
-                }
-                let position = self.buckets.partition_point(|b| b.epoch < epoch);
-                match self.buckets.get_mut(position) {
-                    Some(bucket) if bucket.epoch == epoch => bucket.add(t, ms, failure),
-                    _ => {
-                        let mut bucket = Bucket::new(epoch);
-                        bucket.add(t, ms, failure);
-                        self.buckets.insert(position, bucket);
-                    }
-                }
-            }
+        if let Some(bucket) = self.buckets.back_mut().filter(|b| b.epoch == epoch) {
+            bucket.add(t, ms, failure);
+            return true;
+        }
+        let position = self.buckets.partition_point(|b| b.epoch < epoch);
+        match self.buckets.get_mut(position) {
+            Some(bucket) if bucket.epoch == epoch => bucket.add(t, ms, failure),
             _ => {
                 let mut bucket = Bucket::new(epoch);
                 bucket.add(t, ms, failure);
-                self.buckets.push_back(bucket);
-                self.expire(epoch);
+                self.buckets.insert(position, bucket);
+                trim(&mut self.buckets, |b| b.epoch, epoch, self.len, self.width);
             }
         }
         true
     }
 
-    /// Drops buckets that fell out of the span ending at epoch `now_epoch`.
+    /// Drops buckets older than the span ending at epoch `now_epoch` by more than the step
+    /// tolerance (queries call it, so an idle operation's buckets go away; a clock stepped
+    /// forwards by up to the tolerance and back again finds its buckets).
     pub fn expire(&mut self, now_epoch: u64) {
+        let tolerance = STEP_TOLERANCE_SECONDS.div_ceil(self.width) + 1;
         while let Some(front) = self.buckets.front() {
-            if front.epoch + self.len <= now_epoch {
+            if front.epoch + self.len + tolerance <= now_epoch {
                 self.buckets.pop_front();
             } else {
                 break;
@@ -232,42 +267,29 @@ impl ResourceTier {
         }
     }
 
+    /// Adds a resource sample at `t`, placed like [`Tier::add`] places samples.
     pub fn add(&mut self, t: f64, rss_mb: f64, cpu_percent: f64) {
         let epoch = epoch_of(t, self.width);
         let position = self.buckets.partition_point(|b| b.epoch < epoch);
-        let bucket = match self.buckets.get_mut(position) {
-            Some(bucket) if bucket.epoch == epoch => bucket,
-            _ => {
-                let newest = self.buckets.back().map_or(epoch, |b| b.epoch.max(epoch));
-                if epoch + self.len <= newest {
-                    return;
-                }
-                self.buckets.insert(
-                    position,
-                    ResourceBucket {
-                        epoch,
-                        samples: 0,
-                        rss_mb_sum: 0.0,
-                        cpu_percent_sum: 0.0,
-                    },
-                );
-                match self.buckets.get_mut(position) {
-                    Some(bucket) => bucket,
-                    None => return,
-                }
-            }
-        };
-        bucket.samples += 1;
-        bucket.rss_mb_sum += rss_mb;
-        bucket.cpu_percent_sum += cpu_percent;
-        if let Some(newest) = self.buckets.back().map(|b| b.epoch) {
-            while let Some(front) = self.buckets.front() {
-                if front.epoch + self.len <= newest {
-                    self.buckets.pop_front();
-                } else {
-                    break;
-                }
-            }
+        let fresh = !matches!(self.buckets.get(position), Some(b) if b.epoch == epoch);
+        if fresh {
+            self.buckets.insert(
+                position,
+                ResourceBucket {
+                    epoch,
+                    samples: 0,
+                    rss_mb_sum: 0.0,
+                    cpu_percent_sum: 0.0,
+                },
+            );
+        }
+        if let Some(bucket) = self.buckets.get_mut(position) {
+            bucket.samples += 1;
+            bucket.rss_mb_sum += rss_mb;
+            bucket.cpu_percent_sum += cpu_percent;
+        }
+        if fresh {
+            trim(&mut self.buckets, |b| b.epoch, epoch, self.len, self.width);
         }
     }
 
@@ -294,14 +316,115 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tier_keeps_only_its_span() {
+    fn tier_is_bounded_and_places_every_sample_at_its_time() {
         let mut tier = Tier::new(10, 60);
         for t in 0..200 {
             assert!(tier.add(f64::from(t), 1.0, None));
         }
-        assert_eq!(tier.buckets.len(), 7);
-        assert!(!tier.add(0.0, 1.0, None));
+        assert_eq!(tier.buckets.len(), capacity(7));
+        // A clock stepped back: the sample is kept where the clock put it.
+        assert!(tier.add(0.0, 1.0, None));
+        assert_eq!(tier.window(5.0, 10).map(|b| b.total).sum::<u64>(), 1);
+        assert_eq!(tier.buckets.len(), capacity(7));
         assert!(tier.add(185.0, 1.0, None));
+    }
+
+    fn total(tier: &Tier, now: f64, window: u64) -> u64 {
+        tier.window(now, window).map(|b| b.total).sum()
+    }
+
+    /// The same samples added in time order: what a clock that never stepped would give.
+    fn in_order(samples: &[f64]) -> Tier {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let mut tier = Tier::new(10, 3_600);
+        for t in sorted {
+            tier.add(t, 1.0, None);
+        }
+        tier
+    }
+
+    fn busy_hour_samples(end: f64) -> Vec<f64> {
+        (0..3_600).map(|i| end - 3_599.0 + f64::from(i)).collect()
+    }
+
+    /// Every sample whose 10 s bucket intersects `(now - window, now]`, counted from the list.
+    fn expected(samples: &[f64], now: f64, window: u64) -> u64 {
+        let (first, last) = (epoch_of(now - window as f64, 10), epoch_of(now, 10));
+        samples
+            .iter()
+            .filter(|&&t| (first..=last).contains(&epoch_of(t, 10)))
+            .count() as u64
+    }
+
+    fn check_windows(stepped: &Tier, samples: &[f64], nows: &[f64], label: &str) {
+        for &now in nows {
+            for window in [300, 3_600] {
+                assert_eq!(
+                    total(stepped, now, window),
+                    expected(samples, now, window),
+                    "{label}: now {now}, window {window}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_clock_stepped_back_up_to_a_day_loses_nothing() {
+        let t0 = 1_700_000_000.0;
+        for step in [7_200.0, 3_600.0, 86_400.0] {
+            let mut samples = busy_hour_samples(t0);
+            let mut tier = in_order(&samples);
+            let now = t0 - step;
+            for _ in 0..100 {
+                tier.add(now, 1.0, None);
+                samples.push(now);
+            }
+            assert!(total(&tier, now, 300) >= 100);
+            // At the stepped time, and once the clock is corrected.
+            check_windows(&tier, &samples, &[now, now + 60.0, t0, t0 + 60.0], "back");
+        }
+    }
+
+    #[test]
+    fn a_clock_stepped_forward_and_corrected_loses_nothing() {
+        let t0 = 1_700_000_000.0;
+        for step in [7_200.0, 600.0, 86_400.0] {
+            let mut samples = busy_hour_samples(t0);
+            let mut tier = in_order(&samples);
+            for _ in 0..100 {
+                tier.add(t0 + step, 1.0, None);
+                samples.push(t0 + step);
+            }
+            assert_eq!(total(&tier, t0 + step, 300), 100);
+            let mut queried = tier.clone();
+            queried.expire(epoch_of(t0 + step, 10)); // a query while the clock is ahead
+            for _ in 0..100 {
+                tier.add(t0 + 1.0, 1.0, None);
+                queried.add(t0 + 1.0, 1.0, None);
+                samples.push(t0 + 1.0);
+            }
+            let nows = [t0 + 1.0, t0 + 300.0, t0 + step];
+            check_windows(&tier, &samples, &nows, "forward");
+            check_windows(&queried, &samples, &nows, "forward, queried meanwhile");
+        }
+    }
+
+    #[test]
+    fn steps_back_and_forth_never_grow_a_tier_past_its_capacity() {
+        let mut tier = Tier::new(10, 3_600);
+        let mut t = 1_700_000_000.0;
+        for i in 0..20_000u32 {
+            t += match i % 997 {
+                0 => -7_200.0,
+                500 => 90_000.0,
+                _ => 3.0,
+            };
+            tier.add(t, 1.0, None);
+            assert!(tier.buckets.len() <= capacity(tier.len));
+        }
+        let epochs: Vec<u64> = tier.buckets.iter().map(|b| b.epoch).collect();
+        assert!(epochs.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
@@ -347,9 +470,14 @@ mod tests {
         tier.add(25.0, 300.0, 50.0);
         assert_eq!(tier.average(25.0, 5), Some((300.0, 50.0)));
         assert_eq!(tier.average(25.0, 30), Some((200.0, 30.0)));
+        // A clock stepped forwards, then back: the earlier buckets are still there.
         tier.add(100.0, 1.0, 1.0);
         tier.add(3.0, 1.0, 1.0);
-        assert_eq!(tier.buckets.len(), 1);
-        assert_eq!(tier.average(5.0, 5), None);
+        assert_eq!(tier.buckets.len(), 3);
+        assert_eq!(tier.average(5.0, 5), Some((301.0 / 3.0, 41.0 / 3.0)));
+        for t in 0..100 {
+            tier.add(f64::from(t) * 100.0, 1.0, 1.0);
+        }
+        assert!(tier.buckets.len() <= capacity(tier.len));
     }
 }

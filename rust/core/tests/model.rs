@@ -21,8 +21,16 @@ fn epoch(t: f64, width: u64) -> u64 {
     (t / width as f64).floor().max(0.0) as u64
 }
 
+/// Clock steps this long either way lose no bucket to age alone (the crate's tolerance).
+const STEP_TOLERANCE: u64 = 86_400;
+
 /// The samples a query over `(now - window, now]` sees: those in the buckets of the chosen tier
-/// that intersect the window and that the ring still keeps.
+/// that intersect the window and that the ring still keeps. The ring is modelled as the set of
+/// its buckets' epochs, with the documented rules: every sample is placed at its own time; a
+/// new bucket drops the buckets older than the span by more than the tolerance, then, while
+/// more than span + an eighth remain, the oldest bucket older than the span, else the
+/// earliest bucket ahead of the new one; a query drops buckets older than the span by more than
+/// the tolerance.
 fn model_window(samples: &[Sample], now: f64, window: u64) -> Vec<Sample> {
     let (width, span) = TIERS
         .iter()
@@ -30,21 +38,36 @@ fn model_window(samples: &[Sample], now: f64, window: u64) -> Vec<Sample> {
         .find(|&(width, span)| (span.div_ceil(width)) * width >= window)
         .unwrap_or(TIERS[2]);
     let len = span.div_ceil(width) + 1;
-    let newest = samples
-        .iter()
-        .map(|s| epoch(s.t, width))
-        .chain(std::iter::once(epoch(now, width)))
-        .max()
-        .unwrap_or(0);
-    let (first, last) = (epoch(now - window as f64, width), epoch(now, width));
-    samples
-        .iter()
-        .filter(|s| {
-            let e = epoch(s.t, width);
-            e >= first && e <= last && e + len > newest
-        })
-        .cloned()
-        .collect()
+    let tolerance = STEP_TOLERANCE.div_ceil(width) + 1;
+    let capacity = (len + len / 8 + 1) as usize;
+    let mut kept: std::collections::BTreeMap<u64, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, s) in samples.iter().enumerate() {
+        let e = epoch(s.t, width);
+        let fresh = !kept.contains_key(&e);
+        kept.entry(e).or_default().push(i);
+        if !fresh {
+            continue;
+        }
+        kept.retain(|&b, _| b + len + tolerance > e);
+        while kept.len() > capacity {
+            let first = *kept.keys().next().unwrap_or(&e);
+            let victim = if first + len <= e {
+                first
+            } else {
+                kept.range(e + 1..).next().map_or(first, |(&b, _)| b)
+            };
+            kept.remove(&victim);
+        }
+    }
+    let now_epoch = epoch(now, width);
+    kept.retain(|&b, _| b + len + tolerance > now_epoch);
+    let (first, last) = (epoch(now - window as f64, width), now_epoch);
+    let mut seen: Vec<usize> = kept
+        .range(first..=last)
+        .flat_map(|(_, indices)| indices.iter().copied())
+        .collect();
+    seen.sort_unstable();
+    seen.into_iter().map(|i| samples[i].clone()).collect()
 }
 
 fn nearest_rank(sorted: &[f64], q: f64) -> f64 {

@@ -1,0 +1,191 @@
+"""Steps reach the metrics core: every pass through ``log_step``/``log_error`` is a sample."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from rfs_monitoring import (
+    FluxResult,
+    MonoResult,
+    ResultMetricsCollector,
+    log_result_operation,
+)
+from rfs_monitoring.dashboard_api import monitoring_router
+from rfs_monitoring.errors import APIError
+from rfs_monitoring.metrics import StepMetrics
+from rfs_monitoring.result import Failure, Result, Success
+from rfs_monitoring.result_logging import set_log_level
+from rfs_monitoring.testing import FakeClock
+
+
+def validate(value: int) -> Result[int, APIError]:
+    return Success(value) if value else Failure(APIError.validation_error("zero"))
+
+
+@log_result_operation("checkout")
+async def checkout(value: int) -> Result[int, APIError]:
+    return await (
+        MonoResult.from_value(value)
+        .log_step("load")
+        .bind_result(validate)
+        .log_step("validate")
+        .log_error("checkout_error")
+    )
+
+
+def _run(*values: int) -> None:
+    async def all_of() -> None:
+        for value in values:
+            await checkout(value)
+
+    asyncio.run(all_of())
+
+
+def test_every_step_is_recorded_in_first_seen_order(
+    metrics_collector: ResultMetricsCollector,
+) -> None:
+    _run(1, 2, 0, 3)
+    steps = metrics_collector.operation_metrics("checkout").unwrap().steps
+    assert [s.name for s in steps] == ["load", "validate", "checkout_error"]
+    load, checked, errors = steps
+    assert (load.total_requests, load.failed_requests, load.success_rate) == (4, 0, 1.0)
+    assert (checked.total_requests, checked.failed_requests) == (4, 1)
+    assert checked.success_rate == pytest.approx(0.75)
+    # log_error counts every pass (its entries are written for failures only).
+    assert (errors.total_requests, errors.failed_requests) == (4, 1)
+    for step in steps:
+        assert isinstance(step, StepMetrics)
+        assert 0 <= step.p50_ms <= step.p90_ms <= step.p99_ms <= step.max_ms
+        assert step.avg_ms >= 0
+    # Steps are not operations.
+    assert metrics_collector.list_operations() == ["checkout"]
+
+
+def test_steps_are_recorded_when_their_entries_are_filtered_out(
+    metrics_collector: ResultMetricsCollector,
+) -> None:
+    set_log_level("CRITICAL")
+    try:
+        _run(1, 0)
+    finally:
+        set_log_level("INFO")
+    steps = metrics_collector.operation_metrics("checkout").unwrap().steps
+    assert [(s.name, s.total_requests, s.failed_requests) for s in steps] == [
+        ("load", 2, 0),
+        ("validate", 2, 1),
+        ("checkout_error", 2, 1),
+    ]
+
+
+def test_steps_follow_the_window(fake_clock: FakeClock) -> None:
+    collector = ResultMetricsCollector(clock=fake_clock, sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(collector)
+    try:
+        _run(1)
+        fake_clock.advance(2 * 3600)
+        _run(0)
+        recent = collector.operation_metrics("checkout", "1h").unwrap().steps
+        assert [(s.name, s.total_requests) for s in recent] == [
+            ("load", 1),
+            ("validate", 1),
+            ("checkout_error", 1),
+        ]
+        day = collector.operation_metrics("checkout", "1d").unwrap().steps
+        assert [s.total_requests for s in day] == [2, 2, 2]
+        collector.reset()
+        _run(1)
+        assert [
+            s.total_requests for s in collector.operation_metrics("checkout").unwrap().steps
+        ] == [
+            1,
+            1,
+            1,
+        ]
+    finally:
+        ResultMetricsCollector.set_instance(previous)
+        collector.close()
+
+
+def test_flux_steps_and_chains_outside_an_operation(
+    metrics_collector: ResultMetricsCollector,
+) -> None:
+    @log_result_operation("batch")
+    def batch() -> FluxResult[int, str]:
+        return FluxResult.from_results([Success(1), Failure("bad row")]).log_step("rows")
+
+    batch()
+    rows = metrics_collector.operation_metrics("batch").unwrap().steps
+    assert [(s.name, s.total_requests, s.failed_requests) for s in rows] == [("rows", 1, 1)]
+
+    # A chain outside any logged operation is its own operation, named after its step.
+    asyncio.run(MonoResult.from_value(1).log_step("standalone").to_result())
+    alone = metrics_collector.operation_metrics  # no operation sample: only the step
+    assert alone("standalone").is_failure()
+    cumulative = {(op, step) for op, step, _ in metrics_collector.step_cumulative()}
+    assert ("standalone", "standalone") in cumulative
+
+
+def test_step_names_are_bounded_per_operation() -> None:
+    collector = ResultMetricsCollector(sample_resources=False, max_steps_per_operation=3)
+    try:
+        for index in range(10):
+            collector.step("op", f"step-{index}").record(1.0, True)
+        collector.record("op", 1.0, True)
+        steps = collector.operation_metrics("op").unwrap().steps
+        assert [s.name for s in steps] == ["step-0", "step-1", "step-2", "_other"]
+        assert steps[-1].total_requests == 7
+        with pytest.raises(ValueError, match="step name"):
+            collector.step("op", "")
+        with pytest.raises(ValueError, match="operation name"):
+            collector.step("", "x")
+        with pytest.raises(ValueError, match="max_steps_per_operation"):
+            ResultMetricsCollector(sample_resources=False, max_steps_per_operation=0)
+    finally:
+        collector.close()
+
+
+def test_operations_past_the_bound_keep_their_steps_under_other() -> None:
+    collector = ResultMetricsCollector(sample_resources=False, max_operations=2)
+    try:
+        for index in range(4):
+            collector.step(f"op-{index}", "s").record(1.0, True)
+        operations = [op for op, _, _ in collector.step_cumulative()]
+        assert operations == ["_other", "op-0", "op-1"]
+    finally:
+        collector.close()
+
+
+def test_routes_and_prometheus_carry_the_steps(
+    metrics_collector: ResultMetricsCollector,
+) -> None:
+    _run(1, 0)
+    app = FastAPI()
+    app.include_router(monitoring_router(metrics_collector))
+    client = TestClient(app)
+    body: dict[str, Any] = client.get("/monitoring/operations/checkout/metrics").json()
+    assert [(s["name"], s["total_requests"], s["failed_requests"]) for s in body["steps"]] == [
+        ("load", 2, 0),
+        ("validate", 2, 1),
+        ("checkout_error", 2, 1),
+    ]
+    assert set(body["steps"][0]) == {
+        "name",
+        "total_requests",
+        "failed_requests",
+        "success_rate",
+        "avg_ms",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "max_ms",
+    }
+    text = client.get("/monitoring/metrics").text
+    assert 'rfs_steps_total{operation="checkout",outcome="error",step="validate"} 1.0' in text
+    assert 'rfs_steps_total{operation="checkout",outcome="success",step="load"} 2.0' in text
+    assert 'rfs_step_duration_seconds_count{operation="checkout",step="load"} 2.0' in text
+    assert "# TYPE rfs_step_duration_seconds histogram" in text
