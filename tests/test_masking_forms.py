@@ -210,3 +210,12 @@ def test_long_messages_are_masked_before_the_core_cuts_them() -> None:
         assert top.error_message.startswith("a" * 496 + " ***")
     finally:
         collector.close()
+
+
+def test_python_and_rust_share_the_default_key_words() -> None:
+    """The Rust core keeps its own copy of the default keys: both lists are the same."""
+    bare = _core.TextMasker([])
+    for key in Masker().keys:
+        assert bare.is_sensitive_key(key), key
+    assert not bare.is_sensitive_key("iban")
+    assert Masker(extra_keys=["iban"]).is_sensitive_key("IBAN")

@@ -25,6 +25,8 @@ from urllib.parse import quote
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -51,6 +53,7 @@ from rfs_monitoring.result_logging import (
     get_logger,
     log_result_operation,
 )
+from rfs_monitoring.testing import capture_result_logs
 from rfs_monitoring.web import handle_result
 from secret_forms import FORMS
 
@@ -449,3 +452,43 @@ if __name__ == "__main__":
         total += len(found)
         print(f"{position:32s} {len(found):3d} {' '.join(found)}", flush=True)
     print(f"leaking pairs: {total} of {len(POSITIONS) * len(FORMS)}")
+
+
+_noise = st.text(max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(form=st.sampled_from(FORMS), before=_noise, after=_noise, data=st.data())
+def test_forms_at_random_offsets_never_reach_a_log_entry_or_metric(
+    form: tuple[str, str, str], before: str, after: str, data: st.DataObject
+) -> None:
+    """Each form inside random text, in arguments, results, a Failure, an exception and its note
+    and a metadata value: no captured entry, span-free, or top error holds its distinctive part."""
+    _, text, distinctive = form
+    sep = data.draw(st.sampled_from([" ", "\n", "\t", "; "]))
+    embedded = before + sep + text + sep + after
+    collector = ResultMetricsCollector(sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(collector)
+    try:
+
+        @log_result_operation("prop", log_args=True, log_result=True, metadata={"n": embedded})
+        def call(value: str, fail: bool) -> Result[str, str]:
+            return Failure(value) if fail else Success(value)
+
+        @log_result_operation("prop_raise")
+        def boom(value: str) -> Result[str, str]:
+            exc = RuntimeError(value)
+            exc.add_note(value)
+            raise exc
+
+        with capture_result_logs() as entries:
+            call(embedded, False)
+            call(embedded, True)
+            with contextlib.suppress(RuntimeError):
+                boom(embedded)
+        rendered = json.dumps(list(entries), default=str)
+        rendered += json.dumps([e.error_message for e in collector.top_errors(100, "1h")])
+        assert distinctive not in rendered
+    finally:
+        ResultMetricsCollector.set_instance(previous)
+        collector.close()

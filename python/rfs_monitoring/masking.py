@@ -58,6 +58,7 @@ __all__ = [
     "REPLACEMENT",
     "Masker",
     "configure_masking",
+    "echo",
     "get_masker",
     "is_sensitive_key",
     "mask",

@@ -591,7 +591,8 @@ fn mask_with<'py>(
     };
     let source: &str = &source;
     let masked = if source.len() > DETACH_BYTES {
-        py.detach(|| masker.mask(source))
+        // Through the fork gate: a fork must not copy a regex cache pool's lock held mid-use.
+        detached(py, || masker.mask(source))
     } else {
         masker.mask(source)
     };
