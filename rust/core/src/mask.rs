@@ -33,8 +33,10 @@
 //!    between groups, wherever they start (after a letter or a dash too);
 //! 10. long opaque tokens: a run of at least 32 base64 characters with upper and lower case
 //!     letters and digits, few separators and a Shannon entropy of at least 4 bits per
-//!     character. Runs of hexadecimal digits and dashes (UUIDs, trace IDs, hashes) are left
-//!     alone: they are identifiers far more often than secrets.
+//!     character. Runs of hexadecimal digits and dashes (UUIDs, trace IDs, hashes), paths (many
+//!     separators) and identifiers made of words (most characters in same-case letter runs of
+//!     three or more, with vowels) are left alone: they are identifiers far more often than
+//!     secrets.
 //!
 //! ```
 //! use rfs_monitoring_core::mask::TextMasker;
@@ -688,7 +690,40 @@ fn looks_opaque(run: &[u8]) -> bool {
     has(u8::is_ascii_digit)
         && has(u8::is_ascii_uppercase)
         && has(u8::is_ascii_lowercase)
+        && !looks_like_words(run)
         && entropy(run) >= OPAQUE_MIN_ENTROPY
+}
+
+/// Whether a run reads like an identifier made of words ("getUserByIdV2AndFetchPermissions"):
+/// most of its letters and digits sit in runs of three or more letters of one case, and its
+/// letters hold vowels as words do. Random base64 of 32 characters passes both tests about
+/// once in 200 (those few are left visible; key context and token formats still catch them).
+fn looks_like_words(run: &[u8]) -> bool {
+    let alnum = run.iter().filter(|b| b.is_ascii_alphanumeric()).count();
+    let letters = run.iter().filter(|b| b.is_ascii_alphabetic()).count();
+    let vowels = run
+        .iter()
+        .filter(|b| matches!(b.to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u'))
+        .count();
+    let mut in_words = 0;
+    let mut current = 0;
+    let mut case: Option<bool> = None;
+    for b in run {
+        let this = b.is_ascii_alphabetic().then(|| b.is_ascii_uppercase());
+        if this.is_some() && this == case {
+            current += 1;
+        } else {
+            if current >= 3 {
+                in_words += current;
+            }
+            current = usize::from(this.is_some());
+        }
+        case = this;
+    }
+    if current >= 3 {
+        in_words += current;
+    }
+    in_words * 100 >= alnum * 55 && vowels * 100 >= letters * 28
 }
 
 fn opaque(regex: &Regex, text: &str, rep: &str) -> Option<String> {
@@ -786,6 +821,8 @@ mod tests {
                 "/usr/lib/python3.11/site-packages/rfs_monitoring/masking.py",
             ),
             ("ThisIsAVeryLongCamelCaseIdentifierNameWithoutDigits", "ThisIsAVeryLongCamelCaseIdentifierNameWithoutDigits"),
+            ("getUserByIdV2AndFetchPermissionsForRole", "getUserByIdV2AndFetchPermissionsForRole"),
+            ("k8Zt2QxP7vLm4NwR9sYb3HcJ6dFg1TeU5aWo0 x", "*** x"),
         ];
         for (input, expected) in cases {
             assert_eq!(m(input), expected, "input {input:?}");
