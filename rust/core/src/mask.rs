@@ -192,33 +192,50 @@ fn compact(key: &str) -> String {
         .collect()
 }
 
-/// The words of a key: split at anything but ASCII letters and digits, and where a lowercase
-/// letter or digit is followed by an uppercase letter ("accessToken" -> "access", "Token").
-fn words(key: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut previous: Option<char> = None;
-    for c in key.chars() {
-        if !c.is_ascii_alphanumeric() {
-            if !current.is_empty() {
-                out.push(std::mem::take(&mut current));
+/// `compact` for an ASCII key of up to 128 bytes, without allocating.
+fn compact_ascii<'b>(key: &str, buffer: &'b mut [u8; 128]) -> Option<&'b str> {
+    if !key.is_ascii() || key.len() > buffer.len() {
+        return None;
+    }
+    let mut len = 0;
+    for b in key.bytes().filter(u8::is_ascii_alphanumeric) {
+        *buffer.get_mut(len)? = b.to_ascii_lowercase();
+        len += 1;
+    }
+    std::str::from_utf8(buffer.get(..len)?).ok()
+}
+
+/// The words of a key, as byte ranges: split at anything but ASCII letters and digits, and
+/// where a lowercase letter or digit is followed by an uppercase letter ("accessToken" ->
+/// "access", "Token").
+fn word_spans(key: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, &b) in key.iter().enumerate() {
+        if !b.is_ascii_alphanumeric() {
+            if let Some(s) = start.take() {
+                spans.push((s, i));
             }
-            previous = None;
             continue;
         }
-        if c.is_ascii_uppercase()
-            && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
-            && !current.is_empty()
-        {
-            out.push(std::mem::take(&mut current));
+        let camel = b.is_ascii_uppercase()
+            && i > 0
+            && key
+                .get(i - 1)
+                .is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit());
+        match start {
+            Some(s) if camel => {
+                spans.push((s, i));
+                start = Some(i);
+            }
+            None => start = Some(i),
+            Some(_) => {}
         }
-        current.push(c.to_ascii_lowercase());
-        previous = Some(c);
     }
-    if !current.is_empty() {
-        out.push(current);
+    if let Some(s) = start {
+        spans.push((s, key.len()));
     }
-    out
+    spans
 }
 
 impl TextMasker {
@@ -272,7 +289,12 @@ impl TextMasker {
     /// Whether every value under `key` is masked: a long key word anywhere in the key, or a
     /// short one as a word, a plural, or two adjacent words ("api_key", "ApiKeys").
     pub fn is_sensitive_key(&self, key: &str) -> bool {
-        let compacted = compact(key);
+        // Keys found in text are short ASCII words: compact them on the stack.
+        let mut buffer = [0u8; 128];
+        let compacted: Cow<'_, str> = match compact_ascii(key, &mut buffer) {
+            Some(short) => Cow::Borrowed(short),
+            None => Cow::Owned(compact(key)),
+        };
         // One automaton pass: most keys hold no key word at all and leave here.
         let Some(found) = self.any_key.as_ref().map(|r| r.is_match(&compacted)) else {
             return self.slow_is_sensitive_key(key, &compacted);
@@ -291,12 +313,30 @@ impl TextMasker {
         {
             return true;
         }
-        let words = words(key);
-        let hit = |w: &str| self.short_keys.contains(w);
-        words
-            .iter()
-            .any(|w| hit(w) || w.strip_suffix('s').is_some_and(hit))
-            || words.windows(2).any(|p| hit(&format!("{}{}", p[0], p[1])))
+        let bytes = key.as_bytes();
+        let word = |(s, e): (usize, usize)| bytes.get(s..e).unwrap_or(&[]);
+        let is_key = |w: &[u8]| {
+            self.short_keys
+                .iter()
+                .any(|k| k.as_bytes().eq_ignore_ascii_case(w))
+        };
+        let spans = word_spans(bytes);
+        let single = spans.iter().any(|&span| {
+            let w = word(span);
+            is_key(w)
+                || (w.last().is_some_and(|l| l.eq_ignore_ascii_case(&b's'))
+                    && is_key(w.get(..w.len() - 1).unwrap_or(&[])))
+        });
+        single
+            || spans.windows(2).any(|pair| {
+                let (a, b) = (word(pair[0]), word(pair[1]));
+                self.short_keys.iter().any(|k| {
+                    let k = k.as_bytes();
+                    k.len() == a.len() + b.len()
+                        && k.get(..a.len()).is_some_and(|x| x.eq_ignore_ascii_case(a))
+                        && k.get(a.len()..).is_some_and(|x| x.eq_ignore_ascii_case(b))
+                })
+            })
     }
 
     /// `text` with every secret replaced; borrowed when nothing was found.
