@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 EXTRAS := dev,interop
 STAMP := $(VENV)/.rfs-installed
-PY_DIRS := $(wildcard python tests benches examples)
+DOCS_STAMP := $(VENV)/.rfs-docs-installed
+PY_DIRS := $(wildcard python tests benches examples docs)
 SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml constraints.txt
 
 export PYTHONDONTWRITEBYTECODE := 1
@@ -41,6 +42,17 @@ test: install ## Run every test: cargo tests, pytest (doctests, examples, benche
 	$(BIN)/coverage run --append -m pytest -p no:cacheprovider --doctest-modules python/rfs_monitoring \
 		--ignore=python/rfs_monitoring/testing/fixtures.py -o testpaths= -q
 	$(BIN)/coverage report --fail-under=95
+
+# The docs extra only, from pyproject (pinned by constraints.txt): `make install` stays lean.
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["docs"], sep="\n")' \
+		> $(VENV)/docs-requirements.txt
+	$(BIN)/pip install -q -r $(VENV)/docs-requirements.txt
+	@touch $@
+
+.PHONY: docs
+docs: $(DOCS_STAMP) ## Build the documentation site into site/ (MkDocs, strict: a broken link or reference fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # The release: abi3 wheels that install on any glibc >= 2.17 (manylinux2014), for x86_64 and
 # aarch64, cross-linked with zig from PyPI's ziglang (no container), plus an sdist. The aarch64
@@ -120,7 +132,7 @@ lint: install ## ruff (format and check), mypy --strict, stubtest, cargo fmt --c
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 
 .PHONY: constraints
-constraints: install ## Rewrite constraints.txt from the versions installed in .venv
+constraints: $(DOCS_STAMP) ## Rewrite constraints.txt from the versions installed in .venv (docs tooling included)
 	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^#'; } > constraints.tmp
 	mv constraints.tmp constraints.txt
 

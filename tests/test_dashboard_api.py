@@ -279,6 +279,57 @@ def test_health_ignores_tiny_windows_and_is_healthy_without_data(clock: Clock) -
     c.close()
 
 
+@pytest.mark.parametrize(
+    ("limits", "status", "code"),
+    [
+        ({}, "degraded", 200),
+        ({"unhealthy_below": 0.95}, "unhealthy", 503),
+        ({"degraded_below": 0.85, "unhealthy_below": 0.5}, "healthy", 200),
+        ({"health_min_requests": 101}, "healthy", 200),
+    ],
+)
+def test_health_thresholds_are_router_arguments(
+    collector: Any, limits: dict[str, float], status: str, code: int
+) -> None:
+    """``degraded_below``, ``unhealthy_below`` and ``health_min_requests`` decide the status of
+    checkout (90% success over 100 requests), and the answer echoes them."""
+    response = client_for(collector, **limits).get("/monitoring/health/result-patterns")
+    assert (response.status_code, response.json()["status"]) == (code, status)
+    expected = {"degraded_below": 0.99, "unhealthy_below": 0.9, "min_requests": 20}
+    renamed = {k.replace("health_", ""): v for k, v in limits.items()}
+    assert response.json()["thresholds"] == {**expected, **renamed}
+
+
+def test_health_thresholds_are_in_the_openapi_description(collector: Any) -> None:
+    """The health route's OpenAPI description states the thresholds in force."""
+    client = client_for(collector, degraded_below=0.995, unhealthy_below=0.8)
+    route = client.get("/openapi.json").json()["paths"]["/monitoring/health/result-patterns"]
+    description = route["get"]["description"]
+    assert "below 0.8 " in description
+    assert "below 0.995 " in description
+    assert "holds 20 requests" in description
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"degraded_below": 0.8, "unhealthy_below": 0.9},
+        {"degraded_below": 1.5},
+        {"unhealthy_below": -0.1},
+        {"unhealthy_below": float("nan")},
+        {"degraded_below": "0.9"},
+        {"degraded_below": True},
+        {"health_min_requests": 0},
+        {"health_min_requests": 2.5},
+    ],
+)
+def test_bad_health_thresholds_are_refused(limits: dict[str, Any]) -> None:
+    """Thresholds outside 0 <= unhealthy_below <= degraded_below <= 1, or a minimum below one
+    request, are a ValueError when the router is built."""
+    with pytest.raises(ValueError, match="health"):
+        monitoring_router(**limits)
+
+
 def test_firing_alerts_drive_health(collector: Any, clock: Clock) -> None:
     """A firing warning alert degrades, a critical one makes unhealthy, even once quiet."""
     rules = [
@@ -383,6 +434,23 @@ def test_configure_alerts_with_token_replaces_rules_and_starts_evaluation(
     assert body["evaluating"] is True
     assert [r["name"] for r in body["rules"]] == ["errors"]
     assert body["notifiers"] == [{"type": "log", "level": "WARNING"}]
+
+
+def test_configured_rules_are_evaluated_at_once(collector: Any) -> None:
+    """After POST /alerts/configure, GET /alerts shows the new rules' alerts right away, not
+    after the background evaluation's next pass (15 s later by default)."""
+    client = client_for(collector, token=TOKEN)
+    response = client.post(
+        "/monitoring/alerts/configure",
+        json={"rules": [RULE], "notifiers": []},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.status_code == 200
+    body = client.get("/monitoring/alerts").json()
+    assert body["evaluating"] is True
+    firing = [(a["rule"], a["operation"]) for a in body["alerts"] if a["status"] == "firing"]
+    assert firing == [("errors", "checkout")]
+    assert [e["status"] for e in body["history"]] == ["firing"]
 
 
 def test_configure_keeps_callback_notifiers_set_in_code(collector: Any) -> None:

@@ -259,3 +259,45 @@ def test_dashboard_asks_for_the_token_when_reads_are_protected(browser: webdrive
             assert not browser.find_element(By.ID, "auth").is_displayed()
     finally:
         collector.close()
+
+
+def test_operations_table_fits_a_1400px_window(browser: webdriver.Chrome) -> None:
+    """At 1400x900 the operations table needs no horizontal scrollbar, with six-digit counts,
+    four-digit latencies and a long operation name (which is ellipsized, not scrolled); success
+    rates are coloured by the router's health thresholds."""
+    collector = ResultMetricsCollector(sample_resources=False)
+    names = ["user_retrieval", "payment_authorization", "order_creation",
+             "GET /api/v1/organizations/{org_id}/members/{member_id}/permissions"]  # fmt: skip
+    for n, name in enumerate(names):
+        handle = collector.operation(name)
+        for i in range(120_000 if n == 0 else 20_000):
+            handle.record(1.0 + (i % 997) * 2.5, i % 23 != 0, error_code="E")
+    app = FastAPI()
+    app.include_router(monitoring_router(collector, degraded_below=0.95, unhealthy_below=0.5))
+    browser.set_window_size(1400, 900)
+    browser.get("about:blank")  # the previous test's page stops polling its stopped server
+    browser.get_log("browser")  # type: ignore[no-untyped-call]
+    try:
+        with LiveServer(app) as server:
+            browser.get(server.url("/monitoring/dashboard"))
+            wait_rendered(browser)
+            assert browser.execute_script("return window.innerWidth;") == 1400
+            assert len(browser.find_elements(By.CSS_SELECTOR, "#ops tbody tr")) == len(names)
+            first_row = browser.find_element(By.CSS_SELECTOR, "#ops tbody tr")
+            cells = first_row.find_elements(By.TAG_NAME, "td")
+            assert cells[1].text == "120,000"
+            assert (cells[2].text, cells[2].get_attribute("class")) == ("95.65%", "healthy")
+            widths: dict[str, int] = browser.execute_script(
+                "const box = document.getElementById('ops').parentElement;"
+                "return {scroll: box.scrollWidth, client: box.clientWidth,"
+                " page: document.documentElement.scrollWidth,"
+                " viewport: document.documentElement.clientWidth};"
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            browser.save_screenshot(str(ARTIFACTS / "dashboard-1400.png"))
+            assert widths["scroll"] <= widths["client"], widths
+            assert widths["page"] <= widths["viewport"], widths
+            assert_no_javascript_errors(browser)
+    finally:
+        browser.set_window_size(1440, 1100)
+        collector.close()

@@ -226,7 +226,7 @@ def test_cli_explains_a_missing_uvicorn(
     """Without uvicorn the demo says which extra to install."""
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     assert cli.run_demo() == 2
-    assert "rfs-monitoring[demo]" in capsys.readouterr().err
+    assert "rfs-monitoring[server]" in capsys.readouterr().err
 
 
 def test_cli_runs_uvicorn_with_the_demo_app(

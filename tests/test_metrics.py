@@ -8,7 +8,7 @@ import math
 import random
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,7 +23,8 @@ from rfs_monitoring.metrics import (
     parse_time_range,
 )
 from rfs_monitoring.reactive import MonoResult
-from rfs_monitoring.result import Failure, Success
+from rfs_monitoring.result import Failure, Result, Success
+from rfs_monitoring.testing import assert_result_success, mock_result_service
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 
@@ -174,6 +175,67 @@ def test_metrics_have_every_schema_field(collector: ResultMetricsCollector, cloc
     assert m.window_start <= datetime.fromtimestamp(T0 + 1 - 3600, tz=UTC)
     assert m.throughput_rps == pytest.approx(7.0)
     assert (m.avg_memory_usage_mb, m.avg_cpu_usage_percent) == (0.0, 0.0)
+
+
+class MetricsService:
+    """A service that answers with `OperationMetrics`, as the design's dashboard endpoint uses."""
+
+    async def get_operation_metrics(
+        self, operation_name: str, time_range: str = "1h"
+    ) -> Result[OperationMetrics, APIError]:
+        raise NotImplementedError  # always mocked in these tests
+
+
+def design_metrics(time_window: str = "1h", **given: datetime) -> OperationMetrics:
+    """An `OperationMetrics` built from the design document's fields (plus ``given``)."""
+    return OperationMetrics(
+        operation_name="user_retrieval",
+        time_window=time_window,
+        total_requests=100,
+        successful_requests=95,
+        failed_requests=5,
+        success_rate=0.95,
+        avg_response_time_ms=42.0,
+        p50_response_time_ms=30.0,
+        p90_response_time_ms=80.0,
+        p99_response_time_ms=150.0,
+        max_response_time_ms=210.0,
+        error_breakdown={"NOT_FOUND": 5},
+        top_errors=[("user not found", 5)],
+        avg_memory_usage_mb=128.0,
+        avg_cpu_usage_percent=12.5,
+        hourly_distribution={9: 60, 10: 40},
+        **given,
+    )
+
+
+@pytest.mark.asyncio
+async def test_metrics_built_from_the_design_fields_alone_can_be_mocked() -> None:
+    """A mocked service returns an `OperationMetrics` built from the design document's fields
+    only: the window bounds and throughput have defaults (the window ends now, spans the range)."""
+    service = MetricsService()
+    before = datetime.now(UTC)
+    with mock_result_service(service, "get_operation_metrics") as mock_svc:
+        mock_svc.return_success(design_metrics())
+        result = await service.get_operation_metrics("user_retrieval", "1h")
+        mock_svc.assert_called_once_with("user_retrieval", "1h")
+    metrics = assert_result_success(result, OperationMetrics)
+    assert metrics.success_rate == 0.95
+    assert before <= metrics.window_end <= datetime.now(UTC)
+    assert metrics.window_end - metrics.window_start == timedelta(hours=1)
+    assert (metrics.throughput_rps, metrics.min_response_time_ms) == (0.0, 0.0)
+
+
+def test_given_window_bounds_are_kept_and_a_bad_range_spans_nothing() -> None:
+    """Window bounds passed in are kept as given; an unparsable ``time_window`` gives an empty
+    window ending now."""
+    end = datetime(2025, 1, 1, 12, tzinfo=UTC)
+    given = design_metrics("1d", window_end=end)
+    assert (given.window_start, given.window_end) == (end - timedelta(days=1), end)
+    both = design_metrics(window_start=end, window_end=end)
+    assert (both.window_start, both.window_end) == (end, end)
+    odd = design_metrics("today")
+    assert odd.window_start == odd.window_end
 
 
 def test_a_known_operation_with_an_empty_window_reports_zeros(

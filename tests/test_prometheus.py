@@ -7,6 +7,7 @@ storage, scraping every second.
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 import socket
@@ -156,3 +157,144 @@ def test_prometheus_p99_agrees_with_ours_within_the_bucket(
     errors = query(prometheus, "rfs_operation_errors_total")
     assert errors[0]["metric"]["error_code"] == "DATABASE_ERROR"
     assert float(query(prometheus, "process_resident_memory_bytes")[0]["value"][1]) > 0
+
+
+# -- native histograms ----------------------------------------------------------------------------
+
+
+def _exact_quantile(values: list[float], q: float) -> float:
+    """Nearest rank."""
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def _serve(collector: ResultMetricsCollector) -> tuple[uvicorn.Server, threading.Thread, int]:
+    app = FastAPI()
+    app.include_router(monitoring_router(collector))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    return server, thread, port
+
+
+def test_native_histograms_give_prometheus_quantiles_within_two_percent(tmp_path: Path) -> None:
+    """Two instances, 20k lognormal samples each, scraped as protobuf by a real Prometheus with
+    native histograms: histogram_quantile over the sum is within 2% of the exact quantiles of
+    all 40k samples (classic buckets were 17% off the p99)."""
+    binary = shutil.which("prometheus")
+    assert binary is not None, "this test needs Debian's prometheus package"
+    rng = random.Random(11)
+    everything: list[float] = []
+    servers = []
+    collectors = []
+    try:
+        for instance in range(2):
+            c = ResultMetricsCollector(sample_resources=False)
+            for _ in range(20_000):
+                ms = rng.lognormvariate(3.5 + 0.3 * instance, 0.6)
+                everything.append(ms)
+                c.record("checkout", ms, True)
+            collectors.append(c)
+            servers.append(_serve(c))
+        config = tmp_path / "prometheus.yml"
+        targets = ", ".join(f"'127.0.0.1:{port}'" for _, _, port in servers)
+        config.write_text(
+            "global:\n"
+            "  scrape_interval: 1s\n"
+            "scrape_configs:\n"
+            "  - job_name: rfs\n"
+            "    metrics_path: /monitoring/metrics\n"
+            "    static_configs:\n"
+            f"      - targets: [{targets}]\n"
+        )
+        port = free_port()
+        log = (tmp_path / "prometheus.log").open("w")
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--enable-feature=native-histograms",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            query(base, 'count(up{job="rfs"} == 1) == 2')
+            for q in (0.5, 0.9, 0.99):
+                promql = (
+                    f'histogram_quantile({q}, sum(rfs_operation_duration_seconds{{job="rfs"}}))'
+                )
+                theirs = float(query(base, promql)[0]["value"][1]) * 1000
+                exact = _exact_quantile(everything, q)
+                assert abs(theirs - exact) / exact < 0.02, (q, theirs, exact)
+            count = query(base, 'histogram_count(sum(rfs_operation_duration_seconds{job="rfs"}))')
+            assert float(count[0]["value"][1]) == 40_000
+        finally:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+            log.close()
+    finally:
+        for server, thread, _ in servers:
+            server.should_exit = True
+            thread.join(30)
+        for c in collectors:
+            c.close()
+
+
+def test_promtool_accepts_the_text_exposition(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "this test needs Debian's prometheus package (promtool)"
+    c = ResultMetricsCollector(sample_resources=False)
+    try:
+        c.record("checkout", 12.0, False, error_code="DATABASE_ERROR")
+        c.record('we"ird\\name', 3.0, True)
+        c.step("checkout", "load").record(2.0, True)
+        from rfs_monitoring.dashboard_api import process_families
+
+        body = c.expose("text", process_families())
+        checked = subprocess.run(
+            [promtool, "check", "metrics"], input=body, capture_output=True, check=False
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    finally:
+        c.close()
+
+
+def test_the_route_negotiates_the_format_by_accept(collector: ResultMetricsCollector) -> None:
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    app.include_router(monitoring_router(collector))
+    client = TestClient(app)
+    protobuf = client.get(
+        "/monitoring/metrics",
+        headers={
+            "Accept": "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+            "encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3"
+        },
+    )
+    assert protobuf.headers["content-type"].startswith("application/vnd.google.protobuf")
+    assert b"rfs_operation_duration_seconds" in protobuf.content
+    open_metrics = client.get(
+        "/monitoring/metrics", headers={"Accept": "application/openmetrics-text;version=1.0.0"}
+    )
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert open_metrics.text.endswith("# EOF\n")
+    assert "# TYPE rfs_operations counter" in open_metrics.text
+    plain = client.get("/monitoring/metrics", headers={"Accept-Encoding": "gzip"})
+    assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert plain.headers["content-encoding"] == "gzip"
+    assert 'rfs_operations_total{operation="checkout",outcome="error"} 200.0' in plain.text
+    assert "process_resident_memory_bytes" in plain.text

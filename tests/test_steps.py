@@ -189,3 +189,19 @@ def test_routes_and_prometheus_carry_the_steps(
     assert 'rfs_steps_total{operation="checkout",outcome="success",step="load"} 2.0' in text
     assert 'rfs_step_duration_seconds_count{operation="checkout",step="load"} 2.0' in text
     assert "# TYPE rfs_step_duration_seconds histogram" in text
+
+
+def test_cumulative_totals_carry_the_native_buckets(
+    metrics_collector: ResultMetricsCollector,
+) -> None:
+    for ms in (1.0, 1.0, 2.0, 1000.0):
+        metrics_collector.record("native", ms, True)
+    (totals,) = [c for c in metrics_collector.cumulative() if c.operation_name == "native"]
+    native = totals.native
+    assert native is not None
+    assert native.schema == 6
+    assert sum(native.counts) + native.zero_count == 4
+    # 1 ms and 2 ms are one power of two apart: 64 buckets at schema 6.
+    nonzero = [native.offset + i for i, n in enumerate(native.counts) if n]
+    assert nonzero[1] - nonzero[0] == 64
+    assert [n for n in native.counts if n] == [2, 1, 1]

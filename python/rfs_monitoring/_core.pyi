@@ -20,6 +20,7 @@ __all__ = [
     "_fork_done",
     "_fork_prepare",
     "bump_generation",
+    "expose",
     "mask_text",
 ]
 
@@ -56,9 +57,20 @@ class Registry:
     def series(
         self, name: str, now: float, window: int, points: int
     ) -> list[tuple[float, int, int, int, float, float, float, float, float]] | None: ...
+    def briefs_json(self, now: float, window: int) -> bytes: ...
     def cumulative(
         self,
-    ) -> list[tuple[str, int, int, list[tuple[str, int]], float, list[tuple[float, int]]]]: ...
+    ) -> list[
+        tuple[
+            str,
+            int,
+            int,
+            list[tuple[str, int]],
+            float,
+            list[tuple[float, int]],
+            tuple[int, int, int, list[int]],
+        ]
+    ]: ...
     def operation_bytes(self, name: str) -> int | None: ...
     def expired(self) -> int: ...
     def reset(self) -> None: ...
@@ -151,6 +163,13 @@ class Monitor:
     def __get__(self, instance: object | None, owner: type | None = None, /) -> Any: ...
 
 def bump_generation() -> None: ...
+def expose(
+    format: str,
+    operations: Registry,
+    steps: Registry | None = None,
+    extra: list[tuple[str, str, str, list[tuple[list[tuple[str, str]], float]]]] = ...,
+    separator: str = "\x1f",
+) -> bytes: ...
 def _fork_prepare() -> None: ...
 def _fork_done() -> None: ...
 

@@ -2,7 +2,7 @@
 
 ``rfs-monitoring demo`` serves a sample service in the Result pattern with live synthetic traffic,
 alerts and the monitoring dashboard on http://127.0.0.1:8000/monitoring/dashboard (Ctrl-C stops
-it). It needs uvicorn: ``pip install 'rfs-monitoring[demo]'``.
+it). It needs uvicorn: ``pip install 'rfs-monitoring[server]'``.
 
 >>> main(["--version"]) == 0  # doctest: +ELLIPSIS
 rfs-monitoring ...
@@ -62,7 +62,7 @@ def run_demo(
         import uvicorn
     except ImportError:
         print(
-            "rfs-monitoring demo needs uvicorn: pip install 'rfs-monitoring[demo]'",
+            "rfs-monitoring demo needs uvicorn: pip install 'rfs-monitoring[server]'",
             file=sys.stderr,
         )
         return 2

@@ -48,6 +48,7 @@ import gzip
 import hashlib
 import hmac
 import importlib.resources
+import json
 import os
 import re
 from base64 import b64encode
@@ -63,10 +64,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
@@ -84,6 +85,8 @@ from rfs_monitoring.errors import APIError, ErrorCode
 from rfs_monitoring.masking import mask
 from rfs_monitoring.metrics import (
     ErrorSummary,
+    ExpositionFormat,
+    ExtraFamily,
     OperationMetrics,
     ResultMetricsCollector,
     TimeSeriesPoint,
@@ -99,6 +102,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AlertsOverview",
+    "HealthThresholds",
     "LogLevelRequest",
     "LogLevelState",
     "OperationHealth",
@@ -108,6 +112,8 @@ __all__ = [
     "ResultPatternHealth",
     "TimeSeries",
     "monitoring_router",
+    "negotiate_exposition",
+    "process_families",
     "prometheus_registry",
 ]
 
@@ -165,6 +171,15 @@ class ResourceUsage(BaseModel):
     cpu_percent: float
 
 
+class HealthThresholds(BaseModel):
+    """The success rates that make an operation ``degraded`` or ``unhealthy``, and how many
+    requests a window needs before its success rate is judged (``monitoring_router`` arguments)."""
+
+    degraded_below: float = DEGRADED_BELOW
+    unhealthy_below: float = UNHEALTHY_BELOW
+    min_requests: int = HEALTH_MIN_REQUESTS
+
+
 class OperationHealth(BaseModel):
     """Health of one operation and why."""
 
@@ -180,9 +195,10 @@ class OperationHealth(BaseModel):
 class ResultPatternHealth(BaseModel):
     """Overall health of the Result-pattern operations: the worst operation's status.
 
-    ``unhealthy`` when an operation's success rate is below 90% or a critical alert fires,
-    ``degraded`` below 99% or when any other alert fires, else ``healthy``. Success rates are
-    judged once a window holds 20 requests.
+    ``unhealthy`` when an operation's success rate is below ``thresholds.unhealthy_below``
+    (default 0.90) or a critical alert fires, ``degraded`` below ``thresholds.degraded_below``
+    (default 0.99) or when any other alert fires, else ``healthy``. Success rates are judged
+    once a window holds ``thresholds.min_requests`` requests (default 20).
     """
 
     status: HealthStatus
@@ -194,6 +210,7 @@ class ResultPatternHealth(BaseModel):
     firing_alerts: int
     operations: list[OperationHealth]
     resources: ResourceUsage | None
+    thresholds: HealthThresholds = Field(default_factory=HealthThresholds)
 
 
 class AlertsOverview(BaseModel):
@@ -298,6 +315,82 @@ class _ResultCollector(Collector):
         yield errors
         yield step_duration
         yield steps
+
+
+PROTOBUF_CONTENT_TYPE = (
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+)
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def negotiate_exposition(accept: str) -> tuple[ExpositionFormat, str]:
+    """The exposition format and content type for an ``Accept`` header: the Prometheus
+    protobuf format (native histograms) or OpenMetrics text when the scraper ranks them first
+    (by ``q``, then order), else Prometheus text 0.0.4.
+
+    >>> negotiate_exposition("application/openmetrics-text; version=1.0.0")[0]
+    'openmetrics'
+    >>> negotiate_exposition(
+    ...     "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+    ...     "encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3"
+    ... )[0]
+    'protobuf'
+    >>> negotiate_exposition("*/*")[0]
+    'text'
+    """
+    ranked: list[tuple[float, int, ExpositionFormat]] = []
+    for position, part in enumerate(accept.split(",")):
+        media, *raw_params = (item.strip() for item in part.split(";"))
+        params = dict(p.partition("=")[::2] for p in raw_params)
+        try:
+            quality = float(params.get("q", "1") or "1")
+        except ValueError:
+            quality = 0.0
+        media = media.lower()
+        if (
+            media == "application/vnd.google.protobuf"
+            and params.get("proto") == "io.prometheus.client.MetricFamily"
+            and params.get("encoding") == "delimited"
+        ):
+            ranked.append((quality, -position, "protobuf"))
+        elif media == "application/openmetrics-text":
+            ranked.append((quality, -position, "openmetrics"))
+        elif media in ("text/plain", "*/*", "text/*"):
+            ranked.append((quality, -position, "text"))
+    chosen = max(ranked, default=(1.0, 0, "text"))
+    if chosen[0] <= 0:
+        chosen = (1.0, 0, "text")
+    content_type = {
+        "protobuf": PROTOBUF_CONTENT_TYPE,
+        "openmetrics": OPENMETRICS_CONTENT_TYPE,
+        "text": TEXT_CONTENT_TYPE,
+    }[chosen[2]]
+    return chosen[2], content_type
+
+
+_process_collectors: list[Collector] = []
+
+
+def process_families() -> list[ExtraFamily]:
+    """The standard ``process_*`` and ``python_info`` metrics (prometheus_client's collectors)
+    as families for `ResultMetricsCollector.expose`."""
+    if not _process_collectors:
+        _process_collectors.extend(
+            [ProcessCollector(registry=None), PlatformCollector(registry=None)]
+        )
+    families: list[ExtraFamily] = []
+    for source in _process_collectors:
+        for metric in source.collect():
+            kind = "counter" if metric.type == "counter" else "gauge"
+            wanted = f"{metric.name}_total" if kind == "counter" else metric.name
+            samples = [
+                (sorted(sample.labels.items()), float(sample.value))
+                for sample in metric.samples
+                if sample.name == wanted
+            ]
+            families.append((metric.name, metric.documentation, kind, samples))
+    return families
 
 
 def prometheus_registry(
@@ -525,13 +618,15 @@ def _summary(b: _core.Brief) -> OperationSummary:
     )
 
 
-def _operation_health(summary: OperationSummary, firing: list[AlertState]) -> OperationHealth:
+def _operation_health(
+    summary: OperationSummary, firing: list[AlertState], limits: HealthThresholds
+) -> OperationHealth:
     status: HealthStatus = "healthy"
     reasons: list[str] = []
-    if summary.total_requests >= HEALTH_MIN_REQUESTS:
-        if summary.success_rate < UNHEALTHY_BELOW:
+    if summary.total_requests >= limits.min_requests:
+        if summary.success_rate < limits.unhealthy_below:
             status = "unhealthy"
-        elif summary.success_rate < DEGRADED_BELOW:
+        elif summary.success_rate < limits.degraded_below:
             status = "degraded"
         if status != "healthy":
             reasons.append(f"success rate {summary.success_rate:.2%}")
@@ -605,6 +700,9 @@ def monitoring_router(
     auth: Callable[..., Any] | None = None,
     token: str | None = None,
     protect_reads: bool = False,
+    degraded_below: float = DEGRADED_BELOW,
+    unhealthy_below: float = UNHEALTHY_BELOW,
+    health_min_requests: int = HEALTH_MIN_REQUESTS,
 ) -> APIRouter:
     """The monitoring routes (see the module docs) as an `APIRouter`.
 
@@ -615,6 +713,12 @@ def monitoring_router(
     ``RFS_MONITORING_TOKEN`` environment variable) is compared in constant time with the bearer
     token. ``protect_reads`` applies the same checks to the read routes (the dashboard page
     itself stays public: it holds no data, and asks for the token when the API answers 401).
+
+    ``GET /health/result-patterns`` calls an operation ``unhealthy`` below the success rate
+    ``unhealthy_below`` and ``degraded`` below ``degraded_below`` (0 <= unhealthy_below <=
+    degraded_below <= 1), once its window holds ``health_min_requests`` requests; the values
+    show in the route's OpenAPI description and in each answer's ``thresholds``. A bad value is
+    a `ValueError` here.
     """
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
@@ -622,13 +726,13 @@ def monitoring_router(
         raise ValueError("token must not be blank")
     if protect_reads and auth is None and token is None:
         raise ValueError(f"protect_reads=True needs auth=... or token=... (or {TOKEN_ENV})")
+    limits = _health_thresholds(degraded_below, unhealthy_below, health_min_requests)
 
     def source() -> ResultMetricsCollector:
         return collector if collector is not None else ResultMetricsCollector.instance()
 
     owns_manager = alert_manager is None
     manager = alert_manager if alert_manager is not None else AlertManager(collector)
-    registry = prometheus_registry(collector)
 
     dependencies = [Depends(auth)] if auth is not None else []
     router = APIRouter(
@@ -667,20 +771,19 @@ def monitoring_router(
     def list_operations(
         time_range: str = time_range_query("1h"),
     ) -> Result[OperationsOverview, APIError]:
-        # One bulk query for every operation, rows built straight from the core's briefs;
-        # FastAPI then serializes the model to JSON in pydantic-core (the rows are dataclass
-        # instances, passed through unvalidated).
-        return (
-            source()
-            ._briefs(time_range)
-            .map(
-                lambda now_briefs: OperationsOverview(
-                    time_range=time_range,
-                    generated_at=datetime.now(UTC),
-                    operations=[_summary(b) for b in now_briefs[1]],
-                )
+        # The body as bytes: the rows come from the core as JSON, so a list of 1000 operations
+        # creates no Python object per row (no garbage for the cycle collector to walk inside
+        # the request). The response model above documents the same shape.
+        def body(rows: bytes) -> Any:
+            head = json.dumps(
+                {"time_range": time_range, "generated_at": datetime.now(UTC).isoformat()}
             )
-        )
+            return Response(
+                head[:-1].encode() + b',"operations":' + rows + b"}",
+                media_type="application/json",
+            )
+
+        return source()._rows_json(time_range).map(body)
 
     @router.get(
         "/operations/{name:path}/metrics",
@@ -716,6 +819,15 @@ def monitoring_router(
         "/health/result-patterns",
         response_model=ResultPatternHealth,
         summary="Health of the Result-pattern operations (503 when unhealthy)",
+        description=(
+            "The worst operation's status over the window (`time_range`, default 5m): "
+            f"`unhealthy` when an operation's success rate is below {limits.unhealthy_below:g} "
+            f"or a critical alert fires, `degraded` below {limits.degraded_below:g} or when "
+            "any other alert fires, else `healthy`. Success rates are judged once the window "
+            f"holds {limits.min_requests} requests. The thresholds are `monitoring_router` "
+            "arguments (`unhealthy_below`, `degraded_below`, `health_min_requests`) and are "
+            "echoed in `thresholds`. Answers 503 when unhealthy."
+        ),
         responses={503: {"model": ResultPatternHealth, "description": "Unhealthy"}},
         dependencies=protected,
     )
@@ -737,10 +849,10 @@ def monitoring_router(
             summary = _summary(brief)
             total += summary.total_requests
             failed += summary.failed_requests
-            operations.append(_operation_health(summary, firing.pop(summary.name, [])))
+            operations.append(_operation_health(summary, firing.pop(summary.name, []), limits))
         for name, alerts in sorted(firing.items()):  # alerts on operations that went quiet
             empty = _summary_of_nothing(name)
-            operations.append(_operation_health(empty, alerts))
+            operations.append(_operation_health(empty, alerts, limits))
         operations.sort(key=lambda o: (-_RANK[o.status], o.operation))
         status: HealthStatus = operations[0].status if operations else "healthy"
         sample = c.latest_resource_sample()
@@ -756,6 +868,7 @@ def monitoring_router(
             resources=None
             if sample is None
             else ResourceUsage(rss_mb=sample[0], cpu_percent=sample[1]),
+            thresholds=limits,
         )
         if status == "unhealthy":
             response.status_code = 503
@@ -821,6 +934,8 @@ def monitoring_router(
                 )
         kept = [n for n in manager.config.notifiers if isinstance(n, CallbackNotifier)]
         manager.configure(config.model_copy(update={"notifiers": [*config.notifiers, *kept]}))
+        # Judge the new rules now, so GET /alerts shows them before the next background pass.
+        await run_in_threadpool(manager.evaluate)
         if owns_manager and config.rules:
             manager.start()
         return Success(
@@ -850,13 +965,22 @@ def monitoring_router(
     @router.get(
         "/metrics",
         response_class=Response,
-        summary="Prometheus text exposition (OpenMetrics when the Accept header asks)",
-        responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}},
+        summary="Prometheus exposition: text 0.0.4, OpenMetrics 1.0 or protobuf (native "
+        "histograms), as the Accept header asks",
+        responses={
+            200: {
+                "content": {
+                    "text/plain": {},
+                    "application/openmetrics-text": {},
+                    "application/vnd.google.protobuf": {},
+                }
+            }
+        },
         dependencies=protected,
     )
     def prometheus_metrics(request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        body = encoder(registry)
+        format, content_type = negotiate_exposition(request.headers.get("accept", ""))
+        body = source().expose(format, process_families())
         # Prometheus asks for gzip; with hundreds of operations the text is megabytes.
         if "gzip" in request.headers.get("accept-encoding", ""):
             return Response(
@@ -885,6 +1009,26 @@ def monitoring_router(
         )
 
     return router
+
+
+def _health_thresholds(
+    degraded_below: float, unhealthy_below: float, min_requests: int
+) -> HealthThresholds:
+    rates = (unhealthy_below, degraded_below)
+    if not all(isinstance(r, int | float) and not isinstance(r, bool) for r in rates) or not (
+        0.0 <= unhealthy_below <= degraded_below <= 1.0
+    ):
+        raise ValueError(
+            "health thresholds need 0 <= unhealthy_below <= degraded_below <= 1, got "
+            f"unhealthy_below={unhealthy_below!r}, degraded_below={degraded_below!r}"
+        )
+    if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 1:
+        raise ValueError(f"health_min_requests must be an integer >= 1, got {min_requests!r}")
+    return HealthThresholds(
+        degraded_below=float(degraded_below),
+        unhealthy_below=float(unhealthy_below),
+        min_requests=min_requests,
+    )
 
 
 def _summary_of_nothing(name: str) -> OperationSummary:

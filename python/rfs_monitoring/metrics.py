@@ -31,10 +31,10 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from rfs_monitoring import _core
 from rfs_monitoring._outcome import error_code_of, error_message_of
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CumulativeOperation",
     "ErrorSummary",
+    "NativeBuckets",
     "OperationHandle",
     "OperationMetrics",
     "OperationStats",
@@ -64,6 +65,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _logger = logging.getLogger("rfs_monitoring.metrics")
+
+ExpositionFormat = Literal["text", "openmetrics", "protobuf"]
+"""The formats of `ResultMetricsCollector.expose`."""
+ExtraFamily = tuple[str, str, str, Sequence[tuple[Sequence[tuple[str, str]], float]]]
+"""A counter or gauge family for `ResultMetricsCollector.expose`."""
 
 OperationHandle = _core.Handle
 """A handle bound to one operation: ``handle.record(duration_ms, success, error_code=None,
@@ -137,6 +143,10 @@ def _masked(message: str) -> str:
     return mask_text(message)
 
 
+# Marks a window bound left out when an `OperationMetrics` is built by hand (compared by identity).
+_UNSET_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class StepMetrics:
     """One step (``log_step``/``log_error``) of an operation's chains over the same window:
@@ -163,6 +173,15 @@ class OperationMetrics:
     ``throughput_rps`` is requests per second over the part of the window since the operation
     was first seen. The memory and CPU averages come from the background sampler (0.0 when
     resource sampling is off).
+
+    The fields after ``hourly_distribution`` have defaults, so the design document's fields
+    alone build one (a test's mocked service, say): the window then ends at construction time and
+    spans ``time_window`` (zero when that is not a time range), and ``throughput_rps`` is 0.0.
+
+    >>> m = OperationMetrics("checkout", "1h", 10, 9, 1, 0.9, 12.0, 10.0, 20.0, 40.0, 55.0,
+    ...                      {"NOT_FOUND": 1}, [("order not found", 1)], 0.0, 0.0, {9: 10})
+    >>> (m.window_end - m.window_start).total_seconds(), m.throughput_rps
+    (3600.0, 0.0)
     """
 
     operation_name: str
@@ -181,13 +200,20 @@ class OperationMetrics:
     avg_memory_usage_mb: float
     avg_cpu_usage_percent: float
     hourly_distribution: dict[int, int]
-    window_start: datetime
-    window_end: datetime
-    throughput_rps: float
+    window_start: datetime = _UNSET_TIME
+    window_end: datetime = _UNSET_TIME
+    throughput_rps: float = 0.0
     min_response_time_ms: float = 0.0
     p95_response_time_ms: float = 0.0
     p999_response_time_ms: float = 0.0
     steps: list[StepMetrics] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.window_end is _UNSET_TIME:
+            object.__setattr__(self, "window_end", datetime.now(UTC))
+        if self.window_start is _UNSET_TIME:
+            span = timedelta(seconds=_seconds_of(self.time_window) or 0)
+            object.__setattr__(self, "window_start", self.window_end - span)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,12 +279,26 @@ class TimeSeriesPoint:
     max_ms: float
 
 
+@dataclass(frozen=True, slots=True)
+class NativeBuckets:
+    """Lifetime durations as an exponential histogram (Prometheus native histogram and
+    OpenTelemetry exponential histogram layout): bucket ``offset + i`` holds ``counts[i]``
+    durations in ``(2^((k-1)/2^schema), 2^(k/2^schema)]`` seconds for ``k = offset + i``;
+    ``zero_count`` holds durations of a nanosecond or less."""
+
+    schema: int
+    zero_count: int
+    offset: int
+    counts: list[int]
+
+
 @dataclass(frozen=True)
 class CumulativeOperation:
     """Lifetime totals of one operation (since the last reset), for Prometheus exposition.
 
     ``buckets`` are ``(upper bound in seconds, cumulative count)`` with Prometheus' default
-    bounds, the last one ``inf``.
+    bounds, the last one ``inf``; ``native`` holds the same durations at schema 6 (64 buckets
+    per power of two).
     """
 
     operation_name: str
@@ -268,6 +308,32 @@ class CumulativeOperation:
     errors_by_code: dict[str, int] = field(default_factory=dict)
     sum_seconds: float = 0.0
     buckets: list[tuple[float, int]] = field(default_factory=list)
+    native: NativeBuckets | None = None
+
+
+_CumulativeRow = tuple[
+    str,
+    int,
+    int,
+    list[tuple[str, int]],
+    float,
+    list[tuple[float, int]],
+    tuple[int, int, int, list[int]],
+]
+
+
+def _cumulative(row: _CumulativeRow, operation_name: str) -> CumulativeOperation:
+    _, total, failures, codes, sum_seconds, buckets, (schema, zero, offset, counts) = row
+    return CumulativeOperation(
+        operation_name=operation_name,
+        total=total,
+        successes=total - failures,
+        failures=failures,
+        errors_by_code=dict(codes),
+        sum_seconds=sum_seconds,
+        buckets=list(buckets),
+        native=NativeBuckets(schema, zero, offset, counts),
+    )
 
 
 def _rate(successes: int, total: int) -> float:
@@ -592,6 +658,17 @@ class ResultMetricsCollector:
             return Failure(clock_error)
         return Success((now, self._registry.briefs(now, window.unwrap())))
 
+    def _rows_json(self, time_range: str) -> Result[bytes, APIError]:
+        """The operations list's rows (`OperationSummary` fields) as JSON bytes from the core."""
+        window = self._window(time_range)
+        if isinstance(window, Failure):
+            return window
+        try:
+            now = self._now()
+        except APIError as clock_error:
+            return Failure(clock_error)
+        return Success(self._registry.briefs_json(now, window.unwrap()))
+
     @staticmethod
     def _stats_of(time_window: str, now: float, briefs: list[_core.Brief]) -> list[OperationStats]:
         window_end = _utc(now)
@@ -715,36 +792,39 @@ class ResultMetricsCollector:
 
     def cumulative(self) -> list[CumulativeOperation]:
         """Lifetime totals of every operation with samples, sorted by name."""
-        return [
-            CumulativeOperation(
-                operation_name=name,
-                total=total,
-                successes=total - failures,
-                failures=failures,
-                errors_by_code=dict(codes),
-                sum_seconds=sum_seconds,
-                buckets=list(buckets),
-            )
-            for name, total, failures, codes, sum_seconds, buckets in self._registry.cumulative()
+        return [_cumulative(row, row[0]) for row in self._registry.cumulative()]
+
+    def expose(
+        self,
+        format: ExpositionFormat = "text",
+        extra: Sequence[ExtraFamily] = (),
+    ) -> bytes:
+        """The Prometheus exposition of the lifetime totals, rendered by the core: ``"text"``
+        (0.0.4), ``"openmetrics"`` (1.0) or ``"protobuf"`` (delimited ``MetricFamily``
+        messages whose duration histograms carry native buckets, schema 6, beside the classic
+        ones). ``extra`` adds counter and gauge families: ``(name, help, "counter" | "gauge",
+        [(labels, value), ...])``, a counter's name without ``_total``.
+
+        >>> c = ResultMetricsCollector(sample_resources=False)
+        >>> c.record("search", 30.0, success=False, error_code="TIMEOUT_ERROR")
+        >>> text = c.expose().decode()
+        >>> 'rfs_operation_errors_total{error_code="TIMEOUT_ERROR",operation="search"} 1.0' in text
+        True
+        """
+        families = [
+            (name, help_text, kind, [(list(labels), float(value)) for labels, value in samples])
+            for name, help_text, kind, samples in extra
         ]
+        return _core.expose(format, self._registry, self._steps, families, _STEP_SEPARATOR)
 
     def step_cumulative(self) -> list[tuple[str, str, CumulativeOperation]]:
         """Lifetime totals of every step with samples: ``(operation, step, totals)``, sorted."""
         found = []
-        for name, total, failures, codes, sum_seconds, buckets in self._steps.cumulative():
-            operation, _, step = name.partition(_STEP_SEPARATOR)
+        for row in self._steps.cumulative():
+            operation, _, step = row[0].partition(_STEP_SEPARATOR)
             if not step:  # the registry's own overflow series
                 operation, step = _core.OTHER, _core.OTHER
-            totals = CumulativeOperation(
-                operation_name=operation,
-                total=total,
-                successes=total - failures,
-                failures=failures,
-                errors_by_code=dict(codes),
-                sum_seconds=sum_seconds,
-                buckets=list(buckets),
-            )
-            found.append((operation, step, totals))
+            found.append((operation, step, _cumulative(row, operation)))
         return found
 
     # -- resources ----------------------------------------------------------------------------

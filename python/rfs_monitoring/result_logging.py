@@ -975,13 +975,21 @@ def _metrics_collector() -> Any:
     return cls.instance()
 
 
+_tracing_module: Any = None
+
+
 def _tracing() -> Any:
-    # OpenTelemetry costs nothing unless the application imported it.
+    # OpenTelemetry costs nothing unless the application imported it (FastAPI does when it is
+    # installed), and little while no tracer provider is set.
+    global _tracing_module
     if _OTEL_TRACE not in _modules:
         return None
-    from rfs_monitoring import tracing
+    module = _tracing_module
+    if module is None:
+        from rfs_monitoring import tracing as module
 
-    return tracing if tracing.enabled() else None
+        _tracing_module = module
+    return module if module.enabled() else None
 
 
 class _Spec:

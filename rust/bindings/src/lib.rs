@@ -9,8 +9,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
+use rfs_monitoring_core::exposition::{Exposition, Family, Format, Kind, Labels, StepTotals};
 use rfs_monitoring_core::mask::{TextMasker, REPLACEMENT};
+use rfs_monitoring_core::native::NATIVE_SCHEMA;
 use rfs_monitoring_core::{
     valid_time, Brief, Config, Cumulative, ForkGate, Headline, OpId, Outcome, Point, Registry,
     Summary, TopError,
@@ -159,6 +161,16 @@ impl PyRegistry {
             .collect()
     }
 
+    /// The operations list's rows as JSON bytes (see `rfs_monitoring_core::json`), built with
+    /// the interpreter released and no Python object per row.
+    fn briefs_json<'py>(&self, py: Python<'py>, now: f64, window: u64) -> Bound<'py, PyBytes> {
+        let inner = &self.inner;
+        let rows = detached(py, || {
+            rfs_monitoring_core::json::operations_rows(&inner.briefs(now, window))
+        });
+        PyBytes::new(py, rows.as_bytes())
+    }
+
     /// Names with data in the window, sorted.
     fn operations(&self, py: Python<'_>, now: f64, window: u64) -> Vec<String> {
         let inner = &self.inner;
@@ -218,7 +230,15 @@ impl PyRegistry {
 
 type ErrorTuple = (String, String, String, u64, f64, f64);
 type PointTuple = (f64, u64, u64, u64, f64, f64, f64, f64, f64);
-type CumulativeTuple = (String, u64, u64, Vec<(String, u64)>, f64, Vec<(f64, u64)>);
+type CumulativeTuple = (
+    String,
+    u64,
+    u64,
+    Vec<(String, u64)>,
+    f64,
+    Vec<(f64, u64)>,
+    (i32, u64, i32, Vec<u64>),
+);
 
 fn error_tuple(e: TopError) -> ErrorTuple {
     (
@@ -245,6 +265,15 @@ fn cumulative_tuple(c: Cumulative) -> CumulativeTuple {
         c.errors_by_code,
         c.sum_seconds,
         c.buckets,
+        {
+            let (offset, counts) = c.native.dense();
+            (
+                NATIVE_SCHEMA,
+                c.native.zero_count(),
+                offset,
+                counts.to_vec(),
+            )
+        },
     )
 }
 
@@ -443,6 +472,71 @@ fn _fork_prepare() {
 #[pyfunction]
 fn _fork_done() {
     FORK_GATE.open();
+}
+
+/// One extra family handed to `expose`: `(name, help, "counter" | "gauge", [(labels, value)])`.
+type FamilyTuple = (String, String, String, Vec<(Labels, f64)>);
+
+/// The Prometheus exposition of `operations` and `steps` (a registry whose names are
+/// `operation + separator + step`) plus `extra` families, in `format` (`"text"`,
+/// `"openmetrics"` or `"protobuf"`), rendered with the interpreter released.
+#[pyfunction]
+#[pyo3(signature = (format, operations, steps=None, extra=Vec::new(), separator="\u{1f}"))]
+fn expose<'py>(
+    py: Python<'py>,
+    format: &str,
+    operations: &PyRegistry,
+    steps: Option<&PyRegistry>,
+    extra: Vec<FamilyTuple>,
+    separator: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let format = match format {
+        "text" => Format::Text,
+        "openmetrics" => Format::OpenMetrics,
+        "protobuf" => Format::Protobuf,
+        other => return Err(value_error(format!("unknown exposition format {other:?}"))),
+    };
+    let extra = extra
+        .into_iter()
+        .map(|(name, help, kind, samples)| {
+            let kind = match kind.as_str() {
+                "counter" => Kind::Counter,
+                "gauge" => Kind::Gauge,
+                other => return Err(value_error(format!("unknown family type {other:?}"))),
+            };
+            Ok(Family {
+                name,
+                help,
+                kind,
+                samples,
+            })
+        })
+        .collect::<PyResult<Vec<Family>>>()?;
+    let ops = &operations.inner;
+    let step_registry = steps.map(|s| &s.inner);
+    let body = detached(py, || {
+        let operations = ops.cumulative();
+        let steps: Vec<StepTotals> = step_registry
+            .map(|r| r.cumulative())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|totals| {
+                let (operation, step) = match totals.operation.split_once(separator) {
+                    Some((operation, step)) => (operation.to_owned(), step.to_owned()),
+                    // The step registry's own overflow series.
+                    None => (totals.operation.clone(), totals.operation.clone()),
+                };
+                (operation, step, totals)
+            })
+            .collect();
+        Exposition {
+            operations: &operations,
+            steps: &steps,
+            extra: &extra,
+        }
+        .render(format)
+    });
+    Ok(PyBytes::new(py, &body))
 }
 
 /// Times calls of a sync function and records them, classifying the outcome.
@@ -649,6 +743,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBrief>()?;
     m.add_class::<Monitor>()?;
     m.add_function(wrap_pyfunction!(bump_generation, m)?)?;
+    m.add_function(wrap_pyfunction!(expose, m)?)?;
     m.add_function(wrap_pyfunction!(_fork_prepare, m)?)?;
     m.add_function(wrap_pyfunction!(_fork_done, m)?)?;
     m.add_class::<PyTextMasker>()?;

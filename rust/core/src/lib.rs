@@ -72,9 +72,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod exposition;
 pub mod fork;
 pub mod histogram;
+pub mod json;
 pub mod mask;
+pub mod native;
 mod registry;
 mod ring;
 

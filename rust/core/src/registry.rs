@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::histogram::{quantiles_ms, BUCKET_COUNT};
+use crate::histogram::{quantiles_ms, BUCKET_COUNT, TRACKABLE_NS};
+use crate::native::NativeHistogram;
 use crate::ring::{epoch_of, Bucket, FailureKey, ResourceTier, Tier};
 
 /// The name samples go to once `max_operations` names exist, and the error code used once an
@@ -271,6 +272,8 @@ pub struct Cumulative {
     pub sum_seconds: f64,
     /// (upper bound in seconds, cumulative count); the last bound is `+Inf`.
     pub buckets: Vec<(f64, u64)>,
+    /// The same durations in a native (sparse exponential) histogram.
+    pub native: NativeHistogram,
 }
 
 #[derive(Debug, Clone)]
@@ -280,6 +283,7 @@ struct Lifetime {
     sum_ms: f64,
     codes: Vec<(u32, u64)>,
     buckets: [u64; CUMULATIVE_BOUNDS.len() + 1],
+    native: NativeHistogram,
     first_seen: f64,
 }
 
@@ -291,6 +295,7 @@ impl Lifetime {
             sum_ms: 0.0,
             codes: Vec::new(),
             buckets: [0; CUMULATIVE_BOUNDS.len() + 1],
+            native: NativeHistogram::new(),
             first_seen: f64::INFINITY,
         }
     }
@@ -748,6 +753,7 @@ impl Registry {
                     errors_by_code,
                     sum_seconds: op.life.sum_ms / 1_000.0,
                     buckets,
+                    native: op.life.native.clone(),
                 }
             })
             .collect();
@@ -765,6 +771,7 @@ impl Registry {
                 + op.name.len()
                 + op.tiers.iter().map(Tier::bytes).sum::<usize>()
                 + op.life.codes.capacity() * std::mem::size_of::<(u32, u64)>()
+                + op.life.native.bytes()
                 + op.own_codes.capacity() * std::mem::size_of::<u32>(),
         )
     }
@@ -891,6 +898,10 @@ impl State {
         if let Some(count) = life.buckets.get_mut(slot) {
             *count += 1;
         }
+        // Values past the trackable range (about 73 minutes) share its top bucket, so a hostile
+        // duration cannot stretch the dense counts.
+        #[allow(clippy::cast_precision_loss)]
+        life.native.observe(seconds.min(TRACKABLE_NS as f64 / 1e9));
         if let Some(key) = &failure {
             life.failures += 1;
             match life.codes.iter_mut().find(|(code, _)| *code == key.code) {
