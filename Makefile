@@ -132,7 +132,8 @@ lint: install ## ruff (format and check), mypy --strict, stubtest, cargo fmt --c
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 
 .PHONY: constraints
-constraints: $(DOCS_STAMP) ## Rewrite constraints.txt from the versions installed in .venv (docs tooling included)
+constraints: $(DOCS_STAMP) ## Rewrite constraints.txt from the versions installed in .venv (docs and release tooling included)
+	$(BIN)/pip install -q $(DIST_TOOLS)
 	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^#'; } > constraints.tmp
 	mv constraints.tmp constraints.txt
 

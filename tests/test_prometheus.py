@@ -298,3 +298,87 @@ def test_the_route_negotiates_the_format_by_accept(collector: ResultMetricsColle
     assert plain.headers["content-encoding"] == "gzip"
     assert 'rfs_operations_total{operation="checkout",outcome="error"} 200.0' in plain.text
     assert "process_resident_memory_bytes" in plain.text
+
+
+def test_prometheus_stores_the_exemplars_of_traced_calls(tmp_path: Path) -> None:
+    """A real Prometheus with exemplar storage scrapes OpenMetrics and keeps the trace IDs of
+    traced calls beside the duration buckets."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from rfs_monitoring import tracing
+    from rfs_monitoring.result import Success
+    from rfs_monitoring.result_logging import log_result_operation
+
+    binary = shutil.which("prometheus")
+    assert binary is not None, "this test needs Debian's prometheus package"
+    provider = TracerProvider()
+    previous_provider = tracing.set_tracer_provider(provider)
+    collector = ResultMetricsCollector(sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(collector)
+    try:
+
+        @log_result_operation("traced")
+        def traced() -> Success[int]:
+            return Success(1)
+
+        for _ in range(5):
+            traced()
+        server, thread, app_port = _serve(collector)
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n"
+            "  scrape_interval: 1s\n"
+            "scrape_configs:\n"
+            "  - job_name: rfs\n"
+            "    metrics_path: /monitoring/metrics\n"
+            "    static_configs:\n"
+            f"      - targets: ['127.0.0.1:{app_port}']\n"
+        )
+        port = free_port()
+        log = (tmp_path / "prometheus.log").open("w")
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--enable-feature=exemplar-storage",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            query(base, 'up{job="rfs"} == 1')
+            deadline = time.monotonic() + 45
+            found: list[Any] = []
+            while time.monotonic() < deadline and not found:
+                now = time.time()
+                answer = httpx.get(
+                    f"{base}/api/v1/query_exemplars",
+                    params={
+                        "query": 'rfs_operation_duration_seconds_bucket{operation="traced"}',
+                        "start": now - 600,
+                        "end": now + 60,
+                    },
+                    timeout=5,
+                ).json()
+                found = [e for series in answer.get("data") or [] for e in series["exemplars"]]
+                time.sleep(0.5)
+            assert found, "no exemplar stored"
+            assert len(found[0]["labels"]["trace_id"]) == 32
+        finally:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+            log.close()
+            server.should_exit = True
+            thread.join(30)
+    finally:
+        ResultMetricsCollector.set_instance(previous)
+        tracing.set_tracer_provider(previous_provider)
+        provider.shutdown()
+        collector.close()

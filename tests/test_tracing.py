@@ -456,3 +456,37 @@ def test_an_override_works_without_the_api_module_and_broken_spans_are_dropped(
     finally:
         tracing.set_tracer_provider(previous)
         sdk.shutdown()
+
+
+def test_traced_calls_leave_exemplars_in_the_openmetrics_exposition(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """The exposition's exemplars carry the trace ID of a recent traced call (OpenMetrics and
+    protobuf), never in text 0.0.4."""
+    collector = ResultMetricsCollector(sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(collector)
+    try:
+
+        @log_result_operation("traced_checkout")
+        def checkout(ok: bool) -> Result[int, str]:
+            return Success(1) if ok else Failure("declined")
+
+        checkout(True)
+        checkout(False)
+        spans = exporter.get_finished_spans()
+        trace_ids = {f"{s.context.trace_id:032x}" for s in spans}
+        open_metrics = collector.expose("openmetrics").decode()
+        exemplars = [
+            line
+            for line in open_metrics.splitlines()
+            if "traced_checkout" in line and " # {" in line
+        ]
+        assert exemplars, open_metrics
+        assert {line.split('trace_id="')[1][:32] for line in exemplars} <= trace_ids
+        assert "traced_checkout" in collector.expose("text").decode()
+        assert " # {" not in collector.expose("text").decode()
+        protobuf = collector.expose("protobuf")
+        assert any(trace_id.encode() in protobuf for trace_id in trace_ids)
+    finally:
+        ResultMetricsCollector.set_instance(previous)
+        collector.close()

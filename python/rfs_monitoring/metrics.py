@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CumulativeOperation",
     "ErrorSummary",
+    "Exemplar",
     "NativeBuckets",
     "OperationHandle",
     "OperationMetrics",
@@ -309,6 +310,19 @@ class CumulativeOperation:
     sum_seconds: float = 0.0
     buckets: list[tuple[float, int]] = field(default_factory=list)
     native: NativeBuckets | None = None
+    exemplars: list[Exemplar] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Exemplar:
+    """The latest traced call in one classic bucket: its trace and span IDs (hex), duration in
+    seconds and time (seconds since the epoch)."""
+
+    bucket_upper_bound: float
+    trace_id: str
+    span_id: str
+    seconds: float
+    time: float
 
 
 _CumulativeRow = tuple[
@@ -319,11 +333,13 @@ _CumulativeRow = tuple[
     float,
     list[tuple[float, int]],
     tuple[int, int, int, list[int]],
+    list[tuple[float, str, str, float, float]],
 ]
 
 
 def _cumulative(row: _CumulativeRow, operation_name: str) -> CumulativeOperation:
-    _, total, failures, codes, sum_seconds, buckets, (schema, zero, offset, counts) = row
+    _, total, failures, codes, sum_seconds, buckets, native, exemplars = row
+    schema, zero, offset, counts = native
     return CumulativeOperation(
         operation_name=operation_name,
         total=total,
@@ -333,6 +349,7 @@ def _cumulative(row: _CumulativeRow, operation_name: str) -> CumulativeOperation
         sum_seconds=sum_seconds,
         buckets=list(buckets),
         native=NativeBuckets(schema, zero, offset, counts),
+        exemplars=[Exemplar(*exemplar) for exemplar in exemplars],
     )
 
 

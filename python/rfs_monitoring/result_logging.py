@@ -1077,6 +1077,18 @@ class _Spec:
         except Exception:
             _writer._report("metrics", "rfs-monitoring: recording a metrics sample failed; ignored")
 
+    def exemplar(self, ms: float, span: Any) -> None:
+        """Keep a traced call (recorded just before) as its bucket's OpenMetrics exemplar."""
+        if not self.record_metrics or self.handle is None:
+            return
+        trace_id, span_id = span.trace_id, span.span_id
+        if trace_id is None or span_id is None:
+            return
+        try:
+            self.handle.exemplar(ms, trace_id, span_id)
+        except Exception:
+            _writer._report("metrics", "rfs-monitoring: recording an exemplar failed; ignored")
+
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.signature is not None:
             try:
@@ -1174,6 +1186,7 @@ def _finish(
             message = error_message_of(error)
         spec.record(ms, not failed, code, message)
         if span is not None:
+            spec.exemplar(ms, span)
             span.end(failed, code, None)
         level = spec.failure_level if failed else spec.success_level
         if level < spec.current_threshold():
@@ -1229,6 +1242,7 @@ def _finish_exception(
         message = error_message_of(exc)
         spec.record(ms, False, code, message)
         if span is not None:
+            spec.exemplar(ms, span)
             span.end(True, code, exc)
         level = spec.error_level
         if level < spec.current_threshold():

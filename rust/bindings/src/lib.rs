@@ -238,7 +238,10 @@ type CumulativeTuple = (
     f64,
     Vec<(f64, u64)>,
     (i32, u64, i32, Vec<u64>),
+    Vec<ExemplarTuple>,
 );
+/// `(bucket upper bound in seconds, trace_id, span_id, duration in seconds, time)`.
+type ExemplarTuple = (f64, String, String, f64, f64);
 
 fn error_tuple(e: TopError) -> ErrorTuple {
     (
@@ -258,6 +261,22 @@ fn point_tuple(p: Point) -> PointTuple {
 }
 
 fn cumulative_tuple(c: Cumulative) -> CumulativeTuple {
+    let exemplars = c
+        .buckets
+        .iter()
+        .zip(&c.exemplars)
+        .filter_map(|((bound, _), exemplar)| {
+            exemplar.as_ref().map(|e| {
+                (
+                    *bound,
+                    e.trace_id.clone(),
+                    e.span_id.clone(),
+                    e.seconds,
+                    e.t,
+                )
+            })
+        })
+        .collect();
     (
         c.operation,
         c.total,
@@ -274,6 +293,7 @@ fn cumulative_tuple(c: Cumulative) -> CumulativeTuple {
                 counts.to_vec(),
             )
         },
+        exemplars,
     )
 }
 
@@ -438,6 +458,18 @@ impl PyHandle {
 
     fn __repr__(&self) -> String {
         format!("OperationHandle(name={:?})", self.name)
+    }
+
+    /// Keeps a traced call (already recorded) as the OpenMetrics exemplar of its bucket:
+    /// `trace_id` and `span_id` as lowercase hex (32 and 16 digits); anything else is ignored.
+    fn exemplar(&self, py: Python<'_>, duration_ms: f64, trace_id: &str, span_id: &str) {
+        let Ok(now) = read_clock(py, self.clock.as_ref()) else {
+            return;
+        };
+        let (registry, id) = (&self.registry, self.id);
+        detached(py, || {
+            registry.record_exemplar(id, now, duration_ms, trace_id, span_id);
+        });
     }
 
     /// Records one call; raises `ValueError` for a negative, NaN or infinite duration.

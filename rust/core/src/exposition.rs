@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use prost::Message;
 
 use crate::native::{NATIVE_SCHEMA, ZERO_THRESHOLD};
-use crate::registry::Cumulative;
+use crate::registry::{Cumulative, Exemplar};
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +259,16 @@ impl TextWriter<'_> {
     }
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.sample_with(name, labels, value, None);
+    }
+
+    fn sample_with(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+        exemplar: Option<&Exemplar>,
+    ) {
         self.out.push_str(name);
         if !labels.is_empty() {
             let mut sorted = labels.to_vec();
@@ -277,17 +287,29 @@ impl TextWriter<'_> {
         }
         self.out.push(' ');
         push_float(self.out, value);
+        if let Some(e) = exemplar.filter(|_| self.open_metrics) {
+            // OpenMetrics: `# {labels} value timestamp` after the bucket's count.
+            let _ = write!(
+                self.out,
+                " # {{span_id=\"{}\",trace_id=\"{}\"}} ",
+                e.span_id, e.trace_id
+            );
+            push_float(self.out, e.seconds);
+            self.out.push(' ');
+            push_float(self.out, e.t);
+        }
         self.out.push('\n');
     }
 
     fn histogram(&mut self, name: &str, labels: &[(&str, &str)], totals: &Cumulative) {
         let bucket = format!("{name}_bucket");
-        for (bound, count) in &totals.buckets {
+        for (i, (bound, count)) in totals.buckets.iter().enumerate() {
             let le = float_text(*bound);
             let mut with_le: Vec<(&str, &str)> = labels.to_vec();
             with_le.push(("le", le.as_str()));
+            let exemplar = totals.exemplars.get(i).and_then(Option::as_ref);
             #[allow(clippy::cast_precision_loss)]
-            self.sample(&bucket, &with_le, *count as f64);
+            self.sample_with(&bucket, &with_le, *count as f64, exemplar);
         }
         #[allow(clippy::cast_precision_loss)]
         self.sample(&format!("{name}_count"), labels, totals.total as f64);
@@ -424,6 +446,18 @@ fn histogram_family<'c>(
     }
 }
 
+fn proto_exemplar(e: &Exemplar) -> proto::Exemplar {
+    #[allow(clippy::cast_possible_truncation)]
+    let seconds = e.t.floor() as i64;
+    #[allow(clippy::cast_possible_truncation)]
+    let nanos = ((e.t - e.t.floor()) * 1e9) as i32;
+    proto::Exemplar {
+        label: vec![pair("span_id", &e.span_id), pair("trace_id", &e.trace_id)],
+        value: e.seconds,
+        timestamp: Some(proto::Timestamp { seconds, nanos }),
+    }
+}
+
 fn histogram(totals: &Cumulative) -> proto::Histogram {
     let (spans, deltas) = totals.native.spans_and_deltas();
     let mut positive_span: Vec<proto::BucketSpan> = spans
@@ -447,10 +481,16 @@ fn histogram(totals: &Cumulative) -> proto::Histogram {
         bucket: totals
             .buckets
             .iter()
-            .filter(|(bound, _)| bound.is_finite())
-            .map(|&(upper_bound, cumulative_count)| proto::Bucket {
+            .enumerate()
+            .filter(|(_, (bound, _))| bound.is_finite())
+            .map(|(i, &(upper_bound, cumulative_count))| proto::Bucket {
                 cumulative_count,
                 upper_bound,
+                exemplar: totals
+                    .exemplars
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .map(proto_exemplar),
             })
             .collect(),
         schema: NATIVE_SCHEMA,
@@ -506,6 +546,28 @@ pub mod proto {
         pub cumulative_count: u64,
         #[prost(double, tag = "2")]
         pub upper_bound: f64,
+        #[prost(message, optional, tag = "3")]
+        pub exemplar: Option<Exemplar>,
+    }
+
+    /// `google.protobuf.Timestamp`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Timestamp {
+        #[prost(int64, tag = "1")]
+        pub seconds: i64,
+        #[prost(int32, tag = "2")]
+        pub nanos: i32,
+    }
+
+    /// `io.prometheus.client.Exemplar`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Exemplar {
+        #[prost(message, repeated, tag = "1")]
+        pub label: Vec<LabelPair>,
+        #[prost(double, tag = "2")]
+        pub value: f64,
+        #[prost(message, optional, tag = "3")]
+        pub timestamp: Option<Timestamp>,
     }
 
     /// `io.prometheus.client.BucketSpan`.
@@ -592,6 +654,7 @@ mod tests {
             sum_seconds: durations.iter().sum(),
             buckets,
             native,
+            exemplars: vec![],
         }
     }
 
@@ -644,6 +707,47 @@ mod tests {
         assert!(open.contains("# TYPE rfs_operations counter\n"));
         assert!(open.contains("# TYPE process_cpu_seconds counter\n"));
         assert!(open.ends_with("# EOF\n"));
+        Ok(())
+    }
+
+    #[test]
+    fn exemplars_follow_their_bucket_in_openmetrics_and_protobuf() -> TestResult {
+        let registry = crate::Registry::new(crate::Config::default())?;
+        let op = registry.register("checkout")?.id;
+        registry.record(op, 1_700_000_000.5, 7.0, crate::Outcome::Success)?;
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        registry.record_exemplar(op, 1_700_000_000.5, 7.0, trace, "00f067aa0ba902b7");
+        // Not a trace reference: ignored, so nothing but IDs ever leaves this way.
+        registry.record_exemplar(op, 1_700_000_000.5, 7.0, "password=hunter2", "x");
+        let ops = registry.cumulative();
+        let exposition = Exposition {
+            operations: &ops,
+            steps: &[],
+            extra: &[],
+        };
+        let open = String::from_utf8(exposition.render(Format::OpenMetrics))?;
+        let line = open
+            .lines()
+            .find(|l| l.contains("le=\"0.01\""))
+            .ok_or("no 0.01 bucket")?;
+        assert_eq!(
+            line,
+            "rfs_operation_duration_seconds_bucket{le=\"0.01\",operation=\"checkout\"} 1.0 \
+             # {span_id=\"00f067aa0ba902b7\",trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} \
+             0.007 1700000000.5"
+        );
+        assert_eq!(open.matches(" # {").count(), 1);
+        let text = String::from_utf8(exposition.render(Format::Text))?;
+        assert!(!text.contains(trace), "text 0.0.4 has no exemplars");
+        let body = exposition.render(Format::Protobuf);
+        let family = proto::MetricFamily::decode_length_delimited(body.as_slice())?;
+        let histogram = family.metric[0].histogram.clone().ok_or("no histogram")?;
+        let exemplar = histogram.bucket[1].exemplar.clone().ok_or("no exemplar")?;
+        assert_eq!(exemplar.label[1].value, trace);
+        assert_eq!(
+            exemplar.timestamp.ok_or("no timestamp")?.seconds,
+            1_700_000_000
+        );
         Ok(())
     }
 

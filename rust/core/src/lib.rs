@@ -84,8 +84,8 @@ mod ring;
 pub use fork::ForkGate;
 pub use registry::valid_time;
 pub use registry::{
-    Brief, Config, ConfigError, Cumulative, Headline, OpId, Outcome, Overflow, Point, RecordError,
-    Registration, Registry, Summary, TopError, CUMULATIVE_BOUNDS, MAX_MESSAGE_BYTES,
+    Brief, Config, ConfigError, Cumulative, Exemplar, Headline, OpId, Outcome, Overflow, Point,
+    RecordError, Registration, Registry, Summary, TopError, CUMULATIVE_BOUNDS, MAX_MESSAGE_BYTES,
     MAX_RETENTION_SECONDS, MAX_TIME, OTHER, UNKNOWN_CODE,
 };
 

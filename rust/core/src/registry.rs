@@ -257,6 +257,33 @@ pub struct Point {
     pub max_ms: f64,
 }
 
+/// A recent sample with the trace that produced it: an OpenMetrics exemplar, kept per classic
+/// bucket (the latest one that landed in it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    /// The W3C trace ID, 32 lowercase hex digits.
+    pub trace_id: String,
+    /// The span ID, 16 lowercase hex digits.
+    pub span_id: String,
+    /// The sample's duration in seconds.
+    pub seconds: f64,
+    /// When it was recorded, seconds since the epoch.
+    pub t: f64,
+}
+
+fn is_hex_id(text: &str, digits: usize) -> bool {
+    text.len() == digits && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The classic bucket (index into [`CUMULATIVE_BOUNDS`], or one past it for `+Inf`) of a
+/// duration in seconds.
+fn classic_slot(seconds: f64) -> usize {
+    CUMULATIVE_BOUNDS
+        .iter()
+        .position(|bound| seconds <= *bound)
+        .unwrap_or(CUMULATIVE_BOUNDS.len())
+}
+
 /// Lifetime totals of one operation, for Prometheus exposition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cumulative {
@@ -274,6 +301,9 @@ pub struct Cumulative {
     pub buckets: Vec<(f64, u64)>,
     /// The same durations in a native (sparse exponential) histogram.
     pub native: NativeHistogram,
+    /// The latest exemplar of each classic bucket (aligned with `buckets`; empty when no traced
+    /// sample was recorded).
+    pub exemplars: Vec<Option<Exemplar>>,
 }
 
 #[derive(Debug, Clone)]
@@ -284,6 +314,7 @@ struct Lifetime {
     codes: Vec<(u32, u64)>,
     buckets: [u64; CUMULATIVE_BOUNDS.len() + 1],
     native: NativeHistogram,
+    exemplars: Vec<Option<Exemplar>>,
     first_seen: f64,
 }
 
@@ -296,6 +327,7 @@ impl Lifetime {
             codes: Vec::new(),
             buckets: [0; CUMULATIVE_BOUNDS.len() + 1],
             native: NativeHistogram::new(),
+            exemplars: Vec::new(),
             first_seen: f64::INFINITY,
         }
     }
@@ -522,6 +554,38 @@ impl Registry {
     #[must_use]
     pub fn clock_errors(&self) -> u64 {
         self.clock_errors.load(Ordering::Relaxed)
+    }
+
+    /// Keeps a traced sample of `op` (already recorded with [`Registry::record`]) as the
+    /// exemplar of its classic bucket. IDs that are not lowercase hex of the W3C lengths (32
+    /// and 16 digits), and invalid times or durations, are ignored: an exemplar never carries
+    /// anything but a trace reference.
+    pub fn record_exemplar(&self, op: OpId, t: f64, ms: f64, trace_id: &str, span_id: &str) {
+        let acceptable = valid_time(t)
+            && ms.is_finite()
+            && ms >= 0.0
+            && is_hex_id(trace_id, 32)
+            && is_hex_id(span_id, 16);
+        if !acceptable {
+            return;
+        }
+        let seconds = ms / 1_000.0;
+        let mut state = self.state.lock();
+        let Some(data) = state.ops.get_mut(op.0 as usize) else {
+            return;
+        };
+        let exemplars = &mut data.life.exemplars;
+        if exemplars.is_empty() {
+            exemplars.resize(CUMULATIVE_BOUNDS.len() + 1, None);
+        }
+        if let Some(slot) = exemplars.get_mut(classic_slot(seconds)) {
+            *slot = Some(Exemplar {
+                trace_id: trace_id.to_owned(),
+                span_id: span_id.to_owned(),
+                seconds,
+                t,
+            });
+        }
     }
 
     /// Records one process resource sample at time `t`.
@@ -754,6 +818,7 @@ impl Registry {
                     sum_seconds: op.life.sum_ms / 1_000.0,
                     buckets,
                     native: op.life.native.clone(),
+                    exemplars: op.life.exemplars.clone(),
                 }
             })
             .collect();
@@ -891,10 +956,7 @@ impl State {
         life.sum_ms += sample.ms;
         life.first_seen = life.first_seen.min(sample.t);
         let seconds = sample.ms / 1_000.0;
-        let slot = CUMULATIVE_BOUNDS
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(CUMULATIVE_BOUNDS.len());
+        let slot = classic_slot(seconds);
         if let Some(count) = life.buckets.get_mut(slot) {
             *count += 1;
         }
