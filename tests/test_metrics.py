@@ -157,7 +157,7 @@ def test_metrics_have_every_schema_field(collector: ResultMetricsCollector, cloc
         handle.record(ms, True)
     handle.record(100.0, False, "NOT_FOUND", "user 7 not found")
     handle.record(200.0, False, "NOT_FOUND", "user 7 not found")
-    handle.record(300.0, False, "DATABASE_ERROR", "password=hunter2 rejected")
+    handle.record(300.0, False, "DATABASE_ERROR", "password=hunter2; rejected")
     clock.now += 1
     m = collector.operation_metrics("user_retrieval", "1h").unwrap()
     assert isinstance(m, OperationMetrics)
@@ -169,7 +169,7 @@ def test_metrics_have_every_schema_field(collector: ResultMetricsCollector, cloc
     assert m.min_response_time_ms == 10.0
     assert m.p50_response_time_ms == pytest.approx(40.0, rel=0.01)
     assert m.error_breakdown == {"NOT_FOUND": 2, "DATABASE_ERROR": 1}
-    assert m.top_errors == [("user 7 not found", 2), ("password=*** rejected", 1)]
+    assert m.top_errors == [("user 7 not found", 2), ("password=***; rejected", 1)]
     assert m.hourly_distribution == {22: 7}
     assert m.window_end == datetime.fromtimestamp(T0 + 1, tz=UTC)
     assert m.window_start <= datetime.fromtimestamp(T0 + 1 - 3600, tz=UTC)

@@ -15,11 +15,13 @@ __all__ = [
     "Monitor",
     "Registry",
     "Summary",
+    "TextMasker",
     "__version__",
     "_fork_done",
     "_fork_prepare",
     "bump_generation",
     "expose",
+    "mask_text",
 ]
 
 __version__: str
@@ -172,3 +174,15 @@ def expose(
 ) -> bytes: ...
 def _fork_prepare() -> None: ...
 def _fork_done() -> None: ...
+
+@final
+class TextMasker:
+    """A masking policy for free text, applied in linear time (see ``rfs_monitoring.masking``)."""
+
+    def __new__(cls, extra_keys: list[str] = ..., replacement: str = ...) -> TextMasker: ...
+    @property
+    def replacement(self) -> str: ...
+    def mask(self, text: str) -> str: ...
+    def is_sensitive_key(self, key: str) -> bool: ...
+
+def mask_text(text: str) -> str: ...

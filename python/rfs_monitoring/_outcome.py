@@ -21,6 +21,8 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from rfs_monitoring.masking import masks_error_codes
+
 __all__ = ["error_code_of", "error_message_of", "error_type_of"]
 
 
@@ -29,6 +31,7 @@ def error_type_of(error: Any) -> str:
     return type(error).__name__
 
 
+@masks_error_codes  # a code leaves the process in logs, spans and labels: masked here, once
 def error_code_of(error: Any) -> str:
     """A stable code for an error: its ``code`` attribute (an enum's value or name, or any
     non-empty value's text), else its class name.

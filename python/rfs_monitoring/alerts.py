@@ -56,6 +56,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from rfs_monitoring.masking import mask, mask_text
 from rfs_monitoring.result import Result
 
 if TYPE_CHECKING:
@@ -505,6 +506,12 @@ class AlertConfiguration(BaseModel):
         return self
 
 
+def _masked_labels(labels: dict[str, str]) -> dict[str, str]:
+    """A rule's labels as every output shows them (states, events, webhook bodies): masked."""
+    masked = mask(labels)
+    return {str(k): str(v) for k, v in masked.items()}
+
+
 _QUANTILES = {"p50_ms": "0.5", "p90_ms": "0.9", "p99_ms": "0.99", "max_ms": "1"}
 
 
@@ -654,7 +661,7 @@ class _Instance:
             fired_at=_utc(self.fired_at),
             resolved_at=_utc(self.resolved_at),
             last_evaluated_at=_utc(self.last_evaluated),
-            labels=dict(self.rule.labels),
+            labels=_masked_labels(self.rule.labels),
             summary=self.rule.describe(self.operation, self.value),
         )
 
@@ -675,7 +682,7 @@ class _Instance:
             fired_at=_utc(self.fired_at),
             resolved_at=_utc(self.resolved_at),
             repeat=repeat,
-            labels=dict(self.rule.labels),
+            labels=_masked_labels(self.rule.labels),
             summary=self.rule.describe(self.operation, self.value),
         )
 
@@ -828,7 +835,7 @@ class _Dispatcher:
                 "alert notifier %s failed for %s: %s",
                 getattr(notifier, "type", type(notifier).__name__),
                 event.summary,
-                f"{type(exc).__name__}: {exc}",
+                mask_text(f"{type(exc).__name__}: {exc}"),  # httpx errors quote the URL
             )
 
     def _all_workers(self) -> list[_Worker]:

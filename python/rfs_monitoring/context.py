@@ -23,8 +23,9 @@ Context variables follow `asyncio` tasks and `asyncio.to_thread` by themselves; 
 ``loop.run_in_executor`` or ``ThreadPoolExecutor.submit`` does not copy them, so use
 `run_in_executor` or `with_current_context` there.
 
-A valid correlation ID is 1 to 128 characters from ``[A-Za-z0-9._:-]``: anything else in a header
-is ignored (never echoed or logged) and a fresh ID is generated.
+A valid correlation ID is 1 to 128 characters from ``[A-Za-z0-9._:-]`` that do not look like a
+credential (a JWT, a token format, a long high-entropy token): anything else in a header is
+ignored (never echoed, logged or put on a span) and a fresh ID is generated.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from concurrent.futures import Executor
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar
+
+from rfs_monitoring import _core
 
 __all__ = [
     "ACCEPTED_ID_HEADERS",
@@ -188,15 +191,20 @@ def correlation_id_from_headers(
 
 
 def is_valid_correlation_id(value: object) -> bool:
-    """Whether ``value`` is a usable correlation ID: 1-128 characters of ``[A-Za-z0-9._:-]``.
+    """Whether ``value`` is a usable correlation ID: 1-128 characters of ``[A-Za-z0-9._:-]`` that
+    do not look like a credential (a JWT, a known token format, a long high-entropy token: what
+    masking would hide). An ID that fails is replaced by a generated one, never logged.
 
     >>> [is_valid_correlation_id(v) for v in ("a-1", "", "x" * 129, "a\\r\\nb", "<script>")]
     [True, False, False, False, False]
+    >>> is_valid_correlation_id("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl")
+    False
     """
     return (
         isinstance(value, str)
         and len(value) <= _MAX_ID_LENGTH
         and _VALID_ID.fullmatch(value) is not None
+        and _core.mask_text(value) == value
     )
 
 
@@ -235,7 +243,7 @@ class correlation_context:
 
     def __init__(self, id: str | None = None) -> None:
         if id is not None and not is_valid_correlation_id(id):
-            shown = repr(id[:40]) if isinstance(id, str) else type(id).__name__
+            shown = repr(_core.mask_text(id)[:40]) if isinstance(id, str) else type(id).__name__
             raise ValueError(
                 f"a correlation ID is 1 to 128 characters from [A-Za-z0-9._:-], got {shown}"
             )

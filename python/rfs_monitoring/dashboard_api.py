@@ -961,7 +961,7 @@ def monitoring_router(
         return Success(
             AlertsOverview(
                 evaluating=manager.running,
-                rules=config.rules,
+                rules=[r.model_copy(update={"labels": mask(r.labels)}) for r in config.rules],
                 notifiers=[mask(n.model_dump(mode="json")) for n in config.notifiers],
                 alerts=states,
                 history=manager.history(limit=history),

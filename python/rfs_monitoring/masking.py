@@ -8,9 +8,18 @@ What is masked:
 - values under sensitive keys (password, passwd, secret, token, api_key, apikey, authorization,
   auth, cookie, session, credential, private_key, card_number, cvv, ssn, and extras added with
   `configure_masking`), whatever the value is;
-- inside text: JWTs, ``Bearer ...`` / ``Basic ...`` credentials, ``password=...`` (and every
-  sensitive key followed by ``=`` or ``:``), card numbers that pass the Luhn check (with or
-  without spaces or dashes), and extra regular expressions from `configure_masking`.
+- inside text, in time linear in its length (the rules run in the Rust core, on the `regex`
+  crate's finite automata): JWTs, ``Bearer ...`` / ``Basic ...`` credentials, ``password=...``
+  (and every sensitive key followed by ``=`` or ``:``; after a password-like key the whole
+  passphrase up to the end of the line or a delimiter), card numbers that pass the Luhn check
+  (with or without spaces or dashes, also right after a letter or a dash), PEM private key
+  blocks, URL passwords (``postgres://user:***@host``), credential query parameters
+  (``?key=``, ``sig=``, ``X-Amz-Signature=``, ``access_token=``...), Slack and Discord webhook
+  URLs, token formats (AWS access key IDs, GitHub, GitLab, Slack, Stripe, ``sk-`` API keys,
+  Google API keys, npm, SendGrid, Hugging Face), long opaque high-entropy tokens (32 or more
+  base64 characters mixing cases and digits; hexadecimal runs such as UUIDs, trace IDs and
+  hashes are left alone), and extra regular expressions from `configure_masking` (these run in
+  Python, after the built-in rules).
 
 >>> mask({"user": "ada", "password": "hunter2", "card": "4111 1111 1111 1111"})
 {'user': 'ada', 'password': '***', 'card': '***'}
@@ -20,6 +29,8 @@ What is masked:
 'calling upstream with Bearer ***'
 >>> mask_text("order 4111-1111-1111-1112 is not a valid card")  # fails the Luhn check
 'order 4111-1111-1111-1112 is not a valid card'
+>>> mask_text("connect postgres://app:s3cret@db/app; password: correct horse battery staple")
+'connect postgres://app:***@db/app; password: ***'
 
 Containers are rebuilt: dicts, lists, tuples (named tuples keep their type), sets and frozensets
 keep their kind; dataclass instances and pydantic models become dicts of their (masked) fields,
@@ -33,21 +44,25 @@ import dataclasses
 import datetime
 import decimal
 import enum
-import itertools
+import functools
 import re
 import sys
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from rfs_monitoring import _core
 
 __all__ = [
     "DEFAULT_SENSITIVE_KEYS",
     "REPLACEMENT",
     "Masker",
     "configure_masking",
+    "echo",
     "get_masker",
     "is_sensitive_key",
     "mask",
+    "mask_code",
     "mask_text",
     "masking_processor",
 ]
@@ -77,36 +92,18 @@ DEFAULT_SENSITIVE_KEYS: frozenset[str] = frozenset(
 )
 """Key words (lowercase, without separators) whose values are always masked."""
 
-# Long key words are matched anywhere in a normalised key ("x-api-key", "client_secret"); short
-# ones only as a whole word, so "classname" (which contains "ssn") or "author" stay visible.
-_SUBSTRING_MIN_LEN = 6
+# Long key words (six letters or more) are matched anywhere in a normalised key ("x-api-key",
+# "client_secret"); short ones only as a whole word, so "classname" (which contains "ssn") or
+# "author" stay visible. The classification is the Rust core's, shared with the text rules.
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 _MAX_DEPTH = 32
 _CYCLE = "<cycle>"
 _TOO_DEEP = "<max depth>"
 _KEY_CACHE_LIMIT = 4096
 
-_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
-
-_JWT = r"\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"
-# "Bearer x" in any case; "Basic"/"Token" (HTTP auth schemes that are also English words) only
-# when capitalised and followed by something credential-shaped, so "the token expired" stays.
-_SCHEME_CREDENTIAL = (
-    r"(?:\b([Bb]earer|BEARER)\s+)[A-Za-z0-9._~+/=-]+"
-    r"|(?:\b(Basic|Token)\s+)(?=[A-Za-z0-9._~+/=-]*(?:\d|[+/=]|[a-z][A-Z]))[A-Za-z0-9._~+/=-]{8,}"
-)
-_CARD_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
-# "key=value", "key: value", '"key": "value"': the key decides (through `is_sensitive_key`).
-# Keys and values are matched separately so that "user: password=x" still finds "password=".
-_KEY_SEPARATOR = re.compile(r"([\"']?)([A-Za-z][\w.-]{0,63})\1(\s*[=:]\s*)")
-# Quoted values are bounded so that many unclosed quotes cannot make masking quadratic; an
-# unclosed quote falls back to the unquoted form.
-_VALUE = re.compile(
-    r"(?i:bearer|basic|token)\s+\S+|\"[^\"]{0,512}\"|'[^']{0,512}'|[\"']?[^\s,;&\"'}\])]+"
-)
-# A run of 13 digits (spaces or dashes allowed) is the least a card number needs.
-_DIGIT_RUN = re.compile(r"\d[\d -]{11}")
+_ERROR_CODE_MAX = 128
+"""Characters of an error code kept after masking (codes are identifiers, not messages)."""
 
 _PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
 _SAFE_SCALARS = (
@@ -136,14 +133,6 @@ def _luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _mask_card(match: re.Match[str]) -> str:
-    text = match.group(0)
-    digits = text.replace(" ", "").replace("-", "")
-    if 13 <= len(digits) <= 19 and _luhn_valid(digits):
-        return REPLACEMENT
-    return text
-
-
 class Masker:
     """A masking policy: sensitive key words plus value patterns.
 
@@ -166,13 +155,11 @@ class Masker:
         self.keys: frozenset[str] = DEFAULT_SENSITIVE_KEYS | {
             _NON_ALNUM.sub("", k.lower()) for k in extra_keys if _NON_ALNUM.sub("", k.lower())
         }
-        self._long_keys = tuple(k for k in self.keys if len(k) >= _SUBSTRING_MIN_LEN)
-        self._short_keys = frozenset(k for k in self.keys if len(k) < _SUBSTRING_MIN_LEN)
+        # The text rules and the key classification live in the Rust core (one policy for both).
+        self._text = _core.TextMasker(sorted(self.keys), replacement)
         self.patterns: tuple[re.Pattern[str], ...] = tuple(
             p if isinstance(p, re.Pattern) else re.compile(p) for p in patterns
         )
-        self._scheme = re.compile(_SCHEME_CREDENTIAL)
-        self._jwt = re.compile(_JWT)
         # No lock: dict reads and writes are atomic, and a race between two writers at the
         # limit only clears the cache twice. (A lock could also be copied held into a forked
         # child, which would then hang on its first masked key.)
@@ -195,56 +182,30 @@ class Masker:
         return result
 
     def _classify_key(self, key: str) -> bool:
-        compact = _NON_ALNUM.sub("", key.lower())
-        if not compact:
-            return False
-        if any(word in compact for word in self._long_keys):
-            return True
-        words = [w for w in _WORD_SPLIT.split(key) if w]
-        lowered = [w.lower() for w in words]
-        candidates = set(lowered)
-        candidates.update(w[:-1] for w in lowered if w.endswith("s"))
-        candidates.update(a + b for a, b in itertools.pairwise(lowered))
-        return not self._short_keys.isdisjoint(candidates)
+        return self._text.is_sensitive_key(key)
 
     def mask_text(self, text: str) -> str:
-        """``text`` with every secret it holds replaced.
+        """``text`` with every secret it holds replaced, in time linear in its length.
 
         >>> Masker().mask_text('{"token": "abc", "user": "ada"}')
         '{"token": "***", "user": "ada"}'
         """
-        if not self.patterns and not _may_hold_secret(text):
-            return text
-        rep = self.replacement
-        out = self._jwt.sub(rep, text)
-        out = self._scheme.sub(lambda m: f"{m.group(1) or m.group(2)} {rep}", out)
-        out = self._mask_pairs(out)
-        out = _CARD_CANDIDATE.sub(_mask_card if rep == REPLACEMENT else _card_with(rep), out)
+        out = self._text.mask(text)
         for pattern in self.patterns:
-            out = pattern.sub(rep, out)
+            out = pattern.sub(self.replacement, out)
         return out
 
-    def _mask_pairs(self, text: str) -> str:
-        parts: list[str] = []
-        done = 0
-        for match in _KEY_SEPARATOR.finditer(text):
-            if match.start() < done or not self.is_sensitive_key(match.group(2)):
-                continue
-            value = _VALUE.match(text, match.end())
-            if value is None:
-                continue
-            found = value.group(0)
-            if len(found) >= 2 and found[0] == found[-1] and found[0] in "\"'":
-                masked = f"{found[0]}{self.replacement}{found[0]}"
-            else:
-                masked = self.replacement
-            parts.append(text[done : match.end()])
-            parts.append(masked)
-            done = value.end()
-        if not parts:
-            return text
-        parts.append(text[done:])
-        return "".join(parts)
+    def mask_code(self, code: str) -> str:
+        """An error code fit for a log field, a span attribute and a metric label: masked like
+        text, then cut to 128 characters (masking first, so no cut leaves part of a secret).
+
+        >>> Masker().mask_code("NOT_FOUND")
+        'NOT_FOUND'
+        >>> Masker().mask_code("ghp_0123456789abcdefghijABCDEFGHIJ012345")
+        '***'
+        """
+        masked = self.mask_text(code)
+        return masked if len(masked) <= _ERROR_CODE_MAX else masked[:_ERROR_CODE_MAX]
 
     def mask(self, value: Any) -> Any:
         """A masked deep copy of ``value``; ``value`` itself is never changed.
@@ -334,24 +295,6 @@ class Masker:
         return out
 
 
-def _may_hold_secret(text: str) -> bool:
-    # Plain substring tests cost tens of nanoseconds; the common short, clean message (an error
-    # text such as "user not found") leaves here without running any regular expression.
-    if "=" in text or ":" in text or "eyJ" in text:
-        return True
-    lower = text.lower()
-    if "bearer" in lower or "basic" in lower or "token" in lower:
-        return True
-    return len(text) >= 13 and _DIGIT_RUN.search(text) is not None
-
-
-def _card_with(rep: str) -> Any:
-    def replace(match: re.Match[str]) -> str:
-        return rep if _mask_card(match) == REPLACEMENT else match.group(0)
-
-    return replace
-
-
 def _pydantic_fields(value: Any) -> dict[str, Any] | None:
     # Importing pydantic costs tens of milliseconds: only look when the application already has.
     pydantic = sys.modules.get("pydantic")
@@ -404,6 +347,44 @@ def mask_text(text: str) -> str:
     'token: ***'
     """
     return _default.mask_text(text)
+
+
+def mask_code(code: str) -> str:
+    """An error code masked with the process-wide policy and cut to 128 characters.
+
+    >>> mask_code("E42"), mask_code("token=abc")
+    ('E42', 'token=***')
+    """
+    return _default.mask_code(code)
+
+
+def echo(value: object, limit: int = 40) -> str:
+    """How an error message quotes a caller's input: masked first, then cut to ``limit``
+    characters (so no cut leaves part of a secret), as a ``repr``.
+
+    >>> echo("1h"), echo("token=abc"), echo("x" * 100, limit=5)
+    ("'1h'", "'token=***'", "'xxxxx'...")
+    """
+    text = value if isinstance(value, str) else repr(value)
+    masked = _default.mask_text(text)
+    if len(masked) <= limit:
+        return repr(masked)
+    return repr(masked[:limit]) + "..."
+
+
+def masks_error_codes(code_of: Callable[[Any], str]) -> Callable[[Any], str]:
+    """Decorates the one function that names error codes, so every output (log ``error_code``,
+    span ``error.type``, top errors, Prometheus labels) gets the masked code.
+
+    >>> masks_error_codes(lambda error: str(error))("password=x")
+    'password=***'
+    """
+
+    @functools.wraps(code_of)
+    def masked(error: Any) -> str:
+        return _default.mask_code(code_of(error))
+
+    return masked
 
 
 def is_sensitive_key(key: str) -> bool:

@@ -41,6 +41,7 @@ from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
 from rfs_monitoring.errors import APIError
 from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, read_outcome
+from rfs_monitoring.masking import echo
 from rfs_monitoring.result import Failure, Result, Success
 
 if TYPE_CHECKING:
@@ -117,12 +118,14 @@ def parse_time_range(text: object, *, max_seconds: int | None = None) -> Result[
     if seconds is None:
         return Failure(
             _validation_error(
-                f"time_range must look like 30s, 15m, 1h, 1d or 1w (n >= 1), got {text!r}"
+                f"time_range must look like 30s, 15m, 1h, 1d or 1w (n >= 1), got {echo(text)}"
             )
         )
     if max_seconds is not None and seconds > max_seconds:
         return Failure(
-            _validation_error(f"time_range {text!r} is longer than the retention ({max_seconds} s)")
+            _validation_error(
+                f"time_range {echo(text)} is longer than the retention ({max_seconds} s)"
+            )
         )
     return Success(seconds)
 

@@ -54,6 +54,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -1676,11 +1677,14 @@ class _Spec:
 
 def _classify(outcome: Any) -> tuple[bool, Any, str | None, dict[str, Any] | None]:
     """(failed, error, success_type, metadata) of what a decorated function returned."""
-    if isinstance(outcome, Failure):
+    # Exact type checks: `isinstance` against our ABC-based classes costs a Python-level
+    # __instancecheck__ for every other library's value; subclasses go through read_outcome.
+    cls = type(outcome)
+    if cls is Failure:
         return True, outcome.error, None, None
-    if isinstance(outcome, Success):
+    if cls is Success:
         return False, None, type(outcome.value).__name__, None
-    read = read_outcome(outcome)  # another library's Result
+    read = read_outcome(outcome)  # another library's Result, or a subclass of ours
     if read is not None:
         if read[0]:
             return True, read[1], None, None
@@ -1852,6 +1856,13 @@ def _end_span_quietly(span: Any) -> None:
     if span is not None:
         with contextlib.suppress(Exception):
             span.end(False, None, None)
+
+
+def _awaitable(value: Any) -> bool:
+    """`inspect.isawaitable` without its ABC check for the common, non-awaitable value."""
+    if getattr(type(value), "__await__", None) is not None:
+        return True
+    return type(value) is types.GeneratorType and inspect.isawaitable(value)
 
 
 def _is_mono(value: Any) -> bool:
@@ -2083,7 +2094,7 @@ def log_result_operation(
                     return outcome
                 _success(spec, scope, outcome, elapsed)
                 return outcome
-            if _is_mono(outcome) or (inspect.isawaitable(outcome) and not is_result(outcome)):
+            if _is_mono(outcome) or (_awaitable(outcome) and not is_result(outcome)):
                 # A MonoResult (ours or another library's chain), or a coroutine from a plain
                 # function: timed and logged when awaited, so the caller still gets something
                 # awaitable. (expression's Result is awaitable too, but already an outcome.)

@@ -2,14 +2,16 @@
 //!
 //! The hot paths (`Handle.record` and calling a `Monitor`) stay attached to the interpreter;
 //! queries, which merge many buckets, release it while they run.
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use rfs_monitoring_core::exposition::{Exposition, Family, Format, Kind, Labels, StepTotals};
+use rfs_monitoring_core::mask::{TextMasker, REPLACEMENT};
 use rfs_monitoring_core::native::NATIVE_SCHEMA;
 use rfs_monitoring_core::{
     valid_time, Brief, Config, Cumulative, ForkGate, Headline, OpId, Outcome, Point, Registry,
@@ -694,6 +696,69 @@ impl Monitor {
     }
 }
 
+/// A masking policy for free text (see `rfs_monitoring_core::mask`).
+#[pyclass(frozen, module = "rfs_monitoring._core", name = "TextMasker")]
+struct PyTextMasker {
+    inner: TextMasker,
+}
+
+/// Texts longer than this are masked with the interpreter released.
+const DETACH_BYTES: usize = 16 * 1024;
+
+fn mask_with<'py>(
+    py: Python<'py>,
+    masker: &TextMasker,
+    text: &Bound<'py, PyString>,
+) -> Bound<'py, PyString> {
+    // A str with lone surrogates has no UTF-8 form: mask its lossy copy rather than fail.
+    let (source, exact): (Cow<'_, str>, bool) = match text.to_str() {
+        Ok(s) => (Cow::Borrowed(s), true),
+        Err(_) => (Cow::Owned(text.to_string_lossy().into_owned()), false),
+    };
+    let source: &str = &source;
+    let masked = if source.len() > DETACH_BYTES {
+        // Through the fork gate: a fork must not copy a regex cache pool's lock held mid-use.
+        detached(py, || masker.mask(source))
+    } else {
+        masker.mask(source)
+    };
+    match masked {
+        Cow::Borrowed(_) if exact => text.clone(),
+        other => PyString::new(py, &other),
+    }
+}
+
+#[pymethods]
+impl PyTextMasker {
+    #[new]
+    #[pyo3(signature = (extra_keys=Vec::new(), replacement=REPLACEMENT.to_owned()))]
+    fn new(extra_keys: Vec<String>, replacement: String) -> Self {
+        Self {
+            inner: TextMasker::new(extra_keys, &replacement),
+        }
+    }
+
+    #[getter]
+    fn replacement(&self) -> &str {
+        self.inner.replacement()
+    }
+
+    fn mask<'py>(&self, py: Python<'py>, text: &Bound<'py, PyString>) -> Bound<'py, PyString> {
+        mask_with(py, &self.inner, text)
+    }
+
+    fn is_sensitive_key(&self, key: &str) -> bool {
+        self.inner.is_sensitive_key(key)
+    }
+}
+
+/// `text` masked with the default policy; the same object when nothing was found.
+#[pyfunction]
+fn mask_text<'py>(py: Python<'py>, text: &Bound<'py, PyString>) -> Bound<'py, PyString> {
+    static DEFAULT: std::sync::OnceLock<TextMasker> = std::sync::OnceLock::new();
+    mask_with(py, DEFAULT.get_or_init(TextMasker::default), text)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", rfs_monitoring_core::VERSION)?;
@@ -713,5 +778,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(expose, m)?)?;
     m.add_function(wrap_pyfunction!(_fork_prepare, m)?)?;
     m.add_function(wrap_pyfunction!(_fork_done, m)?)?;
+    m.add_class::<PyTextMasker>()?;
+    m.add_function(wrap_pyfunction!(mask_text, m)?)?;
     Ok(())
 }

@@ -891,6 +891,10 @@ fn sort_top(errors: &mut [TopError]) {
 
 fn cut_message(mut message: String) -> String {
     if message.len() > MAX_MESSAGE_BYTES {
+        // Mask first, then cut: a cut through a secret would leave a part no rule recognises.
+        if let std::borrow::Cow::Owned(masked) = crate::mask::mask_text(&message) {
+            message = masked;
+        }
         let mut end = MAX_MESSAGE_BYTES;
         while !message.is_char_boundary(end) {
             end -= 1;
