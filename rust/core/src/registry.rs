@@ -925,9 +925,16 @@ impl State {
             return id;
         }
         let id = self.codes.len() as u32;
-        let code: Arc<str> = Arc::from(code);
-        self.codes.push(Arc::clone(&code));
-        self.code_ids.insert(code, id);
+        let key: Arc<str> = Arc::from(code);
+        // What leaves the process is masked: a code recorded by hand (the decorators mask
+        // theirs already) never shows a secret in breakdowns, top errors or Prometheus labels.
+        // Masked once per distinct code, when it is first kept.
+        let shown: Arc<str> = match crate::mask::mask_text(code) {
+            std::borrow::Cow::Borrowed(_) => Arc::clone(&key),
+            std::borrow::Cow::Owned(masked) => Arc::from(masked),
+        };
+        self.codes.push(shown);
+        self.code_ids.insert(key, id);
         id
     }
 
@@ -1181,6 +1188,29 @@ mod tests {
 
     fn registry() -> Result<Registry, ConfigError> {
         Registry::new(Config::default())
+    }
+
+    #[test]
+    fn codes_recorded_by_hand_leave_masked() -> Result<(), Box<dyn std::error::Error>> {
+        let reg = registry()?;
+        let op = reg.register("login")?.id;
+        for _ in 0..2 {
+            reg.record(op, 1_000.0, 5.0, failure("password=hunter2", "refused"))?;
+        }
+        reg.record(op, 1_000.0, 5.0, failure("NOT_FOUND", "gone"))?;
+        let s = reg.summary("login", 1_001.0, 3_600, 10).ok_or("missing")?;
+        let codes: Vec<&str> = s.errors_by_code.iter().map(|(c, _)| c.as_str()).collect();
+        assert!(codes.iter().all(|c| !c.contains("hunter2")), "{codes:?}");
+        assert!(codes.contains(&"NOT_FOUND"));
+        // The same secret code is still one code (counted together), shown masked.
+        assert_eq!(s.errors_by_code.iter().map(|(_, n)| n).sum::<u64>(), 3);
+        assert_eq!(s.errors_by_code.len(), 2);
+        let exposed = reg.cumulative();
+        assert!(exposed[0]
+            .errors_by_code
+            .iter()
+            .all(|(c, _)| !c.contains("hunter2")));
+        Ok(())
     }
 
     #[test]
