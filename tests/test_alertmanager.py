@@ -7,19 +7,13 @@ them); without a binary the test fails saying so. Servers listen on 127.0.0.1 on
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
 
 import httpx
-import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from rfs_monitoring.alerts import (
     AlertConfiguration,
@@ -31,71 +25,8 @@ from rfs_monitoring.alerts import (
     prometheus_rules,
     rule_expression,
 )
-from rfs_monitoring.dashboard_api import monitoring_router
 from rfs_monitoring.metrics import ResultMetricsCollector
-from test_prometheus import free_port, query
-
-
-def _binary(name: str, package: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(
-            f"the {name} binary is not installed: this test needs Debian's {package} package",
-            pytrace=False,
-        )
-    return found
-
-
-def _wait_for(check: Callable[[], Any], what: str, timeout: float = 45.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except httpx.TransportError as exc:
-            last = exc
-        time.sleep(0.25)
-    raise AssertionError(f"{what} within {timeout} s; last: {last!r}")
-
-
-@pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[str]:
-    """A real Alertmanager on 127.0.0.1 (no clustering); yields its base URL."""
-    binary = _binary("prometheus-alertmanager", "prometheus-alertmanager")
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(
-        "route:\n  receiver: 'null'\n  group_wait: 0s\nreceivers:\n  - name: 'null'\n"
-    )
-    port = free_port()
-    log = (tmp_path / "alertmanager.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(
-            lambda: httpx.get(f"{base}/-/ready", timeout=2).status_code == 200,
-            "Alertmanager did not become ready",
-        )
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
+from servers import alertmanager, binary, prometheus, query, serving_metrics, wait_for
 
 
 def _ours(base: str) -> list[dict[str, Any]]:
@@ -103,7 +34,12 @@ def _ours(base: str) -> list[dict[str, Any]]:
     return [a for a in alerts if a["labels"].get("alertname") == "checkout failing"]
 
 
-def test_an_alert_fires_is_silenced_and_resolves_in_alertmanager(alertmanager: str) -> None:
+def test_an_alert_fires_is_silenced_and_resolves_in_alertmanager(tmp_path: Path) -> None:
+    with alertmanager(tmp_path) as base:
+        _fire_silence_and_resolve(base)
+
+
+def _fire_silence_and_resolve(base: str) -> None:
     collector = ResultMetricsCollector(sample_resources=False)
     rule = AlertRule(
         name="checkout failing",
@@ -116,7 +52,7 @@ def test_an_alert_fires_is_silenced_and_resolves_in_alertmanager(alertmanager: s
         labels={"team": "payments", "runbook-url": "https://runbooks.example/checkout"},
     )
     notifier = AlertmanagerNotifier(
-        url=alertmanager, dashboard_url="http://127.0.0.1:8000/monitoring/dashboard"
+        url=base, dashboard_url="http://127.0.0.1:8000/monitoring/dashboard"
     )
     manager = AlertManager(collector, AlertConfiguration(rules=[rule], notifiers=[notifier]))
     try:
@@ -124,7 +60,7 @@ def test_an_alert_fires_is_silenced_and_resolves_in_alertmanager(alertmanager: s
             collector.record("checkout", 20.0, False, "DATABASE_ERROR")
         assert [e.status for e in manager.evaluate()] == ["firing"]
         assert manager.flush(30)
-        listed = _wait_for(lambda: _ours(alertmanager), "the firing alert was not listed")
+        listed = wait_for(lambda: _ours(base), "the firing alert was not listed")
         alert = listed[0]
         assert alert["labels"] == {
             "alertname": "checkout failing",
@@ -142,7 +78,7 @@ def test_an_alert_fires_is_silenced_and_resolves_in_alertmanager(alertmanager: s
 
         now = datetime.now(UTC)
         silence = httpx.post(
-            f"{alertmanager}/api/v2/silences",
+            f"{base}/api/v2/silences",
             json={
                 "matchers": [{"name": "alertname", "value": "checkout failing", "isRegex": False}],
                 "startsAt": now.isoformat(),
@@ -153,8 +89,8 @@ def test_an_alert_fires_is_silenced_and_resolves_in_alertmanager(alertmanager: s
             timeout=5,
         )
         assert silence.status_code == 200, silence.text
-        _wait_for(
-            lambda: [a for a in _ours(alertmanager) if a["status"]["state"] == "suppressed"],
+        wait_for(
+            lambda: [a for a in _ours(base) if a["status"]["state"] == "suppressed"],
             "the silence did not mute the alert",
         )
 
@@ -162,7 +98,7 @@ def test_an_alert_fires_is_silenced_and_resolves_in_alertmanager(alertmanager: s
             collector.record("checkout", 20.0, True)
         assert [e.status for e in manager.evaluate()] == ["resolved"]
         assert manager.flush(30)
-        _wait_for(lambda: _ours(alertmanager) == [], "the resolve did not clear the alert")
+        wait_for(lambda: _ours(base) == [], "the resolve did not clear the alert")
         assert manager.notification_failures == 0
     finally:
         manager.close()
@@ -232,7 +168,7 @@ def _every_metric_rules() -> AlertConfiguration:
 
 
 def test_promtool_accepts_the_rule_file_for_every_metric(tmp_path: Path) -> None:
-    promtool = _binary("promtool", "prometheus")
+    promtool = binary("promtool", "prometheus")
     path = tmp_path / "rules.yml"
     path.write_text(prometheus_rules(_every_metric_rules(), selector='job="api"'))
     checked = subprocess.run(
@@ -249,16 +185,7 @@ def test_promtool_accepts_the_rule_file_for_every_metric(tmp_path: Path) -> None
 def test_prometheus_fires_the_exported_rule_over_our_series(tmp_path: Path) -> None:
     """The same rule as ours, exported and loaded into a real Prometheus scraping the app, fires
     there too while the app's checkout keeps failing."""
-    binary = _binary("prometheus", "prometheus")
     collector = ResultMetricsCollector(sample_resources=False)
-    app = FastAPI()
-    app.include_router(monitoring_router(collector))
-    app_port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=app_port, log_level="warning")
-    )
-    serving = threading.Thread(target=server.run, daemon=True)
-    serving.start()
     stop = threading.Event()
 
     def traffic() -> None:
@@ -275,48 +202,18 @@ def test_prometheus_fires_the_exported_rule_over_our_series(tmp_path: Path) -> N
     )  # fmt: skip
     rules = tmp_path / "rules.yml"
     rules.write_text(prometheus_rules(AlertConfiguration(rules=[rule]), selector='job="rfs"'))
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n"
-        "  scrape_interval: 1s\n"
-        "  evaluation_interval: 1s\n"
-        f"rule_files: ['{rules}']\n"
-        "scrape_configs:\n"
-        "  - job_name: rfs\n"
-        "    metrics_path: /monitoring/metrics\n"
-        "    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{app_port}']\n"
-    )
-    port = free_port()
-    log = (tmp_path / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        firing = query(base, 'ALERTS{alertname="checkout errors",alertstate="firing"}', 90)
-        assert firing[0]["metric"]["operation"] == "checkout"
-        assert firing[0]["metric"]["severity"] == "warning"
-        loaded = httpx.get(f"{base}/api/v1/rules", timeout=5).json()["data"]["groups"]
-        assert loaded[0]["name"] == "rfs-monitoring"
-        assert loaded[0]["rules"][0]["health"] == "ok"
+        with (
+            serving_metrics(collector) as port,
+            prometheus(tmp_path, [port], rule_files=[rules]) as base,
+        ):
+            firing = query(base, 'ALERTS{alertname="checkout errors",alertstate="firing"}', 90)
+            assert firing[0]["metric"]["operation"] == "checkout"
+            assert firing[0]["metric"]["severity"] == "warning"
+            loaded = httpx.get(f"{base}/api/v1/rules", timeout=5).json()["data"]["groups"]
+            assert loaded[0]["name"] == "rfs-monitoring"
+            assert loaded[0]["rules"][0]["health"] == "ok"
     finally:
         stop.set()
         load.join(10)
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
-        server.should_exit = True
-        serving.join(30)
         collector.close()

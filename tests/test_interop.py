@@ -12,7 +12,7 @@ import asyncio
 import subprocess
 import sys
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +27,6 @@ import rfs.core.result as rfs_result
 import rfs.reactive as rfs_reactive
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from pydantic import BaseModel
@@ -40,7 +38,6 @@ from rfs_monitoring import (
     log_result_operation,
     monitor_result,
     register_result_adapter,
-    tracing,
 )
 from rfs_monitoring.alerts import AlertConfiguration, AlertManager, AlertRule
 from rfs_monitoring.errors import APIError
@@ -128,17 +125,6 @@ IDS = [library.name for library in LIBRARIES]
 @pytest.fixture(params=LIBRARIES, ids=IDS)
 def lib(request: pytest.FixtureRequest) -> Library:
     return typing.cast(Library, request.param)
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    previous = tracing.set_tracer_provider(provider)
-    yield memory
-    tracing.set_tracer_provider(previous)
-    provider.shutdown()
 
 
 def _metrics(collector: ResultMetricsCollector, name: str) -> tuple[int, int, dict[str, int]]:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,19 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
-from rfs_monitoring.dashboard_api import monitoring_router
+from rfs_monitoring.dashboard_api import monitoring_router, process_families
 from rfs_monitoring.metrics import ResultMetricsCollector
-
-
-def free_port() -> int:
-    """A free 127.0.0.1 port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from servers import binary, prometheus, query, serving_metrics
 
 
 @pytest.fixture
@@ -50,100 +40,23 @@ def collector() -> Iterator[ResultMetricsCollector]:
 
 
 @pytest.fixture
-def app_port(collector: ResultMetricsCollector) -> Iterator[int]:
-    """uvicorn serving the monitoring router on a free port, in a thread."""
-    app = FastAPI()
-    app.include_router(monitoring_router(collector))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield port
-    server.should_exit = True
-    thread.join(30)
-
-
-@pytest.fixture
-def prometheus(app_port: int, tmp_path: Path) -> Iterator[str]:
+def scraping(collector: ResultMetricsCollector, tmp_path: Path) -> Iterator[str]:
     """A Prometheus server scraping the app every second; yields its base URL."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail(
-            "the prometheus binary is not installed: this test needs Debian's prometheus "
-            "package (apt-get install -y prometheus)",
-            pytrace=False,
-        )
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n"
-        "  scrape_interval: 1s\n"
-        "  evaluation_interval: 1s\n"
-        "scrape_configs:\n"
-        "  - job_name: rfs\n"
-        "    metrics_path: /monitoring/metrics\n"
-        "    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{app_port}']\n"
-    )
-    port = free_port()
-    log = (tmp_path / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
-
-
-def query(base: str, promql: str, timeout: float = 45.0) -> list[dict[str, Any]]:
-    """Run an instant query until it returns a non-empty vector."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(f"{base}/api/v1/query", params={"query": promql}, timeout=5)
-            if response.status_code != 200:  # 503 "Service Unavailable" while it starts up
-                last = f"{response.status_code} {response.text[:200]}"
-                time.sleep(0.5)
-                continue
-            last = response.json()
-            if last.get("status") == "success" and last["data"]["result"]:
-                result: list[dict[str, Any]] = last["data"]["result"]
-                return result
-        except httpx.TransportError as exc:
-            last = exc
-        time.sleep(0.5)
-    raise AssertionError(f"no result for {promql!r} within {timeout} s: {last!r}")
+    with serving_metrics(collector) as port, prometheus(tmp_path, [port]) as base:
+        yield base
 
 
 def test_prometheus_p99_agrees_with_ours_within_the_bucket(
-    prometheus: str, collector: ResultMetricsCollector
+    scraping: str, collector: ResultMetricsCollector
 ) -> None:
     """PromQL histogram_quantile(0.99) over our buckets lands in the bucket holding our p99."""
-    up = query(prometheus, 'up{job="rfs"} == 1')
+    up = query(scraping, 'up{job="rfs"} == 1')
     assert up[0]["value"][1] == "1"
     promql = (
         "histogram_quantile(0.99, sum by (le) "
         '(rfs_operation_duration_seconds_bucket{operation="checkout"}))'
     )
-    theirs = float(query(prometheus, promql)[0]["value"][1])
+    theirs = float(query(scraping, promql)[0]["value"][1])
     ours = collector.operation_metrics("checkout", "1h").unwrap().p99_response_time_ms / 1000
     bounds = [0.0] + [bound for bound, _ in collector.cumulative()[0].buckets]
     bucket = next(i for i in range(1, len(bounds)) if theirs <= bounds[i])
@@ -151,12 +64,12 @@ def test_prometheus_p99_agrees_with_ours_within_the_bucket(
     assert lower <= ours <= upper, (ours, theirs, lower, upper)
     assert lower < theirs <= upper
 
-    totals = query(prometheus, 'rfs_operations_total{operation="checkout"}')
+    totals = query(scraping, 'rfs_operations_total{operation="checkout"}')
     by_outcome = {s["metric"]["outcome"]: float(s["value"][1]) for s in totals}
     assert by_outcome == {"success": 4800.0, "error": 200.0}
-    errors = query(prometheus, "rfs_operation_errors_total")
+    errors = query(scraping, "rfs_operation_errors_total")
     assert errors[0]["metric"]["error_code"] == "DATABASE_ERROR"
-    assert float(query(prometheus, "process_resident_memory_bytes")[0]["value"][1]) > 0
+    assert float(query(scraping, "process_resident_memory_bytes")[0]["value"][1]) > 0
 
 
 # -- native histograms ----------------------------------------------------------------------------
@@ -168,65 +81,28 @@ def _exact_quantile(values: list[float], q: float) -> float:
     return ordered[max(1, math.ceil(q * len(ordered))) - 1]
 
 
-def _serve(collector: ResultMetricsCollector) -> tuple[uvicorn.Server, threading.Thread, int]:
-    app = FastAPI()
-    app.include_router(monitoring_router(collector))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    return server, thread, port
-
-
 def test_native_histograms_give_prometheus_quantiles_within_two_percent(tmp_path: Path) -> None:
     """Two instances, 20k lognormal samples each, scraped as protobuf by a real Prometheus with
     native histograms: histogram_quantile over the sum is within 2% of the exact quantiles of
     all 40k samples (classic buckets were 17% off the p99)."""
-    binary = shutil.which("prometheus")
-    assert binary is not None, "this test needs Debian's prometheus package"
     rng = random.Random(11)
     everything: list[float] = []
-    servers = []
     collectors = []
+    for instance in range(2):
+        c = ResultMetricsCollector(sample_resources=False)
+        for _ in range(20_000):
+            ms = rng.lognormvariate(3.5 + 0.3 * instance, 0.6)
+            everything.append(ms)
+            c.record("checkout", ms, True)
+        collectors.append(c)
     try:
-        for instance in range(2):
-            c = ResultMetricsCollector(sample_resources=False)
-            for _ in range(20_000):
-                ms = rng.lognormvariate(3.5 + 0.3 * instance, 0.6)
-                everything.append(ms)
-                c.record("checkout", ms, True)
-            collectors.append(c)
-            servers.append(_serve(c))
-        config = tmp_path / "prometheus.yml"
-        targets = ", ".join(f"'127.0.0.1:{port}'" for _, _, port in servers)
-        config.write_text(
-            "global:\n"
-            "  scrape_interval: 1s\n"
-            "scrape_configs:\n"
-            "  - job_name: rfs\n"
-            "    metrics_path: /monitoring/metrics\n"
-            "    static_configs:\n"
-            f"      - targets: [{targets}]\n"
-        )
-        port = free_port()
-        log = (tmp_path / "prometheus.log").open("w")
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--enable-feature=native-histograms",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
+        with (
+            serving_metrics(collectors[0]) as first,
+            serving_metrics(collectors[1]) as second,
+            prometheus(
+                tmp_path, [first, second], flags=["--enable-feature=native-histograms"]
+            ) as base,
+        ):
             query(base, 'count(up{job="rfs"} == 1) == 2')
             for q in (0.5, 0.9, 0.99):
                 promql = (
@@ -237,32 +113,18 @@ def test_native_histograms_give_prometheus_quantiles_within_two_percent(tmp_path
                 assert abs(theirs - exact) / exact < 0.02, (q, theirs, exact)
             count = query(base, 'histogram_count(sum(rfs_operation_duration_seconds{job="rfs"}))')
             assert float(count[0]["value"][1]) == 40_000
-        finally:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-            log.close()
     finally:
-        for server, thread, _ in servers:
-            server.should_exit = True
-            thread.join(30)
         for c in collectors:
             c.close()
 
 
 def test_promtool_accepts_the_text_exposition(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    assert promtool is not None, "this test needs Debian's prometheus package (promtool)"
+    promtool = binary("promtool", "prometheus")
     c = ResultMetricsCollector(sample_resources=False)
     try:
         c.record("checkout", 12.0, False, error_code="DATABASE_ERROR")
         c.record('we"ird\\name', 3.0, True)
         c.step("checkout", "load").record(2.0, True)
-        from rfs_monitoring.dashboard_api import process_families
-
         body = c.expose("text", process_families())
         checked = subprocess.run(
             [promtool, "check", "metrics"], input=body, capture_output=True, check=False
@@ -273,8 +135,6 @@ def test_promtool_accepts_the_text_exposition(tmp_path: Path) -> None:
 
 
 def test_the_route_negotiates_the_format_by_accept(collector: ResultMetricsCollector) -> None:
-    from fastapi.testclient import TestClient
-
     app = FastAPI()
     app.include_router(monitoring_router(collector))
     client = TestClient(app)
@@ -309,8 +169,6 @@ def test_prometheus_stores_the_exemplars_of_traced_calls(tmp_path: Path) -> None
     from rfs_monitoring.result import Success
     from rfs_monitoring.result_logging import log_result_operation
 
-    binary = shutil.which("prometheus")
-    assert binary is not None, "this test needs Debian's prometheus package"
     provider = TracerProvider()
     previous_provider = tracing.set_tracer_provider(provider)
     collector = ResultMetricsCollector(sample_resources=False)
@@ -323,32 +181,10 @@ def test_prometheus_stores_the_exemplars_of_traced_calls(tmp_path: Path) -> None
 
         for _ in range(5):
             traced()
-        server, thread, app_port = _serve(collector)
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            "global:\n"
-            "  scrape_interval: 1s\n"
-            "scrape_configs:\n"
-            "  - job_name: rfs\n"
-            "    metrics_path: /monitoring/metrics\n"
-            "    static_configs:\n"
-            f"      - targets: ['127.0.0.1:{app_port}']\n"
-        )
-        port = free_port()
-        log = (tmp_path / "prometheus.log").open("w")
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--enable-feature=exemplar-storage",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
+        with (
+            serving_metrics(collector) as port,
+            prometheus(tmp_path, [port], flags=["--enable-feature=exemplar-storage"]) as base,
+        ):
             query(base, 'up{job="rfs"} == 1')
             deadline = time.monotonic() + 45
             found: list[Any] = []
@@ -367,16 +203,6 @@ def test_prometheus_stores_the_exemplars_of_traced_calls(tmp_path: Path) -> None
                 time.sleep(0.5)
             assert found, "no exemplar stored"
             assert len(found[0]["labels"]["trace_id"]) == 32
-        finally:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-            log.close()
-            server.should_exit = True
-            thread.join(30)
     finally:
         ResultMetricsCollector.set_instance(previous)
         tracing.set_tracer_provider(previous_provider)

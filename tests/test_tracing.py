@@ -26,18 +26,6 @@ from rfs_monitoring.result_logging import configure_logging, flush_logs, log_res
 
 
 @pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    """An SDK tracer provider with an in-memory exporter, used for rfs-monitoring's spans."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    previous = tracing.set_tracer_provider(provider)
-    yield memory
-    tracing.set_tracer_provider(previous)
-    provider.shutdown()
-
-
-@pytest.fixture
 def lines() -> Iterator[io.StringIO]:
     """Log output captured in memory, with a fresh metrics collector."""
     collector = ResultMetricsCollector(sample_resources=False)

@@ -666,17 +666,18 @@ class ResultMetricsCollector:
     def _briefs(self, time_range: str) -> Result[tuple[float, list[_core.Brief]], APIError]:
         """The clock's time and the core's `Brief` of every operation with data in the window
         (the routes build their rows straight from these)."""
-        window = self._window(time_range)
-        if isinstance(window, Failure):
-            return window
-        try:
-            now = self._now()
-        except APIError as clock_error:
-            return Failure(clock_error)
-        return Success((now, self._registry.briefs(now, window.unwrap())))
+        return self._now_and_window(time_range).map(
+            lambda now_window: (now_window[0], self._registry.briefs(*now_window))
+        )
 
     def _rows_json(self, time_range: str) -> Result[bytes, APIError]:
         """The operations list's rows (`OperationSummary` fields) as JSON bytes from the core."""
+        return self._now_and_window(time_range).map(
+            lambda now_window: self._registry.briefs_json(*now_window)
+        )
+
+    def _now_and_window(self, time_range: str) -> Result[tuple[float, int], APIError]:
+        """The clock's time and the window in seconds, or the failure a route answers with."""
         window = self._window(time_range)
         if isinstance(window, Failure):
             return window
@@ -684,7 +685,7 @@ class ResultMetricsCollector:
             now = self._now()
         except APIError as clock_error:
             return Failure(clock_error)
-        return Success(self._registry.briefs_json(now, window.unwrap()))
+        return Success((now, window.unwrap()))
 
     @staticmethod
     def _stats_of(time_window: str, now: float, briefs: list[_core.Brief]) -> list[OperationStats]:
