@@ -58,6 +58,15 @@ class Registry:
         self, name: str, now: float, window: int, points: int
     ) -> list[tuple[float, int, int, int, float, float, float, float, float]] | None: ...
     def briefs_json(self, now: float, window: int) -> bytes: ...
+    def health_json(
+        self,
+        now: float,
+        window: int,
+        firing: list[tuple[str, str, str]],
+        degraded_below: float,
+        unhealthy_below: float,
+        min_requests: int,
+    ) -> tuple[bytes, str, int, int, int, int]: ...
     def cumulative(
         self,
     ) -> list[

@@ -671,37 +671,6 @@ def _summary(b: _core.Brief) -> OperationSummary:
     )
 
 
-def _operation_health(
-    summary: OperationSummary, firing: list[AlertState], limits: HealthThresholds
-) -> OperationHealth:
-    status: HealthStatus = "healthy"
-    reasons: list[str] = []
-    if summary.total_requests >= limits.min_requests:
-        if summary.success_rate < limits.unhealthy_below:
-            status = "unhealthy"
-        elif summary.success_rate < limits.degraded_below:
-            status = "degraded"
-        if status != "healthy":
-            reasons.append(f"success rate {summary.success_rate:.2%}")
-    for alert in firing:
-        reasons.append(f"alert {alert.rule} firing ({alert.severity})")
-        if alert.severity == "critical":
-            status = "unhealthy"
-        elif status == "healthy":
-            status = "degraded"
-    return OperationHealth(
-        operation=summary.name,
-        status=status,
-        total_requests=summary.total_requests,
-        success_rate=summary.success_rate,
-        p99_ms=summary.p99_ms,
-        firing_alerts=[alert.rule for alert in firing],
-        reasons=reasons,
-    )
-
-
-_RANK: dict[HealthStatus, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
-
 _UNITS = (("s", 1), ("m", 60), ("h", 3_600), ("d", 86_400), ("w", 604_800))
 
 
@@ -886,47 +855,42 @@ def monitoring_router(
     )
     @handle_result
     def result_pattern_health(
-        response: Response, time_range: str = time_range_query("5m")
-    ) -> Result[ResultPatternHealth, APIError]:
+        time_range: str = time_range_query("5m"),
+    ) -> Result[Any, APIError]:  # a ResultPatternHealth body, written as bytes
         c = source()
-        queried = c._briefs(time_range)  # also validates the range (up to the retention)
-        if isinstance(queried, Failure):
-            return queried
         fresh_alerts()
-        firing: dict[str, list[AlertState]] = {}
-        for alert in manager.firing():
-            firing.setdefault(alert.operation, []).append(alert)
-        operations: list[OperationHealth] = []
-        total = failed = 0
-        for brief in queried.unwrap()[1]:
-            summary = _summary(brief)
-            total += summary.total_requests
-            failed += summary.failed_requests
-            operations.append(_operation_health(summary, firing.pop(summary.name, []), limits))
-        for name, alerts in sorted(firing.items()):  # alerts on operations that went quiet
-            empty = _summary_of_nothing(name)
-            operations.append(_operation_health(empty, alerts, limits))
-        operations.sort(key=lambda o: (-_RANK[o.status], o.operation))
-        status: HealthStatus = operations[0].status if operations else "healthy"
+        firing = [(a.operation, a.rule, a.severity) for a in manager.firing()]
+        limits_tuple = (limits.degraded_below, limits.unhealthy_below, limits.min_requests)
+        # The rows are judged and written as JSON by the core (also validating the range):
+        # a health check over 1000 operations builds no Python object per operation.
+        judged = c._health_json(time_range, firing, limits_tuple)
+        if isinstance(judged, Failure):
+            return judged
+        rows, status, total, failed, firing_count, count = judged.unwrap()
         sample = c.latest_resource_sample()
-        health = ResultPatternHealth(
-            status=status,
+        head = ResultPatternHealth(
+            status=cast(HealthStatus, status),
             checked_at=datetime.now(UTC),
             time_range=time_range,
-            total_operations=len(operations),
+            total_operations=count,
             total_requests=total,
             success_rate=(total - failed) / total if total else 1.0,
-            firing_alerts=sum(len(o.firing_alerts) for o in operations),
-            operations=operations,
+            firing_alerts=firing_count,
+            operations=[],
             resources=None
             if sample is None
             else ResourceUsage(rss_mb=sample[0], cpu_percent=sample[1]),
             thresholds=limits,
             log_writer=_log_writer_health(),
+        ).model_dump_json()
+        before, marker, after = head.partition('"operations":[]')
+        return Success(
+            Response(
+                before.encode() + marker[:-2].encode() + rows + after.encode(),
+                status_code=503 if status == "unhealthy" else 200,
+                media_type="application/json",
+            )
         )
-        if status == "unhealthy":
-            response.status_code = 503
-        return Success(health)
 
     @router.get(
         "/errors/top",
@@ -1101,19 +1065,4 @@ def _health_thresholds(
         degraded_below=float(degraded_below),
         unhealthy_below=float(unhealthy_below),
         min_requests=min_requests,
-    )
-
-
-def _summary_of_nothing(name: str) -> OperationSummary:
-    return OperationSummary(
-        name=name,
-        total_requests=0,
-        failed_requests=0,
-        success_rate=1.0,
-        avg_ms=0.0,
-        p50_ms=0.0,
-        p90_ms=0.0,
-        p99_ms=0.0,
-        max_ms=0.0,
-        rps=0.0,
     )

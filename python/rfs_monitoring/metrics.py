@@ -676,6 +676,21 @@ class ResultMetricsCollector:
             lambda now_window: self._registry.briefs_json(*now_window)
         )
 
+    def _health_json(
+        self,
+        time_range: str,
+        firing: Sequence[tuple[str, str, str]],
+        limits: tuple[float, float, int],
+    ) -> Result[tuple[bytes, str, int, int, int, int], APIError]:
+        """The health route's rows judged by the core: ``(rows JSON, status, total, failed,
+        firing, operations)``; ``limits`` are ``(degraded_below, unhealthy_below,
+        min_requests)``."""
+        return self._now_and_window(time_range).map(
+            lambda now_window: self._registry.health_json(
+                now_window[0], now_window[1], list(firing), limits[0], limits[1], limits[2]
+            )
+        )
+
     def _now_and_window(self, time_range: str) -> Result[tuple[float, int], APIError]:
         """The clock's time and the window in seconds, or the failure a route answers with."""
         window = self._window(time_range)

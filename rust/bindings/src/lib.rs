@@ -171,6 +171,39 @@ impl PyRegistry {
         PyBytes::new(py, rows.as_bytes())
     }
 
+    /// The health route's rows as JSON bytes, judged in the core (see
+    /// `rfs_monitoring_core::json::health_rows`): `(rows, status, total, failed, firing,
+    /// operations)`. `firing` lists `(operation, rule, severity)`.
+    #[allow(clippy::too_many_arguments)]
+    fn health_json<'py>(
+        &self,
+        py: Python<'py>,
+        now: f64,
+        window: u64,
+        firing: Vec<(String, String, String)>,
+        degraded_below: f64,
+        unhealthy_below: f64,
+        min_requests: u64,
+    ) -> (Bound<'py, PyBytes>, &'static str, u64, u64, usize, usize) {
+        let inner = &self.inner;
+        let limits = rfs_monitoring_core::json::HealthLimits {
+            degraded_below,
+            unhealthy_below,
+            min_requests,
+        };
+        let rows = detached(py, || {
+            rfs_monitoring_core::json::health_rows(&inner.briefs(now, window), &firing, &limits)
+        });
+        (
+            PyBytes::new(py, rows.json.as_bytes()),
+            rows.status,
+            rows.total,
+            rows.failed,
+            rows.firing,
+            rows.operations,
+        )
+    }
+
     /// Names with data in the window, sorted.
     fn operations(&self, py: Python<'_>, now: f64, window: u64) -> Vec<String> {
         let inner = &self.inner;

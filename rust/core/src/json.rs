@@ -125,3 +125,233 @@ mod tests {
         assert_eq!(operations_rows(&[]), "[]");
     }
 }
+
+/// The health route's thresholds (see `monitoring_router`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HealthLimits {
+    /// An operation below this success rate is degraded.
+    pub degraded_below: f64,
+    /// An operation below this success rate is unhealthy.
+    pub unhealthy_below: f64,
+    /// Success rates are judged once a window holds this many requests.
+    pub min_requests: u64,
+}
+
+/// A firing alert: `(operation, rule, severity)`.
+pub type FiringAlert = (String, String, String);
+
+/// The health route's operation rows as a JSON array, and what the route sums from them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthRows {
+    /// The rows, worst status first, then by name.
+    pub json: String,
+    /// The worst status: `healthy`, `degraded` or `unhealthy`.
+    pub status: &'static str,
+    /// Requests in the window over every operation.
+    pub total: u64,
+    /// Failed requests in the window.
+    pub failed: u64,
+    /// Firing alerts over every row.
+    pub firing: usize,
+    /// Rows written.
+    pub operations: usize,
+}
+
+const STATUSES: [&str; 3] = ["healthy", "degraded", "unhealthy"];
+
+struct HealthRow<'a> {
+    name: &'a str,
+    rank: usize,
+    total: u64,
+    rate: f64,
+    p99_ms: f64,
+    alerts: Vec<&'a FiringAlert>,
+    rate_reason: bool,
+}
+
+/// The health of every operation with data in the window, plus operations with a firing alert
+/// and no data: `unhealthy` below `unhealthy_below` or with a critical alert, `degraded` below
+/// `degraded_below` or with any other alert (rates judged from `min_requests` requests).
+#[must_use]
+pub fn health_rows(briefs: &[Brief], firing: &[FiringAlert], limits: &HealthLimits) -> HealthRows {
+    let mut rows: Vec<HealthRow<'_>> = Vec::with_capacity(briefs.len());
+    let (mut total, mut failed) = (0_u64, 0_u64);
+    for brief in briefs {
+        let h = &brief.headline;
+        total += h.total;
+        failed += h.failures;
+        #[allow(clippy::cast_precision_loss)]
+        let rate = if h.total == 0 {
+            1.0
+        } else {
+            h.successes as f64 / h.total as f64
+        };
+        rows.push(HealthRow {
+            name: &brief.operation,
+            rank: 0,
+            total: h.total,
+            rate,
+            p99_ms: h.p99_ms,
+            alerts: Vec::new(),
+            rate_reason: false,
+        });
+    }
+    let mut quiet: Vec<HealthRow<'_>> = Vec::new();
+    for alert in firing {
+        match rows.iter_mut().find(|row| row.name == alert.0) {
+            Some(row) => row.alerts.push(alert),
+            None => match quiet.iter_mut().find(|row| row.name == alert.0) {
+                Some(row) => row.alerts.push(alert),
+                None => quiet.push(HealthRow {
+                    name: &alert.0,
+                    rank: 0,
+                    total: 0,
+                    rate: 1.0,
+                    p99_ms: 0.0,
+                    alerts: vec![alert],
+                    rate_reason: false,
+                }),
+            },
+        }
+    }
+    rows.extend(quiet);
+    for row in &mut rows {
+        if row.total >= limits.min_requests {
+            if row.rate < limits.unhealthy_below {
+                row.rank = 2;
+            } else if row.rate < limits.degraded_below {
+                row.rank = 1;
+            }
+            row.rate_reason = row.rank > 0;
+        }
+        for alert in &row.alerts {
+            if alert.2 == "critical" {
+                row.rank = 2;
+            } else if row.rank == 0 {
+                row.rank = 1;
+            }
+        }
+    }
+    rows.sort_by(|a, b| b.rank.cmp(&a.rank).then_with(|| a.name.cmp(b.name)));
+    let mut json = String::with_capacity(2 + rows.len() * 160);
+    json.push('[');
+    let mut firing_count = 0;
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str("{\"operation\":");
+        push_string(&mut json, row.name);
+        let status = STATUSES.get(row.rank).copied().unwrap_or("unhealthy");
+        let _ = write!(
+            json,
+            ",\"status\":\"{status}\",\"total_requests\":{},\"success_rate\":",
+            row.total
+        );
+        push_number(&mut json, row.rate);
+        json.push_str(",\"p99_ms\":");
+        push_number(&mut json, row.p99_ms);
+        json.push_str(",\"firing_alerts\":[");
+        for (j, alert) in row.alerts.iter().enumerate() {
+            if j > 0 {
+                json.push(',');
+            }
+            push_string(&mut json, &alert.1);
+        }
+        json.push_str("],\"reasons\":[");
+        let mut reasons: Vec<String> = Vec::new();
+        if row.rate_reason {
+            reasons.push(format!("success rate {:.2}%", row.rate * 100.0));
+        }
+        for alert in &row.alerts {
+            reasons.push(format!("alert {} firing ({})", alert.1, alert.2));
+        }
+        for (j, reason) in reasons.iter().enumerate() {
+            if j > 0 {
+                json.push(',');
+            }
+            push_string(&mut json, reason);
+        }
+        json.push_str("]}");
+        firing_count += row.alerts.len();
+    }
+    json.push(']');
+    HealthRows {
+        json,
+        status: rows
+            .first()
+            .and_then(|row| STATUSES.get(row.rank).copied())
+            .unwrap_or("healthy"),
+        total,
+        failed,
+        firing: firing_count,
+        operations: rows.len(),
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+    use crate::registry::Headline;
+
+    fn brief(name: &str, total: u64, failures: u64) -> Brief {
+        Brief {
+            operation: name.to_owned(),
+            headline: Headline {
+                total,
+                successes: total - failures,
+                failures,
+                sum_ms: 0.0,
+                mean_ms: 1.0,
+                min_ms: 1.0,
+                max_ms: 9.0,
+                p50_ms: 1.0,
+                p90_ms: 2.0,
+                p95_ms: 3.0,
+                p99_ms: 9.0,
+                p999_ms: 9.0,
+                window_start: 0.0,
+                throughput_rps: 1.0,
+            },
+        }
+    }
+
+    #[test]
+    fn rows_are_judged_sorted_and_counted() {
+        let limits = HealthLimits {
+            degraded_below: 0.99,
+            unhealthy_below: 0.9,
+            min_requests: 20,
+        };
+        let briefs = [
+            brief("a-ok", 100, 0),
+            brief("b-degraded", 100, 5),
+            brief("c-bad", 100, 20),
+            brief("d-few", 10, 9),
+        ];
+        let firing = [
+            ("a-ok".to_owned(), "slow".to_owned(), "warning".to_owned()),
+            ("quiet".to_owned(), "gone".to_owned(), "critical".to_owned()),
+        ];
+        let rows = health_rows(&briefs, &firing, &limits);
+        assert_eq!(rows.status, "unhealthy");
+        assert_eq!((rows.total, rows.failed, rows.firing, rows.operations), (310, 34, 2, 5));
+        let order: Vec<&str> = rows
+            .json
+            .match_indices("\"operation\":\"")
+            .map(|(i, _)| {
+                let rest = &rows.json[i + 13..];
+                &rest[..rest.find('"').unwrap_or(0)]
+            })
+            .collect();
+        assert_eq!(order, ["c-bad", "quiet", "a-ok", "b-degraded", "d-few"]);
+        assert!(rows.json.contains("\"reasons\":[\"success rate 80.00%\"]"));
+        assert!(rows.json.contains("\"reasons\":[\"alert slow firing (warning)\"]"));
+        assert!(rows.json.contains(
+            "{\"operation\":\"quiet\",\"status\":\"unhealthy\",\"total_requests\":0,\
+             \"success_rate\":1,\"p99_ms\":0,\"firing_alerts\":[\"gone\"]"
+        ));
+        let empty = health_rows(&[], &[], &limits);
+        assert_eq!((empty.json.as_str(), empty.status), ("[]", "healthy"));
+    }
+}
