@@ -335,7 +335,10 @@ mod health_tests {
         ];
         let rows = health_rows(&briefs, &firing, &limits);
         assert_eq!(rows.status, "unhealthy");
-        assert_eq!((rows.total, rows.failed, rows.firing, rows.operations), (310, 34, 2, 5));
+        assert_eq!(
+            (rows.total, rows.failed, rows.firing, rows.operations),
+            (310, 34, 2, 5)
+        );
         let order: Vec<&str> = rows
             .json
             .match_indices("\"operation\":\"")
@@ -346,7 +349,9 @@ mod health_tests {
             .collect();
         assert_eq!(order, ["c-bad", "quiet", "a-ok", "b-degraded", "d-few"]);
         assert!(rows.json.contains("\"reasons\":[\"success rate 80.00%\"]"));
-        assert!(rows.json.contains("\"reasons\":[\"alert slow firing (warning)\"]"));
+        assert!(rows
+            .json
+            .contains("\"reasons\":[\"alert slow firing (warning)\"]"));
         assert!(rows.json.contains(
             "{\"operation\":\"quiet\",\"status\":\"unhealthy\",\"total_requests\":0,\
              \"success_rate\":1,\"p99_ms\":0,\"firing_alerts\":[\"gone\"]"
