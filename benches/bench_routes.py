@@ -252,6 +252,7 @@ def wrk_report(seconds: int, connections: int) -> None:
             "/monitoring/operations/service.op-0500/metrics?time_range=1w",
             "/monitoring/operations/service.op-0500/metrics?time_range=1h",
             "/monitoring/operations?time_range=1h",
+            "/monitoring/health/result-patterns?time_range=5m",
         ]:
             out = subprocess.run(
                 [
