@@ -21,6 +21,7 @@ __all__ = [
     "_fork_prepare",
     "bump_generation",
     "expose",
+    "judge_health",
     "mask_text",
 ]
 
@@ -174,6 +175,13 @@ class Monitor:
     def __get__(self, instance: object | None, owner: type | None = None, /) -> Any: ...
 
 def bump_generation() -> None: ...
+def judge_health(
+    rows: list[tuple[str, int, int, float]],
+    firing: list[tuple[str, str, str]],
+    degraded_below: float,
+    unhealthy_below: float,
+    min_requests: int,
+) -> tuple[bytes, str, int, int, int, int]: ...
 def expose(
     format: str,
     operations: Registry,

@@ -92,6 +92,7 @@ from rfs_monitoring.metrics import (
     TimeSeriesPoint,
     parse_time_range,
 )
+from rfs_monitoring.prometheus_source import PrometheusSource
 from rfs_monitoring.result import Failure, Result, Success
 from rfs_monitoring.web import handle_result, problem_of_status, problem_response
 
@@ -725,6 +726,7 @@ def monitoring_router(
     degraded_below: float = DEGRADED_BELOW,
     unhealthy_below: float = UNHEALTHY_BELOW,
     health_min_requests: int = HEALTH_MIN_REQUESTS,
+    source: PrometheusSource | None = None,
 ) -> APIRouter:
     """The monitoring routes (see the module docs) as an `APIRouter`.
 
@@ -741,6 +743,11 @@ def monitoring_router(
     degraded_below <= 1), once its window holds ``health_min_requests`` requests; the values
     show in the route's OpenAPI description and in each answer's ``thresholds``. A bad value is
     a `ValueError` here.
+
+    ``source`` answers the data routes (operations, metrics, time series, health, top errors)
+    from a Prometheus server over the whole fleet instead of this process
+    (`rfs_monitoring.prometheus_source.PrometheusSource`); ``/metrics`` still exposes this
+    process, for Prometheus to scrape.
     """
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
@@ -750,8 +757,11 @@ def monitoring_router(
         raise ValueError(f"protect_reads=True needs auth=... or token=... (or {TOKEN_ENV})")
     limits = _health_thresholds(degraded_below, unhealthy_below, health_min_requests)
 
-    def source() -> ResultMetricsCollector:
+    def local() -> ResultMetricsCollector:
         return collector if collector is not None else ResultMetricsCollector.instance()
+
+    def data() -> ResultMetricsCollector | PrometheusSource:
+        return source if source is not None else local()
 
     owns_manager = alert_manager is None
     manager = alert_manager if alert_manager is not None else AlertManager(collector)
@@ -764,7 +774,9 @@ def monitoring_router(
     )
     protected = dependencies if protect_reads else []
     # The ranges the collector answers, stated in the OpenAPI schema (and checked by FastAPI).
-    known = collector if collector is not None else ResultMetricsCollector._instance
+    known: ResultMetricsCollector | PrometheusSource | None = (
+        source if source is not None else collector or ResultMetricsCollector._instance
+    )
     retention = parse_time_range(known.retention if known is not None else "1w").unwrap_or(604_800)
     pattern = _time_range_pattern(retention)
 
@@ -805,7 +817,7 @@ def monitoring_router(
                 media_type="application/json",
             )
 
-        return source()._rows_json(time_range).map(body)
+        return data()._rows_json(time_range).map(body)
 
     @router.get(
         "/operations/{name:path}/metrics",
@@ -814,10 +826,10 @@ def monitoring_router(
         dependencies=protected,
     )
     @handle_result
-    async def operation_metrics(
+    def operation_metrics(
         name: str, time_range: str = time_range_query("1h")
     ) -> Result[OperationMetrics, APIError]:
-        return source().operation_metrics(name, time_range)
+        return data().operation_metrics(name, time_range)
 
     @router.get(
         "/operations/{name:path}/timeseries",
@@ -826,13 +838,13 @@ def monitoring_router(
         dependencies=protected,
     )
     @handle_result
-    async def operation_timeseries(
+    def operation_timeseries(
         name: str,
         time_range: str = time_range_query("1h"),
         points: Annotated[int, Query(ge=1, le=1000)] = 60,
     ) -> Result[TimeSeries, APIError]:
         return (
-            source()
+            data()
             .time_series(name, time_range, points)
             .map(lambda pts: TimeSeries(operation=name, time_range=time_range, points=pts))
         )
@@ -857,7 +869,7 @@ def monitoring_router(
     def result_pattern_health(
         time_range: str = time_range_query("5m"),
     ) -> Result[Any, APIError]:  # a ResultPatternHealth body, written as bytes
-        c = source()
+        c = data()
         fresh_alerts()
         firing = [(a.operation, a.rule, a.severity) for a in manager.firing()]
         limits_tuple = (limits.degraded_below, limits.unhealthy_below, limits.min_requests)
@@ -899,11 +911,11 @@ def monitoring_router(
         dependencies=protected,
     )
     @handle_result
-    async def top_errors(
+    def top_errors(
         limit: Annotated[int, Query(ge=1, le=1000)] = 10,
         time_range: str = time_range_query("1h"),
     ) -> Result[list[ErrorSummary], APIError]:
-        c = source()
+        c = data()
         return c._window(time_range).map(lambda _: c.top_errors(limit, time_range))
 
     @router.get(
@@ -941,12 +953,12 @@ def monitoring_router(
     @handle_result
     async def configure_alerts(config: AlertConfiguration) -> Result[str, APIError]:
         for rule in config.rules:  # a window past the retention could never be evaluated
-            window = source()._window(rule.window)
+            window = local()._window(rule.window)
             if isinstance(window, Failure):
                 return Failure(
                     APIError.validation_error(
                         f"rule {rule.name!r}: window {rule.window!r} is longer than the "
-                        f"collector's retention ({source().retention})",
+                        f"collector's retention ({local().retention})",
                         {"rule": rule.name, "window": rule.window},
                     )
                 )
@@ -998,7 +1010,7 @@ def monitoring_router(
     )
     def prometheus_metrics(request: Request) -> Response:
         format, content_type = negotiate_exposition(request.headers.get("accept", ""))
-        body = source().expose(format, [*process_families(), *_log_writer_families()])
+        body = local().expose(format, [*process_families(), *_log_writer_families()])
         # Prometheus asks for gzip; with hundreds of operations the text is megabytes.
         if "gzip" in request.headers.get("accept-encoding", ""):
             return Response(

@@ -604,6 +604,57 @@ fn expose<'py>(
     Ok(PyBytes::new(py, &body))
 }
 
+/// The health route's judgement of rows that come from elsewhere (a Prometheus source):
+/// `rows` lists `(operation, total, failures, p99_ms)`; the answer is
+/// `Registry.health_json`'s.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn judge_health<'py>(
+    py: Python<'py>,
+    rows: Vec<(String, u64, u64, f64)>,
+    firing: Vec<(String, String, String)>,
+    degraded_below: f64,
+    unhealthy_below: f64,
+    min_requests: u64,
+) -> (Bound<'py, PyBytes>, &'static str, u64, u64, usize, usize) {
+    let briefs: Vec<Brief> = rows
+        .into_iter()
+        .map(|(operation, total, failures, p99_ms)| Brief {
+            operation,
+            headline: Headline {
+                total,
+                successes: total.saturating_sub(failures),
+                failures: failures.min(total),
+                sum_ms: 0.0,
+                mean_ms: 0.0,
+                min_ms: 0.0,
+                max_ms: 0.0,
+                p50_ms: 0.0,
+                p90_ms: 0.0,
+                p95_ms: 0.0,
+                p99_ms,
+                p999_ms: 0.0,
+                window_start: 0.0,
+                throughput_rps: 0.0,
+            },
+        })
+        .collect();
+    let limits = rfs_monitoring_core::json::HealthLimits {
+        degraded_below,
+        unhealthy_below,
+        min_requests,
+    };
+    let judged = rfs_monitoring_core::json::health_rows(&briefs, &firing, &limits);
+    (
+        PyBytes::new(py, judged.json.as_bytes()),
+        judged.status,
+        judged.total,
+        judged.failed,
+        judged.firing,
+        judged.operations,
+    )
+}
+
 /// Times calls of a sync function and records them, classifying the outcome.
 ///
 /// `resolve()` returns the `Handle` to record into (called again after `bump_generation`);
@@ -809,6 +860,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Monitor>()?;
     m.add_function(wrap_pyfunction!(bump_generation, m)?)?;
     m.add_function(wrap_pyfunction!(expose, m)?)?;
+    m.add_function(wrap_pyfunction!(judge_health, m)?)?;
     m.add_function(wrap_pyfunction!(_fork_prepare, m)?)?;
     m.add_function(wrap_pyfunction!(_fork_done, m)?)?;
     m.add_class::<PyTextMasker>()?;
