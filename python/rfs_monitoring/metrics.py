@@ -41,7 +41,7 @@ from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
 from rfs_monitoring.errors import APIError
 from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, read_outcome
-from rfs_monitoring.masking import echo
+from rfs_monitoring.masking import echo, get_masker
 from rfs_monitoring.result import Failure, Result, Success
 
 if TYPE_CHECKING:
@@ -688,6 +688,19 @@ class ResultMetricsCollector:
         return self._now_and_window(time_range).map(
             lambda now_window: self._registry.health_json(
                 now_window[0], now_window[1], list(firing), limits[0], limits[1], limits[2]
+            )
+        )
+
+    def _top_errors_json(self, limit: int, time_range: str) -> Result[bytes, APIError] | None:
+        """The top errors' rows as JSON bytes written by the core, messages masked by the
+        process-wide masker's text rules; ``None`` when that masker has patterns of its own
+        (`configure_masking(patterns=...)`), which only Python can apply."""
+        masker = get_masker()
+        if masker.patterns:
+            return None
+        return self._now_and_window(time_range).map(
+            lambda now_window: self._registry.top_errors_json(
+                now_window[0], now_window[1], limit, masker._text
             )
         )
 

@@ -204,6 +204,26 @@ impl PyRegistry {
         )
     }
 
+    /// The top errors' rows as JSON bytes, messages masked by `masker` (the Python masker's
+    /// own text rules), built with the interpreter released and no Python object per row.
+    fn top_errors_json<'py>(
+        &self,
+        py: Python<'py>,
+        now: f64,
+        window: u64,
+        limit: usize,
+        masker: &PyTextMasker,
+    ) -> Bound<'py, PyBytes> {
+        let inner = &self.inner;
+        let text_masker = &masker.inner;
+        let rows = detached(py, || {
+            rfs_monitoring_core::json::top_errors_rows(&inner.top_errors(now, window, limit), |m| {
+                text_masker.mask(m)
+            })
+        });
+        PyBytes::new(py, rows.as_bytes())
+    }
+
     /// Names with data in the window, sorted.
     fn operations(&self, py: Python<'_>, now: f64, window: u64) -> Vec<String> {
         let inner = &self.inner;

@@ -360,3 +360,109 @@ mod health_tests {
         assert_eq!((empty.json.as_str(), empty.status), ("[]", "healthy"));
     }
 }
+
+/// Appends `seconds` since the epoch as an ISO 8601 UTC time, as pydantic writes one:
+/// `2026-12-01T14:39:21.726175Z` (no fraction when it is zero).
+pub fn push_utc(out: &mut String, seconds: f64) {
+    let seconds = if seconds.is_finite() {
+        seconds.max(0.0)
+    } else {
+        0.0
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let micros_total = (seconds * 1e6).round() as u64;
+    let micros = micros_total % 1_000_000;
+    let whole = micros_total / 1_000_000;
+    let (days, rest) = (whole / 86_400, whole % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    #[allow(clippy::cast_possible_wrap)]
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    );
+    if micros > 0 {
+        let _ = write!(out, ".{micros:06}");
+    }
+    out.push('Z');
+}
+
+/// The top errors' rows as a JSON array (`ErrorSummary` fields), messages passed through
+/// `mask` (the codes are masked when they are first kept).
+#[must_use]
+pub fn top_errors_rows(
+    errors: &[crate::registry::TopError],
+    mask: impl Fn(&str) -> std::borrow::Cow<'_, str>,
+) -> String {
+    let mut out = String::with_capacity(2 + errors.len() * 200);
+    out.push('[');
+    for (i, e) in errors.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"operation_name\":");
+        push_string(&mut out, &e.operation);
+        out.push_str(",\"error_code\":");
+        push_string(&mut out, &e.code);
+        out.push_str(",\"error_message\":");
+        push_string(&mut out, &mask(&e.message));
+        let _ = write!(out, ",\"count\":{},\"first_seen\":\"", e.count);
+        push_utc(&mut out, e.first_seen);
+        out.push_str("\",\"last_seen\":\"");
+        push_utc(&mut out, e.last_seen);
+        out.push_str("\"}");
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_pydantic_writes_them() {
+        let mut out = String::new();
+        push_utc(&mut out, 1_764_599_961.726_175);
+        out.push(' ');
+        push_utc(&mut out, 0.0);
+        out.push(' ');
+        push_utc(&mut out, 951_782_400.0); // 2000-02-29, a leap day
+        assert_eq!(
+            out,
+            "2025-12-01T14:39:21.726175Z 1970-01-01T00:00:00Z 2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn top_error_rows_mask_their_messages() {
+        let rows = top_errors_rows(
+            &[crate::registry::TopError {
+                operation: "login".to_owned(),
+                code: "DENIED".to_owned(),
+                message: "secret in here".to_owned(),
+                count: 3,
+                first_seen: 60.0,
+                last_seen: 120.5,
+            }],
+            |m| std::borrow::Cow::Owned(m.replace("secret", "***")),
+        );
+        assert_eq!(
+            rows,
+            "[{\"operation_name\":\"login\",\"error_code\":\"DENIED\",\"error_message\":\
+             \"*** in here\",\"count\":3,\"first_seen\":\"1970-01-01T00:01:00Z\",\
+             \"last_seen\":\"1970-01-01T00:02:00.500000Z\"}]"
+        );
+    }
+}
