@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from rfs_monitoring.dashboard_api import monitoring_router
-from rfs_monitoring.masking import configure_masking
+from rfs_monitoring.masking import configure_masking, get_masker
 from rfs_monitoring.metrics import ErrorSummary, ResultMetricsCollector
 
 
@@ -68,3 +73,21 @@ def test_list_and_health_bodies_hold_every_field(
     assert operation["reasons"] == ["success rate 75.00%"]
     assert answer["total_requests"] == 40
     assert answer["thresholds"]["unhealthy_below"] == 0.9
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=0, max_value=4_000_000_000, allow_nan=False))
+def test_times_written_by_the_core_are_pythons(t: float) -> None:
+    """The core writes times exactly as pydantic writes `datetime.fromtimestamp(t, UTC)`
+    (microseconds rounded half to even, as Python does)."""
+    now = [t]
+    collector = ResultMetricsCollector(clock=lambda: now[0], sample_resources=False)
+    try:
+        collector.record("op", 1.0, False, "E", "m")
+        (row,) = json.loads(
+            collector._registry.top_errors_json(t + 1, 3600, 10, get_masker()._text)
+        )
+        expected = TypeAdapter(datetime).dump_python(datetime.fromtimestamp(t, UTC), mode="json")
+        assert row["first_seen"] == expected
+    finally:
+        collector.close()

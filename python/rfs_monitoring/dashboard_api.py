@@ -826,10 +826,13 @@ def monitoring_router(
         dependencies=protected,
     )
     @handle_result
-    def operation_metrics(
+    async def operation_metrics(
         name: str, time_range: str = time_range_query("1h")
     ) -> Result[OperationMetrics, APIError]:
-        return data().operation_metrics(name, time_range)
+        d = data()
+        if isinstance(d, PrometheusSource):  # network I/O: off the event loop
+            return await run_in_threadpool(d.operation_metrics, name, time_range)
+        return d.operation_metrics(name, time_range)  # the core answers in microseconds
 
     @router.get(
         "/operations/{name:path}/timeseries",
@@ -838,16 +841,17 @@ def monitoring_router(
         dependencies=protected,
     )
     @handle_result
-    def operation_timeseries(
+    async def operation_timeseries(
         name: str,
         time_range: str = time_range_query("1h"),
         points: Annotated[int, Query(ge=1, le=1000)] = 60,
     ) -> Result[TimeSeries, APIError]:
-        return (
-            data()
-            .time_series(name, time_range, points)
-            .map(lambda pts: TimeSeries(operation=name, time_range=time_range, points=pts))
-        )
+        d = data()
+        if isinstance(d, PrometheusSource):  # network I/O: off the event loop
+            found = await run_in_threadpool(d.time_series, name, time_range, points)
+        else:
+            found = d.time_series(name, time_range, points)
+        return found.map(lambda pts: TimeSeries(operation=name, time_range=time_range, points=pts))
 
     @router.get(
         "/health/result-patterns",
@@ -911,11 +915,15 @@ def monitoring_router(
         dependencies=protected,
     )
     @handle_result
-    def top_errors(
+    async def top_errors(
         limit: Annotated[int, Query(ge=1, le=1000)] = 10,
         time_range: str = time_range_query("1h"),
     ) -> Result[Any, APIError]:  # list[ErrorSummary], written as bytes
         c = data()
+        if isinstance(c, PrometheusSource):  # network I/O: off the event loop
+            return await run_in_threadpool(
+                lambda: c._window(time_range).map(lambda _: c.top_errors(limit, time_range))
+            )
         if isinstance(c, ResultMetricsCollector):
             # Rows written by the core, no Python object per row (unless custom masking
             # patterns need Python).

@@ -369,10 +369,17 @@ pub fn push_utc(out: &mut String, seconds: f64) {
     } else {
         0.0
     };
+    // As Python's datetime.fromtimestamp: the fraction's microseconds rounded half to even.
+    let whole_seconds = seconds.trunc();
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let micros_total = (seconds * 1e6).round() as u64;
-    let micros = micros_total % 1_000_000;
-    let whole = micros_total / 1_000_000;
+    let (mut whole, mut micros) = (
+        whole_seconds as u64,
+        ((seconds - whole_seconds) * 1e6).round_ties_even() as u64,
+    );
+    if micros >= 1_000_000 {
+        whole += 1;
+        micros -= 1_000_000;
+    }
     let (days, rest) = (whole / 86_400, whole % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     #[allow(clippy::cast_possible_wrap)]
