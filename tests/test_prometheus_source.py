@@ -155,6 +155,52 @@ def test_a_prometheus_that_never_answers_is_a_504_within_the_timeout() -> None:
         listener.close()
 
 
+def test_a_prometheus_that_trickles_its_answer_is_a_504_within_the_timeout() -> None:
+    """Each byte comes well within httpx's per-read timeout, the whole answer never does: the
+    source's deadline bounds the whole request."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection = listener.accept()[0]
+            except OSError:
+                continue
+            with connection:
+                connection.settimeout(1.0)
+                try:
+                    connection.recv(65536)
+                    connection.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 1000\r\n\r\n"
+                    )
+                    for _ in range(100):  # bounded: at most 30 s, one byte every 0.3 s
+                        if stop.wait(0.3):
+                            break
+                        connection.sendall(b" ")
+                except OSError:
+                    continue
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    source = PrometheusSource(f"http://127.0.0.1:{port}", timeout=1.5)
+    try:
+        started = time.monotonic()
+        error = source.operation_metrics("pay", "1h").unwrap_error()
+        assert error.status_code == 504
+        assert time.monotonic() - started < 4
+    finally:
+        source.close()
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
 def test_a_bad_url_or_timeout_is_refused() -> None:
     with pytest.raises(ValueError, match="http"):
         PrometheusSource("prometheus:9090")

@@ -6,7 +6,9 @@ from typing import Any, final
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "DEFAULT_SENSITIVE_KEYS",
     "OTHER",
+    "REPLACEMENT",
     "TRACKABLE_MS",
     "UNKNOWN_CODE",
     "Brief",
@@ -29,6 +31,8 @@ __version__: str
 TRACKABLE_MS: float
 OTHER: str
 UNKNOWN_CODE: str
+DEFAULT_SENSITIVE_KEYS: list[str]
+REPLACEMENT: str
 
 @final
 class Registry:

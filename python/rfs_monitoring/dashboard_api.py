@@ -44,6 +44,7 @@ refused with 403 until the router is given an ``auth`` dependency or a ``token``
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import hmac
@@ -63,9 +64,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -99,7 +100,6 @@ from rfs_monitoring.web import handle_result, problem_of_status, problem_respons
 if TYPE_CHECKING:
     from starlette.responses import Response as StarletteResponse
 
-    from rfs_monitoring import _core
 
 __all__ = [
     "AlertsOverview",
@@ -271,77 +271,19 @@ class LogLevelState(BaseModel):
 # -- Prometheus --------------------------------------------------------------------------------
 
 
-_go_float = cast("Callable[[float], str]", floatToGoString)
-
-
-@cache
-def _le(bound: float) -> str:
-    """Prometheus' own rendering of a bucket bound (``+Inf``, ``0.005``); every operation shares
-    the same few bounds, so they are rendered once."""
-    return _go_float(bound)
-
-
 class _ResultCollector(Collector):
-    """Exposes the collector's lifetime totals as Prometheus metric families at scrape time."""
+    """Exposes the collector's lifetime totals as Prometheus metric families at scrape time.
+
+    The families are the core's own exposition, read back by prometheus_client's parser: the
+    names, help texts, labels and values are defined once, in `ResultMetricsCollector.expose`.
+    """
 
     def __init__(self, source: Callable[[], ResultMetricsCollector]) -> None:
         self._source = source
 
     def collect(self) -> Iterator[Metric]:
-        duration = HistogramMetricFamily(
-            "rfs_operation_duration_seconds",
-            "Duration of Result-pattern operations, successes and failures alike.",
-            labels=["operation"],
-        )
-        totals = CounterMetricFamily(
-            "rfs_operations",
-            "Result-pattern operations by outcome (a returned Failure counts as error).",
-            labels=["operation", "outcome"],
-        )
-        errors = CounterMetricFamily(
-            "rfs_operation_errors",
-            "Failed operations by error code (the collector bounds the codes per operation).",
-            labels=["operation", "error_code"],
-        )
-        step_duration = HistogramMetricFamily(
-            "rfs_step_duration_seconds",
-            "Own duration of each pass through a chain's log_step/log_error step.",
-            labels=["operation", "step"],
-        )
-        steps = CounterMetricFamily(
-            "rfs_steps",
-            "Passes through a chain's steps by outcome (a Failure at that point counts as error).",
-            labels=["operation", "step", "outcome"],
-        )
-        source = self._source()
-        for op in source.cumulative():
-            duration.add_metric(
-                [op.operation_name],
-                [(_le(bound), float(count)) for bound, count in op.buckets],
-                op.sum_seconds,
-            )
-            totals.add_metric([op.operation_name, "success"], float(op.successes))
-            totals.add_metric([op.operation_name, "error"], float(op.failures))
-            for code, count in sorted(op.errors_by_code.items()):
-                errors.add_metric([op.operation_name, code], float(count))
-        for operation, step, totals_of_step in source.step_cumulative():
-            step_duration.add_metric(
-                [operation, step],
-                [(_le(bound), float(count)) for bound, count in totals_of_step.buckets],
-                totals_of_step.sum_seconds,
-            )
-            steps.add_metric([operation, step, "success"], float(totals_of_step.successes))
-            steps.add_metric([operation, step, "error"], float(totals_of_step.failures))
-        yield duration
-        yield totals
-        yield errors
-        yield step_duration
-        yield steps
-        from rfs_monitoring.result_logging import log_writer_state
-
-        writer = log_writer_state()
-        for name, help_text, value in _log_writer_counters(writer.dropped, writer.sink_errors):
-            yield CounterMetricFamily(name, help_text, value=float(value))
+        text = self._source().expose("text", _log_writer_families()).decode()
+        yield from text_string_to_metric_families(text)
 
 
 PROTOBUF_CONTENT_TYPE = (
@@ -655,21 +597,6 @@ def _size_limited(request: Request) -> Request:
 
 
 # -- the router --------------------------------------------------------------------------------
-
-
-def _summary(b: _core.Brief) -> OperationSummary:
-    return OperationSummary(
-        b.operation,
-        b.total,
-        b.failures,
-        b.successes / b.total,
-        b.mean_ms,
-        b.p50_ms,
-        b.p90_ms,
-        b.p99_ms,
-        b.max_ms,
-        b.throughput_rps,
-    )
 
 
 _UNITS = (("s", 1), ("m", 60), ("h", 3_600), ("d", 86_400), ("w", 604_800))
@@ -1058,20 +985,8 @@ def monitoring_router(
 def _log_writer_health() -> LogWriterHealth:
     from rfs_monitoring.result_logging import log_writer_state
 
-    state = log_writer_state()
-    return LogWriterHealth(
-        queue_depth=state.queue_depth,
-        queued_bytes=state.queued_bytes,
-        written=state.written,
-        diverted=state.diverted,
-        dropped=state.dropped,
-        sink_errors=state.sink_errors,
-        last_error=state.last_error,
-        last_error_time=None
-        if state.last_error_time is None
-        else datetime.fromtimestamp(state.last_error_time, UTC),
-        fallback_active=state.fallback_active,
-    )
+    # The same fields; pydantic reads the Unix `last_error_time` as a UTC datetime.
+    return LogWriterHealth.model_validate(dataclasses.asdict(log_writer_state()))
 
 
 def _health_thresholds(

@@ -175,19 +175,13 @@ _BUILT_IN: dict[str, _Entry] = {
     ),
 }
 
+_RFS_BUILDERS = _from_module("rfs.core.result", "Success", "Failure")
+
 _FAMILIES: dict[str, _Family] = {
-    "rfs.core.result.Result": _Family(
-        "rfs", _ROLE_RESULT, _from_module("rfs.core.result", "Success", "Failure")
-    ),
-    "rfs.core.result.Success": _Family(
-        "rfs", _ROLE_SUCCESS, _from_module("rfs.core.result", "Success", "Failure")
-    ),
-    "rfs.core.result.Failure": _Family(
-        "rfs", _ROLE_FAILURE, _from_module("rfs.core.result", "Success", "Failure")
-    ),
-    "rfs.reactive.mono_result.MonoResult": _Family(
-        "rfs", _ROLE_RESULT, _from_module("rfs.core.result", "Success", "Failure")
-    ),
+    "rfs.core.result.Result": _Family("rfs", _ROLE_RESULT, _RFS_BUILDERS),
+    "rfs.core.result.Success": _Family("rfs", _ROLE_SUCCESS, _RFS_BUILDERS),
+    "rfs.core.result.Failure": _Family("rfs", _ROLE_FAILURE, _RFS_BUILDERS),
+    "rfs.reactive.mono_result.MonoResult": _Family("rfs", _ROLE_RESULT, _RFS_BUILDERS),
     "rfs.reactive.flux_result.FluxResult": _Family("rfs", _ROLE_LIST),
     "returns.result.Result": _Family(
         "returns", _ROLE_RESULT, _from_module("returns.result", "Success", "Failure")

@@ -67,30 +67,12 @@ __all__ = [
     "masking_processor",
 ]
 
-REPLACEMENT = "***"
+REPLACEMENT: str = _core.REPLACEMENT
 """What a masked value is replaced with."""
 
-DEFAULT_SENSITIVE_KEYS: frozenset[str] = frozenset(
-    {
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "token",
-        "apikey",
-        "authorization",
-        "auth",
-        "cookie",
-        "session",
-        "credential",
-        "privatekey",
-        "cardnumber",
-        "cvv",
-        "cvc",
-        "ssn",
-    }
-)
-"""Key words (lowercase, without separators) whose values are always masked."""
+DEFAULT_SENSITIVE_KEYS: frozenset[str] = frozenset(_core.DEFAULT_SENSITIVE_KEYS)
+"""Key words (lowercase, without separators) whose values are always masked (the Rust core's
+list: one policy for Python and Rust)."""
 
 # Long key words (six letters or more) are matched anywhere in a normalised key ("x-api-key",
 # "client_secret"); short ones only as a whole word, so "classname" (which contains "ssn") or

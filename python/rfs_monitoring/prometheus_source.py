@@ -20,6 +20,7 @@ last seen.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -123,9 +124,16 @@ class PrometheusSource:
         return "{" + ",".join(m for m in (self.selector, *extra) if m) + "}"
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
-        started = time.monotonic()
+        # httpx's timeout bounds each read; the deadline bounds the whole answer, so a server
+        # that trickles its body cannot hold a request for longer than the timeout.
+        deadline = time.monotonic() + self.timeout
+        chunks: list[bytes] = []
         try:
-            response = self._client.get(f"{self.url}{path}", params=params)
+            with self._client.stream("GET", f"{self.url}{path}", params=params) as response:
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("no whole answer before the deadline")
         except httpx.TimeoutException:
             raise _PrometheusError(
                 APIError.timeout_error(f"Prometheus did not answer within {self.timeout:g} s")
@@ -136,17 +144,12 @@ class PrometheusSource:
                     f"Prometheus cannot be reached ({type(exc).__name__})"
                 )
             ) from None
-        if time.monotonic() - started > self.timeout:  # a slow body counts as a timeout too
-            raise _PrometheusError(APIError.timeout_error("Prometheus answered too slowly"))
         try:
-            body = response.json()
+            body = json.loads(b"".join(chunks))
         except ValueError:
             body = None
-        if (
-            response.status_code != 200
-            or not isinstance(body, dict)
-            or body.get("status") != ("success")
-        ):
+        answered = isinstance(body, dict) and body.get("status") == "success"
+        if response.status_code != 200 or not answered:
             raise _PrometheusError(
                 APIError.external_service_error(
                     f"Prometheus answered {response.status_code} to a query"
@@ -226,7 +229,6 @@ class PrometheusSource:
 
     def _rows_json(self, time_range: str) -> Result[bytes, APIError]:
         """The operations list's rows as JSON bytes."""
-        import json
 
         def rows(now_window: tuple[float, int]) -> Result[bytes, APIError]:
             now, window = now_window

@@ -872,6 +872,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("OTHER", rfs_monitoring_core::OTHER)?;
     m.add("UNKNOWN_CODE", rfs_monitoring_core::UNKNOWN_CODE)?;
+    m.add(
+        "DEFAULT_SENSITIVE_KEYS",
+        rfs_monitoring_core::mask::DEFAULT_SENSITIVE_KEYS.to_vec(),
+    )?;
+    m.add("REPLACEMENT", REPLACEMENT)?;
     m.add_class::<PyRegistry>()?;
     m.add_class::<PyHandle>()?;
     m.add_class::<PyHeadline>()?;
