@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from rfs_monitoring import tracing
+from rfs_monitoring.testing import FakeClock
 
 
 @pytest.fixture
@@ -22,3 +23,9 @@ def exporter() -> Iterator[InMemorySpanExporter]:
     yield memory
     tracing.set_tracer_provider(previous)
     provider.shutdown()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The package's fake clock, at its fixed start (2024-01-01T00:00:00Z)."""
+    return FakeClock()

@@ -47,7 +47,7 @@ def test_hour_summaries_match_a_sorted_list(
     assert summary.failures == sum(code is not None for _, _, code in samples)
     expected_codes = {c: sum(code == c for _, _, code in samples) for c in CODES}
     assert dict(summary.errors_by_code) == {c: n for c, n in expected_codes.items() if n}
-    assert sum(count for *_, count, _, _ in summary.top_errors) == summary.failures
+    assert sum(error.count for error in summary.top_errors) == summary.failures
     ordered = sorted(ms for _, ms, _ in samples)
     assert (summary.min_ms, summary.max_ms) == (ordered[0], ordered[-1])
     assert math.isclose(summary.sum_ms, math.fsum(ordered), rel_tol=1e-9)
@@ -73,11 +73,11 @@ def test_time_series_points_add_up_to_the_summary(samples: list[float], points: 
     summary = registry.summary("op", NOW, 3_600, 0)
     assert series is not None
     assert summary is not None
-    assert sum(point[2] for point in series) == summary.total == len(samples)
-    assert max(point[8] for point in series) == summary.max_ms
-    starts = [point[0] for point in series]
+    assert sum(point.total for point in series) == summary.total == len(samples)
+    assert max(point.max_ms for point in series) == summary.max_ms
+    starts = [point.start for point in series]
     assert starts == sorted(starts)
-    step = series[0][1]
-    assert all(point[1] == step for point in series)
+    step = series[0].seconds
+    assert all(point.seconds == step for point in series)
     assert step >= 3_600 / points or step == 10
     assert len(series) <= math.ceil(3_600 / step) + 1

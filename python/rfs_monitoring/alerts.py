@@ -41,7 +41,6 @@ import json
 import logging
 import math
 import operator
-import os
 import queue
 import re
 import threading
@@ -56,6 +55,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from rfs_monitoring._fork import on_fork
+from rfs_monitoring._headline import LONG_NAME
 from rfs_monitoring.masking import mask, mask_text
 from rfs_monitoring.result import Result
 
@@ -136,16 +137,8 @@ def _metric_value(metrics: _Metrics, metric: AlertMetric) -> float:
         case "error_rate":
             total = metrics.total_requests
             return metrics.failed_requests / total if total else 0.0
-        case "p50_ms":
-            return float(metrics.p50_response_time_ms)
-        case "p90_ms":
-            return float(metrics.p90_response_time_ms)
-        case "p99_ms":
-            return float(metrics.p99_response_time_ms)
-        case "avg_ms":
-            return float(metrics.avg_response_time_ms)
-        case "max_ms":
-            return float(metrics.max_response_time_ms)
+        case "p50_ms" | "p90_ms" | "p99_ms" | "avg_ms" | "max_ms":
+            return float(getattr(metrics, LONG_NAME[metric]))
         case "rps":
             return float(metrics.throughput_rps)
         case "error_count":
@@ -1173,5 +1166,4 @@ def _after_fork_in_child() -> None:
         manager._after_fork_in_child()
 
 
-if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork(after_in_child=_after_fork_in_child, name="alerts")

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import os
 import random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
@@ -44,6 +43,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from rfs_monitoring import _core
+from rfs_monitoring._fork import on_fork
 
 __all__ = [
     "ACCEPTED_ID_HEADERS",
@@ -112,8 +112,7 @@ _operation: ContextVar[OperationScope | None] = ContextVar("rfs_operation", defa
 # reseeded in forked children, so pre-forked workers never share a sequence) costs a fraction of
 # a urandom system call per ID. A private instance, so random.seed() in user code has no effect.
 _rng = random.Random()
-if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
-    os.register_at_fork(after_in_child=_rng.seed)
+on_fork(after_in_child=_rng.seed, name="correlation ids")
 _VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
 _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 

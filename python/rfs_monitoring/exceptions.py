@@ -10,11 +10,30 @@ from typing import Any
 
 from rfs_monitoring.errors import APIError, ErrorCode
 
-__all__ = ["ClockError", "OperationTimeoutError", "RfsMonitoringError", "UnwrapError"]
+__all__ = [
+    "ClockError",
+    "InvalidArgumentError",
+    "OperationTimeoutError",
+    "RfsMonitoringError",
+    "UnwrapError",
+]
 
 
 class RfsMonitoringError(Exception):
     """Base class of every exception this package raises on its own."""
+
+
+class InvalidArgumentError(RfsMonitoringError, ValueError):
+    """A value refused by the Rust core (``rfs_monitoring._core``): an empty operation name, an
+    unknown exposition format or family type, a registry setting out of range.
+
+    >>> from rfs_monitoring import _core
+    >>> try:
+    ...     _core.Registry().handle("")
+    ... except InvalidArgumentError as error:
+    ...     isinstance(error, ValueError)
+    True
+    """
 
 
 class UnwrapError(RfsMonitoringError, ValueError):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 import re
 import threading
 import time
@@ -37,6 +36,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from rfs_monitoring import _core
+from rfs_monitoring._fork import on_fork
+from rfs_monitoring._headline import latencies_of, latency_fields
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
 from rfs_monitoring.errors import APIError
@@ -325,32 +326,25 @@ class Exemplar:
     time: float
 
 
-_CumulativeRow = tuple[
-    str,
-    int,
-    int,
-    list[tuple[str, int]],
-    float,
-    list[tuple[float, int]],
-    tuple[int, int, int, list[int]],
-    list[tuple[float, str, str, float, float]],
-]
-
-
-def _cumulative(row: _CumulativeRow, operation_name: str) -> CumulativeOperation:
-    _, total, failures, codes, sum_seconds, buckets, native, exemplars = row
-    schema, zero, offset, counts = native
+def _cumulative(row: _core.Cumulative, operation_name: str) -> CumulativeOperation:
+    native = row.native
     return CumulativeOperation(
         operation_name=operation_name,
-        total=total,
-        successes=total - failures,
-        failures=failures,
-        errors_by_code=dict(codes),
-        sum_seconds=sum_seconds,
-        buckets=list(buckets),
-        native=NativeBuckets(schema, zero, offset, counts),
-        exemplars=[Exemplar(*exemplar) for exemplar in exemplars],
+        total=row.total,
+        successes=row.total - row.failures,
+        failures=row.failures,
+        errors_by_code=dict(row.errors_by_code),
+        sum_seconds=row.sum_seconds,
+        buckets=row.buckets,
+        native=NativeBuckets(native.schema, native.zero_count, native.offset, native.counts),
+        exemplars=[
+            Exemplar(e.bucket_upper_bound, e.trace_id, e.span_id, e.seconds, e.time)
+            for e in row.exemplars
+        ],
     )
+
+
+_STEP_FIELDS = frozenset(StepMetrics.__dataclass_fields__)
 
 
 def _rate(successes: int, total: int) -> float:
@@ -540,11 +534,7 @@ class ResultMetricsCollector:
                     total_requests=summary.total,
                     failed_requests=summary.failures,
                     success_rate=_rate(summary.successes, summary.total),
-                    avg_ms=summary.mean_ms,
-                    p50_ms=summary.p50_ms,
-                    p90_ms=summary.p90_ms,
-                    p99_ms=summary.p99_ms,
-                    max_ms=summary.max_ms,
+                    **latency_fields(summary, long=False, only=_STEP_FIELDS),
                 )
             )
         return steps
@@ -622,23 +612,16 @@ class ResultMetricsCollector:
                 successful_requests=summary.successes,
                 failed_requests=summary.failures,
                 success_rate=_rate(summary.successes, summary.total),
-                avg_response_time_ms=summary.mean_ms,
-                p50_response_time_ms=summary.p50_ms,
-                p90_response_time_ms=summary.p90_ms,
-                p99_response_time_ms=summary.p99_ms,
-                max_response_time_ms=summary.max_ms,
                 error_breakdown=dict(summary.errors_by_code),
-                top_errors=[(_masked(e[2]), e[3]) for e in summary.top_errors],
+                top_errors=[(_masked(e.message), e.count) for e in summary.top_errors],
                 avg_memory_usage_mb=rss_mb,
                 avg_cpu_usage_percent=cpu_percent,
                 hourly_distribution=dict(summary.hourly),
                 window_start=_utc(summary.window_start),
                 window_end=_utc(summary.window_end),
                 throughput_rps=summary.throughput_rps,
-                min_response_time_ms=summary.min_ms,
-                p95_response_time_ms=summary.p95_ms,
-                p999_response_time_ms=summary.p999_ms,
                 steps=self._step_metrics(name, now, window.unwrap()),
+                **latency_fields(summary, long=True),
             )
         )
 
@@ -733,14 +716,7 @@ class ResultMetricsCollector:
                     b.successes,
                     b.failures,
                     b.successes / b.total,
-                    b.mean_ms,
-                    b.min_ms,
-                    b.p50_ms,
-                    b.p90_ms,
-                    b.p95_ms,
-                    b.p99_ms,
-                    b.p999_ms,
-                    b.max_ms,
+                    *latencies_of(b),
                     b.throughput_rps,
                     start,
                     window_end,
@@ -778,16 +754,14 @@ class ResultMetricsCollector:
         window = self._window_or_raise(time_range)
         return [
             ErrorSummary(
-                operation_name=operation,
-                error_code=code,
-                error_message=_masked(message),
-                count=count,
-                first_seen=_utc(first_seen),
-                last_seen=_utc(last_seen),
+                operation_name=e.operation,
+                error_code=e.code,
+                error_message=_masked(e.message),
+                count=e.count,
+                first_seen=_utc(e.first_seen),
+                last_seen=_utc(e.last_seen),
             )
-            for operation, code, message, count, first_seen, last_seen in (
-                self._registry.top_errors(self._now(), window, limit)
-            )
+            for e in self._registry.top_errors(self._now(), window, limit)
         ]
 
     def time_series(
@@ -820,25 +794,25 @@ class ResultMetricsCollector:
         return Success(
             [
                 TimeSeriesPoint(
-                    start=_utc(start),
-                    seconds=seconds,
-                    total=total,
-                    successes=total - failures,
-                    failures=failures,
-                    success_rate=_rate(total - failures, total),
-                    avg_ms=sum_ms / total if total else 0.0,
-                    p50_ms=p50,
-                    p90_ms=p90,
-                    p99_ms=p99,
-                    max_ms=max_ms,
+                    start=_utc(p.start),
+                    seconds=p.seconds,
+                    total=p.total,
+                    successes=p.total - p.failures,
+                    failures=p.failures,
+                    success_rate=_rate(p.total - p.failures, p.total),
+                    avg_ms=p.sum_ms / p.total if p.total else 0.0,
+                    p50_ms=p.p50_ms,
+                    p90_ms=p.p90_ms,
+                    p99_ms=p.p99_ms,
+                    max_ms=p.max_ms,
                 )
-                for start, seconds, total, failures, sum_ms, p50, p90, p99, max_ms in series
+                for p in series
             ]
         )
 
     def cumulative(self) -> list[CumulativeOperation]:
         """Lifetime totals of every operation with samples, sorted by name."""
-        return [_cumulative(row, row[0]) for row in self._registry.cumulative()]
+        return [_cumulative(row, row.operation) for row in self._registry.cumulative()]
 
     def expose(
         self,
@@ -867,7 +841,7 @@ class ResultMetricsCollector:
         """Lifetime totals of every step with samples: ``(operation, step, totals)``, sorted."""
         found = []
         for row in self._steps.cumulative():
-            operation, _, step = row[0].partition(_STEP_SEPARATOR)
+            operation, _, step = row.operation.partition(_STEP_SEPARATOR)
             if not step:  # the registry's own overflow series
                 operation, step = _core.OTHER, _core.OTHER
             found.append((operation, step, _cumulative(row, operation)))
@@ -934,15 +908,15 @@ def _after_fork_in_child() -> None:
             collector._sampler.after_fork_in_child()
 
 
-if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
-    # Before the fork, wait for storage operations running in other threads (with the
-    # interpreter released) and hold new ones back: a storage lock copied into the child while
-    # held, or waited for, would never be released there.
-    os.register_at_fork(
-        before=_core._fork_prepare,
-        after_in_parent=_core._fork_done,
-        after_in_child=_after_fork_in_child,
-    )
+# Before the fork, wait for storage operations running in other threads (with the interpreter
+# released) and hold new ones back: a storage lock copied into the child while held, or waited
+# for, would never be released there.
+on_fork(
+    before=_core._fork_prepare,
+    after_in_parent=_core._fork_done,
+    after_in_child=_after_fork_in_child,
+    name="core",
+)
 
 
 # -- @monitor_result --------------------------------------------------------------------------

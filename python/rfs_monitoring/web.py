@@ -256,8 +256,10 @@ def _install_openapi_hook() -> None:
 
     FastAPI builds a route's OpenAPI ``responses`` only from the ``responses=`` argument of
     ``@app.get(...)``, which the decorator below it cannot reach; so `APIRoute` creation is
-    wrapped once to merge the endpoint's problem responses in. Responses the route declares
-    itself win; routes of other endpoints are untouched.
+    wrapped to merge the endpoint's problem responses in. Responses the route declares itself
+    win; routes of other endpoints are untouched. Nothing is patched at import: the first
+    `handle_result` installs it (a decorator runs before the route that takes its endpoint is
+    created), once.
     """
     original = APIRoute.__init__
     if getattr(original, "_rfs_problem_hook", False):
@@ -278,9 +280,6 @@ def _install_openapi_hook() -> None:
 
     init._rfs_problem_hook = True  # type: ignore[attr-defined]
     APIRoute.__init__ = init  # type: ignore[method-assign]
-
-
-_install_openapi_hook()
 
 
 # -- problem details for a whole app ---------------------------------------------------------------
@@ -458,6 +457,7 @@ def handle_result(
 def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
     if not callable(fn):
         raise TypeError(f"handle_result decorates a function, got {type(fn).__name__}")
+    _install_openapi_hook()
     signature = inspect.signature(fn)
     success_type = _success_type(fn, signature)
     resolved = _resolved_hints(fn)

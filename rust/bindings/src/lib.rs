@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use rfs_monitoring_core::exposition::{Exposition, Family, Format, Kind, Labels, StepTotals};
@@ -31,8 +30,11 @@ fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
 /// Bumped whenever the process-wide collector changes, so `Monitor`s refresh their handle.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
+pyo3::import_exception!(rfs_monitoring.exceptions, InvalidArgumentError);
+
+/// A value the core refused, as the package's own `InvalidArgumentError` (a `ValueError`).
 fn value_error(err: impl std::fmt::Display) -> PyErr {
-    PyValueError::new_err(err.to_string())
+    InvalidArgumentError::new_err(err.to_string())
 }
 
 fn system_now() -> f64 {
@@ -231,11 +233,17 @@ impl PyRegistry {
     }
 
     /// Top failure messages over every operation in the window.
-    fn top_errors(&self, py: Python<'_>, now: f64, window: u64, limit: usize) -> Vec<ErrorTuple> {
+    fn top_errors(
+        &self,
+        py: Python<'_>,
+        now: f64,
+        window: u64,
+        limit: usize,
+    ) -> PyResult<Vec<Py<PyTopError>>> {
         let inner = &self.inner;
         detached(py, || inner.top_errors(now, window, limit))
             .into_iter()
-            .map(error_tuple)
+            .map(|e| Py::new(py, PyTopError::from(e)))
             .collect()
     }
 
@@ -247,18 +255,24 @@ impl PyRegistry {
         now: f64,
         window: u64,
         points: u64,
-    ) -> Option<Vec<PointTuple>> {
+    ) -> PyResult<Option<Vec<Py<PyPoint>>>> {
         let inner = &self.inner;
         detached(py, || inner.series(name, now, window, points))
-            .map(|points| points.into_iter().map(point_tuple).collect())
+            .map(|points| {
+                points
+                    .into_iter()
+                    .map(|p| Py::new(py, PyPoint::from(p)))
+                    .collect()
+            })
+            .transpose()
     }
 
     /// Lifetime totals per operation.
-    fn cumulative(&self, py: Python<'_>) -> Vec<CumulativeTuple> {
+    fn cumulative(&self, py: Python<'_>) -> PyResult<Vec<PyCumulative>> {
         let inner = &self.inner;
         detached(py, || inner.cumulative())
             .into_iter()
-            .map(cumulative_tuple)
+            .map(|c| PyCumulative::create(py, c))
             .collect()
     }
 
@@ -281,73 +295,164 @@ impl PyRegistry {
     }
 }
 
-type ErrorTuple = (String, String, String, u64, f64, f64);
-type PointTuple = (f64, u64, u64, u64, f64, f64, f64, f64, f64);
-type CumulativeTuple = (
-    String,
-    u64,
-    u64,
-    Vec<(String, u64)>,
-    f64,
-    Vec<(f64, u64)>,
-    (i32, u64, i32, Vec<u64>),
-    Vec<ExemplarTuple>,
-);
-/// `(bucket upper bound in seconds, trace_id, span_id, duration in seconds, time)`.
-type ExemplarTuple = (f64, String, String, f64, f64);
-
-fn error_tuple(e: TopError) -> ErrorTuple {
-    (
-        e.operation,
-        e.code,
-        e.message,
-        e.count,
-        e.first_seen,
-        e.last_seen,
-    )
+/// One of the most frequent failures in a window (message unmasked, possibly cut).
+#[pyclass(frozen, get_all, eq, module = "rfs_monitoring._core", name = "TopError")]
+#[derive(PartialEq)]
+struct PyTopError {
+    operation: String,
+    code: String,
+    message: String,
+    count: u64,
+    first_seen: f64,
+    last_seen: f64,
 }
 
-fn point_tuple(p: Point) -> PointTuple {
-    (
-        p.start, p.seconds, p.total, p.failures, p.sum_ms, p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms,
-    )
+#[pymethods]
+impl PyTopError {
+    fn __repr__(&self) -> String {
+        format!(
+            "TopError(operation={:?}, code={:?}, count={})",
+            self.operation, self.code, self.count
+        )
+    }
 }
 
-fn cumulative_tuple(c: Cumulative) -> CumulativeTuple {
-    let exemplars = c
-        .buckets
-        .iter()
-        .zip(&c.exemplars)
-        .filter_map(|((bound, _), exemplar)| {
-            exemplar.as_ref().map(|e| {
-                (
-                    *bound,
-                    e.trace_id.clone(),
-                    e.span_id.clone(),
-                    e.seconds,
-                    e.t,
-                )
+impl From<TopError> for PyTopError {
+    fn from(e: TopError) -> Self {
+        Self {
+            operation: e.operation,
+            code: e.code,
+            message: e.message,
+            count: e.count,
+            first_seen: e.first_seen,
+            last_seen: e.last_seen,
+        }
+    }
+}
+
+/// The samples of one operation that started in `[start, start + seconds)`.
+#[pyclass(frozen, get_all, eq, module = "rfs_monitoring._core", name = "Point")]
+#[derive(PartialEq)]
+struct PyPoint {
+    start: f64,
+    seconds: u64,
+    total: u64,
+    failures: u64,
+    sum_ms: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+#[pymethods]
+impl PyPoint {
+    fn __repr__(&self) -> String {
+        format!(
+            "Point(start={}, seconds={}, total={}, failures={})",
+            self.start, self.seconds, self.total, self.failures
+        )
+    }
+}
+
+impl From<Point> for PyPoint {
+    fn from(p: Point) -> Self {
+        Self {
+            start: p.start,
+            seconds: p.seconds,
+            total: p.total,
+            failures: p.failures,
+            sum_ms: p.sum_ms,
+            p50_ms: p.p50_ms,
+            p90_ms: p.p90_ms,
+            p99_ms: p.p99_ms,
+            max_ms: p.max_ms,
+        }
+    }
+}
+
+/// The latest traced call in one classic bucket.
+#[pyclass(frozen, get_all, eq, module = "rfs_monitoring._core", name = "Exemplar")]
+#[derive(Clone, PartialEq)]
+struct PyExemplar {
+    bucket_upper_bound: f64,
+    trace_id: String,
+    span_id: String,
+    seconds: f64,
+    time: f64,
+}
+
+/// Lifetime durations as a native (exponential) histogram at `schema`.
+#[pyclass(frozen, get_all, eq, module = "rfs_monitoring._core", name = "NativeHistogram")]
+#[derive(Clone, PartialEq)]
+struct PyNative {
+    schema: i32,
+    zero_count: u64,
+    offset: i32,
+    counts: Vec<u64>,
+}
+
+/// Lifetime totals of one operation (since the last reset), for exposition.
+#[pyclass(frozen, get_all, module = "rfs_monitoring._core", name = "Cumulative")]
+struct PyCumulative {
+    operation: String,
+    total: u64,
+    failures: u64,
+    errors_by_code: Vec<(String, u64)>,
+    sum_seconds: f64,
+    buckets: Vec<(f64, u64)>,
+    native: Py<PyNative>,
+    exemplars: Vec<Py<PyExemplar>>,
+}
+
+#[pymethods]
+impl PyCumulative {
+    fn __repr__(&self) -> String {
+        format!(
+            "Cumulative(operation={:?}, total={}, failures={})",
+            self.operation, self.total, self.failures
+        )
+    }
+}
+
+impl PyCumulative {
+    fn create(py: Python<'_>, c: Cumulative) -> PyResult<Self> {
+        let exemplars = c
+            .buckets
+            .iter()
+            .zip(&c.exemplars)
+            .filter_map(|((bound, _), exemplar)| {
+                exemplar.as_ref().map(|e| PyExemplar {
+                    bucket_upper_bound: *bound,
+                    trace_id: e.trace_id.clone(),
+                    span_id: e.span_id.clone(),
+                    seconds: e.seconds,
+                    time: e.t,
+                })
             })
-        })
-        .collect();
-    (
-        c.operation,
-        c.total,
-        c.failures,
-        c.errors_by_code,
-        c.sum_seconds,
-        c.buckets,
-        {
-            let (offset, counts) = c.native.dense();
-            (
-                NATIVE_SCHEMA,
-                c.native.zero_count(),
+            .map(|e| Py::new(py, e))
+            .collect::<PyResult<Vec<_>>>()?;
+        let (offset, counts) = c.native.dense();
+        let native = Py::new(
+            py,
+            PyNative {
+                schema: NATIVE_SCHEMA,
+                zero_count: c.native.zero_count(),
                 offset,
-                counts.to_vec(),
-            )
-        },
-        exemplars,
-    )
+                counts: counts.to_vec(),
+            },
+        )?;
+        Ok(Self {
+            operation: c.operation,
+            total: c.total,
+            failures: c.failures,
+            errors_by_code: c.errors_by_code,
+            sum_seconds: c.sum_seconds,
+            buckets: c.buckets,
+            native,
+            exemplars,
+        })
+    }
 }
 
 /// The headline numbers of one operation over a window: the base of `Summary` and `Brief`.
@@ -400,7 +505,7 @@ impl From<Headline> for PyHeadline {
 #[pyclass(frozen, get_all, extends = PyHeadline, module = "rfs_monitoring._core", name = "Summary")]
 struct PySummary {
     errors_by_code: Vec<(String, u64)>,
-    top_errors: Vec<ErrorTuple>,
+    top_errors: Vec<Py<PyTopError>>,
     hourly: Vec<(u8, u64)>,
     window_end: f64,
     resources: Option<(f64, f64)>,
@@ -410,7 +515,11 @@ impl PySummary {
     fn create(py: Python<'_>, s: Summary) -> PyResult<Py<Self>> {
         let init = PyClassInitializer::from(PyHeadline::from(s.headline)).add_subclass(Self {
             errors_by_code: s.errors_by_code,
-            top_errors: s.top_errors.into_iter().map(error_tuple).collect(),
+            top_errors: s
+                .top_errors
+                .into_iter()
+                .map(|e| Py::new(py, PyTopError::from(e)))
+                .collect::<PyResult<_>>()?,
             hourly: s.hourly,
             window_end: s.window_end,
             resources: s.resources,
@@ -882,6 +991,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyHeadline>()?;
     m.add_class::<PySummary>()?;
     m.add_class::<PyBrief>()?;
+    m.add_class::<PyTopError>()?;
+    m.add_class::<PyPoint>()?;
+    m.add_class::<PyExemplar>()?;
+    m.add_class::<PyNative>()?;
+    m.add_class::<PyCumulative>()?;
     m.add_class::<Monitor>()?;
     m.add_function(wrap_pyfunction!(bump_generation, m)?)?;
     m.add_function(wrap_pyfunction!(expose, m)?)?;
