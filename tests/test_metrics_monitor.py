@@ -353,7 +353,7 @@ def test_a_broken_collector_never_breaks_the_call(
         raise RuntimeError("metrics broken")
 
     monkeypatch.setattr(metrics, "_settle", explode)
-    monkeypatch.setattr(metrics, "_classify", explode)
+    monkeypatch.setattr(metrics, "failure_fields", explode)
 
     @monitor_result("fragile")
     def fragile(kind: str) -> Any:

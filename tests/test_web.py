@@ -505,7 +505,12 @@ def test_the_wrapper_keeps_the_endpoint_identity() -> None:
     assert documented.__name__ == "documented"
     assert documented.__doc__ == "Doc."
     assert documented(1) == Success(1)
-    assert list(documented.__signature__.parameters) == ["x", "rfs_served_response__", "extra"]
+    assert list(documented.__signature__.parameters) == [
+        "x",
+        "rfs_served_response__",
+        "rfs_request__",
+        "extra",
+    ]
 
 
 @pytest.mark.asyncio

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from rfs_monitoring import _instrument
 from rfs_monitoring._core import __version__
 from rfs_monitoring.result import Failure, Result, Success
 
@@ -58,6 +59,18 @@ _LAZY: dict[str, str] = {
     "register_result_adapter": "rfs_monitoring.interop",
     "ResultAdapter": "rfs_monitoring.interop",
 }
+
+
+def _process_collector() -> Any:
+    """The package root composes the layers: the instrumentation layer records into the
+    process-wide collector without importing `rfs_monitoring.metrics`, which, once loaded here,
+    binds its own (faster) factory in place of this one."""
+    metrics = importlib.import_module("rfs_monitoring.metrics")
+    return metrics.ResultMetricsCollector.instance()
+
+
+if _instrument.collectors.factory is None:
+    _instrument.bind_collector(_process_collector)
 
 
 def __getattr__(name: str) -> Any:

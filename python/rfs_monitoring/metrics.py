@@ -30,23 +30,22 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, cast
+from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from rfs_monitoring import _core
 from rfs_monitoring._fork import on_fork
 from rfs_monitoring._headline import latencies_of, latency_fields
+from rfs_monitoring._instrument import bind_collector, classify, failure_fields, settle
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
 from rfs_monitoring.errors import APIError
-from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, read_outcome
+from rfs_monitoring.interop import read_outcome
 from rfs_monitoring.masking import echo, get_masker
+from rfs_monitoring.reactive import MonoResult
 from rfs_monitoring.result import Failure, Result, Success
-
-if TYPE_CHECKING:
-    from rfs_monitoring.reactive import MonoResult
 
 __all__ = [
     "CumulativeOperation",
@@ -735,8 +734,6 @@ class ResultMetricsCollector:
         >>> asyncio.run(collector.get_operation_metrics("search").to_result()).is_success()
         True
         """
-        from rfs_monitoring.reactive import MonoResult
-
         return MonoResult.from_async_result(lambda: self.operation_metrics(name, time_range))
 
     def list_operations(self, time_range: str = "1h") -> list[str]:
@@ -887,6 +884,9 @@ class ResultMetricsCollector:
 
 # -- fork safety -----------------------------------------------------------------------------
 
+# The instrumentation layer's steps and decorators record into the process-wide collector.
+bind_collector(ResultMetricsCollector.instance, ResultMetricsCollector)
+
 # Every collector alive, so a fork (gunicorn workers, multiprocessing, ProcessPoolExecutor) can
 # give each one fresh locks in the child.
 _live_collectors: weakref.WeakSet[ResultMetricsCollector] = weakref.WeakSet()
@@ -922,84 +922,48 @@ on_fork(
 # -- @monitor_result --------------------------------------------------------------------------
 
 
-def _classify(error: object) -> tuple[str, str]:
-    return error_code_of(error), error_message_of(error)
-
-
-def _record_result(handle: _core.Handle, duration_ms: float, result: object) -> None:
-    """A Result of any library (ours, rfs, returns, result, expression, registered ones): its
-    failure is a failure; anything else returned is a success."""
-    read = read_outcome(result)
-    if read is not None and read[0]:
-        code, message = _classify(read[1])
+def _record_outcome(handle: _core.Handle, duration_ms: float, outcome: Any) -> None:
+    """One sample of a finished call, classified by the instrumentation layer: a Failure (of
+    any library), or a batch with a failed item, is a failure; anything else a success."""
+    failed, error, _, _ = classify(outcome)
+    if failed:
+        code, message = failure_fields(error)
         handle.record(duration_ms, False, code, message)
     else:
         handle.record(duration_ms, True)
 
 
 def _record_exception(handle: _core.Handle, duration_ms: float, error: BaseException) -> None:
-    code, message = _classify(error)
+    code, message = failure_fields(error)
     handle.record(duration_ms, False, code, message)
 
 
-def _elapsed_ms(start: float) -> float:
-    return max(0.0, (time.perf_counter() - start) * 1_000.0)
+class _HandleSink:
+    """The metrics sink of `monitor_result`: what `_instrument.settle` calls back."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: _core.Handle) -> None:
+        self.handle = handle
+
+    def observe(self, outcome: Any, elapsed: float) -> None:
+        try:
+            _record_outcome(self.handle, max(0.0, elapsed * 1_000.0), outcome)
+        except Exception:  # metrics never break the observed call
+            _logger.debug("recording a monitored call failed", exc_info=True)
+
+    def observe_raised(self, error: BaseException, elapsed: float) -> None:
+        try:
+            _record_exception(self.handle, max(0.0, elapsed * 1_000.0), error)
+        except Exception:  # metrics never break the observed call
+            _logger.debug("recording a monitored call failed", exc_info=True)
 
 
 def _settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
-    """Record a returned value that is not a plain `Success`/`Failure`; return what the caller
-    gets: a `MonoResult` is wrapped so the sample is taken each time the chain runs."""
-    from rfs_monitoring.reactive import FluxResult, MonoResult
-
-    if isinstance(value, MonoResult):
-        return MonoResult.from_async_result(
-            functools.partial(_timed_mono, handle, value, duration_ms)
-        )
-    if isinstance(value, FluxResult):
-        failure = next((r for r in value.results if isinstance(r, Failure)), None)
-        _record_result(handle, duration_ms, failure)
-        return value
-    if is_result(value):  # another library's (expression's Result is awaitable too)
-        _record_result(handle, duration_ms, value)
-        return value
-    if is_chain(value):  # rfs' MonoResult, returns' FutureResult: same type back
-        run, rewrap = chain_of(value)
-        return rewrap(value, functools.partial(_timed_mono, handle, value, duration_ms, run))
-    items = batch_items(value)  # rfs' FluxResult
-    if items is not None:
-        failed = next((r for r in items if (read := read_outcome(r)) and read[0]), None)
-        _record_result(handle, duration_ms, failed)
-        return value
-    if inspect.isawaitable(value):
-        return _timed_awaitable(handle, value, duration_ms)
-    _record_result(handle, duration_ms, value)
-    return value
-
-
-async def _timed_mono(
-    handle: _core.Handle,
-    mono: Any,
-    call_ms: float,
-    run: Callable[[Any], Awaitable[Any]] | None = None,
-) -> Any:
-    start = time.perf_counter()
-    try:
-        result = await (mono.to_result() if run is None else run(mono))
-    except BaseException as exc:
-        _record_exception(handle, call_ms + _elapsed_ms(start), exc)
-        raise
-    _record_result(handle, call_ms + _elapsed_ms(start), result)
-    return result
-
-
-async def _timed_awaitable(handle: _core.Handle, awaitable: Awaitable[Any], call_ms: float) -> Any:
-    start = time.perf_counter()
-    try:
-        value = await awaitable
-    except BaseException as exc:
-        _record_exception(handle, call_ms + _elapsed_ms(start), exc)
-        raise
-    return _settle(handle, value, call_ms + _elapsed_ms(start))
+    """Record a returned value that is not a plain `Success`/`Failure`, now or, for a value
+    that finishes later (a MonoResult is wrapped), each time it runs: `_instrument.settle`."""
+    sink = _HandleSink(handle)
+    return settle(value, duration_ms / 1_000.0, sink.observe, sink.observe_raised)
 
 
 def _safe_settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
@@ -1049,7 +1013,7 @@ def monitor_result(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         if inspect.iscoroutinefunction(fn):
             return cast(Callable[P, R], _monitor_async(name, fn, resolve))
-        monitor = _core.Monitor(fn, resolve, _classify, _safe_settle, Success, Failure)
+        monitor = _core.Monitor(fn, resolve, failure_fields, _safe_settle, Success, Failure)
         functools.update_wrapper(monitor, fn)
         # FastAPI resolves string annotations through the wrapper's globals.
         monitor.__dict__["__globals__"] = getattr(fn, "__globals__", {})

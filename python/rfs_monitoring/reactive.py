@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable,
 from types import CoroutineType
 from typing import Any, Generic, TypeVar, cast
 
+from rfs_monitoring import _instrument
 from rfs_monitoring.exceptions import OperationTimeoutError
 from rfs_monitoring.interop import batch_items, chain_of, is_chain, read_outcome
 from rfs_monitoring.result import Failure, Result, Success
@@ -808,3 +809,7 @@ def _native(value: Any, problem: str) -> Result[Any, Any]:
     if outcome is None:
         raise TypeError(f"{problem}, got {type(value).__name__}")
     return Failure(outcome[1]) if outcome[0] else Success(outcome[1])
+
+
+# The instrumentation layer recognises these types without importing this module.
+_instrument.register_chains(MonoResult, FluxResult)

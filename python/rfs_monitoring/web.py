@@ -65,7 +65,7 @@ from http import HTTPStatus
 from typing import Annotated, Any, TypeAlias, TypeVar, overload
 
 import anyio.from_thread
-from fastapi import Depends, HTTPException, Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -160,6 +160,7 @@ FastAPIResult: TypeAlias = Annotated[Result[T, APIError], _ServedAsValue()]
 # The hidden parameter FastAPI fills with its per-request Response; its presence in the call
 # is what tells the wrapper it is being served rather than called directly.
 _SERVED_PARAM = "rfs_served_response__"
+_REQUEST_PARAM = "rfs_request__"
 _PROBLEM_RESPONSES_ATTR = "__rfs_problem_responses__"
 
 _PROBLEM_SCHEMA: dict[str, Any] = {
@@ -179,21 +180,14 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-async def _served_response(request: Request, response: Response) -> Response:
-    """FastAPI's per-request response, whose headers are merged into the one sent.
-
-    Without `CorrelationIdMiddleware`, the request's valid ``X-Correlation-ID`` (else
-    ``X-Request-ID``) is put in its correlation header here, so the wrapper uses and echoes the
-    caller's ID as the middleware would; an invalid one is ignored (never logged or echoed).
-
-    ``async`` so FastAPI calls it on the event loop: a sync dependency would cost every request
-    a hop through the thread pool (about 1 ms of a 1.2 ms monitoring route).
-    """
-    if get_correlation_id() is None:
-        incoming = correlation_id_from_headers(request.headers)
-        if incoming is not None:
-            response.headers[CORRELATION_HEADER] = incoming
-    return response
+def _incoming_id(request: Request | None, served: Response) -> str | None:
+    """Without `CorrelationIdMiddleware`: the request's valid ``X-Correlation-ID`` (else
+    ``X-Request-ID``), so the wrapper uses and echoes the caller's ID as the middleware would;
+    an invalid one is ignored (never logged or echoed). A direct call with a response of its own
+    takes the ID from that response's header."""
+    if request is not None:
+        return correlation_id_from_headers(request.headers)
+    return served.headers.get(CORRELATION_HEADER)
 
 
 # -- problem responses ----------------------------------------------------------------------------
@@ -465,24 +459,29 @@ def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
     # the outer layer is sync; classify the same way so both sides agree.
     is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(inspect.unwrap(fn))
 
+    # FastAPI hands the request and its per-request response (whose headers are merged into
+    # the one sent) to the two hidden parameters below: both are injected directly, without a
+    # dependency to solve on every request.
     async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
         served: Response | None = kwargs.pop(_SERVED_PARAM, None)
+        request: Request | None = kwargs.pop(_REQUEST_PARAM, None)
         if served is None:
             return await _outcome_of(fn, args, kwargs)
         if get_correlation_id() is not None:
             return await _serve_async(fn, args, kwargs)
         # Set the ID before the call, so the endpoint's log entries and the response agree.
-        with correlation_context(served.headers.get(CORRELATION_HEADER)) as current:
+        with correlation_context(_incoming_id(request, served)) as current:
             answer = await _serve_async(fn, args, kwargs)
         return _with_correlation_header(answer, served, current)
 
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
         served: Response | None = kwargs.pop(_SERVED_PARAM, None)
+        request: Request | None = kwargs.pop(_REQUEST_PARAM, None)
         if served is None:
             return fn(*args, **kwargs)
         if get_correlation_id() is not None:
             return _serve_sync(fn, args, kwargs)
-        with correlation_context(served.headers.get(CORRELATION_HEADER)) as current:
+        with correlation_context(_incoming_id(request, served)) as current:
             answer = _serve_sync(fn, args, kwargs)
         return _with_correlation_header(answer, served, current)
 
@@ -492,16 +491,14 @@ def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
         parameter.replace(annotation=resolved.get(name, parameter.annotation))
         for name, parameter in signature.parameters.items()
     ]
-    hidden = inspect.Parameter(
-        _SERVED_PARAM,
-        inspect.Parameter.KEYWORD_ONLY,
-        default=Depends(_served_response),
-        annotation=Response,
-    )
+    hidden = [
+        inspect.Parameter(_SERVED_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Response),
+        inspect.Parameter(_REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+    ]
     position = len(parameters)
     if parameters and parameters[-1].kind is inspect.Parameter.VAR_KEYWORD:
         position -= 1
-    parameters.insert(position, hidden)
+    parameters[position:position] = hidden
     wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=parameters,
         return_annotation=inspect.Signature.empty if success_type is None else success_type,

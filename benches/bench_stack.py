@@ -1,0 +1,225 @@
+"""The request stack's cost (issue #13 §3): a trivial endpoint (fetch, validate, return a small
+model) bare, and with the design's full instrumentation (`CorrelationIdMiddleware`,
+`@handle_result`, `@log_result_operation`, two `log_step`s, three entries written to a file),
+called in-process through ASGI (no socket), each piece against its peer in the same run.
+
+Run with ``make bench`` (or ``pytest benches/bench_stack.py --benchmark-enable``); the lead's
+wrk side-by-side benchmark measures the same apps over a socket. ``python benches/bench_stack.py``
+prints the per-request cost of each piece.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from rfs_monitoring import Failure, MonoResult, Result, Success, log_result_operation
+from rfs_monitoring.context import CorrelationIdMiddleware
+from rfs_monitoring.metrics import ResultMetricsCollector
+from rfs_monitoring.result_logging import configure_logging, flush_logs
+from rfs_monitoring.web import APIError, handle_result
+
+
+class User(BaseModel):
+    user_id: str
+    name: str
+
+
+_USERS = {"123": {"user_id": "123", "name": "Ada"}}
+
+
+async def fetch(user_id: str) -> Result[dict[str, str], APIError]:
+    user = _USERS.get(user_id)
+    return Success(user) if user is not None else Failure(APIError.not_found("user", user_id))
+
+
+def validate(user: dict[str, str]) -> Result[User, APIError]:
+    return Success(User(**user))
+
+
+def bare_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/users/{user_id}")
+    async def get_user(user_id: str) -> User:
+        user = (await fetch(user_id)).unwrap()
+        return validate(user).unwrap()
+
+    return app
+
+
+def full_app() -> FastAPI:
+    """The design's endpoint: every piece of the stack."""
+    app = FastAPI()
+    app.add_middleware(CorrelationIdMiddleware)
+
+    @app.get("/users/{user_id}")
+    @handle_result
+    @log_result_operation("user_retrieval")
+    async def get_user(user_id: str) -> Result[User, APIError]:
+        return await (
+            MonoResult.from_async_result(lambda: fetch(user_id))
+            .log_step("user_service_call")
+            .bind_result(validate)
+            .log_step("user_validation")
+            .to_result()
+        )
+
+    return app
+
+
+def middleware_app() -> FastAPI:
+    app = bare_app()
+    app.add_middleware(CorrelationIdMiddleware)
+    return app
+
+
+def handle_result_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/users/{user_id}")
+    @handle_result
+    async def get_user(user_id: str) -> Result[User, APIError]:
+        return (await fetch(user_id)).bind(validate)
+
+    return app
+
+
+class Caller:
+    """Sends GET requests to ASGI apps on one event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def batch(self, app: Any, path: str, times: int) -> Callable[[], int]:
+        scope_base = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"bench"), (b"accept", b"*/*")],
+            "client": ("127.0.0.1", 1),
+            "server": ("bench", 80),
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        statuses: list[int] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        async def many() -> int:
+            for _ in range(times):
+                await app(dict(scope_base), receive, send)
+            return statuses[-1]
+
+        def run() -> int:
+            statuses.clear()
+            status = self.loop.run_until_complete(many())
+            assert status == 200, status
+            return status
+
+        return run
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+BATCH = 50
+
+
+@pytest.fixture(scope="module")
+def logged_to_file() -> Iterator[Path]:
+    """Entries go to a real file, as in production; the process collector is a fresh one."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "entries.jsonl"
+        collector = ResultMetricsCollector(sample_resources=False)
+        previous = ResultMetricsCollector.set_instance(collector)
+        with path.open("w", encoding="utf-8") as stream:
+            configure_logging(stream=stream)
+            yield path
+            flush_logs()
+            configure_logging()
+        ResultMetricsCollector.set_instance(previous)
+        collector.close()
+
+
+@pytest.fixture(scope="module")
+def caller() -> Iterator[Caller]:
+    made = Caller()
+    yield made
+    made.close()
+
+
+def test_bare_endpoint(benchmark: Any, caller: Caller) -> None:
+    benchmark(caller.batch(bare_app(), "/users/123", BATCH))
+
+
+def test_middleware(benchmark: Any, caller: Caller) -> None:
+    benchmark(caller.batch(middleware_app(), "/users/123", BATCH))
+
+
+def test_handle_result(benchmark: Any, caller: Caller) -> None:
+    benchmark(caller.batch(handle_result_app(), "/users/123", BATCH))
+
+
+def test_full_stack(benchmark: Any, caller: Caller, logged_to_file: Path) -> None:
+    benchmark(caller.batch(full_app(), "/users/123", BATCH))
+    assert flush_logs()
+    assert '"step_name":"user_validation"' in logged_to_file.read_text(encoding="utf-8").replace(
+        " ", ""
+    )
+
+
+def per_request_report(rounds: int = 30) -> dict[str, float]:
+    """Median µs per request of each app, interleaved round by round (printed by ``main``)."""
+    caller = Caller()
+    apps = {
+        "bare": bare_app(),
+        "+ middleware": middleware_app(),
+        "+ handle_result": handle_result_app(),
+        "full stack": full_app(),
+    }
+    batches = {name: caller.batch(app, "/users/123", BATCH) for name, app in apps.items()}
+    times: dict[str, list[float]] = {name: [] for name in apps}
+    with tempfile.TemporaryDirectory() as folder, (Path(folder) / "e.jsonl").open("w") as stream:
+        configure_logging(stream=stream)
+        for _ in range(5):
+            for batch in batches.values():
+                batch()
+        for _ in range(rounds):
+            for name, batch in batches.items():
+                start = time.perf_counter()
+                batch()
+                times[name].append((time.perf_counter() - start) / BATCH * 1e6)
+        flush_logs()
+        configure_logging()
+    caller.close()
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+if __name__ == "__main__":
+    report = per_request_report(int(sys.argv[1]) if len(sys.argv) > 1 else 30)
+    bare = report["bare"]
+    for name, micros in report.items():
+        print(
+            f"{name:16} {micros:8.1f} µs/request  ({micros - bare:+.1f} µs, {bare / micros:.2f}x of bare req/s)"
+        )

@@ -1,0 +1,236 @@
+"""The private instrumentation layer: how one call is observed.
+
+It alone classifies what a call returned or raised (through `rfs_monitoring.interop`, so every
+library's Results count), settles values that finish later (a `MonoResult`, another library's
+chain, a coroutine: timed and observed when awaited), and holds what the layers above plug in:
+
+- the process-wide metrics collector, bound by the package root (`bind_collector`), so the
+  steps and the decorators record into it without importing `rfs_monitoring.metrics`;
+- the package's own chain types (`MonoResult`, `FluxResult`), registered by
+  `rfs_monitoring.reactive` when it defines them (`register_chains`), so nothing here or in the
+  decorators imports the reactive module to recognise them.
+
+The public decorators are compositions of it: `rfs_monitoring.metrics.monitor_result` (metrics
+sink) and `rfs_monitoring.result_logging.log_result_operation` (metrics, log, span and capture
+sinks). Imports only go down from here: no module this one imports imports it back.
+
+>>> from rfs_monitoring.result import Failure, Success
+>>> classify(Success(3))
+(False, None, 'int', None)
+>>> classify(Failure(KeyError("k")))[:2]
+(True, KeyError('k'))
+>>> failure_fields(KeyError("k"))
+('KeyError', "'k'")
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from time import perf_counter as _perf
+from typing import Any
+
+from rfs_monitoring._outcome import error_code_of, error_message_of
+from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, read_outcome
+from rfs_monitoring.result import Failure, Success
+
+__all__ = [
+    "Observe",
+    "ObserveRaised",
+    "as_flux",
+    "awaits_later",
+    "bind_collector",
+    "classify",
+    "collectors",
+    "failure_fields",
+    "is_mono",
+    "mono_type",
+    "process_collector",
+    "register_chains",
+    "settle",
+]
+
+# -- the process-wide collector -------------------------------------------------------------
+
+
+class _Collectors:
+    """Where the process-wide collector comes from. The package root binds a factory that
+    loads `rfs_monitoring.metrics` on first use; that module then binds its own
+    ``ResultMetricsCollector.instance`` and class, whose ``_instance`` the hot paths read."""
+
+    __slots__ = ("cls", "factory")
+
+    def __init__(self) -> None:
+        self.factory: Callable[[], Any] | None = None
+        self.cls: Any = None
+
+
+collectors = _Collectors()
+
+
+def bind_collector(factory: Callable[[], Any], cls: Any = None) -> None:
+    """Install the callable returning the process-wide metrics collector (and its class)."""
+    collectors.factory = factory
+    collectors.cls = cls
+
+
+def process_collector() -> Any:
+    """The process-wide metrics collector, or ``None`` when none can be had."""
+    factory = collectors.factory
+    return None if factory is None else factory()
+
+
+# -- the package's own chain types ----------------------------------------------------------
+
+
+class _Chains:
+    __slots__ = ("flux", "mono")
+
+    def __init__(self) -> None:
+        self.mono: type | None = None
+        self.flux: type | None = None
+
+
+_chains = _Chains()
+
+
+def register_chains(mono: type, flux: type) -> None:
+    """Called by `rfs_monitoring.reactive` once its `MonoResult` and `FluxResult` exist."""
+    _chains.mono = mono
+    _chains.flux = flux
+
+
+def mono_type() -> type | None:
+    """The package's `MonoResult` class, once `rfs_monitoring.reactive` is loaded."""
+    return _chains.mono
+
+
+def is_mono(value: Any) -> bool:
+    """Whether ``value`` is one of the package's MonoResults (none exist before the reactive
+    module is loaded, so this needs no import)."""
+    mono = _chains.mono
+    return mono is not None and isinstance(value, mono)
+
+
+def as_flux(value: Any) -> Any:
+    """``value`` when it is one of the package's FluxResults, else ``None``."""
+    flux = _chains.flux
+    return value if flux is not None and isinstance(value, flux) else None
+
+
+# -- classification -------------------------------------------------------------------------
+
+
+def failure_fields(error: Any) -> tuple[str, str]:
+    """``(error_code, error_message)`` of a failure's error or a raised exception (message
+    unmasked: the sinks mask it on the way out)."""
+    return error_code_of(error), error_message_of(error)
+
+
+def classify(outcome: Any) -> tuple[bool, Any, str | None, dict[str, Any] | None]:
+    """``(failed, error, success_type, batch counts)`` of a value a call returned.
+
+    A `Failure` (of any library) is a failure with its error; a batch (`FluxResult`, rfs'
+    FluxResult) is a failure when any item failed, with its counts; anything else returned is
+    a success, typed by its value's class.
+    """
+    # Exact type checks first: `isinstance` against the ABC-based Result costs a Python-level
+    # __instancecheck__ for every other library's value; subclasses go through read_outcome.
+    cls = type(outcome)
+    if cls is Failure:
+        return True, outcome.error, None, None
+    if cls is Success:
+        return False, None, type(outcome.value).__name__, None
+    read = read_outcome(outcome)  # another library's Result, or a subclass of ours
+    if read is not None:
+        if read[0]:
+            return True, read[1], None, None
+        return False, None, type(read[1]).__name__, None
+    flux = as_flux(outcome)
+    items = flux.results if flux is not None else batch_items(outcome)
+    if items is None:
+        return False, None, type(outcome).__name__, None
+    failures = 0
+    error = None
+    for item in items:
+        item_read = read_outcome(item)
+        if item_read is not None and item_read[0]:
+            if not failures:
+                error = item_read[1]
+            failures += 1
+    counts = {"total": len(items), "successes": len(items) - failures, "failures": failures}
+    if failures:
+        return True, error, None, counts
+    return False, None, type(outcome).__name__, counts
+
+
+# -- settling: values that finish later -----------------------------------------------------
+
+Observe = Callable[[Any, float], None]
+"""A sink's hook for a finished call: ``observe(outcome, elapsed_seconds)``."""
+ObserveRaised = Callable[[BaseException, float], None]
+"""A sink's hook for a call that raised: ``observe_raised(exception, elapsed_seconds)``."""
+
+
+def awaits_later(value: Any) -> bool:
+    """Whether a returned value finishes later: one of our MonoResults, another library's
+    chain, or any other awaitable that is not itself a Result (expression's Result is
+    awaitable, but already an outcome)."""
+    if is_mono(value) or is_chain(value):
+        return True
+    if getattr(type(value), "__await__", None) is None and not inspect.isgenerator(value):
+        return False
+    return inspect.isawaitable(value) and not is_result(value)
+
+
+def settle(value: Any, elapsed: float, observe: Observe, observe_raised: ObserveRaised) -> Any:
+    """Observe a returned ``value`` now, or hand back what the caller should get instead when
+    it finishes later: a MonoResult (ours, or another library's chain as the same type) that is
+    timed and observed each time it is awaited, or a coroutine doing the same for any other
+    awaitable. ``elapsed`` (seconds) is what the call itself took; the wait is added to it."""
+    if is_mono(value):
+        mono = value
+        return type(mono).from_async_result(
+            functools.partial(_timed, mono.to_result, elapsed, observe, observe_raised)
+        )
+    if is_chain(value):  # rfs' MonoResult, returns' FutureResult: same type back
+        run, rewrap = chain_of(value)
+        return rewrap(
+            value,
+            functools.partial(
+                _timed, functools.partial(run, value), elapsed, observe, observe_raised
+            ),
+        )
+    if not is_result(value) and inspect.isawaitable(value):
+        return _timed_then_settle(value, elapsed, observe, observe_raised)
+    observe(value, elapsed)
+    return value
+
+
+async def _timed(
+    start_run: Callable[[], Awaitable[Any]],
+    call_elapsed: float,
+    observe: Observe,
+    observe_raised: ObserveRaised,
+) -> Any:
+    start = _perf()
+    try:
+        result = await start_run()
+    except BaseException as exc:
+        observe_raised(exc, call_elapsed + _perf() - start)
+        raise
+    observe(result, call_elapsed + _perf() - start)
+    return result
+
+
+async def _timed_then_settle(
+    awaitable: Awaitable[Any], call_elapsed: float, observe: Observe, observe_raised: ObserveRaised
+) -> Any:
+    start = _perf()
+    try:
+        value = await awaitable
+    except BaseException as exc:
+        observe_raised(exc, call_elapsed + _perf() - start)
+        raise
+    return settle(value, call_elapsed + _perf() - start, observe, observe_raised)
