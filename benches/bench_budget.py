@@ -27,6 +27,7 @@ from typing import Any
 import bench_logging
 import bench_metrics
 import bench_routes
+import bench_stack
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -262,6 +263,48 @@ def test_filtered_call(benchmark: Any, collector: ResultMetricsCollector) -> Non
     filtered, timed = bench_logging.filtered, bench_logging.timed
     measure(benchmark, entry, _repeat(lambda: filtered(1)), _repeat(lambda: timed(1)))
     assert collector.operation_metrics("bench_filtered").unwrap().total_requests >= BATCH
+
+
+# -- the request stack: each piece against the bare endpoint, in-process through ASGI -----------
+
+REQUESTS = 20  # requests per batch (a bare request is 100-200 µs on the 2-core machine)
+
+
+@pytest.fixture(scope="module")
+def caller() -> Iterator[bench_stack.Caller]:
+    made = bench_stack.Caller()
+    yield made
+    made.close()
+
+
+def _stack_pair(benchmark: Any, name: str, caller: bench_stack.Caller, subject_app: Any) -> Row:
+    subject = caller.batch(subject_app, "/users/123", REQUESTS)
+    peer = caller.batch(bench_stack.bare_app(), "/users/123", REQUESTS)
+    return measure(benchmark, BUDGET[name], subject, peer)
+
+
+def test_request_middleware(benchmark: Any, caller: bench_stack.Caller) -> None:
+    _stack_pair(benchmark, "request_middleware", caller, bench_stack.middleware_app())
+
+
+def test_request_handle_result(benchmark: Any, caller: bench_stack.Caller) -> None:
+    _stack_pair(benchmark, "request_handle_result", caller, bench_stack.handle_result_app())
+
+
+def test_request_full_stack(
+    benchmark: Any, caller: bench_stack.Caller, collector: ResultMetricsCollector, tmp_path: Path
+) -> None:
+    with (tmp_path / "entries.jsonl").open("w") as stream:
+        configure_logging(stream=stream, queue_size=1 << 20)
+        try:
+            _stack_pair(benchmark, "request_full_stack", caller, bench_stack.full_app())
+            assert flush_logs(10.0)
+        finally:
+            configure_logging(stream=bench_logging.NullStream(), queue_size=1 << 20)
+        assert stream.tell() > 0
+    metrics = collector.operation_metrics("user_retrieval").unwrap()
+    assert metrics.total_requests >= REQUESTS
+    assert [step.name for step in metrics.steps] == ["user_service_call", "user_validation"]
 
 
 def test_query_1w_vs_python_list(benchmark: Any) -> None:
