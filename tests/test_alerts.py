@@ -27,27 +27,15 @@ from rfs_monitoring.alerts import (
 )
 from rfs_monitoring.metrics import ResultMetricsCollector
 from rfs_monitoring.result import Failure, Result, Success
+from rfs_monitoring.testing import FakeClock
 
 T0 = 1_700_000_000.0
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     """A fresh fake clock."""
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture

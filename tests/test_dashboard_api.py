@@ -27,30 +27,21 @@ from rfs_monitoring.alerts import (
 from rfs_monitoring.dashboard_api import monitoring_router
 from rfs_monitoring.metrics import ResultMetricsCollector
 from rfs_monitoring.result_logging import get_log_level, reset_log_levels
+from rfs_monitoring.testing import FakeClock
 
 T0 = 1_700_000_000.0
 TOKEN = "s3cret-token"
 RULE = {"name": "errors", "metric": "error_rate", "op": ">", "threshold": 0.05, "window": "5m"}
 
 
-class Clock:
-    """A fake clock."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> FakeClock:
     """A fresh fake clock."""
-    return Clock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
-def collector(clock: Clock) -> Iterator[ResultMetricsCollector]:
+def collector(clock: FakeClock) -> Iterator[ResultMetricsCollector]:
     """A collector holding checkout (10% failures) and search (all good) traffic."""
     c = ResultMetricsCollector(clock=clock, sample_resources=False)
     for i in range(100):
@@ -225,7 +216,7 @@ def test_unknown_operation_is_a_404_problem(client: TestClient) -> None:
     assert_problem(client.get("/monitoring/operations/nope/timeseries"), 404, "NOT_FOUND")
 
 
-def test_router_uses_the_process_collector_at_request_time(clock: Clock) -> None:
+def test_router_uses_the_process_collector_at_request_time(clock: FakeClock) -> None:
     """Without a collector the routes read ResultMetricsCollector.instance() per request."""
     client = client_for(None)
     mine = ResultMetricsCollector(clock=clock, sample_resources=False)
@@ -267,7 +258,7 @@ def test_health_is_unhealthy_503_below_90_percent(collector: Any) -> None:
     assert response.json()["status"] == "unhealthy"
 
 
-def test_health_ignores_tiny_windows_and_is_healthy_without_data(clock: Clock) -> None:
+def test_health_ignores_tiny_windows_and_is_healthy_without_data(clock: FakeClock) -> None:
     """A failure in a window of a few requests is noise; no data at all is healthy."""
     c = ResultMetricsCollector(clock=clock, sample_resources=False)
     client = client_for(c)
@@ -330,7 +321,7 @@ def test_bad_health_thresholds_are_refused(limits: dict[str, Any]) -> None:
         monitoring_router(**limits)
 
 
-def test_firing_alerts_drive_health(collector: Any, clock: Clock) -> None:
+def test_firing_alerts_drive_health(collector: Any, clock: FakeClock) -> None:
     """A firing warning alert degrades, a critical one makes unhealthy, even once quiet."""
     rules = [
         AlertRule(name="slow", operation="search", metric="p99_ms", op=">", threshold=1),
@@ -352,7 +343,7 @@ def test_firing_alerts_drive_health(collector: Any, clock: Clock) -> None:
     assert ops["search"]["status"] == "degraded"
     assert ops["search"]["firing_alerts"] == ["slow"]
     assert ops["checkout"]["status"] == "unhealthy"
-    clock.now += 600  # both operations go quiet in the 1m window; the 1h critical rule fires on
+    clock.advance(600)  # both operations go quiet in the 1m window; the 1h critical rule fires on
     body = client.get("/monitoring/health/result-patterns", params={"time_range": "1m"}).json()
     assert [(o["operation"], o["status"]) for o in body["operations"]] == [
         ("checkout", "unhealthy")
@@ -360,7 +351,7 @@ def test_firing_alerts_drive_health(collector: Any, clock: Clock) -> None:
     assert body["firing_alerts"] == 1
 
 
-def test_health_reports_the_latest_resource_sample(clock: Clock) -> None:
+def test_health_reports_the_latest_resource_sample(clock: FakeClock) -> None:
     """When the collector samples resources, health shows RSS and CPU."""
     c = ResultMetricsCollector(clock=clock)
     try:

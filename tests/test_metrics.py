@@ -24,29 +24,19 @@ from rfs_monitoring.metrics import (
 )
 from rfs_monitoring.reactive import MonoResult
 from rfs_monitoring.result import Failure, Result, Success
-from rfs_monitoring.testing import assert_result_success, mock_result_service
+from rfs_monitoring.testing import FakeClock, assert_result_success, mock_result_service
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 
 
-class Clock:
-    """A settable clock for driving the time windows."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> FakeClock:
     """A fake clock at T0."""
-    return Clock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
-def collector(clock: Clock) -> Iterator[ResultMetricsCollector]:
+def collector(clock: FakeClock) -> Iterator[ResultMetricsCollector]:
     """A collector on the fake clock without the resource sampler."""
     c = ResultMetricsCollector(clock=clock, sample_resources=False)
     yield c
@@ -150,7 +140,9 @@ def test_limits_must_be_positive() -> None:
 # -- the metrics --------------------------------------------------------------------------------
 
 
-def test_metrics_have_every_schema_field(collector: ResultMetricsCollector, clock: Clock) -> None:
+def test_metrics_have_every_schema_field(
+    collector: ResultMetricsCollector, clock: FakeClock
+) -> None:
     """Counts, rates, latencies, breakdown, top errors and window bounds are all filled."""
     handle = collector.operation("user_retrieval")
     for ms in (10.0, 20.0, 30.0, 40.0):
@@ -158,7 +150,7 @@ def test_metrics_have_every_schema_field(collector: ResultMetricsCollector, cloc
     handle.record(100.0, False, "NOT_FOUND", "user 7 not found")
     handle.record(200.0, False, "NOT_FOUND", "user 7 not found")
     handle.record(300.0, False, "DATABASE_ERROR", "password=hunter2; rejected")
-    clock.now += 1
+    clock.advance(1)
     m = collector.operation_metrics("user_retrieval", "1h").unwrap()
     assert isinstance(m, OperationMetrics)
     assert (m.operation_name, m.time_window) == ("user_retrieval", "1h")
@@ -239,23 +231,23 @@ def test_given_window_bounds_are_kept_and_a_bad_range_spans_nothing() -> None:
 
 
 def test_a_known_operation_with_an_empty_window_reports_zeros(
-    collector: ResultMetricsCollector, clock: Clock
+    collector: ResultMetricsCollector, clock: FakeClock
 ) -> None:
     """Data in retention but none in the window: zero counts and a success rate of 1."""
     collector.record("op", 5.0, True)
-    clock.now += 7_200
+    clock.advance(7_200)
     m = collector.operation_metrics("op", "1h").unwrap()
     assert (m.total_requests, m.success_rate, m.p99_response_time_ms) == (0, 1.0, 0.0)
     assert m.hourly_distribution == {}
     assert collector.operation_metrics("op", "1d").unwrap().total_requests == 1
 
 
-def test_windows_follow_the_clock(collector: ResultMetricsCollector, clock: Clock) -> None:
+def test_windows_follow_the_clock(collector: ResultMetricsCollector, clock: FakeClock) -> None:
     """Each window counts the samples of the buckets it covers (1 h buckets beyond a day)."""
     for offset in (-7_200, 1_800, 7_200, 2 * 86_400):
-        clock.now = T0 + offset
+        clock.set(T0 + offset)
         collector.record("op", 1.0, True)
-    clock.now = T0 + 2 * 86_400 + 5
+    clock.set(T0 + 2 * 86_400 + 5)
     totals = {
         window: collector.operation_metrics("op", window).unwrap().total_requests
         for window in ("1m", "1h", "2d", "1w")
@@ -263,7 +255,7 @@ def test_windows_follow_the_clock(collector: ResultMetricsCollector, clock: Cloc
     assert totals == {"1m": 1, "1h": 1, "2d": 3, "1w": 4}
 
 
-def test_retention_forgets_old_samples(clock: Clock) -> None:
+def test_retention_forgets_old_samples(clock: FakeClock) -> None:
     """Past the retention an operation is NOT_FOUND and longer ranges are refused."""
     collector = ResultMetricsCollector(clock=clock, retention="1h", sample_resources=False)
     collector.record("op", 1.0, True)
@@ -271,21 +263,21 @@ def test_retention_forgets_old_samples(clock: Clock) -> None:
     assert collector.operation_metrics("op", "2h").unwrap_error().code == (
         ErrorCode.VALIDATION_ERROR
     )
-    clock.now += 2 * 3_600
+    clock.advance(2 * 3_600)
     assert collector.operation_metrics("op", "1h").unwrap_error().code == ErrorCode.NOT_FOUND
     assert collector.retention == "1h"
 
 
 def test_hourly_distribution_is_keyed_by_utc_hour(
-    collector: ResultMetricsCollector, clock: Clock
+    collector: ResultMetricsCollector, clock: FakeClock
 ) -> None:
     """Requests are counted under the UTC hour of day they were recorded in."""
     midnight = datetime(2024, 3, 1, tzinfo=UTC).timestamp()
     for hour, count in ((0, 2), (5, 1), (23, 3)):
-        clock.now = midnight + hour * 3_600 + 60
+        clock.set(midnight + hour * 3_600 + 60)
         for _ in range(count):
             collector.record("op", 1.0, True)
-    clock.now = midnight + 23 * 3_600 + 120
+    clock.set(midnight + 23 * 3_600 + 120)
     distribution = collector.operation_metrics("op", "1d").unwrap().hourly_distribution
     assert distribution == {0: 2, 5: 1, 23: 3}
 
@@ -371,7 +363,7 @@ def test_concurrent_recording_and_queries_lose_nothing(
 
 
 def test_cardinality_guard_folds_new_names_into_other_with_one_warning(
-    clock: Clock, caplog: pytest.LogCaptureFixture
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Beyond max_operations, new names record into _other and warn exactly once."""
     collector = ResultMetricsCollector(clock=clock, max_operations=2, sample_resources=False)
@@ -387,7 +379,7 @@ def test_cardinality_guard_folds_new_names_into_other_with_one_warning(
     assert "'c'" in warnings[0].getMessage()
 
 
-def test_error_codes_beyond_the_cap_fold_into_other(clock: Clock) -> None:
+def test_error_codes_beyond_the_cap_fold_into_other(clock: FakeClock) -> None:
     """An operation keeps at most max_error_codes codes; later ones count as _other."""
     collector = ResultMetricsCollector(clock=clock, max_error_codes=2, sample_resources=False)
     for code in ("A", "B", "C", "D", "A"):
@@ -428,12 +420,12 @@ async def test_get_operation_metrics_is_a_lazy_mono(
 
 
 def test_list_operations_only_names_those_with_data_in_the_window(
-    collector: ResultMetricsCollector, clock: Clock
+    collector: ResultMetricsCollector, clock: FakeClock
 ) -> None:
     """list_operations is sorted and limited to the window."""
     collector.record("old", 1.0, True)
     collector.operation("registered_only")
-    clock.now += 7_200
+    clock.advance(7_200)
     collector.record("zeta", 1.0, True)
     collector.record("alpha", 1.0, True)
     assert collector.list_operations("1h") == ["alpha", "zeta"]
@@ -441,11 +433,11 @@ def test_list_operations_only_names_those_with_data_in_the_window(
 
 
 def test_top_errors_rank_masked_messages_with_first_and_last_seen(
-    collector: ResultMetricsCollector, clock: Clock
+    collector: ResultMetricsCollector, clock: FakeClock
 ) -> None:
     """Top errors span operations, most frequent first, masked, with first/last seen."""
     collector.record("login", 5.0, False, "UNAUTHORIZED", "token=abc123 expired")
-    clock.now += 10
+    clock.advance(10)
     collector.record("login", 5.0, False, "UNAUTHORIZED", "token=abc123 expired")
     collector.record("pay", 5.0, False, "TIMEOUT_ERROR", "gateway timeout")
     top = collector.top_errors(limit=10, time_range="1h")
@@ -468,15 +460,15 @@ def test_top_errors_rejects_a_bad_limit(collector: ResultMetricsCollector, limit
 
 
 def test_time_series_has_points_for_each_slice(
-    collector: ResultMetricsCollector, clock: Clock
+    collector: ResultMetricsCollector, clock: FakeClock
 ) -> None:
     """Points cover the window oldest first, with per-slice counts and latencies."""
-    start = clock.now = 1_700_000_400.0  # a 10-minute boundary
+    start = clock.set(1_700_000_400.0)  # a 10-minute boundary
     collector.record("op", 10.0, True)
-    clock.now = start + 300
+    clock.set(start + 300)
     collector.record("op", 20.0, False, "E")
     collector.record("op", 40.0, True)
-    clock.now = start + 599
+    clock.set(start + 599)
     points = collector.time_series("op", "10m", points=10).unwrap()
     assert all(isinstance(p, TimeSeriesPoint) for p in points)
     assert all(p.seconds == 60 for p in points)
@@ -499,13 +491,13 @@ def test_time_series_failures(collector: ResultMetricsCollector) -> None:
 
 
 def test_cumulative_totals_use_prometheus_buckets(
-    collector: ResultMetricsCollector, clock: Clock
+    collector: ResultMetricsCollector, clock: FakeClock
 ) -> None:
     """Lifetime totals survive the window and expose cumulative classic buckets."""
     collector.record("op", 3.0, True)
     collector.record("op", 60.0, False, "NOT_FOUND")
     collector.record("op", 20_000.0, True)
-    clock.now += 30 * 86_400
+    clock.advance(30 * 86_400)
     (op,) = collector.cumulative()
     assert isinstance(op, CumulativeOperation)
     assert (op.operation_name, op.total, op.successes, op.failures) == ("op", 3, 2, 1)
@@ -559,7 +551,7 @@ def test_instance_is_created_once_under_concurrency(monkeypatch: pytest.MonkeyPa
     got[0].close()
 
 
-def test_the_sampler_starts_lazily_and_stops_on_close(clock: Clock) -> None:
+def test_the_sampler_starts_lazily_and_stops_on_close(clock: FakeClock) -> None:
     """No thread until first use; then samples feed the averages; close stops the thread."""
     collector = ResultMetricsCollector(clock=clock)
     sampler = collector._sampler
@@ -581,7 +573,7 @@ def test_the_sampler_starts_lazily_and_stops_on_close(clock: Clock) -> None:
     assert sampler._thread is None
 
 
-def test_a_dropped_collector_stops_its_sampler(clock: Clock) -> None:
+def test_a_dropped_collector_stops_its_sampler(clock: FakeClock) -> None:
     """A collector garbage-collected without close() ends its sampling thread."""
     collector = ResultMetricsCollector(clock=clock)
     collector.record("op", 1.0, True)
@@ -596,12 +588,12 @@ def test_a_dropped_collector_stops_its_sampler(clock: Clock) -> None:
     assert not thread.is_alive()
 
 
-def test_resource_averages_fall_back_to_the_latest_sample(clock: Clock) -> None:
+def test_resource_averages_fall_back_to_the_latest_sample(clock: FakeClock) -> None:
     """With no sample in the window yet, the running sampler's latest one is reported."""
     collector = ResultMetricsCollector(clock=clock)
     try:
         collector.record("op", 1.0, True)
-        clock.now += 3 * 3_600
+        clock.advance(3 * 3_600)
         collector.record("op", 1.0, True)
         m = collector.operation_metrics("op", "1m").unwrap()
         assert m.avg_memory_usage_mb > 1.0
@@ -615,7 +607,7 @@ def test_no_resource_samples_when_sampling_is_off(collector: ResultMetricsCollec
     collector.close()
 
 
-def test_the_clock_property_and_repr(collector: ResultMetricsCollector, clock: Clock) -> None:
+def test_the_clock_property_and_repr(collector: ResultMetricsCollector, clock: FakeClock) -> None:
     """The collector exposes its clock and a short repr."""
     assert collector.clock is clock
     collector.record("op", 1.0, True)
