@@ -110,3 +110,20 @@ def test_the_core_raises_the_packages_own_exception(refused: object) -> None:
     assert isinstance(caught.value, ValueError)
     assert isinstance(caught.value, RfsMonitoringError)
     assert str(caught.value)
+
+
+def test_health_is_typed(registry: _core.Registry, clock: FakeClock) -> None:
+    health = registry.health_json(clock(), 3_600, [], 0.99, 0.9, 1)
+    assert isinstance(health, _core.Health)
+    assert (health.status, health.total, health.failed, health.firing, health.operations) == (
+        "unhealthy",
+        2,
+        1,
+        0,
+        1,
+    )
+    assert b'"checkout"' in health.rows_json
+    judged = _core.judge_health([("checkout", 2, 1, 30.0)], [], 0.99, 0.9, 1)
+    assert (judged.status, judged.total, judged.failed) == ("unhealthy", 2, 1)
+    with pytest.raises(AttributeError):
+        health.status = "healthy"  # type: ignore[misc]

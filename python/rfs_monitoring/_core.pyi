@@ -16,6 +16,7 @@ __all__ = [
     "Exemplar",
     "Handle",
     "Headline",
+    "Health",
     "Monitor",
     "NativeHistogram",
     "Point",
@@ -73,7 +74,7 @@ class Registry:
         degraded_below: float,
         unhealthy_below: float,
         min_requests: int,
-    ) -> tuple[bytes, str, int, int, int, int]: ...
+    ) -> Health: ...
     def cumulative(self) -> list[Cumulative]: ...
     def operation_bytes(self, name: str) -> int | None: ...
     def expired(self) -> int: ...
@@ -150,6 +151,23 @@ class Brief(Headline):
 
     @property
     def operation(self) -> str: ...
+
+@final
+class Health:
+    """The health route's rows judged by the core: the rows as JSON and what the route sums."""
+
+    @property
+    def rows_json(self) -> bytes: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def firing(self) -> int: ...
+    @property
+    def operations(self) -> int: ...
 
 @final
 class TopError:
@@ -267,7 +285,7 @@ def judge_health(
     degraded_below: float,
     unhealthy_below: float,
     min_requests: int,
-) -> tuple[bytes, str, int, int, int, int]: ...
+) -> Health: ...
 def expose(
     format: str,
     operations: Registry,

@@ -809,16 +809,17 @@ def monitoring_router(
         judged = c._health_json(time_range, firing, limits_tuple)
         if isinstance(judged, Failure):
             return judged
-        rows, status, total, failed, firing_count, count = judged.unwrap()
+        health = judged.unwrap()
+        rows, total = health.rows_json, health.total
         sample = c.latest_resource_sample()
         head = ResultPatternHealth(
-            status=cast(HealthStatus, status),
+            status=cast(HealthStatus, health.status),
             checked_at=datetime.now(UTC),
             time_range=time_range,
-            total_operations=count,
+            total_operations=health.operations,
             total_requests=total,
-            success_rate=(total - failed) / total if total else 1.0,
-            firing_alerts=firing_count,
+            success_rate=(total - health.failed) / total if total else 1.0,
+            firing_alerts=health.firing,
             operations=[],
             resources=None
             if sample is None
@@ -830,7 +831,7 @@ def monitoring_router(
         return Success(
             Response(
                 before.encode() + marker[:-2].encode() + rows + after.encode(),
-                status_code=503 if status == "unhealthy" else 200,
+                status_code=503 if health.status == "unhealthy" else 200,
                 media_type="application/json",
             )
         )

@@ -663,10 +663,9 @@ class ResultMetricsCollector:
         time_range: str,
         firing: Sequence[tuple[str, str, str]],
         limits: tuple[float, float, int],
-    ) -> Result[tuple[bytes, str, int, int, int, int], APIError]:
-        """The health route's rows judged by the core: ``(rows JSON, status, total, failed,
-        firing, operations)``; ``limits`` are ``(degraded_below, unhealthy_below,
-        min_requests)``."""
+    ) -> Result[_core.Health, APIError]:
+        """The health route's rows judged by the core; ``limits`` are ``(degraded_below,
+        unhealthy_below, min_requests)``."""
         return self._now_and_window(time_range).map(
             lambda now_window: self._registry.health_json(
                 now_window[0], now_window[1], list(firing), limits[0], limits[1], limits[2]

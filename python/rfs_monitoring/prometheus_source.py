@@ -259,7 +259,7 @@ class PrometheusSource:
         time_range: str,
         firing: Sequence[tuple[str, str, str]],
         limits: tuple[float, float, int],
-    ) -> Result[tuple[bytes, str, int, int, int, int], APIError]:
+    ) -> Result[_core.Health, APIError]:
         """The health route's rows, judged by the same rules as for one process."""
 
         def judged(now_window: tuple[float, int]) -> Result[Any, APIError]:

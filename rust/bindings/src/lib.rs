@@ -177,16 +177,16 @@ impl PyRegistry {
     /// `rfs_monitoring_core::json::health_rows`): `(rows, status, total, failed, firing,
     /// operations)`. `firing` lists `(operation, rule, severity)`.
     #[allow(clippy::too_many_arguments)]
-    fn health_json<'py>(
+    fn health_json(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         now: f64,
         window: u64,
         firing: Vec<(String, String, String)>,
         degraded_below: f64,
         unhealthy_below: f64,
         min_requests: u64,
-    ) -> (Bound<'py, PyBytes>, &'static str, u64, u64, usize, usize) {
+    ) -> PyHealth {
         let inner = &self.inner;
         let limits = rfs_monitoring_core::json::HealthLimits {
             degraded_below,
@@ -196,14 +196,7 @@ impl PyRegistry {
         let rows = detached(py, || {
             rfs_monitoring_core::json::health_rows(&inner.briefs(now, window), &firing, &limits)
         });
-        (
-            PyBytes::new(py, rows.json.as_bytes()),
-            rows.status,
-            rows.total,
-            rows.failed,
-            rows.firing,
-            rows.operations,
-        )
+        PyHealth::new(py, rows)
     }
 
     /// The top errors' rows as JSON bytes, messages masked by `masker` (the Python masker's
@@ -295,8 +288,38 @@ impl PyRegistry {
     }
 }
 
+/// The health route's rows judged by the core: the rows as JSON and what the route sums.
+#[pyclass(frozen, get_all, module = "rfs_monitoring._core", name = "Health")]
+struct PyHealth {
+    rows_json: Py<PyBytes>,
+    status: &'static str,
+    total: u64,
+    failed: u64,
+    firing: usize,
+    operations: usize,
+}
+
+impl PyHealth {
+    fn new(py: Python<'_>, rows: rfs_monitoring_core::json::HealthRows) -> Self {
+        Self {
+            rows_json: PyBytes::new(py, rows.json.as_bytes()).unbind(),
+            status: rows.status,
+            total: rows.total,
+            failed: rows.failed,
+            firing: rows.firing,
+            operations: rows.operations,
+        }
+    }
+}
+
 /// One of the most frequent failures in a window (message unmasked, possibly cut).
-#[pyclass(frozen, get_all, eq, module = "rfs_monitoring._core", name = "TopError")]
+#[pyclass(
+    frozen,
+    get_all,
+    eq,
+    module = "rfs_monitoring._core",
+    name = "TopError"
+)]
 #[derive(PartialEq)]
 struct PyTopError {
     operation: String,
@@ -372,7 +395,13 @@ impl From<Point> for PyPoint {
 }
 
 /// The latest traced call in one classic bucket.
-#[pyclass(frozen, get_all, eq, module = "rfs_monitoring._core", name = "Exemplar")]
+#[pyclass(
+    frozen,
+    get_all,
+    eq,
+    module = "rfs_monitoring._core",
+    name = "Exemplar"
+)]
 #[derive(Clone, PartialEq)]
 struct PyExemplar {
     bucket_upper_bound: f64,
@@ -383,7 +412,13 @@ struct PyExemplar {
 }
 
 /// Lifetime durations as a native (exponential) histogram at `schema`.
-#[pyclass(frozen, get_all, eq, module = "rfs_monitoring._core", name = "NativeHistogram")]
+#[pyclass(
+    frozen,
+    get_all,
+    eq,
+    module = "rfs_monitoring._core",
+    name = "NativeHistogram"
+)]
 #[derive(Clone, PartialEq)]
 struct PyNative {
     schema: i32,
@@ -738,14 +773,14 @@ fn expose<'py>(
 /// `Registry.health_json`'s.
 #[pyfunction]
 #[allow(clippy::type_complexity)]
-fn judge_health<'py>(
-    py: Python<'py>,
+fn judge_health(
+    py: Python<'_>,
     rows: Vec<(String, u64, u64, f64)>,
     firing: Vec<(String, String, String)>,
     degraded_below: f64,
     unhealthy_below: f64,
     min_requests: u64,
-) -> (Bound<'py, PyBytes>, &'static str, u64, u64, usize, usize) {
+) -> PyHealth {
     let briefs: Vec<Brief> = rows
         .into_iter()
         .map(|(operation, total, failures, p99_ms)| Brief {
@@ -773,14 +808,9 @@ fn judge_health<'py>(
         unhealthy_below,
         min_requests,
     };
-    let judged = rfs_monitoring_core::json::health_rows(&briefs, &firing, &limits);
-    (
-        PyBytes::new(py, judged.json.as_bytes()),
-        judged.status,
-        judged.total,
-        judged.failed,
-        judged.firing,
-        judged.operations,
+    PyHealth::new(
+        py,
+        rfs_monitoring_core::json::health_rows(&briefs, &firing, &limits),
     )
 }
 
@@ -992,6 +1022,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySummary>()?;
     m.add_class::<PyBrief>()?;
     m.add_class::<PyTopError>()?;
+    m.add_class::<PyHealth>()?;
     m.add_class::<PyPoint>()?;
     m.add_class::<PyExemplar>()?;
     m.add_class::<PyNative>()?;
