@@ -21,7 +21,6 @@ from rfs_monitoring import result_logging
 from rfs_monitoring._logging import config as log_config
 from rfs_monitoring._logging import decorator as log_decorator
 from rfs_monitoring._logging import entry as log_entry
-from rfs_monitoring._logging import links as log_links
 from rfs_monitoring._logging import render as log_render
 from rfs_monitoring._logging import steps as log_steps
 from rfs_monitoring._logging import writer as log_writer
@@ -1201,15 +1200,15 @@ def test_listener_dict_failure_falls_back_to_the_writer(
 def test_without_the_metrics_module_logging_still_works(
     sink: Sink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """If rfs_monitoring.metrics cannot be imported, calls are logged without samples."""
-    import importlib
+    """If rfs_monitoring.metrics cannot be imported (the package root's binding of the
+    process collector fails), calls are logged without samples."""
+    from rfs_monitoring import _instrument
 
-    def refuse(name: str) -> Any:
-        raise ImportError(name)
+    def refuse() -> Any:
+        raise ImportError("rfs_monitoring.metrics")
 
-    monkeypatch.setattr(log_links, "_metrics_module", None)
-    monkeypatch.setattr(log_links, "_collector_class", None)
-    monkeypatch.setattr(importlib, "import_module", refuse)
+    monkeypatch.setattr(_instrument.collectors, "factory", refuse)
+    monkeypatch.setattr(_instrument.collectors, "cls", None)
 
     @log_result_operation("no_metrics")
     def op() -> Result[int, str]:

@@ -32,6 +32,7 @@ from time import perf_counter as _perf
 from typing import Any
 
 from rfs_monitoring._outcome import error_code_of, error_message_of
+from rfs_monitoring.context import OperationScope, _correlation_id, _operation
 from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, read_outcome
 from rfs_monitoring.result import Failure, Success
 
@@ -42,13 +43,16 @@ __all__ = [
     "awaits_later",
     "bind_collector",
     "classify",
+    "close_step",
     "collectors",
     "failure_fields",
     "is_mono",
+    "mono_chain",
     "mono_type",
     "process_collector",
     "register_chains",
     "settle",
+    "step_scope",
 ]
 
 # -- the process-wide collector -------------------------------------------------------------
@@ -103,6 +107,12 @@ def register_chains(mono: type, flux: type) -> None:
 
 def mono_type() -> type | None:
     """The package's `MonoResult` class, once `rfs_monitoring.reactive` is loaded."""
+    return _chains.mono
+
+
+def mono_chain() -> Any:
+    """The package's `MonoResult` class, for wrapping a chain (only called with one in hand, so
+    the reactive module is loaded)."""
     return _chains.mono
 
 
@@ -165,6 +175,40 @@ def classify(outcome: Any) -> tuple[bool, Any, str | None, dict[str, Any] | None
     return False, None, type(outcome).__name__, counts
 
 
+# -- the operation scope and its steps ------------------------------------------------------
+
+_get_operation = _operation.get
+_set_operation = _operation.set
+_get_correlation = _correlation_id.get
+
+
+def step_scope(name: str, started: float) -> tuple[OperationScope, Any]:
+    """The operation a step belongs to, and the token to reset when the step opened one: a
+    chain outside any operation is its own operation, named after the step, for as long as the
+    chain runs up to the step."""
+    scope = _get_operation()
+    if scope is not None:
+        return scope, None
+    scope = OperationScope(name, _get_correlation())
+    scope.boundary = started
+    return scope, _set_operation(scope)
+
+
+def close_step(scope: OperationScope, name: str, failed: bool, started: float) -> float:
+    """Close a step of ``scope``: its own duration in ms (since the previous step ended, or the
+    operation or step started, whichever is later), and the operation's failure bookkeeping
+    (the first failing step is named in the operation's entry; a recovery starts over)."""
+    now = _perf()
+    since = scope.boundary if scope.boundary > started else started
+    scope.boundary = now
+    if failed:
+        if scope.failure_step is None:
+            scope.failure_step = name
+    else:
+        scope.failure_step = None
+    return (now - since) * 1000.0
+
+
 # -- settling: values that finish later -----------------------------------------------------
 
 Observe = Callable[[Any, float], None]
@@ -191,7 +235,7 @@ def settle(value: Any, elapsed: float, observe: Observe, observe_raised: Observe
     awaitable. ``elapsed`` (seconds) is what the call itself took; the wait is added to it."""
     if is_mono(value):
         mono = value
-        return type(mono).from_async_result(
+        return mono_chain().from_async_result(
             functools.partial(_timed, mono.to_result, elapsed, observe, observe_raised)
         )
     if is_chain(value):  # rfs' MonoResult, returns' FutureResult: same type back

@@ -31,7 +31,6 @@ A `FluxResult` is an immutable batch of Results with counters computed once:
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Iterator
@@ -39,6 +38,7 @@ from types import CoroutineType
 from typing import Any, Generic, TypeVar, cast
 
 from rfs_monitoring import _instrument
+from rfs_monitoring._logging.steps import _flux_step, _mono_step
 from rfs_monitoring.exceptions import OperationTimeoutError
 from rfs_monitoring.interop import batch_items, chain_of, is_chain, read_outcome
 from rfs_monitoring.result import Failure, Result, Success
@@ -460,8 +460,7 @@ class MonoResult(Generic[T, E]):
         >>> seen[0]["step_name"], seen[0]["result_type"]
         ('load', 'success')
         """
-        step = importlib.import_module("rfs_monitoring.result_logging")._mono_step
-        return cast("MonoResult[T, E]", step(self, name, errors_only=False))
+        return cast("MonoResult[T, E]", _mono_step(self, name, False))
 
     def log_error(self, name: str) -> MonoResult[T, E]:
         """Like `log_step`, but emit only when the chain holds a Failure at this point.
@@ -480,8 +479,7 @@ class MonoResult(Generic[T, E]):
         >>> [(entry["step_name"], entry["error_message"]) for entry in seen]
         [('load_failed', 'down')]
         """
-        step = importlib.import_module("rfs_monitoring.result_logging")._mono_step
-        return cast("MonoResult[T, E]", step(self, name, errors_only=True))
+        return cast("MonoResult[T, E]", _mono_step(self, name, True))
 
 
 class FluxResult(Generic[T, E]):
@@ -744,8 +742,7 @@ class FluxResult(Generic[T, E]):
         >>> seen[0]["step_name"], seen[0]["metadata"]
         ('batch', {'total': 2, 'successes': 2, 'failures': 0})
         """
-        step = importlib.import_module("rfs_monitoring.result_logging")._flux_step
-        return cast("FluxResult[T, E]", step(self, name, errors_only=False))
+        return cast("FluxResult[T, E]", _flux_step(self, name, False))
 
     def log_error(self, name: str) -> FluxResult[T, E]:
         """Like `log_step`, but emit only when the batch holds at least one Failure.
@@ -764,8 +761,7 @@ class FluxResult(Generic[T, E]):
         >>> len(seen), seen[0]["result_type"]
         (1, 'error')
         """
-        step = importlib.import_module("rfs_monitoring.result_logging")._flux_step
-        return cast("FluxResult[T, E]", step(self, name, errors_only=True))
+        return cast("FluxResult[T, E]", _flux_step(self, name, True))
 
     # -- container protocol -------------------------------------------------------------------
 

@@ -8,22 +8,20 @@ import inspect
 import time
 import types
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
-from rfs_monitoring._logging import links as _links
+from rfs_monitoring._instrument import classify, is_mono, mono_chain
+from rfs_monitoring._instrument import collectors as _collectors
 from rfs_monitoring._logging import writer as _w
-from rfs_monitoring._logging.entry import _EVENT_OPERATION, _now
+from rfs_monitoring._logging.entry import _EVENT_OPERATION, _raw_entry
 from rfs_monitoring._logging.levels import _level_number, _levels
 from rfs_monitoring._logging.links import _OTEL_TRACE, _metrics_collector, _modules, _tracing
 from rfs_monitoring._logging.writer import _emit
-from rfs_monitoring._outcome import error_code_of, error_message_of, error_type_of
+from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring.context import OperationScope, _bound, _correlation_id, _operation
-from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, read_outcome
+from rfs_monitoring.interop import chain_of, is_chain, is_result, read_outcome
 from rfs_monitoring.masking import get_masker
-from rfs_monitoring.result import Failure, Result, Success
-
-if TYPE_CHECKING:
-    from rfs_monitoring.reactive import FluxResult
+from rfs_monitoring.result import Result, Success
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -102,7 +100,7 @@ class _Spec:
         if not self.record_metrics:
             return
         try:
-            cls = _links._collector_class
+            cls = _collectors.cls
             if cls is not None:
                 # The installed collector is a class attribute: reading it skips instance()'s
                 # call frame; instance() still creates the first one.
@@ -149,38 +147,6 @@ class _Spec:
         )
 
 
-def _classify(outcome: Any) -> tuple[bool, Any, str | None, dict[str, Any] | None]:
-    """(failed, error, success_type, metadata) of what a decorated function returned."""
-    # Exact type checks: `isinstance` against our ABC-based classes costs a Python-level
-    # __instancecheck__ for every other library's value; subclasses go through read_outcome.
-    cls = type(outcome)
-    if cls is Failure:
-        return True, outcome.error, None, None
-    if cls is Success:
-        return False, None, type(outcome.value).__name__, None
-    read = read_outcome(outcome)  # another library's Result, or a subclass of ours
-    if read is not None:
-        if read[0]:
-            return True, read[1], None, None
-        return False, None, type(read[1]).__name__, None
-    flux = _as_flux(outcome)
-    items = flux.results if flux is not None else batch_items(outcome)
-    if items is None:
-        return False, None, type(outcome).__name__, None
-    failures = 0
-    error = None
-    for item in items:
-        item_read = read_outcome(item)
-        if item_read is not None and item_read[0]:
-            if not failures:
-                error = item_read[1]
-            failures += 1
-    counts = {"total": len(items), "successes": len(items) - failures, "failures": failures}
-    if failures:
-        return True, error, None, counts
-    return False, None, type(outcome).__name__, counts
-
-
 def _success(spec: _Spec, scope: OperationScope, outcome: Any, elapsed: float) -> None:
     """`_finish` for the common case: a Success, no extras, no span; never raises."""
     try:
@@ -192,20 +158,16 @@ def _success(spec: _Spec, scope: OperationScope, outcome: Any, elapsed: float) -
         ):
             return
         _emit(
-            (
+            _raw_entry(
                 _EVENT_OPERATION,
                 level,
-                _now(),
-                scope.ensure_correlation_id(),
-                spec.name,
+                scope,
                 None,
-                "success",
+                False,
                 ms,
                 type(outcome.value).__name__,
                 None,
                 None,
-                None,
-                _get_bound(),
                 None,
                 None,
                 None,
@@ -228,7 +190,7 @@ def _finish(
     """Log and record a completed call that returned ``outcome``; never raises."""
     try:
         ms = elapsed * 1000.0
-        failed, error, success_type, metadata = _classify(outcome)
+        failed, error, success_type, metadata = classify(outcome)
         code = message = None
         if failed:
             code = error_code_of(error)
@@ -251,24 +213,20 @@ def _finish(
             if failed and scope.failure_step is not None:
                 metadata["failure_step"] = scope.failure_step
         _emit(
-            (
+            _raw_entry(
                 _EVENT_OPERATION,
                 level,
-                _now(),
-                scope.ensure_correlation_id(),
-                spec.name,
+                scope,
                 None,
-                "error" if failed else "success",
+                failed,
                 ms,
                 success_type,
-                error_type_of(error) if failed else None,
+                error,
                 code,
                 message,
-                _get_bound(),
                 metadata,
                 None if span is None else span.trace_id,
                 None if span is None else span.span_id,
-                None,
             )
         )
     except Exception:
@@ -302,20 +260,17 @@ def _finish_exception(
         if scope.failure_step is not None:
             metadata["failure_step"] = scope.failure_step
         _emit(
-            (
+            _raw_entry(
                 _EVENT_OPERATION,
                 level,
-                _now(),
-                scope.ensure_correlation_id(),
-                spec.name,
+                scope,
                 None,
-                "error",
+                True,
                 ms,
                 None,
-                error_type_of(exc),
+                exc,
                 code,
                 message,
-                _get_bound(),
                 metadata,
                 None if span is None else span.trace_id,
                 None if span is None else span.span_id,
@@ -337,18 +292,6 @@ def _awaitable(value: Any) -> bool:
     if getattr(type(value), "__await__", None) is not None:
         return True
     return type(value) is types.GeneratorType and inspect.isawaitable(value)
-
-
-def _is_mono(value: Any) -> bool:
-    reactive = _modules.get("rfs_monitoring.reactive")
-    return reactive is not None and isinstance(value, reactive.MonoResult)
-
-
-def _as_flux(value: Any) -> FluxResult[Any, Any] | None:
-    reactive = _modules.get("rfs_monitoring.reactive")
-    if reactive is not None and isinstance(value, reactive.FluxResult):
-        return cast("FluxResult[Any, Any]", value)
-    return None
 
 
 def _start_span(spec: _Spec, scope: OperationScope) -> Any:
@@ -412,11 +355,9 @@ def _deferred_mono(
 
     if chain is not None:
         return chain[1](mono, run)
-    if not _is_mono(mono):
+    if not is_mono(mono):
         return run()
-    from rfs_monitoring.reactive import MonoResult
-
-    return MonoResult.from_async_result(run)
+    return mono_chain().from_async_result(run)
 
 
 def _detach_quietly(span: Any) -> None:
@@ -528,7 +469,7 @@ def log_result_operation(
                         return outcome
                     _success(spec, scope, outcome, elapsed)
                     return outcome
-                if _is_mono(outcome) or (
+                if is_mono(outcome) or (
                     # another library's chain: awaitable (no cost for our Results)
                     getattr(type(outcome), "__await__", None) is not None and is_chain(outcome)
                 ):
@@ -568,7 +509,7 @@ def log_result_operation(
                     return outcome
                 _success(spec, scope, outcome, elapsed)
                 return outcome
-            if _is_mono(outcome) or (_awaitable(outcome) and not is_result(outcome)):
+            if is_mono(outcome) or (_awaitable(outcome) and not is_result(outcome)):
                 # A MonoResult (ours or another library's chain), or a coroutine from a plain
                 # function: timed and logged when awaited, so the caller still gets something
                 # awaitable. (expression's Result is awaitable too, but already an outcome.)

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rfs_monitoring.context import OperationScope, _bound
+
 _now = time.time
 
 
@@ -93,6 +95,47 @@ _RawEntry = tuple[Any, ...]
 
 _EVENT_OPERATION = "result_operation"
 _EVENT_STEP = "result_step"
+_get_bound = _bound.get
+
+
+def _raw_entry(
+    kind: str,
+    level: int,
+    scope: OperationScope,
+    step: str | None,
+    failed: bool,
+    ms: float,
+    success_type: str | None,
+    error: Any,
+    code: str | None,
+    message: str | None,
+    metadata: dict[str, Any] | None,
+    trace_id: str | None,
+    span_id: str | None,
+    exc: BaseException | None = None,
+) -> _RawEntry:
+    """The one place a raw entry (the 17 positions above) is built, for an operation
+    (``kind`` `_EVENT_OPERATION`, ``step`` None) or a step (`_EVENT_STEP`) of ``scope``:
+    the time, correlation ID and bound fields are read here."""
+    return (
+        kind,
+        level,
+        _now(),
+        scope.ensure_correlation_id(),
+        scope.name,
+        step,
+        "error" if failed else "success",
+        ms,
+        success_type,
+        type(error).__name__ if failed else None,
+        code,
+        message,
+        _get_bound(),
+        metadata,
+        trace_id,
+        span_id,
+        exc,
+    )
 
 
 class _Stamp:

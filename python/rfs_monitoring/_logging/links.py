@@ -1,31 +1,26 @@
-"""Lazy links to the metrics collector and to tracing, found on first use."""
+"""Links to the metrics collector and to tracing, found on first use.
+
+The collector comes through the instrumentation layer's binding (`rfs_monitoring._instrument`),
+so logging never imports `rfs_monitoring.metrics`: the package root binds it.
+"""
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Any
 
-_metrics_module: Any = None
-_collector_class: Any = None
+from rfs_monitoring._instrument import collectors, process_collector
+
 _modules = sys.modules
 _OTEL_TRACE = "opentelemetry.trace"
 
 
 def _metrics_collector() -> Any:
-    global _metrics_module
-    module = _metrics_module
-    if module is None:
-        try:
-            module = importlib.import_module("rfs_monitoring.metrics")
-        except ImportError:
-            module = False  # not importable: do not retry on every call
-        _metrics_module = module
-    if module is False:
+    """The process-wide collector (created on first use), or ``None`` when none is bound."""
+    try:
+        return process_collector()
+    except ImportError:  # the metrics module cannot be loaded: log without samples
         return None
-    global _collector_class
-    cls = _collector_class = module.ResultMetricsCollector
-    return cls.instance()
 
 
 _tracing_module: Any = None
@@ -46,11 +41,14 @@ def _tracing() -> Any:
 
 
 def _resource_sample() -> tuple[float | None, float | None]:
-    module = _metrics_module
-    if not module:  # not imported yet, or not importable: no sample to read
+    """The latest resource sample of the installed collector; none before one exists (an entry
+    never creates the collector, nor its sampler thread)."""
+    cls = collectors.cls
+    collector = None if cls is None else getattr(cls, "_instance", None)
+    if collector is None:
         return None, None
     try:
-        sample = module.ResultMetricsCollector.instance().latest_resource_sample()
+        sample = collector.latest_resource_sample()
     except Exception:
         return None, None
     if not sample:

@@ -1,23 +1,29 @@
-"""Steps: MonoResult.log_step / log_error and FluxResult.log_step / log_error."""
+"""Steps: MonoResult.log_step / log_error and FluxResult.log_step / log_error.
+
+A composition of the instrumentation layer (`rfs_monitoring._instrument`: the operation scope
+and each step's own duration) and the sinks: the step's metrics sample, its span and its log
+entry. `rfs_monitoring.reactive` calls in here directly; this module never imports it back (the
+chain types are read through the instrumentation layer).
+"""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from rfs_monitoring._instrument import close_step, failure_fields, mono_chain, step_scope
 from rfs_monitoring._logging import writer as _w
-from rfs_monitoring._logging.entry import _EVENT_STEP, _now
+from rfs_monitoring._logging.entry import _EVENT_STEP, _raw_entry
 from rfs_monitoring._logging.levels import _levels
 from rfs_monitoring._logging.links import _metrics_collector, _tracing
 from rfs_monitoring._logging.writer import _emit
-from rfs_monitoring._outcome import error_code_of, error_message_of, error_type_of
-from rfs_monitoring.context import OperationScope, _bound, _correlation_id, _operation
-from rfs_monitoring.result import Failure, Result
-
-if TYPE_CHECKING:
-    from rfs_monitoring.reactive import FluxResult, MonoResult
+from rfs_monitoring.context import OperationScope, _correlation_id, _operation
+from rfs_monitoring.result import Failure, Result, Success
 
 _perf = time.perf_counter
+_get_operation = _operation.get
+_reset_operation = _operation.reset
+_get_correlation = _correlation_id.get
 
 
 def _step_entry(
@@ -25,68 +31,56 @@ def _step_entry(
     name: str,
     ms: float,
     failed: bool,
-    outcome_error: Any,
+    error: Any,
+    code: str | None,
+    message: str | None,
     success_type: str | None,
     metadata: dict[str, Any] | None,
     span_ids: tuple[str | None, str | None],
 ) -> None:
+    """The log sink: one entry, unless the operation's level filters it out."""
     level = 30 if failed else 20
     if level < _levels.threshold(scope.name):
         return
     _emit(
-        (
+        _raw_entry(
             _EVENT_STEP,
             level,
-            _now(),
-            scope.ensure_correlation_id(),
-            scope.name,
+            scope,
             name,
-            "error" if failed else "success",
+            failed,
             ms,
             success_type,
-            error_type_of(outcome_error) if failed else None,
-            error_code_of(outcome_error) if failed else None,
-            error_message_of(outcome_error) if failed else None,
-            _bound.get(),
+            error,
+            code,
+            message,
             metadata,
             span_ids[0],
             span_ids[1],
-            None,
         )
     )
 
 
-def _record_step(operation: str, step: str, ms: float, failed: bool, error: Any) -> None:
-    """One pass of a step into the metrics collector (`ResultMetricsCollector.step`), whatever
-    the log level; never raises."""
+def _record_step(
+    operation: str, step: str, ms: float, failed: bool, code: str | None, message: str | None
+) -> None:
+    """The metrics sink: one pass of a step into the collector (`ResultMetricsCollector.step`),
+    whatever the log level; never raises."""
     try:
         collector = _metrics_collector()
         if collector is None:
             return
         handle = collector.step(operation, step)
         if failed:
-            handle.record(ms, False, error_code_of(error), error_message_of(error))
+            handle.record(ms, False, code, message)
         else:
             handle.record(ms, True)
     except Exception:
         _w._writer._report("metrics", "rfs-monitoring: recording a step sample failed; ignored")
 
 
-def _step_boundary(scope: OperationScope, name: str, failed: bool, started: float) -> float:
-    """Close a step: its own duration in ms, and the failure bookkeeping of the operation."""
-    now = _perf()
-    since = scope.boundary if scope.boundary > started else started
-    scope.boundary = now
-    if failed:
-        if scope.failure_step is None:
-            scope.failure_step = name
-    else:
-        # A recovered chain starts over: a later Failure names its own step.
-        scope.failure_step = None
-    return (now - since) * 1000.0
-
-
 def _step_span_ids(scope: OperationScope, name: str, ms: float, failed: bool, code: Any) -> Any:
+    """The span sink: a child span of the operation's, when a tracer provider records."""
     tracing = _tracing()
     if tracing is None:
         return (None, None)
@@ -96,65 +90,73 @@ def _step_span_ids(scope: OperationScope, name: str, ms: float, failed: bool, co
         return (None, None)
 
 
-def _mono_step(mono: MonoResult[Any, Any], name: str, errors_only: bool) -> MonoResult[Any, Any]:
+def _observe(
+    scope: OperationScope,
+    name: str,
+    ms: float,
+    failed: bool,
+    error: Any,
+    success_type: str | None,
+    metadata: dict[str, Any] | None,
+    errors_only: bool,
+) -> None:
+    """Hand one pass of a step to the sinks (its error classified once); never raises."""
+    try:
+        code = message = None
+        if failed:
+            code, message = failure_fields(error)
+        _record_step(scope.name, name, ms, failed, code, message)
+        if failed or not errors_only:
+            ids = _step_span_ids(scope, name, ms, failed, code)
+            _step_entry(scope, name, ms, failed, error, code, message, success_type, metadata, ids)
+    except Exception:
+        _w._writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
+
+
+def _mono_step(mono: Any, name: str, errors_only: bool) -> Any:
     """The MonoResult behind ``mono.log_step(name)`` (``errors_only=False``) and
     ``mono.log_error(name)`` (``errors_only=True``)."""
-    from rfs_monitoring.reactive import MonoResult
 
     async def step() -> Result[Any, Any]:
         started = _perf()
-        scope = _operation.get()
-        token = None
-        if scope is None:
-            # A chain outside any logged operation is its own operation, named after the step.
-            scope = OperationScope(name, _correlation_id.get())
-            scope.boundary = started
-            token = _operation.set(scope)
+        scope, token = step_scope(name, started)
         try:
             result: Result[Any, Any] = await mono
         finally:
             if token is not None:
-                _operation.reset(token)
-        try:
-            failed = isinstance(result, Failure)
-            ms = _step_boundary(scope, name, failed, started)
-            error = result.error if isinstance(result, Failure) else None
-            _record_step(scope.name, name, ms, failed, error)
-            if failed or not errors_only:
-                code = error_code_of(error) if failed else None
-                ids = _step_span_ids(scope, name, ms, failed, code)
-                success_type = None if failed else type(result.unwrap()).__name__
-                _step_entry(scope, name, ms, failed, error, success_type, None, ids)
-        except Exception:
-            _w._writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
+                _reset_operation(token)
+        cls = result.__class__
+        failed = cls is Failure or (cls is not Success and isinstance(result, Failure))
+        ms = close_step(scope, name, failed, started)
+        if failed:
+            _observe(scope, name, ms, True, result.unwrap_error(), None, None, errors_only)
+        else:
+            success_type = type(result.unwrap()).__name__
+            _observe(scope, name, ms, False, None, success_type, None, errors_only)
         return result
 
-    return MonoResult.from_async_result(step)
+    return mono_chain().from_async_result(step)
 
 
-def _flux_step(flux: FluxResult[Any, Any], name: str, errors_only: bool) -> FluxResult[Any, Any]:
+def _flux_step(flux: Any, name: str, errors_only: bool) -> Any:
     """Emit the entry behind ``flux.log_step(name)`` / ``flux.log_error(name)`` and return a
     FluxResult with the same results."""
     try:
         failures = flux.count_failures()
         failed = failures > 0
-        scope = _operation.get()
+        scope = _get_operation()
         own = scope is None
         if scope is None:
-            scope = OperationScope(name, _correlation_id.get())
-        ms = 0.0 if own else _step_boundary(scope, name, failed, 0.0)
+            scope = OperationScope(name, _get_correlation())
+        ms = 0.0 if own else close_step(scope, name, failed, 0.0)
         error = next((r.error for r in flux.results if isinstance(r, Failure)), None)
-        _record_step(scope.name, name, ms, failed, error)
-        if failed or not errors_only:
-            metadata = {
-                "total": flux.count_total(),
-                "successes": flux.count_success(),
-                "failures": failures,
-            }
-            code = error_code_of(error) if failed else None
-            ids = _step_span_ids(scope, name, ms, failed, code)
-            success_type = None if failed else type(flux).__name__
-            _step_entry(scope, name, ms, failed, error, success_type, metadata, ids)
+        metadata = {
+            "total": flux.count_total(),
+            "successes": flux.count_success(),
+            "failures": failures,
+        }
+        success_type = None if failed else type(flux).__name__
+        _observe(scope, name, ms, failed, error, success_type, metadata, errors_only)
     except Exception:
         _w._writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
     return type(flux).from_results(flux.results)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import atexit
 import math
-import os
 import signal
 import sys
 import threading
@@ -15,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from rfs_monitoring._fork import on_fork
 from rfs_monitoring._logging import config as _cfg
 from rfs_monitoring._logging.config import TextSink
 from rfs_monitoring._logging.entry import _BOUND, _EMSG, _EXC, _META, _now, _RawEntry
@@ -559,12 +559,12 @@ def _after_fork_in_child() -> None:
     _fork_io_lock = None
 
 
-if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
-    os.register_at_fork(
-        before=_before_fork,
-        after_in_parent=_after_fork_in_parent,
-        after_in_child=_after_fork_in_child,
-    )
+on_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+    name="log writer",
+)
 
 
 def flush_logs(timeout: float | None = 10.0) -> bool:
