@@ -29,7 +29,7 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from time import perf_counter as _perf
-from typing import Any
+from typing import Any, Protocol
 
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring.context import OperationScope, _correlation_id, _operation
@@ -39,6 +39,7 @@ from rfs_monitoring.result import Failure, Success
 __all__ = [
     "Observe",
     "ObserveRaised",
+    "Observer",
     "as_flux",
     "awaits_later",
     "bind_collector",
@@ -49,10 +50,12 @@ __all__ = [
     "is_mono",
     "mono_chain",
     "mono_type",
+    "open_operation",
     "process_collector",
     "register_chains",
     "settle",
     "step_scope",
+    "wrap",
 ]
 
 # -- the process-wide collector -------------------------------------------------------------
@@ -175,7 +178,97 @@ def classify(outcome: Any) -> tuple[bool, Any, str | None, dict[str, Any] | None
     return False, None, type(outcome).__name__, counts
 
 
+# -- the one wrapper ------------------------------------------------------------------------
+
+
+class Observer(Protocol):
+    """What a composition plugs into `wrap`: ``enter`` runs before the call (its result is
+    handed back to the other hooks), ``leave`` gets what the call returned and decides what the
+    caller gets (the common case's fast path lives there, once for sync and async functions),
+    ``raised`` an exception the wrapper re-raises, ``abandoned`` a cancellation or an exit (a
+    `BaseException` that is not an `Exception`), re-raised as well."""
+
+    def enter(self) -> Any: ...
+
+    def leave(
+        self,
+        state: Any,
+        outcome: Any,
+        elapsed: float,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any: ...
+
+    def raised(
+        self,
+        state: Any,
+        error: Exception,
+        elapsed: float,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None: ...
+
+    def abandoned(self, state: Any, error: BaseException, elapsed: float) -> None: ...
+
+
+def wrap(fn: Callable[..., Any], observer: Observer) -> Callable[..., Any]:
+    """Time every call of the sync or async function ``fn`` for ``observer``: the one wrapper
+    of the package's decorators. What the call returns (a Result, a MonoResult, a FluxResult,
+    another library's value, an awaitable) is the observer's to read in ``leave``, which
+    returns what the caller gets; an exception is handed to ``raised`` and re-raised as is.
+    The wrapper keeps ``fn``'s name, docstring and signature (`functools.wraps`)."""
+    enter, leave, raised, abandoned = (
+        observer.enter,
+        observer.leave,
+        observer.raised,
+        observer.abandoned,
+    )
+    perf = _perf
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = enter()
+            start = perf()
+            try:
+                outcome = await fn(*args, **kwargs)
+            except Exception as exc:
+                raised(state, exc, perf() - start, args, kwargs)
+                raise
+            except BaseException as exc:
+                abandoned(state, exc, perf() - start)
+                raise
+            return leave(state, outcome, perf() - start, args, kwargs)
+
+        return async_wrapper
+
+    @functools.wraps(fn)
+    def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = enter()
+        start = perf()
+        try:
+            outcome = fn(*args, **kwargs)
+        except Exception as exc:
+            raised(state, exc, perf() - start, args, kwargs)
+            raise
+        except BaseException as exc:
+            abandoned(state, exc, perf() - start)
+            raise
+        return leave(state, outcome, perf() - start, args, kwargs)
+
+    return sync_wrapper
+
+
 # -- the operation scope and its steps ------------------------------------------------------
+
+
+def open_operation(name: str) -> tuple[OperationScope, Any]:
+    """A new operation scope for ``name`` (inside the current one, if any) made current, and
+    the token that closes it: what a logged call runs in, so its steps and nested operations
+    know it."""
+    scope = OperationScope(name, _get_correlation(), _get_operation())
+    return scope, _set_operation(scope)
+
 
 _get_operation = _operation.get
 _set_operation = _operation.set

@@ -30,7 +30,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 from rfs_monitoring import _core
 from rfs_monitoring._fork import on_fork
 from rfs_monitoring._headline import latencies_of, latency_fields
-from rfs_monitoring._instrument import bind_collector, classify, failure_fields, settle
+from rfs_monitoring._instrument import bind_collector, classify, failure_fields, settle, wrap
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
 from rfs_monitoring.errors import APIError
@@ -1011,7 +1011,7 @@ def monitor_result(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         if inspect.iscoroutinefunction(fn):
-            return cast(Callable[P, R], _monitor_async(name, fn, resolve))
+            return cast(Callable[P, R], wrap(fn, _Monitored(resolve)))
         monitor = _core.Monitor(fn, resolve, failure_fields, _safe_settle, Success, Failure)
         functools.update_wrapper(monitor, fn)
         # FastAPI resolves string annotations through the wrapper's globals.
@@ -1024,35 +1024,37 @@ def monitor_result(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 _UNBOUND = object()
 
 
-def _monitor_async(
-    name: str,
-    fn: Callable[..., Coroutine[Any, Any, Any]],
-    resolve: Callable[[], _core.Handle],
-) -> Callable[..., Coroutine[Any, Any, Any]]:
-    perf_counter = time.perf_counter
-    collectors = ResultMetricsCollector
-    success_type = Success
-    # (collector, handle) of the last call: reused while that collector is still installed.
-    bound: list[Any] = [_UNBOUND, None]
+class _Monitored:
+    """The observer of `monitor_result`'s async wrapper (`_instrument.wrap`): metrics only, no
+    operation scope. The common case (a Success, the same collector as last time) records into
+    the handle bound on an earlier call."""
 
-    @functools.wraps(fn)
-    async def monitored(*args: Any, **kwargs: Any) -> Any:
-        start = perf_counter()
-        try:
-            value = await fn(*args, **kwargs)
-        except BaseException as exc:
-            _record_raised(resolve, (perf_counter() - start) * 1_000.0, exc)
-            raise
-        duration_ms = (perf_counter() - start) * 1_000.0
-        if bound[0] is collectors._instance and type(value) is success_type:
+    __slots__ = ("bound", "resolve")
+
+    def __init__(self, resolve: Callable[[], _core.Handle]) -> None:
+        self.resolve = resolve
+        # (collector, handle) of the last call: reused while that collector is still installed.
+        self.bound: list[Any] = [_UNBOUND, None]
+
+    def enter(self) -> None:
+        return None
+
+    def leave(self, state: None, outcome: Any, elapsed: float, args: Any, kwargs: Any) -> Any:
+        duration_ms = elapsed * 1_000.0
+        bound = self.bound
+        if bound[0] is ResultMetricsCollector._instance and type(outcome) is Success:
             try:
                 bound[1].record(duration_ms, True)
             except Exception:  # metrics never break the observed call
                 _logger.debug("recording a monitored call failed", exc_info=True)
-            return value
-        return _settle_and_bind(resolve, bound, value, duration_ms)
+            return outcome
+        return _settle_and_bind(self.resolve, bound, outcome, duration_ms)
 
-    return monitored
+    def raised(self, state: None, error: Exception, elapsed: float, args: Any, kwargs: Any) -> None:
+        _record_raised(self.resolve, elapsed * 1_000.0, error)
+
+    def abandoned(self, state: None, error: BaseException, elapsed: float) -> None:
+        _record_raised(self.resolve, elapsed * 1_000.0, error)
 
 
 def _record_raised(

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
 import time
-import types
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
-from rfs_monitoring._instrument import classify, is_mono, mono_chain
+from rfs_monitoring._instrument import (
+    awaits_later,
+    classify,
+    is_mono,
+    mono_chain,
+    open_operation,
+    wrap,
+)
 from rfs_monitoring._instrument import collectors as _collectors
 from rfs_monitoring._logging import writer as _w
 from rfs_monitoring._logging.entry import _EVENT_OPERATION, _raw_entry
@@ -19,7 +24,7 @@ from rfs_monitoring._logging.links import _OTEL_TRACE, _metrics_collector, _modu
 from rfs_monitoring._logging.writer import _emit
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring.context import OperationScope, _bound, _correlation_id, _operation
-from rfs_monitoring.interop import chain_of, is_chain, is_result, read_outcome
+from rfs_monitoring.interop import chain_of, is_chain, read_outcome
 from rfs_monitoring.masking import get_masker
 from rfs_monitoring.result import Result, Success
 
@@ -36,7 +41,8 @@ _get_bound = _bound.get
 
 class _Spec:
     """Everything a decorated function decides once, at decoration time, plus its caches (the
-    metrics handle per collector, the level threshold per level-table version)."""
+    metrics handle per collector, the level threshold per level-table version); the observer
+    that `rfs_monitoring._instrument.wrap` calls around each call (metrics, span, log sinks)."""
 
     __slots__ = (
         "collector",
@@ -47,6 +53,7 @@ class _Spec:
         "log_result",
         "metadata",
         "name",
+        "plain",
         "record_metrics",
         "signature",
         "success_level",
@@ -85,6 +92,62 @@ class _Spec:
                 self.signature = None
         self.version = -1
         self.threshold = 20
+        # Most calls return a Success and log no extras: they take the short path.
+        self.plain = not (self.metadata or log_args or log_result)
+
+    # -- the observer of `_instrument.wrap` ---------------------------------------------------
+
+    def enter(self) -> tuple[OperationScope, Any, Any]:
+        scope, token = open_operation(self.name)
+        span = None if _OTEL_TRACE not in _modules else _start_span(self, scope)
+        scope.boundary = _perf()
+        return scope, token, span
+
+    def leave(
+        self,
+        state: tuple[OperationScope, Any, Any],
+        outcome: Any,
+        elapsed: float,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        scope, token, span = state
+        _reset_operation(token)
+        if self.plain and span is None and type(outcome) is Success:
+            if self.version == _levels.version and self.success_level < self.threshold:
+                # Filtered out: the metrics sample is all that is left to do.
+                if self.record_metrics:
+                    self.record(elapsed * 1000.0, True, None, None)
+                return outcome
+            _success(self, scope, outcome, elapsed)
+            return outcome
+        if awaits_later(outcome):
+            # A MonoResult (ours or another library's chain), or a coroutine: timed and logged
+            # when awaited, so the caller still gets something awaitable.
+            _detach_quietly(span)
+            return _deferred_mono(self, outcome, elapsed, args, kwargs, scope, span)
+        _finish(self, scope, outcome, elapsed, args, kwargs, span)
+        return outcome
+
+    def raised(
+        self,
+        state: tuple[OperationScope, Any, Any],
+        error: Exception,
+        elapsed: float,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        scope, token, span = state
+        _reset_operation(token)
+        _finish_exception(self, scope, error, elapsed, args, kwargs, span)
+
+    def abandoned(
+        self, state: tuple[OperationScope, Any, Any], error: BaseException, elapsed: float
+    ) -> None:
+        _reset_operation(state[1])
+        _end_span_quietly(state[2])
+
+    # -- caches -------------------------------------------------------------------------------
 
     def current_threshold(self) -> int:
         version = _levels.version
@@ -287,13 +350,6 @@ def _end_span_quietly(span: Any) -> None:
             span.end(False, None, None)
 
 
-def _awaitable(value: Any) -> bool:
-    """`inspect.isawaitable` without its ABC check for the common, non-awaitable value."""
-    if getattr(type(value), "__await__", None) is not None:
-        return True
-    return type(value) is types.GeneratorType and inspect.isawaitable(value)
-
-
 def _start_span(spec: _Spec, scope: OperationScope) -> Any:
     tracing = _tracing()
     if tracing is None:
@@ -432,93 +488,7 @@ def log_result_operation(
             metadata=metadata,
             record_metrics=record_metrics,
         )
-        op_name = spec.name
-        # Most calls return a Success and log no extras: they take the short path.
-        plain = not (spec.metadata or spec.log_args or spec.log_result)
-        success_number = spec.success_level
-        records = spec.record_metrics
-        levels = _levels
-
-        if inspect.iscoroutinefunction(fn):
-            afn = cast("Callable[..., Awaitable[Any]]", fn)
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                scope = OperationScope(op_name, _get_correlation(), _get_operation())
-                token = _set_operation(scope)
-                span = None if _OTEL_TRACE not in _modules else _start_span(spec, scope)
-                start = scope.boundary = _perf()
-                try:
-                    outcome = await afn(*args, **kwargs)
-                except Exception as exc:
-                    elapsed = _perf() - start
-                    _reset_operation(token)
-                    _finish_exception(spec, scope, exc, elapsed, args, kwargs, span)
-                    raise
-                except BaseException:
-                    _reset_operation(token)
-                    _end_span_quietly(span)
-                    raise
-                elapsed = _perf() - start
-                _reset_operation(token)
-                if plain and span is None and type(outcome) is Success:
-                    if spec.version == levels.version and success_number < spec.threshold:
-                        # Filtered out: the metrics sample is all that is left to do.
-                        if records:
-                            spec.record(elapsed * 1000.0, True, None, None)
-                        return outcome
-                    _success(spec, scope, outcome, elapsed)
-                    return outcome
-                if is_mono(outcome) or (
-                    # another library's chain: awaitable (no cost for our Results)
-                    getattr(type(outcome), "__await__", None) is not None and is_chain(outcome)
-                ):
-                    _detach_quietly(span)
-                    return _deferred_mono(
-                        spec, cast(Any, outcome), elapsed, args, kwargs, scope, span
-                    )
-                _finish(spec, scope, outcome, elapsed, args, kwargs, span)
-                return outcome
-
-            return cast("Callable[P, R]", async_wrapper)
-
-        @functools.wraps(fn)
-        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            scope = OperationScope(op_name, _get_correlation(), _get_operation())
-            token = _set_operation(scope)
-            span = None if _OTEL_TRACE not in _modules else _start_span(spec, scope)
-            start = scope.boundary = _perf()
-            try:
-                outcome = fn(*args, **kwargs)
-            except Exception as exc:
-                elapsed = _perf() - start
-                _reset_operation(token)
-                _finish_exception(spec, scope, exc, elapsed, args, kwargs, span)
-                raise
-            except BaseException:
-                _reset_operation(token)
-                _end_span_quietly(span)
-                raise
-            elapsed = _perf() - start
-            _reset_operation(token)
-            if plain and span is None and type(outcome) is Success:
-                if spec.version == levels.version and success_number < spec.threshold:
-                    # Filtered out: the metrics sample is all that is left to do.
-                    if records:
-                        spec.record(elapsed * 1000.0, True, None, None)
-                    return outcome
-                _success(spec, scope, outcome, elapsed)
-                return outcome
-            if is_mono(outcome) or (_awaitable(outcome) and not is_result(outcome)):
-                # A MonoResult (ours or another library's chain), or a coroutine from a plain
-                # function: timed and logged when awaited, so the caller still gets something
-                # awaitable. (expression's Result is awaitable too, but already an outcome.)
-                _detach_quietly(span)
-                return _deferred_mono(spec, cast(Any, outcome), elapsed, args, kwargs, scope, span)
-            _finish(spec, scope, outcome, elapsed, args, kwargs, span)
-            return outcome
-
-        return cast("Callable[P, R]", sync_wrapper)
+        return cast("Callable[P, R]", wrap(fn, spec))
 
     if callable(name):
         return decorate(name)
