@@ -22,16 +22,25 @@ from rfs_monitoring.result import Failure, Success
 
 
 class Sink:
-    """Records what `settle` hands to the sinks."""
+    """An observer recording what the instrumentation layer hands it."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, Any, float]] = []
+        self.entered = 0
 
-    def observe(self, outcome: Any, elapsed: float) -> None:
+    def enter(self) -> str:
+        self.entered += 1
+        return f"state-{self.entered}"
+
+    def leave(self, state: str, outcome: Any, elapsed: float, args: Any, kwargs: Any) -> Any:
         self.seen.append(("returned", outcome, elapsed))
+        return outcome
 
-    def observe_raised(self, error: BaseException, elapsed: float) -> None:
+    def raised(self, state: str, error: Exception, elapsed: float, args: Any, kwargs: Any) -> None:
         self.seen.append(("raised", error, elapsed))
+
+    def abandoned(self, state: str, error: BaseException, elapsed: float) -> None:
+        self.seen.append(("abandoned", error, elapsed))
 
 
 @pytest.fixture
@@ -70,10 +79,38 @@ def test_failure_fields_name_a_failure_like_an_exception() -> None:
     assert _instrument.failure_fields(KeyError("k")) == ("KeyError", "'k'")
 
 
-def test_a_finished_value_is_observed_at_once(sink: Sink) -> None:
-    value = Failure("x")
-    assert _instrument.settle(value, 0.25, sink.observe, sink.observe_raised) is value
-    assert sink.seen == [("returned", value, 0.25)]
+def test_the_one_wrapper_times_sync_and_async_calls(sink: Sink) -> None:
+    def double(x: int) -> Any:
+        return Success(x * 2)
+
+    async def halve(x: int) -> Any:
+        await asyncio.sleep(0)
+        return Failure(x / 2)
+
+    wrapped = _instrument.wrap(double, sink)
+    assert wrapped.__name__ == "double"
+    assert wrapped(2) == Success(4)
+    awrapped = _instrument.wrap(halve, sink)
+    assert asyncio.run(awrapped(3)) == Failure(1.5)
+    assert [(kind, outcome) for kind, outcome, _ in sink.seen] == [
+        ("returned", Success(4)),
+        ("returned", Failure(1.5)),
+    ]
+    assert sink.entered == 2
+
+
+def test_the_one_wrapper_reraises_after_observing(sink: Sink) -> None:
+    def broken() -> Any:
+        raise KeyError("k")
+
+    async def cancelled() -> Any:
+        raise asyncio.CancelledError
+
+    with pytest.raises(KeyError):
+        _instrument.wrap(broken, sink)()
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(_instrument.wrap(cancelled, sink)())
+    assert [kind for kind, _, _ in sink.seen] == ["raised", "abandoned"]
 
 
 def test_a_mono_is_observed_each_time_it_runs(sink: Sink) -> None:
@@ -85,39 +122,29 @@ def test_a_mono_is_observed_each_time_it_runs(sink: Sink) -> None:
         return Success(len(runs))
 
     mono = MonoResult.from_async_result(load)
-    settled = _instrument.settle(mono, 1.0, sink.observe, sink.observe_raised)
-    assert isinstance(settled, MonoResult)
+    deferred = _instrument.defer(mono, 1.0, sink)
+    assert isinstance(deferred, MonoResult)
     assert sink.seen == []  # lazy: nothing ran yet
-    assert asyncio.run(settled.to_result()) == Success(1)
-    assert asyncio.run(settled.to_result()) == Success(2)
+    assert asyncio.run(deferred.to_result()) == Success(1)
+    assert asyncio.run(deferred.to_result()) == Success(2)
     assert [(kind, outcome) for kind, outcome, _ in sink.seen] == [
         ("returned", Success(1)),
         ("returned", Success(2)),
     ]
     assert all(elapsed >= 1.0 for _, _, elapsed in sink.seen)  # the call's own time counts
+    assert sink.entered == 2
 
 
 def test_a_raising_awaitable_is_observed_then_reraised(sink: Sink) -> None:
     async def broken() -> Any:
         raise KeyError("k")
 
-    settled = _instrument.settle(broken(), 0.0, sink.observe, sink.observe_raised)
+    deferred = _instrument.defer(broken(), 0.0, sink)
     with pytest.raises(KeyError):
-        asyncio.run(settled)
+        asyncio.run(deferred)
     ((kind, error, _),) = sink.seen
     assert kind == "raised"
     assert isinstance(error, KeyError)
-
-
-def test_a_coroutine_is_settled_on_what_it_returns(sink: Sink) -> None:
-    async def nested() -> Any:
-        return MonoResult.from_value(5)
-
-    settled = _instrument.settle(nested(), 0.0, sink.observe, sink.observe_raised)
-    inner = asyncio.run(settled)
-    assert isinstance(inner, MonoResult)  # the coroutine gave a mono: settled in turn
-    assert asyncio.run(inner.to_result()) == Success(5)
-    assert [outcome for _, outcome, _ in sink.seen] == [Success(5)]
 
 
 def test_other_libraries_chains_come_back_as_the_same_type(sink: Sink) -> None:
@@ -125,14 +152,39 @@ def test_other_libraries_chains_come_back_as_the_same_type(sink: Sink) -> None:
         return returns.result.Failure("nope")
 
     future = returns.future.FutureResult(fetch())
-    settled = _instrument.settle(future, 0.0, sink.observe, sink.observe_raised)
-    assert isinstance(settled, returns.future.FutureResult)
+    deferred = _instrument.defer(future, 0.0, sink)
+    assert isinstance(deferred, returns.future.FutureResult)
     assert sink.seen == []
-    asyncio.run(settled.awaitable())
+    asyncio.run(deferred.awaitable())
     rfs_mono = rfs_reactive.MonoResult.from_value(3)
-    again = _instrument.settle(rfs_mono, 0.0, sink.observe, sink.observe_raised)
+    again = _instrument.defer(rfs_mono, 0.0, sink)
     assert isinstance(again, rfs_reactive.MonoResult)
     assert _instrument.classify(sink.seen[0][1])[:2] == (True, "nope")
+
+
+def test_monitor_result_waits_for_what_a_coroutine_gives(clock: Any) -> None:
+    """The metrics sink settles a coroutine's MonoResult in turn: one sample, when it ran."""
+    from rfs_monitoring.metrics import monitor_result
+
+    collector = ResultMetricsCollector(clock=clock, sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(collector)
+    try:
+
+        @monitor_result("nested")
+        def nested() -> Any:
+            async def later() -> Any:
+                return MonoResult.from_error("late")
+
+            return later()
+
+        inner = asyncio.run(nested())
+        assert isinstance(inner, MonoResult)
+        assert collector.cumulative() == []
+        assert asyncio.run(inner.to_result()) == Failure("late")
+        assert collector.operation_metrics("nested").unwrap().failed_requests == 1
+    finally:
+        ResultMetricsCollector.set_instance(previous)
+        collector.close()
 
 
 @pytest.mark.parametrize(

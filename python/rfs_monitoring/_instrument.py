@@ -37,8 +37,6 @@ from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, r
 from rfs_monitoring.result import Failure, Success
 
 __all__ = [
-    "Observe",
-    "ObserveRaised",
     "Observer",
     "as_flux",
     "awaits_later",
@@ -46,6 +44,7 @@ __all__ = [
     "classify",
     "close_step",
     "collectors",
+    "defer",
     "failure_fields",
     "is_mono",
     "mono_chain",
@@ -53,7 +52,6 @@ __all__ = [
     "open_operation",
     "process_collector",
     "register_chains",
-    "settle",
     "step_scope",
     "wrap",
 ]
@@ -302,12 +300,7 @@ def close_step(scope: OperationScope, name: str, failed: bool, started: float) -
     return (now - since) * 1000.0
 
 
-# -- settling: values that finish later -----------------------------------------------------
-
-Observe = Callable[[Any, float], None]
-"""A sink's hook for a finished call: ``observe(outcome, elapsed_seconds)``."""
-ObserveRaised = Callable[[BaseException, float], None]
-"""A sink's hook for a call that raised: ``observe_raised(exception, elapsed_seconds)``."""
+# -- values that finish later --------------------------------------------------------------
 
 
 def awaits_later(value: Any) -> bool:
@@ -321,53 +314,59 @@ def awaits_later(value: Any) -> bool:
     return inspect.isawaitable(value) and not is_result(value)
 
 
-def settle(value: Any, elapsed: float, observe: Observe, observe_raised: ObserveRaised) -> Any:
-    """Observe a returned ``value`` now, or hand back what the caller should get instead when
-    it finishes later: a MonoResult (ours, or another library's chain as the same type) that is
-    timed and observed each time it is awaited, or a coroutine doing the same for any other
-    awaitable. ``elapsed`` (seconds) is what the call itself took; the wait is added to it."""
+_NO_ARGS: tuple[Any, ...] = ()
+
+
+def defer(
+    value: Any,
+    elapsed: float,
+    observer: Observer,
+    args: tuple[Any, ...] = _NO_ARGS,
+    kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """What the caller gets for a returned ``value`` that finishes later (see `awaits_later`):
+    a MonoResult (ours, or another library's chain as the same type) or a coroutine that runs
+    it under the same ``observer`` as `wrap`'s, each time it is awaited: ``enter``, the wait
+    timed, then ``leave`` with the result (or ``raised``/``abandoned``). ``elapsed`` (seconds)
+    is what the call itself took; the wait is added to it."""
+    keywords = {} if kwargs is None else kwargs
     if is_mono(value):
-        mono = value
         return mono_chain().from_async_result(
-            functools.partial(_timed, mono.to_result, elapsed, observe, observe_raised)
+            functools.partial(
+                _timed, functools.partial(_awaited, value), elapsed, observer, args, keywords
+            )
         )
     if is_chain(value):  # rfs' MonoResult, returns' FutureResult: same type back
         run, rewrap = chain_of(value)
         return rewrap(
             value,
             functools.partial(
-                _timed, functools.partial(run, value), elapsed, observe, observe_raised
+                _timed, functools.partial(run, value), elapsed, observer, args, keywords
             ),
         )
-    if not is_result(value) and inspect.isawaitable(value):
-        return _timed_then_settle(value, elapsed, observe, observe_raised)
-    observe(value, elapsed)
-    return value
+    return _timed(functools.partial(_awaited, value), elapsed, observer, args, keywords)
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 async def _timed(
     start_run: Callable[[], Awaitable[Any]],
     call_elapsed: float,
-    observe: Observe,
-    observe_raised: ObserveRaised,
+    observer: Observer,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Any:
+    """The deferred half of `wrap`: the same hooks around the wait."""
+    state = observer.enter()
     start = _perf()
     try:
         result = await start_run()
-    except BaseException as exc:
-        observe_raised(exc, call_elapsed + _perf() - start)
+    except Exception as exc:
+        observer.raised(state, exc, call_elapsed + _perf() - start, args, kwargs)
         raise
-    observe(result, call_elapsed + _perf() - start)
-    return result
-
-
-async def _timed_then_settle(
-    awaitable: Awaitable[Any], call_elapsed: float, observe: Observe, observe_raised: ObserveRaised
-) -> Any:
-    start = _perf()
-    try:
-        value = await awaitable
     except BaseException as exc:
-        observe_raised(exc, call_elapsed + _perf() - start)
+        observer.abandoned(state, exc, call_elapsed + _perf() - start)
         raise
-    return settle(value, call_elapsed + _perf() - start, observe, observe_raised)
+    return observer.leave(state, result, call_elapsed + _perf() - start, args, kwargs)

@@ -38,7 +38,14 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 from rfs_monitoring import _core
 from rfs_monitoring._fork import on_fork
 from rfs_monitoring._headline import latencies_of, latency_fields
-from rfs_monitoring._instrument import bind_collector, classify, failure_fields, settle, wrap
+from rfs_monitoring._instrument import (
+    awaits_later,
+    bind_collector,
+    classify,
+    defer,
+    failure_fields,
+    wrap,
+)
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
 from rfs_monitoring.errors import APIError
@@ -938,20 +945,30 @@ def _record_exception(handle: _core.Handle, duration_ms: float, error: BaseExcep
 
 
 class _HandleSink:
-    """The metrics sink of `monitor_result`: what `_instrument.settle` calls back."""
+    """The metrics sink for one handle, as an observer of the instrumentation layer
+    (`_instrument.defer` calls it when a value that finishes later has finished)."""
 
     __slots__ = ("handle",)
 
     def __init__(self, handle: _core.Handle) -> None:
         self.handle = handle
 
-    def observe(self, outcome: Any, elapsed: float) -> None:
+    def enter(self) -> None:
+        return None
+
+    def leave(self, state: None, outcome: Any, elapsed: float, args: Any, kwargs: Any) -> Any:
+        if awaits_later(outcome):  # a coroutine that gave a MonoResult, say: wait for it too
+            return defer(outcome, elapsed, self)
         try:
             _record_outcome(self.handle, max(0.0, elapsed * 1_000.0), outcome)
         except Exception:  # metrics never break the observed call
             _logger.debug("recording a monitored call failed", exc_info=True)
+        return outcome
 
-    def observe_raised(self, error: BaseException, elapsed: float) -> None:
+    def raised(self, state: None, error: Exception, elapsed: float, args: Any, kwargs: Any) -> None:
+        self.abandoned(state, error, elapsed)
+
+    def abandoned(self, state: None, error: BaseException, elapsed: float) -> None:
         try:
             _record_exception(self.handle, max(0.0, elapsed * 1_000.0), error)
         except Exception:  # metrics never break the observed call
@@ -959,10 +976,9 @@ class _HandleSink:
 
 
 def _settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:
-    """Record a returned value that is not a plain `Success`/`Failure`, now or, for a value
-    that finishes later (a MonoResult is wrapped), each time it runs: `_instrument.settle`."""
-    sink = _HandleSink(handle)
-    return settle(value, duration_ms / 1_000.0, sink.observe, sink.observe_raised)
+    """Record a returned value that is not a plain `Success`/`Failure` now, or, for a value
+    that finishes later (a MonoResult is wrapped), each time it runs."""
+    return _HandleSink(handle).leave(None, value, duration_ms / 1_000.0, (), {})
 
 
 def _safe_settle(handle: _core.Handle, value: Any, duration_ms: float) -> Any:

@@ -11,8 +11,7 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from rfs_monitoring._instrument import (
     awaits_later,
     classify,
-    is_mono,
-    mono_chain,
+    defer,
     open_operation,
     wrap,
 )
@@ -24,9 +23,9 @@ from rfs_monitoring._logging.links import _OTEL_TRACE, _metrics_collector, _modu
 from rfs_monitoring._logging.writer import _emit
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring.context import OperationScope, _bound, _correlation_id, _operation
-from rfs_monitoring.interop import chain_of, is_chain, read_outcome
+from rfs_monitoring.interop import read_outcome
 from rfs_monitoring.masking import get_masker
-from rfs_monitoring.result import Result, Success
+from rfs_monitoring.result import Success
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -125,7 +124,7 @@ class _Spec:
             # A MonoResult (ours or another library's chain), or a coroutine: timed and logged
             # when awaited, so the caller still gets something awaitable.
             _detach_quietly(span)
-            return _deferred_mono(self, outcome, elapsed, args, kwargs, scope, span)
+            return defer(outcome, elapsed, _Deferred(self, scope, span), args, kwargs)
         _finish(self, scope, outcome, elapsed, args, kwargs, span)
         return outcome
 
@@ -360,60 +359,66 @@ def _start_span(spec: _Spec, scope: OperationScope) -> Any:
         return None
 
 
-def _deferred_mono(
-    spec: _Spec,
-    mono: Any,
-    pre_elapsed: float,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    creation: OperationScope,
-    span: Any,
-) -> Any:
-    """A MonoResult that runs ``mono`` inside the operation and logs when awaited (for any
-    other awaitable, a coroutine doing the same).
+class _Deferred:
+    """The observer of a logged call's value that finishes later (`_instrument.defer`): each
+    await runs inside the operation, then logs and records.
 
     The span started when the function was called covers the first await (one span per
     operation); a second await gets a span of its own. The creation call's correlation ID, if
     one was handed out, is kept when no request ID is set at await time.
     """
 
-    pending = [span] if span is not None else []
-    # Another library's chain (rfs' MonoResult, returns' FutureResult) is run through its own
-    # entry point and handed back as the same type, so the caller's chain goes on unchanged.
-    chain = chain_of(mono) if is_chain(mono) else None
+    __slots__ = ("creation", "pending", "spec")
 
-    async def run() -> Result[Any, Any]:
+    def __init__(self, spec: _Spec, creation: OperationScope, span: Any) -> None:
+        self.spec = spec
+        self.creation = creation
+        self.pending = [span] if span is not None else []
+
+    def enter(self) -> tuple[OperationScope, Any, Any]:
+        spec = self.spec
         scope = OperationScope(
-            spec.name, _get_correlation() or creation.correlation_id, _get_operation()
+            spec.name, _get_correlation() or self.creation.correlation_id, _get_operation()
         )
         token = _set_operation(scope)
-        span = pending.pop() if pending else None
+        span = self.pending.pop() if self.pending else None
         if span is not None:
             span.attach()
         elif _OTEL_TRACE in _modules:
             span = _start_span(spec, scope)
-        start = scope.boundary = _perf()
-        try:
-            result: Result[Any, Any] = await (mono if chain is None else chain[0](mono))
-        except Exception as exc:
-            elapsed = pre_elapsed + _perf() - start
-            _reset_operation(token)
-            _finish_exception(spec, scope, exc, elapsed, args, kwargs, span)
-            raise
-        except BaseException:
-            _reset_operation(token)
-            _end_span_quietly(span)
-            raise
-        elapsed = pre_elapsed + _perf() - start
+        scope.boundary = _perf()
+        return scope, token, span
+
+    def leave(
+        self,
+        state: tuple[OperationScope, Any, Any],
+        result: Any,
+        elapsed: float,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        scope, token, span = state
         _reset_operation(token)
-        _finish(spec, scope, result, elapsed, args, kwargs, span)
+        _finish(self.spec, scope, result, elapsed, args, kwargs, span)
         return result
 
-    if chain is not None:
-        return chain[1](mono, run)
-    if not is_mono(mono):
-        return run()
-    return mono_chain().from_async_result(run)
+    def raised(
+        self,
+        state: tuple[OperationScope, Any, Any],
+        error: Exception,
+        elapsed: float,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        scope, token, span = state
+        _reset_operation(token)
+        _finish_exception(self.spec, scope, error, elapsed, args, kwargs, span)
+
+    def abandoned(
+        self, state: tuple[OperationScope, Any, Any], error: BaseException, elapsed: float
+    ) -> None:
+        _reset_operation(state[1])
+        _end_span_quietly(state[2])
 
 
 def _detach_quietly(span: Any) -> None:
