@@ -33,17 +33,23 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Iterator
 from types import CoroutineType
 from typing import Any, Generic, TypeVar, cast
 
 from rfs_monitoring import _instrument
-from rfs_monitoring._logging.steps import _flux_step, _mono_step
+from rfs_monitoring._instrument import step_scope as _step_scope
+from rfs_monitoring._logging.steps import _flux_step, _observe_mono_step
+from rfs_monitoring.context import _operation
 from rfs_monitoring.exceptions import OperationTimeoutError
 from rfs_monitoring.interop import batch_items, chain_of, is_chain, read_outcome
 from rfs_monitoring.result import Failure, Result, Success
 
 __all__ = ["FluxResult", "MonoResult", "OperationTimeoutError"]
+
+_perf = time.perf_counter
+_reset_operation = _operation.reset
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -57,6 +63,8 @@ _BIND = 1  # Success(value) -> fn(value), resolved to a Result
 _MAP_ERROR = 2  # Failure(error) -> Failure(fn(error))
 _RECOVER = 3  # Failure(error) -> fn(error), resolved to a Result
 _RECOVER_VALUE = 4  # Failure(_) -> Success(the given value)
+_OBSERVE = 5  # log_step / log_error: (name, errors_only), the pass handed to the step sinks
+_SCOPE = 6  # first of a chain with observed steps: the name of the last one (see `_run`)
 _Step = tuple[int, Any]
 
 
@@ -199,36 +207,54 @@ class MonoResult(Generic[T, E]):
     # -- running ------------------------------------------------------------------------------
 
     async def _run(self) -> Result[T, E]:
-        # One coroutine runs the whole run of plain steps: chaining does not nest awaits.
+        # One coroutine runs the whole run of plain steps: chaining does not nest awaits, and
+        # neither do the observed steps (log_step / log_error), handed to the sinks inline.
         result: Any
+        steps = self._steps
+        token = None
+        scope: Any = None
+        started = 0.0
+        if steps and steps[0][0] == _SCOPE:
+            # The operation the observed steps belong to: the current one, or (outside any)
+            # one named after the chain's last observed step, current while the chain runs.
+            started = _perf()
+            scope, token = _step_scope(steps[0][1], started)
         try:
-            result = self._source()
-            if result.__class__ is CoroutineType:
-                result = await result
-            if result.__class__ is not Success and result.__class__ is not Failure:
-                result = await _resolve(result)
-        except Exception as error:
-            result = Failure(error)
-        for kind, fn in self._steps:
             try:
-                # `result` is exactly a Success or a Failure here (`_resolve` normalises).
-                if result.__class__ is Success:
-                    if kind == _MAP:
-                        result = Success(fn(result.value))
-                    elif kind == _BIND:
-                        result = fn(result.value)
-                        if result.__class__ is not Success and result.__class__ is not Failure:
-                            result = await _resolve(result)
-                elif kind == _MAP_ERROR:
-                    result = Failure(fn(result.error))
-                elif kind == _RECOVER_VALUE:
-                    result = Success(fn)
-                elif kind == _RECOVER:
-                    result = fn(result.error)
-                    if result.__class__ is not Success and result.__class__ is not Failure:
-                        result = await _resolve(result)
+                result = self._source()
+                if result.__class__ is CoroutineType:
+                    result = await result
+                if result.__class__ is not Success and result.__class__ is not Failure:
+                    result = await _resolve(result)
             except Exception as error:
                 result = Failure(error)
+            for kind, fn in steps:
+                if kind >= _OBSERVE:
+                    if kind == _OBSERVE:  # never raises: the sinks never break the chain
+                        _observe_mono_step(scope, fn, result, started)
+                    continue
+                try:
+                    # `result` is exactly a Success or a Failure here (`_resolve` normalises).
+                    if result.__class__ is Success:
+                        if kind == _MAP:
+                            result = Success(fn(result.value))
+                        elif kind == _BIND:
+                            result = fn(result.value)
+                            if result.__class__ is not Success and result.__class__ is not Failure:
+                                result = await _resolve(result)
+                    elif kind == _MAP_ERROR:
+                        result = Failure(fn(result.error))
+                    elif kind == _RECOVER_VALUE:
+                        result = Success(fn)
+                    elif kind == _RECOVER:
+                        result = fn(result.error)
+                        if result.__class__ is not Success and result.__class__ is not Failure:
+                            result = await _resolve(result)
+                except Exception as error:
+                    result = Failure(error)
+        finally:
+            if token is not None:
+                _reset_operation(token)
         return result  # type: ignore[no-any-return]  # a typing.cast() call costs a lookup
 
     def to_result(self) -> Coroutine[Any, Any, Result[T, E]]:
@@ -444,6 +470,15 @@ class MonoResult(Generic[T, E]):
 
         return MonoResult.from_async_result(cached)
 
+    def _observed(self, name: str, errors_only: bool) -> MonoResult[T, E]:
+        steps = self._steps
+        if steps and steps[0][0] == _SCOPE:
+            steps = steps[1:]
+        extended: MonoResult[Any, Any] = MonoResult()
+        extended._source = self._source
+        extended._steps = ((_SCOPE, name), *steps, (_OBSERVE, (name, errors_only)))
+        return extended
+
     def log_step(self, name: str) -> MonoResult[T, E]:
         """Emit one structured log entry named ``name`` each time the chain passes this point
         (Success or Failure), with this step's own duration. See `rfs_monitoring.result_logging`.
@@ -460,7 +495,7 @@ class MonoResult(Generic[T, E]):
         >>> seen[0]["step_name"], seen[0]["result_type"]
         ('load', 'success')
         """
-        return cast("MonoResult[T, E]", _mono_step(self, name, False))
+        return self._observed(name, False)
 
     def log_error(self, name: str) -> MonoResult[T, E]:
         """Like `log_step`, but emit only when the chain holds a Failure at this point.
@@ -479,7 +514,7 @@ class MonoResult(Generic[T, E]):
         >>> [(entry["step_name"], entry["error_message"]) for entry in seen]
         [('load_failed', 'down')]
         """
-        return cast("MonoResult[T, E]", _mono_step(self, name, True))
+        return self._observed(name, True)
 
 
 class FluxResult(Generic[T, E]):

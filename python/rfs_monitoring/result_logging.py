@@ -59,8 +59,6 @@ from rfs_monitoring._logging.levels import (
 from rfs_monitoring._logging.render import render_json
 
 # `MonoResult.log_step` and `FluxResult.log_step` (rfs_monitoring.reactive) find these here.
-from rfs_monitoring._logging.steps import _flux_step as _flux_step
-from rfs_monitoring._logging.steps import _mono_step as _mono_step
 from rfs_monitoring._logging.writer import (
     LogWriterState,
     _install_sigterm_flush,

@@ -11,14 +11,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rfs_monitoring._instrument import close_step, failure_fields, mono_chain, step_scope
+from rfs_monitoring._instrument import close_step, failure_fields
 from rfs_monitoring._logging import writer as _w
 from rfs_monitoring._logging.entry import _EVENT_STEP, _raw_entry
 from rfs_monitoring._logging.levels import _levels
 from rfs_monitoring._logging.links import _metrics_collector, _tracing
 from rfs_monitoring._logging.writer import _emit
 from rfs_monitoring.context import OperationScope, _correlation_id, _operation
-from rfs_monitoring.result import Failure, Result, Success
+from rfs_monitoring.result import Failure
 
 _perf = time.perf_counter
 _get_operation = _operation.get
@@ -113,29 +113,23 @@ def _observe(
         _w._writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
 
 
-def _mono_step(mono: Any, name: str, errors_only: bool) -> Any:
-    """The MonoResult behind ``mono.log_step(name)`` (``errors_only=False``) and
-    ``mono.log_error(name)`` (``errors_only=True``)."""
-
-    async def step() -> Result[Any, Any]:
-        started = _perf()
-        scope, token = step_scope(name, started)
-        try:
-            result: Result[Any, Any] = await mono
-        finally:
-            if token is not None:
-                _reset_operation(token)
-        cls = result.__class__
-        failed = cls is Failure or (cls is not Success and isinstance(result, Failure))
+def _observe_mono_step(
+    scope: OperationScope, spec: tuple[str, bool], result: Any, started: float
+) -> None:
+    """One pass of a MonoResult chain through ``log_step(name)`` (``errors_only`` False) or
+    ``log_error(name)`` (True), with the chain's ``result`` so far (exactly a `Success` or a
+    `Failure`): the step closed in its operation and handed to the sinks; never raises."""
+    name, errors_only = spec
+    try:
+        failed = result.__class__ is Failure
         ms = close_step(scope, name, failed, started)
         if failed:
-            _observe(scope, name, ms, True, result.unwrap_error(), None, None, errors_only)
+            _observe(scope, name, ms, True, result.error, None, None, errors_only)
         else:
-            success_type = type(result.unwrap()).__name__
+            success_type = type(result.value).__name__
             _observe(scope, name, ms, False, None, success_type, None, errors_only)
-        return result
-
-    return mono_chain().from_async_result(step)
+    except Exception:
+        _w._writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
 
 
 def _flux_step(flux: Any, name: str, errors_only: bool) -> Any:
