@@ -15,6 +15,7 @@ entry: ``tests/test_bench_check.py`` uses it to show that a regression fails the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import time
@@ -305,6 +306,35 @@ def test_request_full_stack(
     metrics = collector.operation_metrics("user_retrieval").unwrap()
     assert metrics.total_requests >= REQUESTS
     assert [step.name for step in metrics.steps] == ["user_service_call", "user_validation"]
+
+
+def test_logged_chain_vs_bare(benchmark: Any, collector: ResultMetricsCollector) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        measure(
+            benchmark,
+            BUDGET["logged_chain_vs_bare"],
+            bench_stack.calls(loop, bench_stack.plain_chain, BATCH),
+            bench_stack.calls(loop, bench_stack.bare_chain, BATCH),
+        )
+    finally:
+        loop.close()
+    assert collector.operation_metrics("stack_plain_chain").unwrap().total_requests >= BATCH
+
+
+def test_two_steps_vs_no_steps(benchmark: Any, collector: ResultMetricsCollector) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        measure(
+            benchmark,
+            BUDGET["two_steps_vs_no_steps"],
+            bench_stack.calls(loop, bench_stack.stepped_chain, BATCH),
+            bench_stack.calls(loop, bench_stack.plain_chain, BATCH),
+        )
+    finally:
+        loop.close()
+    steps = collector.operation_metrics("stack_stepped_chain").unwrap().steps
+    assert [step.name for step in steps] == ["user_service_call", "user_validation"]
 
 
 def test_query_1w_vs_python_list(benchmark: Any) -> None:

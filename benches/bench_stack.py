@@ -78,6 +78,50 @@ def full_app() -> FastAPI:
     return app
 
 
+# -- the pieces without HTTP: the logged operation and its steps -----------------------------
+
+
+@log_result_operation("stack_plain_chain")
+async def plain_chain(user_id: str) -> Result[User, APIError]:
+    """The endpoint's chain without steps, logged."""
+    return await MonoResult.from_async_result(lambda: fetch(user_id)).bind_result(validate)
+
+
+@log_result_operation("stack_stepped_chain")
+async def stepped_chain(user_id: str) -> Result[User, APIError]:
+    """The same chain with the design's two steps."""
+    return await (
+        MonoResult.from_async_result(lambda: fetch(user_id))
+        .log_step("user_service_call")
+        .bind_result(validate)
+        .log_step("user_validation")
+    )
+
+
+async def bare_chain(user_id: str) -> Result[User, APIError]:
+    """The same work, neither logged nor chained."""
+    return (await fetch(user_id)).bind(validate)
+
+
+def calls(
+    loop: asyncio.AbstractEventLoop, fn: Callable[[str], Any], times: int
+) -> Callable[[], Any]:
+    """A batch of ``times`` awaited calls of ``fn`` on ``loop``."""
+
+    async def many() -> Any:
+        result = None
+        for _ in range(times):
+            result = await fn("123")
+        return result
+
+    def run() -> Any:
+        result = loop.run_until_complete(many())
+        assert isinstance(result, Success), result
+        return result
+
+    return run
+
+
 def middleware_app() -> FastAPI:
     app = bare_app()
     app.add_middleware(CorrelationIdMiddleware)
