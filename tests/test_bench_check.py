@@ -64,6 +64,11 @@ def test_the_budget_file_names_goal_and_budget_for_each_path() -> None:
         "query_1w_vs_python_list",
         "operations_list_route",
         "metrics_route_vs_prometheus_client",
+        "request_middleware",
+        "request_handle_result",
+        "request_full_stack",
+        "logged_chain_vs_bare",
+        "two_steps_vs_no_steps",
     }
     for entry in budget.values():
         assert entry.goal > 0
