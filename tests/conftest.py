@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from rfs_monitoring import tracing
+from rfs_monitoring.metrics import ResultMetricsCollector
 from rfs_monitoring.testing import FakeClock
 
 
@@ -25,7 +26,19 @@ def exporter() -> Iterator[InMemorySpanExporter]:
     provider.shutdown()
 
 
+START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: the T0 of the modules that drive time
+
+
 @pytest.fixture
 def clock() -> FakeClock:
-    """The package's fake clock, at its fixed start (2024-01-01T00:00:00Z)."""
-    return FakeClock()
+    """The package's fake clock, at `START` (a module with another start overrides it)."""
+    return FakeClock(START)
+
+
+@pytest.fixture
+def collector(clock: FakeClock) -> Iterator[ResultMetricsCollector]:
+    """A collector on the fake clock, without the resource sampler (not installed as the
+    process-wide one; a module that needs that overrides this fixture)."""
+    made = ResultMetricsCollector(clock=clock, sample_resources=False)
+    yield made
+    made.close()

@@ -32,20 +32,6 @@ from rfs_monitoring.testing import FakeClock
 T0 = 1_700_000_000.0
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    """A fresh fake clock."""
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def collector(clock: FakeClock) -> Iterator[ResultMetricsCollector]:
-    """A real collector driven by the fake clock."""
-    c = ResultMetricsCollector(clock=clock, sample_resources=False)
-    yield c
-    c.close()
-
-
 def record(c: ResultMetricsCollector, op: str, ok: int, failed: int, ms: float = 10.0) -> None:
     """Record ``ok`` successes and ``failed`` failures of ``op``."""
     for _ in range(ok):

@@ -35,12 +35,6 @@ RULE = {"name": "errors", "metric": "error_rate", "op": ">", "threshold": 0.05, 
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    """A fresh fake clock."""
-    return FakeClock(T0)
-
-
-@pytest.fixture
 def collector(clock: FakeClock) -> Iterator[ResultMetricsCollector]:
     """A collector holding checkout (10% failures) and search (all good) traffic."""
     c = ResultMetricsCollector(clock=clock, sample_resources=False)

@@ -7,7 +7,6 @@ import logging
 import math
 import random
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,20 +26,6 @@ from rfs_monitoring.result import Failure, Result, Success
 from rfs_monitoring.testing import FakeClock, assert_result_success, mock_result_service
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """A fake clock at T0."""
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def collector(clock: FakeClock) -> Iterator[ResultMetricsCollector]:
-    """A collector on the fake clock without the resource sampler."""
-    c = ResultMetricsCollector(clock=clock, sample_resources=False)
-    yield c
-    c.close()
 
 
 def nearest_rank(values: list[float], q: float) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -18,20 +17,6 @@ from rfs_monitoring.testing import FakeClock
 
 T0 = 1_700_000_000.0
 WINDOWS = ["30s", "15m", "1h", "6h", "1d", "1w"]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """A fake clock at T0."""
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def collector(clock: FakeClock) -> Iterator[ResultMetricsCollector]:
-    """A collector on the fake clock without the resource sampler."""
-    c = ResultMetricsCollector(clock=clock, sample_resources=False)
-    yield c
-    c.close()
 
 
 def spread_traffic(collector: ResultMetricsCollector, clock: FakeClock) -> None:
