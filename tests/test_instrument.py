@@ -239,6 +239,9 @@ def test_the_package_root_binds_the_collector_without_importing_metrics() -> Non
     code = """
 import sys
 import rfs_monitoring
+# The root binds the collector without loading the layer (or asyncio, through context).
+assert "rfs_monitoring._instrument" not in sys.modules
+assert "rfs_monitoring.context" not in sys.modules
 from rfs_monitoring import _instrument
 assert "rfs_monitoring.metrics" not in sys.modules
 collector = _instrument.process_collector()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from rfs_monitoring import _instrument
+from rfs_monitoring import _bindings
 from rfs_monitoring._core import __version__
 from rfs_monitoring.result import Failure, Result, Success
 
@@ -69,8 +69,8 @@ def _process_collector() -> Any:
     return metrics.ResultMetricsCollector.instance()
 
 
-if _instrument.collectors.factory is None:
-    _instrument.bind_collector(_process_collector)
+if _bindings.collectors.factory is None:
+    _bindings.bind_collector(_process_collector)
 
 
 def __getattr__(name: str) -> Any:

@@ -56,79 +56,18 @@ __all__ = [
     "wrap",
 ]
 
-# -- the process-wide collector -------------------------------------------------------------
-
-
-class _Collectors:
-    """Where the process-wide collector comes from. The package root binds a factory that
-    loads `rfs_monitoring.metrics` on first use; that module then binds its own
-    ``ResultMetricsCollector.instance`` and class, whose ``_instance`` the hot paths read."""
-
-    __slots__ = ("cls", "factory")
-
-    def __init__(self) -> None:
-        self.factory: Callable[[], Any] | None = None
-        self.cls: Any = None
-
-
-collectors = _Collectors()
-
-
-def bind_collector(factory: Callable[[], Any], cls: Any = None) -> None:
-    """Install the callable returning the process-wide metrics collector (and its class)."""
-    collectors.factory = factory
-    collectors.cls = cls
-
-
-def process_collector() -> Any:
-    """The process-wide metrics collector, or ``None`` when none can be had."""
-    factory = collectors.factory
-    return None if factory is None else factory()
-
-
-# -- the package's own chain types ----------------------------------------------------------
-
-
-class _Chains:
-    __slots__ = ("flux", "mono")
-
-    def __init__(self) -> None:
-        self.mono: type | None = None
-        self.flux: type | None = None
-
-
-_chains = _Chains()
-
-
-def register_chains(mono: type, flux: type) -> None:
-    """Called by `rfs_monitoring.reactive` once its `MonoResult` and `FluxResult` exist."""
-    _chains.mono = mono
-    _chains.flux = flux
-
-
-def mono_type() -> type | None:
-    """The package's `MonoResult` class, once `rfs_monitoring.reactive` is loaded."""
-    return _chains.mono
-
-
-def mono_chain() -> Any:
-    """The package's `MonoResult` class, for wrapping a chain (only called with one in hand, so
-    the reactive module is loaded)."""
-    return _chains.mono
-
-
-def is_mono(value: Any) -> bool:
-    """Whether ``value`` is one of the package's MonoResults (none exist before the reactive
-    module is loaded, so this needs no import)."""
-    mono = _chains.mono
-    return mono is not None and isinstance(value, mono)
-
-
-def as_flux(value: Any) -> Any:
-    """``value`` when it is one of the package's FluxResults, else ``None``."""
-    flux = _chains.flux
-    return value if flux is not None and isinstance(value, flux) else None
-
+# The process collector and our chain types are bound in `_bindings` (no imports: the package
+# root binds the collector there without loading this layer); re-exported here.
+from rfs_monitoring._bindings import (
+    as_flux,
+    bind_collector,
+    collectors,
+    is_mono,
+    mono_chain,
+    mono_type,
+    process_collector,
+    register_chains,
+)
 
 # -- classification -------------------------------------------------------------------------
 

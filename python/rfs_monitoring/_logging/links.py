@@ -1,6 +1,6 @@
 """Links to the metrics collector and to tracing, found on first use.
 
-The collector comes through the instrumentation layer's binding (`rfs_monitoring._instrument`),
+The collector comes through the instrumentation layer's binding (`rfs_monitoring._bindings`),
 so logging never imports `rfs_monitoring.metrics`: the package root binds it.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from rfs_monitoring._instrument import collectors, process_collector
+from rfs_monitoring._bindings import collectors, process_collector
 
 _modules = sys.modules
 _OTEL_TRACE = "opentelemetry.trace"
