@@ -226,3 +226,21 @@ print("ok")
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_raw_log_entry_is_built_in_one_place() -> None:
+    """Only `_logging.entry._raw_entry` writes the 17-position tuple: no other module hands a
+    tuple literal to the log sink."""
+    builders = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) == "_emit"
+                and node.args
+                and isinstance(node.args[0], ast.Tuple)
+            ):
+                builders.append(name)
+            if isinstance(node, ast.Tuple) and len(node.elts) == 17:
+                builders.append(name)
+    assert set(builders) <= {f"{ROOT}._logging.entry"}, builders

@@ -468,3 +468,19 @@ async def test_result_subclasses_are_normalised_to_success_and_failure() -> None
     assert await mono == Success(2)
     failed = MonoResult.from_value(1).bind_result(lambda _: TaggedFailure("e")).map_error(str.upper)
     assert await failed == Failure("E")
+
+
+def test_log_steps_run_inline_in_the_chain() -> None:
+    """A log_step adds an observed step to the same chain (one coroutine runs it all) instead
+    of wrapping the chain in another MonoResult and coroutine per step."""
+    source = MonoResult.from_value(1)
+    chain = source.log_step("a").map(str).log_error("b")
+    assert chain._source is source._source
+    kinds = [kind for kind, _ in chain._steps]
+    assert kinds.count(max(kinds)) == 1  # one scope marker, first, naming the last step
+    assert chain._steps[0][1] == "b"
+    assert [spec for kind, spec in chain._steps if isinstance(spec, tuple)] == [
+        ("a", False),
+        ("b", True),
+    ]
+    assert asyncio.run(chain.to_result()) == Success("1")

@@ -626,3 +626,24 @@ def test_the_readme_quickstart_runs_as_written() -> None:
     assert missing.headers["content-type"] == PROBLEM_MEDIA_TYPE
     assert missing.json()["code"] == "NOT_FOUND"
     assert asyncio.run(module.get_user("123")).unwrap().name == "Ada"
+
+
+def test_handle_result_adds_no_dependency_to_solve_per_request() -> None:
+    """The request and FastAPI's per-request response reach the wrapper as injected
+    parameters: the route has no dependency of its own for FastAPI to solve on each request."""
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    @handle_result
+    async def item(item_id: int) -> Result[int, APIError]:
+        return Success(item_id)
+
+    route = next(r for r in app.routes if getattr(r, "path", "") == "/items/{item_id}")
+    dependant = route.dependant  # type: ignore[attr-defined]
+    assert dependant.dependencies == []
+    assert dependant.request_param_name == "rfs_request__"
+    assert dependant.response_param_name == "rfs_served_response__"
+    with TestClient(app) as http:
+        answer = http.get("/items/7", headers={"X-Correlation-ID": "abc-123"})
+    assert answer.json() == 7
+    assert answer.headers["X-Correlation-ID"] == "abc-123"
