@@ -1,18 +1,24 @@
 """The private instrumentation layer: how one call is observed.
 
-It alone classifies what a call returned or raised (through `rfs_monitoring.interop`, so every
-library's Results count), settles values that finish later (a `MonoResult`, another library's
-chain, a coroutine: timed and observed when awaited), and holds what the layers above plug in:
+- `wrap`: the one wrapper of the package's decorators, for sync and async functions, calling an
+  `Observer`'s hooks around each call (``enter``, then ``leave``, ``raised`` or
+  ``abandoned``); the common case's fast path is the observer's ``leave``, written once.
+- `defer`: values that finish later (our `MonoResult`, another library's chain, any awaitable)
+  are timed when awaited, through the same hooks.
+- `classify` and `failure_fields`: the one reading of an outcome (through
+  `rfs_monitoring.interop`, so every library's Results count).
+- `open_operation`, `step_scope` and `close_step`: the operation scope and each step's own
+  duration and failure bookkeeping.
+- Re-exported from `rfs_monitoring._bindings`: the process-wide collector (bound by the package
+  root, so nothing here imports `rfs_monitoring.metrics`) and our chain types (registered by
+  `rfs_monitoring.reactive`, so nothing here imports it).
 
-- the process-wide metrics collector, bound by the package root (`bind_collector`), so the
-  steps and the decorators record into it without importing `rfs_monitoring.metrics`;
-- the package's own chain types (`MonoResult`, `FluxResult`), registered by
-  `rfs_monitoring.reactive` when it defines them (`register_chains`), so nothing here or in the
-  decorators imports the reactive module to recognise them.
-
-The public decorators are compositions of it: `rfs_monitoring.metrics.monitor_result` (metrics
-sink) and `rfs_monitoring.result_logging.log_result_operation` (metrics, log, span and capture
-sinks). Imports only go down from here: no module this one imports imports it back.
+The public decorators are observers of it: `rfs_monitoring.metrics.monitor_result` (metrics
+sink; its sync path is the Rust `Monitor`, which classifies through `failure_fields` and hands
+anything but a plain Success or Failure back here) and
+`rfs_monitoring.result_logging.log_result_operation` (metrics, span, log and capture sinks);
+`rfs_monitoring._logging.steps` hands each step to the same sinks. Imports only go down from
+here: no module this one imports imports it back.
 
 >>> from rfs_monitoring.result import Failure, Success
 >>> classify(Success(3))
