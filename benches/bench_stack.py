@@ -3,9 +3,10 @@ model) bare, and with the design's full instrumentation (`CorrelationIdMiddlewar
 `@handle_result`, `@log_result_operation`, two `log_step`s, three entries written to a file),
 called in-process through ASGI (no socket), each piece against its peer in the same run.
 
-Run with ``make bench`` (or ``pytest benches/bench_stack.py --benchmark-enable``); the lead's
-wrk side-by-side benchmark measures the same apps over a socket. ``python benches/bench_stack.py``
-prints the per-request cost of each piece.
+Run with ``make bench`` (or ``pytest benches/bench_stack.py --benchmark-enable``);
+``python benches/bench_stack.py`` prints the per-request cost of each piece in-process, and
+``python benches/bench_stack.py --wrk`` serves the bare and the full app with uvicorn and prints
+``wrk -t1 -c16``'s requests/s for both.
 """
 
 from __future__ import annotations
@@ -260,7 +261,66 @@ def per_request_report(rounds: int = 30) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def wrk_report(seconds: int, connections: int) -> None:
+    """Serve the bare and the fully instrumented app with uvicorn (one at a time, in this
+    process, entries to a file) and print wrk's requests/s for each (``--wrk``)."""
+    import shutil
+    import socket
+    import subprocess
+    import threading
+
+    import uvicorn
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    rates: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as folder, (Path(folder) / "e.jsonl").open("w") as stream:
+        configure_logging(stream=stream)
+        for name, app in (("bare", bare_app()), ("full stack", full_app())):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    app, host="127.0.0.1", port=port, log_level="warning", access_log=False
+                )
+            )
+            thread = threading.Thread(target=server.run, daemon=True)
+            thread.start()
+            for _ in range(200):
+                if server.started:
+                    break
+                time.sleep(0.05)
+            try:
+                out = subprocess.run(
+                    [
+                        wrk,
+                        "-t1",
+                        f"-c{connections}",
+                        f"-d{seconds}s",
+                        f"http://127.0.0.1:{port}/users/123",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            finally:
+                server.should_exit = True
+                thread.join(30)
+            line = next(line for line in out.splitlines() if line.startswith("Requests/sec"))
+            rates[name] = float(line.split()[1])
+            print(f"{name:12} {rates[name]:9.0f} requests/s")
+        flush_logs()
+        configure_logging()
+    share = rates["full stack"] / rates["bare"]
+    print(f"full stack serves {share:.0%} of the bare endpoint's requests/s")
+
+
 if __name__ == "__main__":
+    if "--wrk" in sys.argv:
+        wrk_report(seconds=10, connections=16)
+        sys.exit(0)
     report = per_request_report(int(sys.argv[1]) if len(sys.argv) > 1 else 30)
     bare = report["bare"]
     for name, micros in report.items():
