@@ -11,6 +11,7 @@ import pytest
 from rfs_monitoring import _core
 from rfs_monitoring._headline import LATENCIES, LONG_NAME, Latencies, latency_fields
 from rfs_monitoring.alerts import AlertMetric, _metric_value
+from rfs_monitoring.dashboard_api import OperationSummary
 from rfs_monitoring.metrics import (
     OperationMetrics,
     OperationStats,
@@ -38,7 +39,7 @@ def test_the_long_records_carry_every_latency(record: type) -> None:
     assert {latency.long for latency in LATENCIES} <= _fields(record)
 
 
-@pytest.mark.parametrize("record", [StepMetrics, TimeSeriesPoint])
+@pytest.mark.parametrize("record", [StepMetrics, TimeSeriesPoint, OperationSummary])
 def test_the_short_records_use_the_short_names(record: type) -> None:
     latency_like = {name for name in _fields(record) if name.endswith("_ms")}
     assert latency_like <= {latency.short for latency in LATENCIES}
