@@ -205,3 +205,36 @@ def test_cumulative_totals_carry_the_native_buckets(
     nonzero = [native.offset + i for i, n in enumerate(native.counts) if n]
     assert nonzero[1] - nonzero[0] == 64
     assert [n for n in native.counts if n] == [2, 1, 1]
+
+
+def test_a_broken_step_sink_never_breaks_the_chain(
+    metrics_collector: ResultMetricsCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A collector that fails to record a step, or a step bookkeeping that raises, leaves the
+    chain's result untouched (and is reported, not raised)."""
+    from rfs_monitoring._logging import steps as log_steps
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("internal")
+
+    monkeypatch.setattr(metrics_collector, "step", broken)
+    assert asyncio.run(MonoResult.from_value(1).log_step("s").to_result()) == Success(1)
+    monkeypatch.setattr(log_steps, "close_step", broken)
+    assert asyncio.run(MonoResult.from_error("e").log_error("s").to_result()) == Failure("e")
+    monkeypatch.setattr(log_steps, "_observe", broken)
+    assert FluxResult.from_values([1]).log_step("f").count_total() == 1
+
+
+def test_steps_without_a_collector_are_still_logged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When no process collector can be had (the metrics module cannot load), a step is
+    logged without its sample."""
+    from rfs_monitoring import _instrument
+    from rfs_monitoring.testing import capture_result_logs
+
+    def refuse() -> Any:
+        raise ImportError("rfs_monitoring.metrics")
+
+    monkeypatch.setattr(_instrument.collectors, "factory", refuse)
+    with capture_result_logs() as entries:
+        assert asyncio.run(MonoResult.from_value(2).log_step("alone").to_result()) == Success(2)
+    assert [entry["step_name"] for entry in entries] == ["alone"]
