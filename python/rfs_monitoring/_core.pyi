@@ -25,6 +25,7 @@ __all__ = [
     "expose",
     "judge_health",
     "mask_text",
+    "render_log_chunks",
 ]
 
 __version__: str
@@ -208,3 +209,12 @@ class TextMasker:
     def is_sensitive_key(self, key: str) -> bool: ...
 
 def mask_text(text: str) -> str: ...
+def render_log_chunks(
+    batch: list[Any],
+    masker: TextMasker,
+    fixed_json: str,
+    memory: str,
+    cpu: str,
+    format_exception: Callable[[BaseException], str],
+    chunk_chars: int,
+) -> tuple[list[tuple[str, int]], list[int]]: ...

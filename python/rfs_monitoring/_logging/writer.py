@@ -15,9 +15,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from rfs_monitoring import _core
 from rfs_monitoring._logging import config as _cfg
 from rfs_monitoring._logging.config import TextSink
-from rfs_monitoring._logging.entry import _BOUND, _EMSG, _EXC, _META, _now, _RawEntry
+from rfs_monitoring._logging.entry import (
+    _BOUND,
+    _EMSG,
+    _EXC,
+    _META,
+    _format_exception,
+    _now,
+    _RawEntry,
+)
 from rfs_monitoring._logging.levels import _levels
 from rfs_monitoring._logging.links import _resource_sample
 from rfs_monitoring._logging.render import (
@@ -133,6 +142,55 @@ def _chunks(lines: list[str]) -> Iterator[tuple[str, int]]:
         size += len(line) + 1
     if start < len(lines):
         yield "\n".join(lines[start:]) + "\n", len(lines) - start
+
+
+def _python_line(
+    item: _Item,
+    config: _cfg._Config,
+    resources: tuple[float | None, float | None],
+    rendered: tuple[str, str],
+) -> str:
+    try:
+        if not config.processors and type(item) is tuple:
+            return _fast_line(item, config, rendered)
+        return _render_item(item, config, resources, rendered)
+    except Exception:
+        return _render_safely(item, config, resources, rendered)
+
+
+def _batch_chunks(
+    batch: list[_Item],
+    config: _cfg._Config,
+    resources: tuple[float | None, float | None],
+    rendered: tuple[str, str],
+) -> list[tuple[str, int]]:
+    """The batch as whole-line chunks for the sink. Raw entries are rendered and masked by the
+    Rust core with the interpreter released (`_fast_line`'s bytes); dict entries, values other
+    than the JSON types, processors and custom masking patterns take the Python renderer."""
+    masker = get_masker()
+    if not config.processors and not masker.patterns:
+        items = [
+            item if type(item) is tuple else _python_line(item, config, resources, rendered)
+            for item in batch
+        ]
+        try:
+            for _ in range(2):
+                pieces, left = _core.render_log_chunks(
+                    items,
+                    masker._text,
+                    config.fixed_json,
+                    rendered[0],
+                    rendered[1],
+                    _format_exception,
+                    _WRITE_CHUNK,
+                )
+                if not left:
+                    return pieces
+                for index in left:  # the items the core leaves, rendered here
+                    items[index] = _python_line(items[index], config, resources, rendered)
+        except Exception:  # the core refused the batch: the Python renderer writes it
+            pass
+    return list(_chunks([_python_line(item, config, resources, rendered) for item in batch]))
 
 
 def _stderr() -> Any:
@@ -391,19 +449,8 @@ class _Writer:
         # One resource sample per batch: it changes once a second at most.
         resources = _resource_sample()
         rendered = (_json_number(resources[0]), _json_number(resources[1]))
-        lines: list[str] = []
-        append = lines.append
-        fast = not config.processors
-        for item in batch:
-            try:
-                if fast and type(item) is tuple:
-                    append(_fast_line(item, config, rendered))
-                else:
-                    append(_render_item(item, config, resources, rendered))
-            except Exception:
-                append(_render_safely(item, config, resources, rendered))
         stream = config.stream if config.stream is not None else sys.stdout
-        for chunk, count in _chunks(lines):
+        for chunk, count in _batch_chunks(batch, config, resources, rendered):
             if self._to_sink(stream, chunk):
                 self.written += count
             elif self._to_stderr(stream, chunk):
