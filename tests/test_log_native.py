@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from rfs_monitoring import _core
 from rfs_monitoring._logging import config as log_config
 from rfs_monitoring._logging import writer as log_writer
-from rfs_monitoring._logging.entry import _format_exception
+from rfs_monitoring._logging.entry import _format_exception, _MaskedArgs
 from rfs_monitoring._logging.render import _fast_line
-from rfs_monitoring.masking import configure_masking, get_masker
+from rfs_monitoring.masking import Masker, configure_masking, get_masker
 from rfs_monitoring.result import Failure, Result, Success
 from rfs_monitoring.result_logging import configure_logging, flush_logs, log_result_operation
 
@@ -106,6 +106,7 @@ def chunks(batch: list[Any], chunk_chars: int = 262144) -> tuple[list[tuple[str,
         RENDERED[1],
         _format_exception,
         chunk_chars,
+        _MaskedArgs,
     )
 
 
@@ -324,3 +325,57 @@ def test_a_batch_with_an_item_the_core_leaves_is_rendered_in_order(
         8,
         9,
     ]
+
+
+def test_arguments_masked_at_the_call_are_not_masked_again() -> None:
+    """`_MaskedArgs` holds what the call masked: both renderers write it as it is (a second pass
+    would mask this text, which the call left alone on purpose here); a plain dict is masked, and
+    a sensitive key still hides the whole value."""
+    raw = _raw(
+        meta={
+            "args": _MaskedArgs({"note": "password=hunter2", "items": [1, "x", None]}),
+            "plain": {"note": "password=hunter2"},
+            "token": _MaskedArgs({"a": 1}),
+        }
+    )
+    line = native(raw)
+    assert line is not None
+    assert json.loads(line)["metadata"] == {
+        "args": {"note": "password=hunter2", "items": [1, "x", None]},
+        "plain": {"note": "password=***"},
+        "token": "***",
+    }
+    assert line == _fast_line(raw, log_config._config, RENDERED)
+
+
+def test_a_logged_call_masks_its_arguments_once(
+    sink: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once at the call (a snapshot), never again in the listeners' dict or the writer."""
+    masked: list[Any] = []
+    real = Masker.mask
+
+    def counting(self: Masker, value: Any) -> Any:
+        masked.append(value)
+        return real(self, value)
+
+    monkeypatch.setattr(Masker, "mask", counting)
+    seen: list[dict[str, Any]] = []
+
+    @log_result_operation("masked_once", log_args=True)
+    def op(user: str, password: str) -> Result[int, str]:
+        return Success(1)
+
+    from rfs_monitoring.result_logging import add_listener
+
+    op("ada", "hunter2")  # the writer's path
+    remove = add_listener(seen.append)
+    try:
+        op("ada", "hunter2")  # the listeners' path
+    finally:
+        remove()
+    assert flush_logs()
+    assert masked == [{"user": "ada", "password": "hunter2"}] * 2
+    lines = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert [line["metadata"]["args"] for line in lines] == [{"user": "ada", "password": "***"}] * 2
+    assert seen[0]["metadata"]["args"] == {"user": "ada", "password": "***"}

@@ -217,4 +217,5 @@ def render_log_chunks(
     cpu: str,
     format_exception: Callable[[BaseException], str],
     chunk_chars: int,
+    masked_args: type,
 ) -> tuple[list[tuple[str, int]], list[int]]: ...

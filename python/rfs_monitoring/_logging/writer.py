@@ -24,6 +24,7 @@ from rfs_monitoring._logging.entry import (
     _EXC,
     _META,
     _format_exception,
+    _MaskedArgs,
     _now,
     _RawEntry,
 )
@@ -83,7 +84,7 @@ def _bounded(value: Any, limit: int, depth: int = 0) -> tuple[Any, int]:
         return value, _sizeof(value)
     if depth >= 32:
         return value, 64
-    if kind is dict:
+    if kind is dict or kind is _MaskedArgs:
         size = 64
         changed = False
         items = {}
@@ -92,7 +93,9 @@ def _bounded(value: Any, limit: int, depth: int = 0) -> tuple[Any, int]:
             size += used + (56 + len(key) if type(key) is str else 64)
             changed = changed or new is not item
             items[key] = new
-        return (items if changed else value), size
+        if not changed:
+            return value, size
+        return (items if kind is dict else _MaskedArgs(items)), size
     if kind is list or kind is tuple:
         size = 64
         changed = False
@@ -183,6 +186,7 @@ def _batch_chunks(
                     rendered[1],
                     _format_exception,
                     _WRITE_CHUNK,
+                    _MaskedArgs,
                 )
                 if not left:
                     return pieces

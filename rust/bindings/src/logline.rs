@@ -2,7 +2,9 @@
 //! held, then rendered and masked by `rfs_monitoring_core::logline` with it released.
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use rfs_monitoring_core::logline::{render, Entry, Frame, Value, MAX_DEPTH};
+use rfs_monitoring_core::logline::{
+    push_py_float, push_str, render, Entry, Frame, Value, MAX_DEPTH,
+};
 
 use crate::{detached, PyTextMasker};
 
@@ -87,6 +89,53 @@ fn convert(value: &Bound<'_, PyAny>, depth: usize) -> Option<Value> {
     None
 }
 
+/// A value masked at the call, written as JSON as it is (no second masking), else `None`.
+fn premasked(value: &Bound<'_, PyAny>, depth: usize, out: &mut String) -> Option<()> {
+    if value.is_none() {
+        out.push_str("null");
+    } else if let Ok(s) = value.cast_exact::<PyString>() {
+        push_str(out, s.to_str().ok()?);
+    } else if let Ok(b) = value.cast_exact::<PyBool>() {
+        out.push_str(if b.is_true() { "true" } else { "false" });
+    } else if value.is_exact_instance_of::<PyInt>() {
+        out.push_str(value.str().ok()?.to_str().ok()?);
+    } else if let Ok(f) = value.cast_exact::<PyFloat>() {
+        let f = f.value();
+        if !f.is_finite() {
+            return None;
+        }
+        push_py_float(out, f);
+    } else if depth >= MAX_DEPTH {
+        return None;
+    } else if let Ok(d) = value.cast::<PyDict>() {
+        if !(value.is_exact_instance_of::<PyDict>() || depth == 1) {
+            return None; // only the top-level marker (a dict subclass) and plain dicts
+        }
+        out.push('{');
+        for (i, (key, item)) in d.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_str(out, key.cast_exact::<PyString>().ok()?.to_str().ok()?);
+            out.push(':');
+            premasked(&item, depth + 1, out)?;
+        }
+        out.push('}');
+    } else if value.is_exact_instance_of::<PyList>() || value.is_exact_instance_of::<PyTuple>() {
+        out.push('[');
+        for (i, item) in value.try_iter().ok()?.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            premasked(&item.ok()?, depth + 1, out)?;
+        }
+        out.push(']');
+    } else {
+        return None;
+    }
+    Some(())
+}
+
 fn map(d: &Bound<'_, PyDict>, depth: usize) -> Option<Vec<(String, Value)>> {
     let mut items = Vec::with_capacity(d.len());
     for (key, value) in d.iter() {
@@ -105,7 +154,11 @@ fn merge(into: &mut Vec<(String, Value)>, more: Vec<(String, Value)>) {
     }
 }
 
-fn entry(raw: &Bound<'_, PyAny>, format_exception: &Bound<'_, PyAny>) -> Option<Entry> {
+fn entry(
+    raw: &Bound<'_, PyAny>,
+    format_exception: &Bound<'_, PyAny>,
+    masked_args: &Bound<'_, PyAny>,
+) -> Option<Entry> {
     let raw = raw.cast_exact::<PyTuple>().ok()?;
     if raw.len() != SLOTS {
         return None;
@@ -134,7 +187,21 @@ fn entry(raw: &Bound<'_, PyAny>, format_exception: &Bound<'_, PyAny>) -> Option<
     }
     let meta = at(META)?;
     if meta.is_truthy().ok()? {
-        merge(&mut metadata, map(meta.cast_exact::<PyDict>().ok()?, 1)?);
+        let meta = meta.cast_exact::<PyDict>().ok()?;
+        let mut items = Vec::with_capacity(meta.len());
+        for (key, value) in meta.iter() {
+            let key = text(&key)?;
+            let value = if value.get_type().is(masked_args) {
+                // Masked at the call: written as it is, under a key that is not sensitive.
+                let mut json = String::with_capacity(64);
+                premasked(&value, 1, &mut json)?;
+                Value::Premasked(json)
+            } else {
+                convert(&value, 1)?
+            };
+            items.push((key, value));
+        }
+        merge(&mut metadata, items);
     }
     let exc = at(EXC)?;
     let exception = if exc.is_none() {
@@ -197,7 +264,7 @@ fn chunks(lines: &[String], chunk_chars: usize) -> Vec<(String, usize)> {
 /// is neither, the chunks are empty and its index is in the second list (the caller renders
 /// those and asks again).
 #[pyfunction]
-#[pyo3(signature = (batch, masker, fixed_json, memory, cpu, format_exception, chunk_chars))]
+#[pyo3(signature = (batch, masker, fixed_json, memory, cpu, format_exception, chunk_chars, masked_args))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub(crate) fn render_log_chunks<'py>(
     py: Python<'py>,
@@ -208,6 +275,7 @@ pub(crate) fn render_log_chunks<'py>(
     cpu: &str,
     format_exception: &Bound<'py, PyAny>,
     chunk_chars: usize,
+    masked_args: &Bound<'py, PyAny>,
 ) -> PyResult<(Vec<(Bound<'py, PyString>, usize)>, Vec<usize>)> {
     enum Item {
         Native(Box<Entry>),
@@ -221,7 +289,7 @@ pub(crate) fn render_log_chunks<'py>(
                 Ok(line) => items.push(Item::Line(line.to_owned())),
                 Err(_) => left.push(i),
             }
-        } else if let Some(e) = entry(&item, format_exception) {
+        } else if let Some(e) = entry(&item, format_exception, masked_args) {
             items.push(Item::Native(Box::new(e)));
         } else {
             left.push(i);

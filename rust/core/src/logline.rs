@@ -47,8 +47,10 @@ pub enum Value {
     Float(f64),
     /// Text, masked when rendered.
     Str(String),
-    /// JSON text written as is (a value the caller rendered, already masked).
+    /// JSON text written as is: a number too large for 64 bits.
     Raw(String),
+    /// JSON text written as is, masked where it was made; a sensitive key still hides it.
+    Premasked(String),
     /// A list (or a tuple).
     List(Vec<Value>),
     /// A dict with string keys, in insertion order; the value under a sensitive key is replaced.
@@ -358,7 +360,7 @@ pub fn push_value(out: &mut String, value: &Value, masker: &TextMasker) {
         }
         Value::Float(number) => push_py_float(out, *number),
         Value::Str(text) => push_str(out, &masker.mask(text)),
-        Value::Raw(json) => out.push_str(json),
+        Value::Raw(json) | Value::Premasked(json) => out.push_str(json),
         Value::List(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
