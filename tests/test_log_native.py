@@ -21,10 +21,16 @@ from rfs_monitoring import _core
 from rfs_monitoring._logging import config as log_config
 from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring._logging.entry import _format_exception, _MaskedArgs
-from rfs_monitoring._logging.render import _fast_line
+from rfs_monitoring._logging.render import _fast_line, render_json
 from rfs_monitoring.masking import Masker, configure_masking, get_masker
 from rfs_monitoring.result import Failure, Result, Success
-from rfs_monitoring.result_logging import configure_logging, flush_logs, log_result_operation
+from rfs_monitoring.result_logging import (
+    StdlibBridgeHandler,
+    configure_logging,
+    flush_logs,
+    get_logger,
+    log_result_operation,
+)
 
 RENDERED = ("12.5", "null")
 
@@ -194,7 +200,9 @@ def test_secrets_are_masked_in_every_free_text_field() -> None:
         _raw(cid="lone \ud800 surrogate"),
         _raw(ts=-1.0),
         ("not", "a", "raw", "entry"),
-        {"event": "a dict entry"},
+        {"event": "a dict entry", "when": __import__("datetime").date(2026, 1, 2)},
+        {"event": "a dict entry", "x": float("inf")},
+        {1: "a non-string key"},
         "lone \ud800 surrogate in a line",
     ],
 )
@@ -379,3 +387,44 @@ def test_a_logged_call_masks_its_arguments_once(
     lines = [json.loads(line) for line in sink.getvalue().splitlines()]
     assert [line["metadata"]["args"] for line in lines] == [{"user": "ada", "password": "***"}] * 2
     assert seen[0]["metadata"]["args"] == {"user": "ada", "password": "***"}
+
+
+events = st.dictionaries(keys, values, max_size=6)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events)
+def test_dict_entries_are_written_as_render_json_writes_them(event: dict[str, Any]) -> None:
+    """structlog's and the stdlib bridge's entries (dicts masked when made) are written by the
+    core exactly as `render_json` writes them, and never masked again."""
+    line = native(event)
+    assert line is not None
+    assert line == render_json(event)
+
+
+def test_structlog_and_stdlib_entries_go_through_the_core(
+    sink: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    python_items: list[Any] = []
+    real = log_writer._python_line
+
+    def counted(item: Any, *args: Any) -> str:
+        python_items.append(item)
+        return real(item, *args)
+
+    monkeypatch.setattr(log_writer, "_python_line", counted)
+    get_logger(component="billing").info("charged", amount=3, token="t-1")
+    log = logging.getLogger("test_log_native.bridge")
+    handler = StdlibBridgeHandler()
+    log.addHandler(handler)
+    try:
+        log.warning("login with password=%s", "hunter2")
+    finally:
+        log.removeHandler(handler)
+    assert flush_logs()
+    first, second = (json.loads(line) for line in sink.getvalue().splitlines())
+    assert (first["event"], first["amount"], first["token"]) == ("charged", 3, "***")
+    assert second["event"] == "login with password=***"
+    assert python_items == []

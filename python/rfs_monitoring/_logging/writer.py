@@ -168,12 +168,16 @@ def _batch_chunks(
     rendered: tuple[str, str],
 ) -> list[tuple[str, int]]:
     """The batch as whole-line chunks for the sink. Raw entries are rendered and masked by the
-    Rust core with the interpreter released (`_fast_line`'s bytes); dict entries, values other
-    than the JSON types, processors and custom masking patterns take the Python renderer."""
+    Rust core with the interpreter released (`_fast_line`'s bytes), dict entries (structlog's
+    `get_logger`, the stdlib bridge; masked when made) written by it as `render_json` writes
+    them; values other than the JSON types, processors and custom masking patterns take the
+    Python renderer."""
     masker = get_masker()
     if not config.processors and not masker.patterns:
         items = [
-            item if type(item) is tuple else _python_line(item, config, resources, rendered)
+            item
+            if type(item) is tuple or type(item) is dict
+            else _python_line(item, config, resources, rendered)
             for item in batch
         ]
         try:
@@ -422,10 +426,14 @@ class _Writer:
             markers: list[threading.Event] = []
             pop = queue.popleft
             freed = 0
+            append = batch.append
             for _ in range(self.batch_size):
                 if not queue:
                     break
                 item = pop()
+                if type(item) is tuple:  # a raw entry, most items: nothing else to check
+                    append(item)
+                    continue
                 if isinstance(item, threading.Event):
                     markers.append(item)
                     break  # write what came before the marker, then release its waiter

@@ -1,5 +1,7 @@
 //! The log writer's batches: entries converted from their Python tuples while the interpreter is
 //! held, then rendered and masked by `rfs_monitoring_core::logline` with it released.
+use std::fmt::Write as _;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use rfs_monitoring_core::logline::{
@@ -98,7 +100,12 @@ fn premasked(value: &Bound<'_, PyAny>, depth: usize, out: &mut String) -> Option
     } else if let Ok(b) = value.cast_exact::<PyBool>() {
         out.push_str(if b.is_true() { "true" } else { "false" });
     } else if value.is_exact_instance_of::<PyInt>() {
-        out.push_str(value.str().ok()?.to_str().ok()?);
+        match value.extract::<i64>() {
+            Ok(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Err(_) => out.push_str(value.str().ok()?.to_str().ok()?),
+        }
     } else if let Ok(f) = value.cast_exact::<PyFloat>() {
         let f = f.value();
         if !f.is_finite() {
@@ -260,7 +267,8 @@ fn chunks(lines: &[String], chunk_chars: usize) -> Vec<(String, usize)> {
 }
 
 /// The batch as whole-line chunks ready for the sink: raw entries rendered and masked with the
-/// interpreter released, `str` items (lines the caller rendered) kept as they are. When an item
+/// interpreter released, dict entries (masked when they were made) written as JSON, `str` items
+/// (lines the caller rendered) kept as they are. When an item
 /// is neither, the chunks are empty and its index is in the second list (the caller renders
 /// those and asks again).
 #[pyfunction]
@@ -288,6 +296,14 @@ pub(crate) fn render_log_chunks<'py>(
             match line.to_str() {
                 Ok(line) => items.push(Item::Line(line.to_owned())),
                 Err(_) => left.push(i),
+            }
+        } else if item.is_exact_instance_of::<PyDict>() {
+            // A dict entry (structlog's `get_logger`, the stdlib bridge): masked when it was
+            // made, written as `render_json` writes it.
+            let mut line = String::with_capacity(256);
+            match premasked(&item, 1, &mut line) {
+                Some(()) => items.push(Item::Line(line)),
+                None => left.push(i),
             }
         } else if let Some(e) = entry(&item, format_exception, masked_args) {
             items.push(Item::Native(Box::new(e)));
