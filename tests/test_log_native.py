@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -66,7 +67,7 @@ values = st.recursive(
     max_leaves=10,
 )
 optional = st.one_of(st.none(), secretish)
-bound = st.one_of(
+bound_items = st.one_of(
     st.just({}),
     st.fixed_dictionaries(
         {},
@@ -78,6 +79,8 @@ bound = st.one_of(
         },
     ),
 )
+# The bound context is a read-only view in the package (bind_context, the middleware).
+bound = st.one_of(bound_items, bound_items.map(MappingProxyType))
 milliseconds = st.one_of(
     st.floats(min_value=0.0, max_value=1e7),
     st.sampled_from([0.0, 1.03125, 1.09375, 0.00005, 1e-7, 2.5e16]),
@@ -427,4 +430,35 @@ def test_structlog_and_stdlib_entries_go_through_the_core(
     first, second = (json.loads(line) for line in sink.getvalue().splitlines())
     assert (first["event"], first["amount"], first["token"]) == ("charged", 3, "***")
     assert second["event"] == "login with password=***"
+    assert python_items == []
+
+
+def test_entries_inside_a_request_with_bound_context_are_rendered_by_the_core(
+    sink: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bind_context and the middleware bind a read-only view: the core reads it too."""
+    from rfs_monitoring.context import bind_context
+
+    python_items: list[Any] = []
+    real = log_writer._python_line
+
+    def counted(item: Any, *args: Any) -> str:
+        python_items.append(item)
+        return real(item, *args)
+
+    monkeypatch.setattr(log_writer, "_python_line", counted)
+
+    @log_result_operation("bound_op")
+    def op() -> Result[int, str]:
+        return Success(1)
+
+    with bind_context(user_id="u-1", request_id="r-1", tenant="acme"):
+        op()
+    assert flush_logs()
+    line = json.loads(sink.getvalue())
+    assert (line["user_id"], line["request_id"], line["metadata"]) == (
+        "u-1",
+        "r-1",
+        {"tenant": "acme"},
+    )
     assert python_items == []

@@ -183,7 +183,9 @@ fn entry(
     let mut metadata = Vec::new();
     let bound = at(BOUND)?;
     if bound.is_truthy().ok()? {
-        for (key, value) in bound.cast_exact::<PyDict>().ok()?.iter() {
+        // The bound context is a read-only view (`MappingProxyType`): read through its items.
+        for pair in bound.call_method0("items").ok()?.try_iter().ok()? {
+            let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair.ok()?.extract().ok()?;
             let key = text(&key)?;
             match key.as_str() {
                 "user_id" => user_id = shown(&value)?,
