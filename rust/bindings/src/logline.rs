@@ -1,7 +1,9 @@
 //! The log writer's batches: entries converted from their Python tuples while the interpreter is
 //! held, then rendered and masked by `rfs_monitoring_core::logline` with it released.
 use std::fmt::Write as _;
+use std::panic::AssertUnwindSafe;
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use rfs_monitoring_core::logline::{
@@ -273,6 +275,9 @@ fn chunks(lines: &[String], chunk_chars: usize) -> Vec<(String, usize)> {
 /// (lines the caller rendered) kept as they are. When an item
 /// is neither, the chunks are empty and its index is in the second list (the caller renders
 /// those and asks again).
+///
+/// A panic never crosses into Python: it becomes a `RuntimeError`, and the writer renders the
+/// batch in Python.
 #[pyfunction]
 #[pyo3(signature = (batch, masker, fixed_json, memory, cpu, format_exception, chunk_chars, masked_args))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
@@ -286,7 +291,43 @@ pub(crate) fn render_log_chunks<'py>(
     format_exception: &Bound<'py, PyAny>,
     chunk_chars: usize,
     masked_args: &Bound<'py, PyAny>,
-) -> PyResult<(Vec<(Bound<'py, PyString>, usize)>, Vec<usize>)> {
+) -> PyResult<Chunks<'py>> {
+    let frame = Frame {
+        fixed_json,
+        memory,
+        cpu,
+    };
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        render_batch(
+            py,
+            batch,
+            &masker,
+            &frame,
+            format_exception,
+            chunk_chars,
+            masked_args,
+        )
+    }))
+    .unwrap_or_else(|_| {
+        Err(PyRuntimeError::new_err(
+            "rendering a log batch panicked; the Python renderer takes it",
+        ))
+    })
+}
+
+/// Whole-line chunks with their line counts, and the indices of the items left to Python.
+type Chunks<'py> = (Vec<(Bound<'py, PyString>, usize)>, Vec<usize>);
+
+#[allow(clippy::too_many_arguments)]
+fn render_batch<'py>(
+    py: Python<'py>,
+    batch: &Bound<'py, PyList>,
+    masker: &Py<PyTextMasker>,
+    frame: &Frame<'_>,
+    format_exception: &Bound<'py, PyAny>,
+    chunk_chars: usize,
+    masked_args: &Bound<'py, PyAny>,
+) -> PyResult<Chunks<'py>> {
     enum Item {
         Native(Box<Entry>),
         Line(String),
@@ -316,11 +357,6 @@ pub(crate) fn render_log_chunks<'py>(
     if !left.is_empty() {
         return Ok((Vec::new(), left));
     }
-    let frame = Frame {
-        fixed_json,
-        memory,
-        cpu,
-    };
     let pieces = detached(py, || {
         let inner = &masker.get().inner;
         let lines: Vec<String> = items
@@ -329,7 +365,7 @@ pub(crate) fn render_log_chunks<'py>(
                 Item::Line(line) => line,
                 Item::Native(e) => {
                     let mut line = String::with_capacity(512);
-                    render(&e, &frame, inner, &mut line);
+                    render(&e, frame, inner, &mut line);
                     line
                 }
             })
