@@ -174,12 +174,7 @@ def _batch_chunks(
     Python renderer."""
     masker = get_masker()
     if not config.processors and not masker.patterns:
-        items = [
-            item
-            if type(item) is tuple or type(item) is dict
-            else _python_line(item, config, resources, rendered)
-            for item in batch
-        ]
+        items = list(batch)  # the core leaves what it does not take: rendered here, in place
         try:
             for _ in range(2):
                 pieces, left = _core.render_log_chunks(
