@@ -17,7 +17,7 @@ from rfs_monitoring._instrument import (
 )
 from rfs_monitoring._instrument import collectors as _collectors
 from rfs_monitoring._logging import writer as _w
-from rfs_monitoring._logging.entry import _EVENT_OPERATION, _raw_entry
+from rfs_monitoring._logging.entry import _EVENT_OPERATION, _MaskedArgs, _raw_entry
 from rfs_monitoring._logging.levels import _level_number, _levels
 from rfs_monitoring._logging.links import _OTEL_TRACE, _metrics_collector, _modules, _tracing
 from rfs_monitoring._logging.writer import _emit
@@ -203,10 +203,8 @@ class _Spec:
                 pass
             else:
                 values = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
-                return cast("dict[str, Any]", get_masker().mask(values))
-        return cast(
-            "dict[str, Any]", get_masker().mask({"args": list(args), "kwargs": dict(kwargs)})
-        )
+                return _MaskedArgs(get_masker().mask(values))
+        return _MaskedArgs(get_masker().mask({"args": list(args), "kwargs": dict(kwargs)}))
 
 
 def _success(spec: _Spec, scope: OperationScope, outcome: Any, elapsed: float) -> None:
