@@ -458,7 +458,12 @@ impl From<Worker> for PyWorker {
 }
 
 /// The state of a shared directory, as one process sees it.
-#[pyclass(frozen, get_all, module = "rfs_monitoring._core", name = "SharedStatus")]
+#[pyclass(
+    frozen,
+    get_all,
+    module = "rfs_monitoring._core",
+    name = "SharedStatus"
+)]
 struct PySharedStatus {
     dir: String,
     segments: usize,

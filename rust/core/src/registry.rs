@@ -801,8 +801,19 @@ impl Registry {
                 merged.clear();
                 let mut start = f64::INFINITY;
                 let mut first_seen = f64::INFINITY;
-                for op in states.iter().filter_map(|s| s.op(name)) {
-                    if let Some((s, f)) = merge_latencies(&mut merged, op, now, window) {
+                for (i, op) in states
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| Some((i, s.op(name)?)))
+                {
+                    // The other processes' states: whole coarse buckets stand for their fine
+                    // ones (the same samples), so a week costs a few dozen buckets, not 169.
+                    let merge = if i == 0 {
+                        merge_latencies
+                    } else {
+                        merge_latencies_coarse
+                    };
+                    if let Some((s, f)) = merge(&mut merged, op, now, window) {
                         start = start.min(s);
                         first_seen = first_seen.min(f);
                     }
@@ -1167,6 +1178,59 @@ fn merge_latencies(merged: &mut Merged, op: &OpData, now: f64, window: u64) -> O
     }
     let (first_epoch, _) = tier.window_epochs(now, window);
     Some(((first_epoch * tier.width) as f64, op.life.first_seen))
+}
+
+/// [`merge_latencies`], reading each whole bucket of a coarser ring inside the window instead
+/// of the finer buckets it holds: every ring receives every sample, so the sums are the same
+/// samples (added in another order), with far fewer buckets for long windows.
+fn merge_latencies_coarse(
+    merged: &mut Merged,
+    op: &OpData,
+    now: f64,
+    window: u64,
+) -> Option<(f64, f64)> {
+    let tier = pick_tier(&op.tiers, window)?;
+    let index = op.tiers.iter().position(|t| std::ptr::eq(t, tier))?;
+    let (first, last) = tier.window_epochs(now, window);
+    add_range(merged, &op.tiers, index, first, last);
+    Some(((first * tier.width) as f64, op.life.first_seen))
+}
+
+/// Adds the buckets of ring `index` with epochs `first..=last`, taking the whole buckets of the
+/// next (coarser) ring that fit inside the range from that ring, recursively.
+fn add_range(merged: &mut Merged, tiers: &[Tier], index: usize, first: u64, last: u64) {
+    let Some(tier) = tiers.get(index) else {
+        return;
+    };
+    if first > last {
+        return;
+    }
+    let coarse = tiers
+        .get(index + 1)
+        .filter(|c| c.width > tier.width && c.width % tier.width == 0);
+    if let Some(coarse) = coarse {
+        let k = coarse.width / tier.width;
+        let (inner_first, inner_end) = (first.div_ceil(k), (last + 1) / k);
+        if inner_first < inner_end {
+            if inner_first * k > first {
+                add_fine(merged, tier, first, inner_first * k - 1);
+            }
+            add_range(merged, tiers, index + 1, inner_first, inner_end - 1);
+            add_fine(merged, tier, inner_end * k, last);
+            return;
+        }
+    }
+    add_fine(merged, tier, first, last);
+}
+
+fn add_fine(merged: &mut Merged, tier: &Tier, first: u64, last: u64) {
+    if first > last {
+        return;
+    }
+    let start = tier.buckets.partition_point(|b| b.epoch < first);
+    for bucket in tier.buckets.range(start..).take_while(|b| b.epoch <= last) {
+        merged.add_latencies(bucket);
+    }
 }
 
 /// Every operation name of `states`, sorted, once.
