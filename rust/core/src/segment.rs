@@ -1354,20 +1354,27 @@ impl Registry {
             return;
         };
         let epoch = shared.me.lock().epoch;
+        let gate = shared.options.gate;
         let weak = Arc::downgrade(self);
+        // Everything that takes a lock (or may drop the last reference, whose drop writes)
+        // runs through the fork gate: a fork never copies a lock this thread holds.
+        let gated = move |section: &dyn Fn() -> Option<Duration>| match gate {
+            Some(gate) => gate.run(section),
+            None => section(),
+        };
         let spawned = std::thread::Builder::new()
             .name("rfs-segment-writer".to_owned())
-            .spawn(move || loop {
-                let pause = match weak.upgrade() {
-                    Some(registry) => registry.pause(),
-                    None => return,
-                };
-                std::thread::sleep(pause);
-                let Some(registry) = weak.upgrade() else {
-                    return;
-                };
-                if !registry.tick(epoch) {
-                    return;
+            .spawn(move || {
+                while let Some(pause) = gated(&|| weak.upgrade().map(|r| r.pause())) {
+                    std::thread::sleep(pause);
+                    let more = gated(&|| {
+                        weak.upgrade()
+                            .filter(|r| r.tick(epoch))
+                            .map(|_| Duration::ZERO)
+                    });
+                    if more.is_none() {
+                        return;
+                    }
                 }
             });
         if spawned.is_err() {
@@ -1384,35 +1391,34 @@ impl Registry {
         })
     }
 
-    /// One round of the writer thread; false when the thread belongs to an older epoch.
+    /// One round of the writer thread (through the fork gate); false when the thread belongs
+    /// to an older epoch (a forked child replaced it).
     fn tick(&self, epoch: u64) -> bool {
         let Some(shared) = &self.shared else {
             return false;
         };
-        let round = || {
-            if shared.me.lock().epoch != epoch {
-                return false;
-            }
-            if self.sync().is_err() {
-                shared.write_errors.fetch_add(1, Ordering::Relaxed);
-            }
-            let due = {
-                let mut me = shared.me.lock();
-                let due = me.last_compact.is_none_or(|t| t.elapsed() >= COMPACT_EVERY);
-                if due {
-                    me.last_compact = Some(Instant::now());
-                }
-                due
-            };
-            if due {
-                let _ = shared.compact(&self.shapes, self.config().max_operations);
-            }
-            true
-        };
-        match shared.options.gate {
-            Some(gate) => gate.run(round),
-            None => round(),
+        if shared.me.lock().epoch != epoch {
+            return false;
         }
+        if self.sync().is_err() {
+            shared.write_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let due = {
+            let mut me = shared.me.lock();
+            let due = me.last_compact.is_none_or(|t| t.elapsed() >= COMPACT_EVERY);
+            if due {
+                me.last_compact = Some(Instant::now());
+            }
+            due
+        };
+        if due
+            && shared
+                .compact(&self.shapes, self.config().max_operations)
+                .is_err()
+        {
+            shared.write_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        true
     }
 
     /// Writes this process's segment now if anything changed since the last write; returns
