@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import pytest
 import structlog
 
-from rfs_monitoring import result_logging
+from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring.metrics import ResultMetricsCollector
 from rfs_monitoring.result import Result, Success
 from rfs_monitoring.result_logging import configure_logging, flush_logs, log_result_operation
@@ -97,15 +97,15 @@ def _structlog_call(logger: Any) -> Callable[[int], None]:
 
 def _queued(count: int) -> list[Any]:
     """``count`` raw entries as the request path queues them."""
-    paused = result_logging._Writer(capacity=1 << 30)
+    paused = log_writer._Writer(capacity=1 << 30)
     paused.thread = threading.Thread()  # "started": put() only appends
-    original = result_logging._writer
-    result_logging._writer = paused
+    original = log_writer._writer
+    log_writer._writer = paused
     try:
         for index in range(count):
             logged(index, 1)
     finally:
-        result_logging._writer = original
+        log_writer._writer = original
     return list(paused.queue)
 
 
@@ -126,10 +126,10 @@ def _rate(benchmark: Any) -> None:
 def test_writer_drains_queued_entries_to_a_file(benchmark: Any, tmp_path: Path) -> None:
     """The writer thread's own rate: ENTRIES queued entries rendered, masked and written."""
     entries = _queued(ENTRIES)
-    writers: list[result_logging._Writer] = []
+    writers: list[log_writer._Writer] = []
 
     def fresh() -> None:
-        writer = result_logging._Writer(capacity=1 << 30)
+        writer = log_writer._Writer(capacity=1 << 30)
         writer.queue.extend(entries)
         writers.append(writer)
 

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 import structlog
 
-from rfs_monitoring import result_logging
+from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring.metrics import ResultMetricsCollector
 from rfs_monitoring.result import Result, Success
 from rfs_monitoring.result_logging import configure_logging, flush_logs, log_result_operation
@@ -133,16 +133,16 @@ def quiet_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-def paused_writer() -> Iterator[result_logging._Writer]:
+def paused_writer() -> Iterator[log_writer._Writer]:
     """A writer that queues but never writes: what the request path alone costs."""
     import threading
 
-    paused = result_logging._Writer(capacity=1 << 30)
+    paused = log_writer._Writer(capacity=1 << 30)
     paused.thread = threading.Thread()  # "started": put() only appends
-    original = result_logging._writer
-    result_logging._writer = paused
+    original = log_writer._writer
+    log_writer._writer = paused
     yield paused
-    result_logging._writer = original
+    log_writer._writer = original
 
 
 # -- logged-call ----------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_structlog_json_line_per_call(benchmark: Any) -> None:
 
 @pytest.mark.benchmark(group="logged-call")
 def test_log_result_operation_request_path(
-    benchmark: Any, paused_writer: result_logging._Writer
+    benchmark: Any, paused_writer: log_writer._Writer
 ) -> None:
     """What the caller pays for a logged call: timing, classification, one queued tuple."""
     benchmark.pedantic(_batch(logged), setup=paused_writer.queue.clear, rounds=300)
@@ -223,15 +223,15 @@ def _queued_entries(count: int) -> list[Any]:
     """``count`` raw entries as the request path queues them."""
     import threading
 
-    paused = result_logging._Writer(capacity=1 << 30)
+    paused = log_writer._Writer(capacity=1 << 30)
     paused.thread = threading.Thread()
-    original = result_logging._writer
-    result_logging._writer = paused
+    original = log_writer._writer
+    log_writer._writer = paused
     try:
         for index in range(count):
             logged(index)
     finally:
-        result_logging._writer = original
+        log_writer._writer = original
     return list(paused.queue)
 
 
@@ -240,10 +240,10 @@ def test_writer_alone_drains_queued_entries_to_a_file(benchmark: Any, tmp_path: 
     """The writer thread's own rate: WRITER_BATCH queued entries rendered and written."""
     entries = _queued_entries(WRITER_BATCH)
     path = tmp_path / "writer.log"
-    writers: list[result_logging._Writer] = []
+    writers: list[log_writer._Writer] = []
 
     def fresh() -> None:
-        writer = result_logging._Writer(capacity=1 << 30)
+        writer = log_writer._Writer(capacity=1 << 30)
         writer.queue.extend(entries)
         writers.append(writer)
 

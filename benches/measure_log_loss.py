@@ -31,6 +31,7 @@ THREADS = 4
 
 _CHILD_PRELUDE = """
 import mmap, os, struct, sys, threading, time
+from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring import result_logging
 from rfs_monitoring.result import Success
 from rfs_monitoring.result_logging import configure_logging, flush_logs, log_result_operation
@@ -213,7 +214,7 @@ for n in range(2000):
     stuck(n, "y" * 200_000 + str(n))
 gc.collect()
 after = process.memory_info().rss
-print(f"{(after - before) / 1e6:.0f} {len(result_logging._writer.queue)}")
+print(f"{(after - before) / 1e6:.0f} {len(log_writer._writer.queue)}")
 os._exit(0)
 """
 
@@ -238,7 +239,7 @@ configure_logging(stream=Slow())
 for n in range(50_000):
     slow(n)
 returned = flush_logs(timeout=0.05)
-print(repr(returned), len(result_logging._writer.queue))
+print(repr(returned), len(log_writer._writer.queue))
 os._exit(0)
 """
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from rfs_monitoring import result_logging
+from rfs_monitoring._logging import levels as log_levels
+from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring.metrics import ResultMetricsCollector
 from rfs_monitoring.result import Result, Success
 from rfs_monitoring.result_logging import configure_logging, flush_logs, log_result_operation
@@ -115,7 +117,7 @@ def test_locks_other_threads_hold_at_the_fork_are_fresh_in_the_child() -> None:
         sampled._lock,
         ResultMetricsCollector._instance_lock,
         sampler._lock,
-        result_logging._levels.lock,
+        log_levels._levels.lock,
     ]
     taken, release = threading.Event(), threading.Event()
 
@@ -247,7 +249,7 @@ def test_forks_while_the_writer_is_busy_leave_the_childs_writer_working() -> Non
 
     def child() -> bool:
         op()
-        writer = result_logging._writer
+        writer = log_writer._writer
         return writer.flush(10.0) and writer.written == 1 and writer.sink_errors == 0
 
     reader = threading.Thread(target=drain, daemon=True)

@@ -26,6 +26,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from rfs_monitoring import result_logging
+from rfs_monitoring._logging import config as log_config
+from rfs_monitoring._logging import render as log_render
+from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring.dashboard_api import monitoring_router
 from rfs_monitoring.metrics import ResultMetricsCollector
 from rfs_monitoring.result import Result, Success
@@ -81,7 +84,7 @@ def probe(n: int, extra: Any = None) -> Result[int, str]:
 def restore_logging() -> Iterator[None]:
     yield
     configure_logging()
-    result_logging._writer.report_every = result_logging._Writer.report_every
+    log_writer._writer.report_every = log_writer._Writer.report_every
 
 
 def _burst(calls: int, threads: int = 4, extra_every: int = 0) -> None:
@@ -141,7 +144,7 @@ def test_a_sink_that_always_fails_falls_back_to_stderr_and_reports_periodically(
     """Entries go to stderr; sink errors are counted and reported again while they go on."""
     sink = FlakySink(always=True)
     configure_logging(stream=sink)
-    writer = result_logging._writer
+    writer = log_writer._writer
     writer.report_every = 0.2
     for n in range(100):
         probe(n)
@@ -396,9 +399,9 @@ def test_sigterm_goes_on_to_the_hosts_own_handler(tmp_path: Path) -> None:
 def test_flush_on_sigterm_can_be_turned_off() -> None:
     """configure_logging(flush_on_sigterm=False) puts the previous handler back."""
     configure_logging(flush_on_sigterm=False)
-    assert signal.getsignal(signal.SIGTERM) is not result_logging._on_sigterm
+    assert signal.getsignal(signal.SIGTERM) is not log_writer._on_sigterm
     configure_logging()
-    assert signal.getsignal(signal.SIGTERM) is result_logging._on_sigterm
+    assert signal.getsignal(signal.SIGTERM) is log_writer._on_sigterm
 
 
 _UVICORN_APP = """
@@ -754,7 +757,7 @@ def test_setting_a_level_costs_the_same_with_many_overrides() -> None:
 
 def test_bounded_cuts_inside_containers_and_bytes_and_keeps_small_values() -> None:
     """Lists, tuples and bytes are walked and cut; untouched containers are kept as they are."""
-    bounded = result_logging._bounded
+    bounded = log_writer._bounded
     small = [1, ("a", b"b")]
     assert bounded(small, 100)[0] is small
     cut, size = bounded([("x" * 300,), b"y" * 300, bytearray(b"z" * 10)], 100)
@@ -769,7 +772,7 @@ def test_bounded_cuts_inside_containers_and_bytes_and_keeps_small_values() -> No
     assert bounded(object(), 100)[1] == 64
     # A long text that masking shortens below the limit is not cut.
     secret = "password=" + "s" * 200
-    assert result_logging._cut_text(secret, 100) == "password=***"
+    assert log_writer._cut_text(secret, 100) == "password=***"
 
 
 def test_safe_renders_anything() -> None:
@@ -785,7 +788,7 @@ def test_safe_renders_anything() -> None:
     deep: Any = 1
     for _ in range(40):
         deep = [deep]
-    safe = result_logging._safe(
+    safe = log_render._safe(
         {"set": {3}, "frozen": frozenset({4}), "obj": Unprintable(), "deep": deep, 1.5: None}
     )
     assert safe["set"] == [3]
@@ -798,10 +801,10 @@ def test_safe_renders_anything() -> None:
 def test_dict_entries_and_unreadable_entries_still_leave_a_line() -> None:
     """A dict entry (structlog, stdlib) with a tuple key survives; an entry whose fields cannot
     even be read leaves the error alone."""
-    config = result_logging._config
+    config = log_config._config
     resources: tuple[float | None, float | None] = (None, None)
     rendered = ("null", "null")
-    line = result_logging._render_safely(
+    line = log_render._render_safely(
         {"event": "e", "data": {(1, 2): 3}}, config, resources, rendered
     )
     assert json.loads(line) == {"event": "e", "data": {"(1, 2)": 3}}
@@ -813,7 +816,7 @@ def test_dict_entries_and_unreadable_entries_still_leave_a_line() -> None:
         def items(self) -> Any:
             raise RuntimeError("unreadable")
 
-    entry = json.loads(result_logging._render_safely(Broken(a=1), config, resources, rendered))
+    entry = json.loads(log_render._render_safely(Broken(a=1), config, resources, rendered))
     assert entry["render_error"].startswith("RuntimeError")
     assert "a" not in entry
 
@@ -885,7 +888,7 @@ def test_after_sigterm_callers_write_their_own_entries() -> None:
     sink, it is queued instead."""
     sink = FlakySink()
     configure_logging(stream=sink)
-    writer = result_logging._writer
+    writer = log_writer._writer
     writer.direct = time.perf_counter() + 60
     try:
         probe(1)
@@ -914,16 +917,16 @@ def test_the_sigterm_handler_writes_the_queue_then_calls_the_hosts_handler(
     configure_logging(stream=sink)
     seen: list[tuple[int, set[int]]] = []
     monkeypatch.setattr(
-        result_logging,
+        log_writer,
         "_sigterm_previous",
         lambda signum, frame: seen.append((signum, _ids(sink.text())[0])),
     )
     for n in range(100):
         probe(n)
     try:
-        result_logging._on_sigterm(signal.SIGTERM, None)
+        log_writer._on_sigterm(signal.SIGTERM, None)
     finally:
-        result_logging._writer.direct = 0.0
+        log_writer._writer.direct = 0.0
     assert seen == [(signal.SIGTERM, set(range(100)))]
 
 
@@ -935,7 +938,7 @@ def test_exit_flush_reports_what_it_could_not_write(capfd: pytest.CaptureFixture
     for n in range(20):
         probe(n)
     dropped = log_writer_state().dropped
-    result_logging._flush_at_exit()
+    log_writer._flush_at_exit()
     assert log_writer_state().dropped == dropped + 20
     assert "20 log entries were not written before exit" in capfd.readouterr().err
     sink.gate.set()
@@ -945,15 +948,15 @@ def test_exit_flush_reports_what_it_could_not_write(capfd: pytest.CaptureFixture
 def test_the_sigterm_flush_is_only_installed_from_the_main_thread() -> None:
     """From another thread, installing and removing do nothing."""
     configure_logging(flush_on_sigterm=False)
-    worker = threading.Thread(target=result_logging._install_sigterm_flush)
+    worker = threading.Thread(target=log_writer._install_sigterm_flush)
     worker.start()
     worker.join()
-    assert signal.getsignal(signal.SIGTERM) is not result_logging._on_sigterm
+    assert signal.getsignal(signal.SIGTERM) is not log_writer._on_sigterm
     configure_logging()
-    worker = threading.Thread(target=result_logging._uninstall_sigterm_flush)
+    worker = threading.Thread(target=log_writer._uninstall_sigterm_flush)
     worker.start()
     worker.join()
-    assert signal.getsignal(signal.SIGTERM) is result_logging._on_sigterm
+    assert signal.getsignal(signal.SIGTERM) is log_writer._on_sigterm
 
 
 @pytest.mark.parametrize(
@@ -1021,20 +1024,20 @@ def test_the_default_action_is_taken_only_when_ours_is_the_installed_handler(
     it returns."""
     raised: list[int] = []
     monkeypatch.setattr(signal, "raise_signal", raised.append)
-    monkeypatch.setattr(result_logging, "_sigterm_previous", signal.SIG_DFL)
+    monkeypatch.setattr(log_writer, "_sigterm_previous", signal.SIG_DFL)
     configure_logging(stream=FlakySink())
     try:
-        monkeypatch.setattr(result_logging, "_in_sigterm", True)
-        result_logging._on_sigterm(signal.SIGTERM, None)
-        monkeypatch.setattr(result_logging, "_in_sigterm", False)
+        monkeypatch.setattr(log_writer, "_in_sigterm", True)
+        log_writer._on_sigterm(signal.SIGTERM, None)
+        monkeypatch.setattr(log_writer, "_in_sigterm", False)
         assert raised == []
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
-        result_logging._on_sigterm(signal.SIGTERM, None)
+        log_writer._on_sigterm(signal.SIGTERM, None)
         assert raised == []
-        signal.signal(signal.SIGTERM, result_logging._on_sigterm)
-        result_logging._on_sigterm(signal.SIGTERM, None)
+        signal.signal(signal.SIGTERM, log_writer._on_sigterm)
+        log_writer._on_sigterm(signal.SIGTERM, None)
         assert raised == [signal.SIGTERM]
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     finally:
-        result_logging._writer.direct = 0.0
-        signal.signal(signal.SIGTERM, result_logging._on_sigterm)
+        log_writer._writer.direct = 0.0
+        signal.signal(signal.SIGTERM, log_writer._on_sigterm)

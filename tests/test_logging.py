@@ -18,6 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rfs_monitoring import result_logging
+from rfs_monitoring._logging import config as log_config
+from rfs_monitoring._logging import decorator as log_decorator
+from rfs_monitoring._logging import entry as log_entry
+from rfs_monitoring._logging import links as log_links
+from rfs_monitoring._logging import render as log_render
+from rfs_monitoring._logging import steps as log_steps
+from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring.context import bind_context, correlation_context, get_correlation_id
 from rfs_monitoring.errors import APIError, ErrorCode
 from rfs_monitoring.metrics import ResultMetricsCollector
@@ -414,7 +421,7 @@ def test_log_args_for_failures_exceptions_and_unbindable_calls(sink: Sink) -> No
     fail("s1")
     with pytest.raises(ValueError, match="x"):
         explode("s2")
-    spec = result_logging._Spec(
+    spec = log_decorator._Spec(
         "unbindable",
         len,
         log_args=True,
@@ -852,7 +859,7 @@ def test_burst_of_100k_entries_is_written_completely(tmp_path: Any) -> None:
         return Success(i)
 
     path = tmp_path / "burst.log"
-    writer = result_logging._writer
+    writer = log_writer._writer
     dropped_before = writer.dropped
     with path.open("w") as stream:
         configure_logging(stream=stream, queue_size=2048)
@@ -885,7 +892,7 @@ def test_a_raising_sink_falls_back_to_stderr_and_never_fails_the_caller(
     def op() -> Result[int, str]:
         return Success(1)
 
-    writer = result_logging._writer
+    writer = log_writer._writer
     configure_logging(stream=BrokenStream())  # type: ignore[arg-type]
     try:
         errors_before = writer.sink_errors
@@ -922,7 +929,7 @@ def test_full_queue_makes_callers_wait_then_drop_when_the_writer_is_stuck(
     def op() -> Result[int, str]:
         return Success(1)
 
-    writer = result_logging._writer
+    writer = log_writer._writer
     configure_logging(stream=StuckStream(), queue_size=4, max_block_seconds=0.05)  # type: ignore[arg-type]
     try:
         dropped_before = writer.dropped
@@ -941,7 +948,7 @@ def test_full_queue_makes_callers_wait_then_drop_when_the_writer_is_stuck(
 
 def test_queue_put_from_the_writer_thread_never_blocks() -> None:
     """An entry emitted by the writer thread itself (a sink that logs) is dropped, no deadlock."""
-    writer = result_logging._Writer(capacity=1, max_block=5)
+    writer = log_writer._Writer(capacity=1, max_block=5)
     writer.queue.append("filler")
     writer.thread = threading.current_thread()
     started = time.perf_counter()
@@ -954,9 +961,9 @@ def test_queue_put_from_the_writer_thread_never_blocks() -> None:
 def test_queue_wait_starts_a_writer_that_was_never_started() -> None:
     """A full queue of a writer without a thread starts it and waits for room."""
     out = io.StringIO()
-    writer = result_logging._Writer(capacity=1, max_block=5)
-    previous = result_logging._config
-    result_logging._config = result_logging._Config(
+    writer = log_writer._Writer(capacity=1, max_block=5)
+    previous = log_config._config
+    log_config._config = log_config._Config(
         stream=out, service_name="s", environment="e", processors=()
     )
     try:
@@ -964,13 +971,13 @@ def test_queue_wait_starts_a_writer_that_was_never_started() -> None:
         writer.put({"event": "second"})
         assert writer.flush(5)
     finally:
-        result_logging._config = previous
+        log_config._config = previous
     assert out.getvalue().count("\n") == 2
 
 
 def test_flush_without_any_entry_returns_immediately() -> None:
     """flush_logs before anything was emitted does not wait."""
-    assert result_logging._Writer().flush(0.01) is True
+    assert log_writer._Writer().flush(0.01) is True
     flush_logs(0.5)
 
 
@@ -1122,8 +1129,8 @@ def test_render_json_handles_non_finite_numbers_and_odd_objects() -> None:
     assert json.loads(result_logging.render_json({"x": Unprintable()})) == {
         "x": "<unprintable Unprintable>"
     }
-    assert result_logging._json_number(None) == "null"
-    assert result_logging._json_number(float("nan")) == '"nan"'
+    assert log_render._json_number(None) == "null"
+    assert log_render._json_number(float("nan")) == '"nan"'
 
 
 def test_logging_never_breaks_the_call_when_internals_fail(
@@ -1142,7 +1149,7 @@ def test_logging_never_breaks_the_call_when_internals_fail(
 
     monkeypatch.setattr(ResultMetricsCollector, "operation", broken)
     assert op(True) == Success(1)
-    monkeypatch.setattr(result_logging, "_emit", broken)
+    monkeypatch.setattr(log_decorator, "_emit", broken)
     assert op(True) == Success(1)
     with pytest.raises(ValueError, match="real error"):
         op(False)
@@ -1157,7 +1164,7 @@ async def test_step_logging_never_breaks_the_chain(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("internal")
 
-    monkeypatch.setattr(result_logging, "_step_entry", broken)
+    monkeypatch.setattr(log_steps, "_step_entry", broken)
     assert await MonoResult.from_value(1).log_step("s") == Success(1)
     assert FluxResult.from_values([1]).log_step("f").count_total() == 1
 
@@ -1168,7 +1175,7 @@ def test_listener_dict_failure_falls_back_to_the_writer(
     """If building the listener dict fails, the raw entry still reaches the writer."""
     seen: list[dict[str, Any]] = []
     remove = add_listener(seen.append)
-    real = result_logging._entry_dict
+    real = log_render._entry_dict
     calls = {"n": 0}
 
     def flaky(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -1177,7 +1184,7 @@ def test_listener_dict_failure_falls_back_to_the_writer(
             raise RuntimeError("once")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(result_logging, "_entry_dict", flaky)
+    monkeypatch.setattr(log_writer, "_entry_dict", flaky)
 
     @log_result_operation("fallback")
     def op() -> Result[int, str]:
@@ -1200,8 +1207,8 @@ def test_without_the_metrics_module_logging_still_works(
     def refuse(name: str) -> Any:
         raise ImportError(name)
 
-    monkeypatch.setattr(result_logging, "_metrics_module", None)
-    monkeypatch.setattr(result_logging, "_collector_class", None)
+    monkeypatch.setattr(log_links, "_metrics_module", None)
+    monkeypatch.setattr(log_links, "_collector_class", None)
     monkeypatch.setattr(importlib, "import_module", refuse)
 
     @log_result_operation("no_metrics")
@@ -1336,14 +1343,14 @@ def test_stdlib_bridge_reports_its_own_failures(monkeypatch: pytest.MonkeyPatch)
 
 def test_fork_resets_the_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     """After a fork the child gets a fresh writer with the same limits."""
-    original = result_logging._writer
+    original = log_writer._writer
     try:
-        result_logging._after_fork_in_child()
-        assert result_logging._writer is not original
-        assert result_logging._writer.capacity == original.capacity
-        assert result_logging._writer.thread is None
+        log_writer._after_fork_in_child()
+        assert log_writer._writer is not original
+        assert log_writer._writer.capacity == original.capacity
+        assert log_writer._writer.thread is None
     finally:
-        result_logging._writer = original
+        log_writer._writer = original
 
 
 def test_listener_entries_carry_context_and_tracebacks(sink: Sink) -> None:
@@ -1383,17 +1390,17 @@ def test_unformattable_traceback_is_replaced(monkeypatch: pytest.MonkeyPatch) ->
         raise RuntimeError("format")
 
     monkeypatch.setattr(traceback, "format_exception", broken)
-    text = result_logging._format_exception(ValueError("x"))
+    text = log_entry._format_exception(ValueError("x"))
     assert text == "ValueError: <traceback unavailable>"
 
 
 def test_writer_internals_batches_start_and_reporting(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small batches drain a long queue; a second start is a no-op; a broken stderr is ignored."""
     out = io.StringIO()
-    writer = result_logging._Writer()
+    writer = log_writer._Writer()
     writer.batch_size = 3
-    previous = result_logging._config
-    result_logging._config = result_logging._Config(
+    previous = log_config._config
+    log_config._config = log_config._Config(
         stream=out, service_name="s", environment="e", processors=()
     )
     try:
@@ -1405,7 +1412,7 @@ def test_writer_internals_batches_start_and_reporting(monkeypatch: pytest.Monkey
         assert writer.thread is thread
         assert writer.flush(5)
     finally:
-        result_logging._config = previous
+        log_config._config = previous
     assert out.getvalue().count("\n") == 10
 
     class BrokenStderr:
@@ -1424,7 +1431,7 @@ def test_exit_hook_flushes_pending_entries(collector: ResultMetricsCollector) ->
     configure_logging(stream=out)
     try:
         log_result_operation("exit_hook")(lambda: Success(1))()
-        result_logging._flush_at_exit()
+        log_writer._flush_at_exit()
         assert out.getvalue().count("\n") == 1
     finally:
         configure_logging()
@@ -1526,13 +1533,13 @@ def test_a_writer_killed_by_a_processor_is_restarted_by_flush(
     configure_logging(stream=out, processors=[fatal_once])
     try:
         op()
-        first = result_logging._writer.thread
+        first = log_writer._writer.thread
         assert first is not None
         first.join(5)
         assert not first.is_alive()
         op()
         flush_logs(5)
-        assert result_logging._writer.thread is not first
+        assert log_writer._writer.thread is not first
     finally:
         configure_logging()
     assert [json.loads(line)["operation_name"] for line in out.getvalue().splitlines()] == [
@@ -1604,10 +1611,10 @@ def test_a_full_queue_with_a_dead_writer_restarts_it() -> None:
     dead = threading.Thread(target=lambda: None)
     dead.start()
     dead.join()
-    writer = result_logging._Writer(capacity=1, max_block=5)
+    writer = log_writer._Writer(capacity=1, max_block=5)
     writer.thread = dead
-    previous = result_logging._config
-    result_logging._config = result_logging._Config(
+    previous = log_config._config
+    log_config._config = log_config._Config(
         stream=out, service_name="s", environment="e", processors=()
     )
     try:
@@ -1616,7 +1623,7 @@ def test_a_full_queue_with_a_dead_writer_restarts_it() -> None:
         assert writer.thread is not dead
         assert writer.flush(5)
     finally:
-        result_logging._config = previous
+        log_config._config = previous
     assert writer.dropped == 0
     assert out.getvalue().count("\n") == 2
 

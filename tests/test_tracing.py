@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from rfs_monitoring import tracing
+from rfs_monitoring._logging import links as log_links
 from rfs_monitoring.errors import APIError
 from rfs_monitoring.metrics import ResultMetricsCollector
 from rfs_monitoring.reactive import FluxResult, MonoResult
@@ -320,13 +321,12 @@ def test_span_helpers_cover_invalid_contexts_double_ends_and_bad_exceptions(
 
 def test_no_tracer_when_opentelemetry_is_not_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without opentelemetry.trace in sys.modules there is no tracer and no tracing hook."""
-    from rfs_monitoring import result_logging
 
     previous = tracing.set_tracer_provider(None)
     try:
         monkeypatch.delitem(sys.modules, "opentelemetry.trace")
         assert tracing._tracer() is None
-        assert result_logging._tracing() is None
+        assert log_links._tracing() is None
     finally:
         tracing.set_tracer_provider(previous)
 
