@@ -693,8 +693,10 @@ class ResultMetricsCollector:
             _logger.warning(message)
 
     def workers(self, time_range: str = "1h") -> Result[WorkersReport, APIError]:
-        """The live processes whose data this collector's answers merge (this one first), each
-        with its requests, failures and p99 over ``time_range`` and its memory and CPU."""
+        """The live processes whose data this collector's answers merge (this one first, then
+        every other live process that has recorded anything: a gunicorn master that only forks
+        its workers is not listed), each with its requests, failures and p99 over
+        ``time_range`` and its memory and CPU."""
         return self._now_and_window(time_range).map(
             lambda now_window: self._workers_report(time_range, *now_window)
         )

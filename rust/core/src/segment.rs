@@ -1530,8 +1530,9 @@ impl Registry {
         })
     }
 
-    /// Every live process on the directory (this one first, then by pid) with its numbers over
-    /// `(now - window, now]`; without a directory, this process alone.
+    /// This process, then every other live process on the directory that has recorded anything
+    /// (a gunicorn master that only forks its workers is not one), by pid, with their numbers
+    /// over `(now - window, now]`; without a directory, this process alone.
     #[must_use]
     pub fn workers(&self, now: f64, window: u64) -> Vec<Worker> {
         let others = match &self.shared {
@@ -1551,7 +1552,7 @@ impl Registry {
         )];
         let mut rest: Vec<Worker> = others
             .iter()
-            .filter(|f| f.is_live())
+            .filter(|f| f.is_live() && contributes(&f.state))
             .map(|f| {
                 let h = f.header;
                 worker_of(
@@ -1563,6 +1564,12 @@ impl Registry {
         out.extend(rest);
         out
     }
+}
+
+/// Whether a process has recorded a sample or a resource reading.
+fn contributes(state: &State) -> bool {
+    state.ops.iter().any(|op| op.life.total > 0)
+        || state.resources.iter().any(|tier| !tier.buckets.is_empty())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -157,11 +157,24 @@ fn damaged_segments_are_refused() -> TestResult {
     Ok(())
 }
 
-/// Sums of floats added in another order differ in the last bits: rounded to 1e-6 ms.
+/// Sums of floats added in another order differ in their last bits: compared apart, within a
+/// relative 1e-9 (see [`sums_close`]); everything else must be equal.
 fn rounded(mut h: crate::Headline) -> crate::Headline {
-    h.sum_ms = (h.sum_ms * 1e6).round() / 1e6;
-    h.mean_ms = (h.mean_ms * 1e6).round() / 1e6;
+    h.sum_ms = 0.0;
+    h.mean_ms = 0.0;
     h
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn sums_close(got: &[crate::Brief], want: &[crate::Brief]) -> bool {
+    got.len() == want.len()
+        && got.iter().zip(want).all(|(g, w)| {
+            close(g.headline.sum_ms, w.headline.sum_ms)
+                && close(g.headline.mean_ms, w.headline.mean_ms)
+        })
 }
 
 fn rounded_briefs(briefs: Vec<crate::Brief>) -> Vec<(String, crate::Headline)> {
@@ -171,13 +184,15 @@ fn rounded_briefs(briefs: Vec<crate::Brief>) -> Vec<(String, crate::Headline)> {
         .collect()
 }
 
-fn rounded_points(points: Option<Vec<crate::Point>>) -> Option<Vec<crate::Point>> {
+fn rounded_points(points: Option<Vec<crate::Point>>) -> Option<Vec<(crate::Point, i64)>> {
     points.map(|points| {
         points
             .into_iter()
             .map(|mut p| {
-                p.sum_ms = (p.sum_ms * 1e6).round() / 1e6;
-                p
+                // Within a relative 1e-9 of the same value when equal to about 9 digits.
+                let sum = (p.sum_ms * 1e3).round() as i64;
+                p.sum_ms = 0.0;
+                (p, sum)
             })
             .collect()
     })
@@ -193,6 +208,7 @@ fn assert_same(one: &Registry, shared: &Registry, now: f64) -> TestResult {
                 rounded(want.headline),
                 "{name} over {window}"
             );
+            assert!(close(got.headline.sum_ms, want.headline.sum_ms));
             assert_eq!(got.errors_by_code, want.errors_by_code);
             assert_eq!(got.top_errors, want.top_errors);
             assert_eq!(got.hourly, want.hourly);
@@ -201,6 +217,10 @@ fn assert_same(one: &Registry, shared: &Registry, now: f64) -> TestResult {
                 rounded_points(one.series(name, now, window, 30))
             );
         }
+        assert!(sums_close(
+            &shared.briefs(now, window),
+            &one.briefs(now, window)
+        ));
         assert_eq!(
             rounded_briefs(shared.briefs(now, window)),
             rounded_briefs(one.briefs(now, window))
@@ -264,6 +284,16 @@ fn merged_segments_answer_like_one_registry() -> TestResult {
         .map(|w| w.total)
         .sum();
     assert_eq!(per_worker, 6_000);
+    // A process that recorded nothing (a gunicorn master) does not contribute.
+    let idle = open(&dir)?;
+    idle.sync()?;
+    forget_listing(&workers[0]);
+    assert_eq!(workers[0].workers(now, 86_400).len(), 3);
+    assert_eq!(
+        idle.workers(now, 86_400).len(),
+        4,
+        "the asking process is always listed"
+    );
     Ok(())
 }
 
@@ -431,10 +461,13 @@ proptest! {
             forget_listing(&workers[0]);
             let now = 1_200_001.0;
             for window in [3_600, 86_400, 7 * 86_400] {
+                assert!(sums_close(&workers[0].briefs(now, window), &one.briefs(now, window)));
                 assert_eq!(rounded_briefs(workers[0].briefs(now, window)), rounded_briefs(one.briefs(now, window)));
                 for name in ["a", "b"] {
-                    let got = workers[0].summary(name, now, window, 10).map(|s| (rounded(s.headline), s.errors_by_code));
-                    let want = one.summary(name, now, window, 10).map(|s| (rounded(s.headline), s.errors_by_code));
+                    let got = workers[0].summary(name, now, window, 10).map(|s| (rounded(s.headline), s.headline.sum_ms, s.errors_by_code));
+                    let want = one.summary(name, now, window, 10).map(|s| (rounded(s.headline), s.headline.sum_ms, s.errors_by_code));
+                    assert!(match (&got, &want) { (Some(g), Some(w)) => close(g.1, w.1), (None, None) => true, _ => false });
+                    let (got, want) = (got.map(|g| (g.0, g.2)), want.map(|w| (w.0, w.2)));
                     assert_eq!(got, want);
                 }
             }
