@@ -311,6 +311,23 @@ def test_a_forked_child_counts_its_own_samples_only(
     assert [(s.name, s.total_requests) for s in m.steps] == [("fetch", 2)]
 
 
+def test_steps_seen_only_by_another_worker_are_listed(
+    shared: Path, make: Callable[..., ResultMetricsCollector]
+) -> None:
+    here, other = make(shared), make(shared)
+    here.step("checkout", "validate").record(1.0, True)
+    other.step("checkout", "validate").record(1.0, True)
+    other.step("checkout", "charge").record(30.0, False)
+    other.record("checkout", 31.0, False, "E", "declined")
+    other.sync()
+    time.sleep(0.25)
+    m = here.operation_metrics("checkout").unwrap()
+    assert [(s.name, s.total_requests, s.failed_requests) for s in m.steps] == [
+        ("validate", 2, 0),
+        ("charge", 1, 1),
+    ]
+
+
 def test_kill_9_loses_at_most_the_unwritten_interval(
     shared: Path, make: Callable[..., ResultMetricsCollector]
 ) -> None:

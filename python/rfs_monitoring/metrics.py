@@ -603,7 +603,17 @@ class ResultMetricsCollector:
 
     def _step_metrics(self, name: str, now: float, window: int) -> list[StepMetrics]:
         steps = []
-        for step in list(self._step_names.get(name, ())):
+        names = list(self._step_names.get(name, ()))
+        if self._shared_dir is not None:
+            # Steps other workers saw first: after this process's own, by name.
+            prefix = f"{name}{_STEP_SEPARATOR}"
+            known = set(names)
+            names += [
+                key[len(prefix) :]
+                for key in self._steps.operations(now, window)
+                if key.startswith(prefix) and key[len(prefix) :] not in known
+            ]
+        for step in names:
             summary = self._steps.summary(f"{name}{_STEP_SEPARATOR}{step}", now, window, 0)
             if summary is None:
                 continue
