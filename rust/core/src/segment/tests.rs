@@ -109,6 +109,29 @@ fn a_segment_round_trips() -> TestResult {
 }
 
 #[test]
+fn the_hand_written_payload_is_the_derived_messages_wire_format() -> TestResult {
+    let reg = filled_registry()?;
+    let plain = payload_bytes(&reg.locked_state(), &[5, 6]);
+    // As prost's derived messages read it, and as they would write it.
+    let read = proto::Segment::decode(plain.as_slice())?;
+    assert_eq!(read, state_to_proto(&reg.locked_state(), &[5, 6]));
+    assert_eq!(read.encode_to_vec(), plain);
+    // The buckets' kept bytes give the same payload, and a change drops the changed bucket's.
+    keep_bucket_bytes(&mut reg.locked_state());
+    assert_eq!(payload_bytes(&reg.locked_state(), &[5, 6]), plain);
+    let op = reg.register("a")?.id;
+    reg.record(op, 1_000_001.0, 7.0, failure("E_NEW", "new"))?;
+    let fresh = payload_bytes(&reg.locked_state(), &[]);
+    keep_bucket_bytes(&mut reg.locked_state());
+    assert_eq!(payload_bytes(&reg.locked_state(), &[]), fresh);
+    assert_eq!(
+        proto::Segment::decode(fresh.as_slice())?,
+        state_to_proto(&reg.locked_state(), &[])
+    );
+    Ok(())
+}
+
+#[test]
 fn damaged_segments_are_refused() -> TestResult {
     let reg = filled_registry()?;
     let header = Header {
