@@ -8,8 +8,9 @@ Groups (compare the rows of a group):
 - ``query-shared``: ``operation_metrics(name, "1w")`` of one operation whose week of traffic is
   spread over 1, 4, 16 and 64 live segments (each a collector of its own, as a worker
   process is). Goal: 4 segments under 2 ms.
-- ``query-shared-all``: ``all_operation_stats("1w")`` over 1000 operations held by 4 segments.
-  Goal: under 30 ms.
+- ``query-shared-all``: ``all_operation_stats("1w")`` over 1000 operations held by 4 segments,
+  and the rows the operations route answers from (written as JSON by the core). Goal: the
+  list under 30 ms.
 
 Run for real with::
 
@@ -152,3 +153,13 @@ def test_query_1w_1000_operations_over_4_segments(
     stats = benchmark(thousand_over_four.all_operation_stats, "1w").unwrap()
     assert len(stats) == OPERATIONS
     assert all(s.total_requests == 4 * 168 for s in stats)
+
+
+@pytest.mark.benchmark(group="query-shared-all")
+def test_route_rows_1w_1000_operations_over_4_segments(
+    benchmark: Any, thousand_over_four: ResultMetricsCollector
+) -> None:
+    """What GET /operations?time_range=1w answers from: the rows of 1000 operations in 4
+    segments, written as JSON by the core."""
+    rows = benchmark(thousand_over_four._rows_json, "1w").unwrap()
+    assert rows.count(b'"name"') == OPERATIONS

@@ -801,18 +801,10 @@ impl Registry {
                 merged.clear();
                 let mut start = f64::INFINITY;
                 let mut first_seen = f64::INFINITY;
-                for (i, op) in states
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, s)| Some((i, s.op(name)?)))
-                {
-                    // The other processes' states: whole coarse buckets stand for their fine
-                    // ones (the same samples), so a week costs a few dozen buckets, not 169.
-                    let merge = if i == 0 {
-                        merge_latencies
-                    } else {
-                        merge_latencies_coarse
-                    };
+                for op in states.iter().filter_map(|s| s.op(name)) {
+                    // Whole coarse buckets stand for their fine ones (every ring receives every
+                    // sample), so a week costs a few dozen buckets per process, not 169.
+                    let merge = merge_latencies_coarse;
                     if let Some((s, f)) = merge(&mut merged, op, now, window) {
                         start = start.min(s);
                         first_seen = first_seen.min(f);
