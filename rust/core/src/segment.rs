@@ -28,7 +28,7 @@
 //! - `archive.seg`: the merged data of dead processes, written by compaction, with the list of
 //!   tokens it absorbed.
 //! - `compact.lock`: taken with `try_lock` by the one process compacting.
-//! - `quarantine/`: damaged segments, moved aside.
+//! - `quarantine/`: damaged segments, moved aside (the latest 32).
 //!
 //! A segment is a 60-byte header (magic, format version, pid, token, start time, write time,
 //! generation, payload length, CRC32 of the payload) and a protobuf payload (prost): the
@@ -54,9 +54,10 @@
 //!
 //! # Compaction and restarts
 //!
-//! At most every 2 s the writer thread tries `compact.lock`; the holder merges the segments of
-//! dead processes into `archive.seg` (written tmp + rename, listing their tokens), and only
-//! then deletes those segments and lock files. Readers ignore any segment whose token the
+//! At most every 2 s the writer thread tries `compact.lock`; the holder lists the directory
+//! and, only when a segment's owner is dead, reads the archive, merges the dead segments into
+//! `archive.seg` (written tmp + rename, listing their tokens), and only then deletes those
+//! segments and lock files. Readers ignore any segment whose token the
 //! archive lists, so a compaction that dies between the rename and the deletes doubles
 //! nothing (the next one deletes the leftovers), and one that dies before the rename loses
 //! nothing. Tokens are dropped from the list once their files are gone. The directory thus
@@ -1647,6 +1648,26 @@ fn parse_name(name: &str) -> Option<(u32, u64, Kind)> {
     ))
 }
 
+/// Damaged files kept for inspection, at most; the oldest go first.
+const QUARANTINE_KEEPS: usize = 32;
+
+/// Deletes the oldest quarantined files beyond [`QUARANTINE_KEEPS`].
+fn trim_quarantine(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if files.len() > QUARANTINE_KEEPS {
+        files.sort();
+        for (_, path) in &files[..files.len() - QUARANTINE_KEEPS] {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
 /// Whether the process owning `pid`/`token` still holds its lock.
 fn is_alive(dir: &Path, pid: u32, token: u64) -> bool {
     let path = dir.join(format!("{}.lock", file_stem(pid, token)));
@@ -1787,6 +1808,7 @@ impl Shared {
             fs::rename(self.dir.join(name), target.join(format!("{name}.{stamp}")))
         });
         self.quarantined.fetch_add(1, Ordering::Relaxed);
+        trim_quarantine(&target);
         let whereto = match moved {
             Ok(()) => "moved to quarantine/".to_owned(),
             Err(e) => format!("left in place ({e})"),
@@ -1904,6 +1926,54 @@ impl Shared {
             Err(fs::TryLockError::WouldBlock) => return Ok(0),
             Err(fs::TryLockError::Error(err)) => return Err(err),
         }
+        let mine = self.token.load(Ordering::Relaxed);
+        // (name, token, alive) of every other process's segment.
+        let mut segments = Vec::new();
+        let mut delete = Vec::new();
+        let mut locks = Vec::new();
+        for entry in fs::read_dir(&self.dir)?.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let Some((pid, token, kind)) = parse_name(&name) else {
+                continue;
+            };
+            if token == mine {
+                continue;
+            }
+            match kind {
+                Kind::Segment => {
+                    let alive = is_alive(&self.dir, pid, token);
+                    segments.push((name, token, alive));
+                }
+                Kind::Lock | Kind::Temp => locks.push((name, pid, token)),
+                Kind::NewLock => {
+                    let old = entry
+                        .metadata()
+                        .ok()
+                        .and_then(|m| m.modified().ok())
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > STALE_NEW_LOCK);
+                    let unlocked = File::open(entry.path()).is_ok_and(|f| f.try_lock().is_ok());
+                    if old && unlocked {
+                        delete.push(name);
+                    }
+                }
+            }
+        }
+        let present: HashSet<u64> = segments.iter().map(|(_, token, _)| *token).collect();
+        if segments.iter().all(|(_, _, alive)| *alive) {
+            // Nothing to archive (the usual case): the archive is not even read.
+            for name in &delete {
+                let _ = fs::remove_file(self.dir.join(name));
+            }
+            for (name, pid, token) in &locks {
+                if !present.contains(token) && !is_alive(&self.dir, *pid, *token) {
+                    let _ = fs::remove_file(self.dir.join(name));
+                }
+            }
+            return Ok(0);
+        }
         let archive_path = self.dir.join(ARCHIVE);
         let (mut archive, mut absorbed, generation) = match fs::read(&archive_path) {
             Ok(bytes) => match decode(&bytes) {
@@ -1919,43 +1989,12 @@ impl Shared {
             Err(err) => return Err(err),
         };
         let known: HashSet<u64> = absorbed.iter().copied().collect();
-        let mine = self.token.load(Ordering::Relaxed);
-        let mut present = HashSet::new();
         let mut dead = Vec::new();
-        let mut delete = Vec::new();
-        let mut locks = Vec::new();
-        for entry in fs::read_dir(&self.dir)?.flatten() {
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            let Some((pid, token, kind)) = parse_name(&name) else {
-                continue;
-            };
-            if token == mine {
-                continue;
-            }
-            match kind {
-                Kind::Segment => {
-                    present.insert(token);
-                    if known.contains(&token) {
-                        delete.push(name);
-                    } else if !is_alive(&self.dir, pid, token) {
-                        dead.push((name, token));
-                    }
-                }
-                Kind::Lock | Kind::Temp => locks.push((name, pid, token)),
-                Kind::NewLock => {
-                    let old = entry
-                        .metadata()
-                        .ok()
-                        .and_then(|m| m.modified().ok())
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > STALE_NEW_LOCK);
-                    let unlocked = File::open(entry.path()).is_ok_and(|f| f.try_lock().is_ok());
-                    if old && unlocked {
-                        delete.push(name);
-                    }
-                }
+        for (name, token, alive) in segments {
+            if known.contains(&token) {
+                delete.push(name); // a compaction died after its rename: already archived
+            } else if !alive {
+                dead.push((name, token));
             }
         }
         let mut merged = 0;
