@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bench_log_writer
 import bench_logging
 import bench_metrics
 import bench_routes
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
+from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring.metrics import ResultMetricsCollector, monitor_result
 from rfs_monitoring.result_logging import configure_logging, flush_logs
 
@@ -220,6 +222,42 @@ def test_logged_call_end_to_end(
 
         def peer() -> None:
             for index in range(BATCH):
+                call(index)
+            theirs.flush()
+
+        try:
+            measure(benchmark, entry, subject, peer)
+        finally:
+            configure_logging(stream=bench_logging.NullStream(), queue_size=1 << 20)
+        assert ours.tell() > 0
+        assert theirs.tell() > 0
+
+
+WRITER_ENTRIES = 2000
+
+
+def test_log_writer_vs_structlog_to_a_file(
+    benchmark: Any, collector: ResultMetricsCollector, tmp_path: Path
+) -> None:
+    """The writer thread draining queued entries (the schema plus arguments) into a file,
+    against structlog rendering and writing the same lines in the calling thread."""
+    entry = BUDGET["log_writer_vs_structlog_to_a_file"]
+    entries = bench_log_writer._queued(WRITER_ENTRIES)
+    with (
+        (tmp_path / "ours.log").open("w") as ours,
+        (tmp_path / "structlog.log").open("w") as theirs,
+    ):
+        configure_logging(stream=ours, queue_size=1 << 20)
+        call = bench_log_writer._structlog_call(bench_log_writer._structlog_logger(theirs))
+
+        def subject() -> None:
+            writer = log_writer._Writer(capacity=1 << 30)
+            writer.queue.extend(entries)
+            writer._start()
+            assert writer.flush(10.0)
+
+        def peer() -> None:
+            for index in range(WRITER_ENTRIES):
                 call(index)
             theirs.flush()
 

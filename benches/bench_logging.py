@@ -12,6 +12,9 @@ time / ``BATCH``):
 - ``filtered-call``: the same call when its level is below the threshold, with and without the
   metrics sample, against a pure-Python decorator that only reads the clock twice. Goal: at most
   1.5 µs over the undecorated call.
+- ``step-entry``: a logged async operation whose MonoResult chain has ``STEPS`` ``log_step``s,
+  against the same chain with ``map``s; the difference over ``STEPS`` is what one step entry
+  costs (duration, metrics sample, entry queued and written by the writer thread). Goal: 2 µs.
 - ``writer``: the writer thread alone draining ``WRITER_BATCH`` queued entries into a file;
   ``WRITER_BATCH`` logged calls then a flush (callers and writer sharing the GIL); structlog
   writing the same number of lines to a file. Goal: the writer sustains at least 100k entries
@@ -37,6 +40,7 @@ import structlog
 
 from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring.metrics import ResultMetricsCollector
+from rfs_monitoring.reactive import MonoResult
 from rfs_monitoring.result import Result, Success
 from rfs_monitoring.result_logging import configure_logging, flush_logs, log_result_operation
 
@@ -214,6 +218,60 @@ def test_filtered_out_call_without_metrics(benchmark: Any) -> None:
     """Below the threshold with record_metrics=False: the logging layer's own cost."""
     benchmark(_batch(filtered_no_metrics))
     assert filtered_no_metrics(7) == Success(7)
+
+
+# -- step-entry -----------------------------------------------------------------------------------
+
+STEPS = 10
+
+
+def _same(value: int) -> int:
+    return value
+
+
+async def _chain(with_steps: bool) -> Result[int, Any]:
+    mono: MonoResult[int, Any] = MonoResult.from_value(1)
+    for _ in range(STEPS):
+        mono = mono.log_step("bench_step") if with_steps else mono.map(_same)
+    return await mono
+
+
+@log_result_operation("bench_stepped")
+async def stepped() -> Result[int, Any]:
+    return await _chain(True)
+
+
+@log_result_operation("bench_mapped")
+async def mapped() -> Result[int, Any]:
+    return await _chain(False)
+
+
+def _run_batch(fn: Callable[[], Any]) -> Callable[[], None]:
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+
+    async def many() -> None:
+        for _ in range(100):
+            await fn()
+
+    def run() -> None:
+        loop.run_until_complete(many())
+
+    return run
+
+
+@pytest.mark.benchmark(group="step-entry")
+def test_chain_with_log_steps(benchmark: Any) -> None:
+    """100 logged operations, each a chain of STEPS log_steps (one entry each)."""
+    benchmark(_run_batch(stepped))
+    assert flush_logs()
+
+
+@pytest.mark.benchmark(group="step-entry")
+def test_chain_with_maps(benchmark: Any) -> None:
+    """Baseline: the same operations with STEPS maps instead of log_steps."""
+    benchmark(_run_batch(mapped))
 
 
 # -- writer ---------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ def test_the_budget_file_names_goal_and_budget_for_each_path() -> None:
     budget = bench_budget.load_budget()
     assert set(budget) == {
         "logged_call_end_to_end",
+        "log_writer_vs_structlog_to_a_file",
         "monitor_result_vs_prometheus_timer",
         "record_vs_child_observe",
         "filtered_call",

@@ -376,6 +376,27 @@ def test_sigkill_mid_burst_loses_at_most_5_percent(tmp_path: Path) -> None:
     assert written >= made * 0.95
 
 
+def test_a_kill_right_after_a_burst_loses_at_most_the_queue(tmp_path: Path) -> None:
+    """Documented bound (README): a kill -9 loses at most what is queued, ``queue_size`` entries
+    plus the batch in the writer's hands (256) and one entry per caller waiting for room. The
+    child kills itself the moment its burst returns, without a flush."""
+    out = tmp_path / "out.log"
+    script = """
+        configure_logging(stream=Sink(sys.argv[1]), queue_size=512)
+        for n in range(20_000):
+            child(n)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """
+    done = subprocess.run(
+        _child(script, str(out)), capture_output=True, text=True, timeout=CHILD_TIMEOUT
+    )
+    assert done.returncode == -signal.SIGKILL
+    lines = [json.loads(line) for line in out.read_text().splitlines() if line.endswith("}")]
+    written = {line["metadata"]["args"]["n"] for line in lines}
+    assert len(written) >= 20_000 - (512 + 256 + 1)
+    assert written <= set(range(20_000))
+
+
 def test_sigterm_goes_on_to_the_hosts_own_handler(tmp_path: Path) -> None:
     """A handler the application installed is still called, after the queue is written."""
     out = tmp_path / "out.log"

@@ -28,6 +28,7 @@ __all__ = [
     "expose",
     "judge_health",
     "mask_text",
+    "render_log_chunks",
 ]
 
 __version__: str
@@ -264,3 +265,13 @@ class TextMasker:
     def is_sensitive_key(self, key: str) -> bool: ...
 
 def mask_text(text: str) -> str: ...
+def render_log_chunks(
+    batch: list[Any],
+    masker: TextMasker,
+    fixed_json: str,
+    memory: str,
+    cpu: str,
+    format_exception: Callable[[BaseException], str],
+    chunk_chars: int,
+    masked_args: type,
+) -> tuple[list[tuple[str, int]], list[int]]: ...

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from rfs_monitoring._logging import links as _links
 from rfs_monitoring._logging import writer as _w
-from rfs_monitoring._logging.entry import _EVENT_OPERATION, _now
+from rfs_monitoring._logging.entry import _EVENT_OPERATION, _MaskedArgs, _now
 from rfs_monitoring._logging.levels import _level_number, _levels
 from rfs_monitoring._logging.links import _OTEL_TRACE, _metrics_collector, _modules, _tracing
 from rfs_monitoring._logging.writer import _emit
@@ -143,10 +143,8 @@ class _Spec:
                 pass
             else:
                 values = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
-                return cast("dict[str, Any]", get_masker().mask(values))
-        return cast(
-            "dict[str, Any]", get_masker().mask({"args": list(args), "kwargs": dict(kwargs)})
-        )
+                return _MaskedArgs(get_masker().mask(values))
+        return _MaskedArgs(get_masker().mask({"args": list(args), "kwargs": dict(kwargs)}))
 
 
 def _classify(outcome: Any) -> tuple[bool, Any, str | None, dict[str, Any] | None]:

@@ -95,6 +95,13 @@ _EVENT_OPERATION = "result_operation"
 _EVENT_STEP = "result_step"
 
 
+class _MaskedArgs(dict[str, Any]):
+    """A call's arguments, masked once at the call (a snapshot of them then): the renderers
+    write them as they are instead of masking them again."""
+
+    __slots__ = ()
+
+
 class _Stamp:
     """RFC 3339 UTC timestamps with the formatted second cached (one strftime per second)."""
 

@@ -6,7 +6,7 @@ import datetime
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from rfs_monitoring._logging.config import _Config, _enc
 from rfs_monitoring._logging.entry import (
@@ -28,12 +28,13 @@ from rfs_monitoring._logging.entry import (
     _TRACE,
     _TS,
     _format_exception,
+    _MaskedArgs,
     _RawEntry,
     _stamp,
 )
 from rfs_monitoring._logging.levels import _LEVEL_NAMES
 from rfs_monitoring._logging.links import _resource_sample
-from rfs_monitoring.masking import get_masker
+from rfs_monitoring.masking import Masker, get_masker
 
 _Item = Any
 
@@ -118,7 +119,7 @@ def _fast_line(raw: _RawEntry, config: _Config, resources: tuple[str, str]) -> s
         f'"error_message":{"null" if message is None else _enc(masker.mask_text(message))},'
         f'"user_id":{user_id},"request_id":{request_id},{config.fixed_json},'
         f'"memory_usage_mb":{resources[0]},"cpu_usage_percent":{resources[1]},'
-        f'"metadata":{render_json(masker.mask(metadata)) if metadata else "{}"},'
+        f'"metadata":{render_json(_mask_metadata(masker, metadata)) if metadata else "{}"},'
         f'"trace_id":{"null" if trace_id is None else _enc(trace_id)},'
         f'"span_id":{"null" if span_id is None else _enc(span_id)}'
     )
@@ -126,6 +127,21 @@ def _fast_line(raw: _RawEntry, config: _Config, resources: tuple[str, str]) -> s
     if exc is not None:
         line += f',"exception":{_enc(masker.mask_text(_format_exception(exc)))}'
     return line + "}"
+
+
+def _mask_metadata(masker: Masker, metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` masked, except the arguments masked at the call (`_MaskedArgs`)."""
+    if not any(type(value) is _MaskedArgs for value in metadata.values()):
+        return cast("dict[str, Any]", masker.mask(metadata))
+    masked: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if type(key) is str and masker.is_sensitive_key(key):
+            masked[key] = masker.replacement
+        elif type(value) is _MaskedArgs:
+            masked[key] = value
+        else:
+            masked[key] = masker.mask(value)
+    return masked
 
 
 def _entry_dict(
@@ -167,7 +183,7 @@ def _entry_dict(
         "environment": config.environment,
         "memory_usage_mb": memory,
         "cpu_usage_percent": cpu,
-        "metadata": masker.mask(metadata) if metadata else metadata,
+        "metadata": _mask_metadata(masker, metadata) if metadata else metadata,
         "trace_id": raw[_TRACE],
         "span_id": raw[_SPAN],
     }

@@ -15,10 +15,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from rfs_monitoring import _shutdown
+from rfs_monitoring import _core, _shutdown
 from rfs_monitoring._logging import config as _cfg
 from rfs_monitoring._logging.config import TextSink
-from rfs_monitoring._logging.entry import _BOUND, _EMSG, _EXC, _META, _now, _RawEntry
+from rfs_monitoring._logging.entry import (
+    _BOUND,
+    _EMSG,
+    _EXC,
+    _META,
+    _format_exception,
+    _MaskedArgs,
+    _now,
+    _RawEntry,
+)
 from rfs_monitoring._logging.levels import _levels
 from rfs_monitoring._logging.links import _resource_sample
 from rfs_monitoring._logging.render import (
@@ -75,7 +84,7 @@ def _bounded(value: Any, limit: int, depth: int = 0) -> tuple[Any, int]:
         return value, _sizeof(value)
     if depth >= 32:
         return value, 64
-    if kind is dict:
+    if kind is dict or kind is _MaskedArgs:
         size = 64
         changed = False
         items = {}
@@ -84,7 +93,9 @@ def _bounded(value: Any, limit: int, depth: int = 0) -> tuple[Any, int]:
             size += used + (56 + len(key) if type(key) is str else 64)
             changed = changed or new is not item
             items[key] = new
-        return (items if changed else value), size
+        if not changed:
+            return value, size
+        return (items if kind is dict else _MaskedArgs(items)), size
     if kind is list or kind is tuple:
         size = 64
         changed = False
@@ -134,6 +145,55 @@ def _chunks(lines: list[str]) -> Iterator[tuple[str, int]]:
         size += len(line) + 1
     if start < len(lines):
         yield "\n".join(lines[start:]) + "\n", len(lines) - start
+
+
+def _python_line(
+    item: _Item,
+    config: _cfg._Config,
+    resources: tuple[float | None, float | None],
+    rendered: tuple[str, str],
+) -> str:
+    try:
+        if not config.processors and type(item) is tuple:
+            return _fast_line(item, config, rendered)
+        return _render_item(item, config, resources, rendered)
+    except Exception:
+        return _render_safely(item, config, resources, rendered)
+
+
+def _batch_chunks(
+    batch: list[_Item],
+    config: _cfg._Config,
+    resources: tuple[float | None, float | None],
+    rendered: tuple[str, str],
+) -> list[tuple[str, int]]:
+    """The batch as whole-line chunks for the sink. Raw entries are rendered and masked by the
+    Rust core with the interpreter released (`_fast_line`'s bytes), dict entries (structlog's
+    `get_logger`, the stdlib bridge; masked when made) written by it as `render_json` writes
+    them; values other than the JSON types, processors and custom masking patterns take the
+    Python renderer."""
+    masker = get_masker()
+    if not config.processors and not masker.patterns:
+        items = list(batch)  # the core leaves what it does not take: rendered here, in place
+        try:
+            for _ in range(2):
+                pieces, left = _core.render_log_chunks(
+                    items,
+                    masker._text,
+                    config.fixed_json,
+                    rendered[0],
+                    rendered[1],
+                    _format_exception,
+                    _WRITE_CHUNK,
+                    _MaskedArgs,
+                )
+                if not left:
+                    return pieces
+                for index in left:  # the items the core leaves, rendered here
+                    items[index] = _python_line(items[index], config, resources, rendered)
+        except Exception:  # the core refused the batch: the Python renderer writes it
+            pass
+    return list(_chunks([_python_line(item, config, resources, rendered) for item in batch]))
 
 
 def _stderr() -> Any:
@@ -361,10 +421,14 @@ class _Writer:
             markers: list[threading.Event] = []
             pop = queue.popleft
             freed = 0
+            append = batch.append
             for _ in range(self.batch_size):
                 if not queue:
                     break
                 item = pop()
+                if type(item) is tuple:  # a raw entry, most items: nothing else to check
+                    append(item)
+                    continue
                 if isinstance(item, threading.Event):
                     markers.append(item)
                     break  # write what came before the marker, then release its waiter
@@ -392,19 +456,8 @@ class _Writer:
         # One resource sample per batch: it changes once a second at most.
         resources = _resource_sample()
         rendered = (_json_number(resources[0]), _json_number(resources[1]))
-        lines: list[str] = []
-        append = lines.append
-        fast = not config.processors
-        for item in batch:
-            try:
-                if fast and type(item) is tuple:
-                    append(_fast_line(item, config, rendered))
-                else:
-                    append(_render_item(item, config, resources, rendered))
-            except Exception:
-                append(_render_safely(item, config, resources, rendered))
         stream = config.stream if config.stream is not None else sys.stdout
-        for chunk, count in _chunks(lines):
+        for chunk, count in _batch_chunks(batch, config, resources, rendered):
             if self._to_sink(stream, chunk):
                 self.written += count
             elif self._to_stderr(stream, chunk):

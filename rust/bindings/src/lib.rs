@@ -13,6 +13,8 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use rfs_monitoring_core::exposition::{Exposition, Family, Format, Kind, Labels, StepTotals};
 use rfs_monitoring_core::mask::{TextMasker, REPLACEMENT};
 use rfs_monitoring_core::native::NATIVE_SCHEMA;
+mod logline;
+
 use rfs_monitoring_core::{
     valid_time, Brief, Config, Cumulative, ForkGate, Headline, OpId, Outcome, Point, Registry,
     SharedError, SharedOptions, SharedStatus, Summary, TopError, Worker,
@@ -1028,5 +1030,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_fork_done, m)?)?;
     m.add_class::<PyTextMasker>()?;
     m.add_function(wrap_pyfunction!(mask_text, m)?)?;
+    m.add_function(wrap_pyfunction!(logline::render_log_chunks, m)?)?;
     Ok(())
 }

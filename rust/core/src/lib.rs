@@ -76,6 +76,7 @@ pub mod exposition;
 pub mod fork;
 pub mod histogram;
 pub mod json;
+pub mod logline;
 pub mod mask;
 pub mod native;
 mod registry;

@@ -1,0 +1,382 @@
+//! The log writer's batches: entries converted from their Python tuples while the interpreter is
+//! held, then rendered and masked by `rfs_monitoring_core::logline` with it released.
+use std::fmt::Write as _;
+use std::panic::AssertUnwindSafe;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use rfs_monitoring_core::logline::{
+    push_py_float, push_str, render, Entry, Frame, Value, MAX_DEPTH,
+};
+
+use crate::{detached, PyTextMasker};
+
+/// The raw entry's positions (`rfs_monitoring._logging.entry`).
+const SLOTS: usize = 17;
+const KIND: usize = 0;
+const LEVEL: usize = 1;
+const TS: usize = 2;
+const CID: usize = 3;
+const OP: usize = 4;
+const STEP: usize = 5;
+const RTYPE: usize = 6;
+const MS: usize = 7;
+const STYPE: usize = 8;
+const ETYPE: usize = 9;
+const ECODE: usize = 10;
+const EMSG: usize = 11;
+const BOUND: usize = 12;
+const META: usize = 13;
+const TRACE: usize = 14;
+const SPAN: usize = 15;
+const EXC: usize = 16;
+
+/// An exact `str` with a UTF-8 form, else `None` (the Python renderer takes the entry).
+fn text(value: &Bound<'_, PyAny>) -> Option<String> {
+    let s = value.cast_exact::<PyString>().ok()?;
+    s.to_str().ok().map(str::to_owned)
+}
+
+fn opt_text(value: &Bound<'_, PyAny>) -> Option<Option<String>> {
+    if value.is_none() {
+        Some(None)
+    } else {
+        text(value).map(Some)
+    }
+}
+
+/// `str(value)` for a bound `user_id` / `request_id`.
+fn shown(value: &Bound<'_, PyAny>) -> Option<Option<String>> {
+    if value.is_none() {
+        return Some(None);
+    }
+    let s = value.str().ok()?;
+    s.to_str().ok().map(|s| Some(s.to_owned()))
+}
+
+/// A metadata value of the JSON types, else `None`.
+fn convert(value: &Bound<'_, PyAny>, depth: usize) -> Option<Value> {
+    if value.is_none() {
+        return Some(Value::Null);
+    }
+    if let Ok(s) = value.cast_exact::<PyString>() {
+        return s.to_str().ok().map(|s| Value::Str(s.to_owned()));
+    }
+    if let Ok(b) = value.cast_exact::<PyBool>() {
+        return Some(Value::Bool(b.is_true()));
+    }
+    if value.is_exact_instance_of::<PyInt>() {
+        return Some(match value.extract::<i64>() {
+            Ok(n) => Value::Int(n),
+            Err(_) => Value::Raw(value.str().ok()?.to_str().ok()?.to_owned()),
+        });
+    }
+    if let Ok(f) = value.cast_exact::<PyFloat>() {
+        let f = f.value();
+        return f.is_finite().then_some(Value::Float(f));
+    }
+    if depth >= MAX_DEPTH {
+        return None;
+    }
+    if let Ok(d) = value.cast_exact::<PyDict>() {
+        return map(d, depth + 1).map(Value::Map);
+    }
+    if let Ok(l) = value.cast_exact::<PyList>() {
+        let items: Option<Vec<Value>> = l.iter().map(|v| convert(&v, depth + 1)).collect();
+        return items.map(Value::List);
+    }
+    if let Ok(t) = value.cast_exact::<PyTuple>() {
+        let items: Option<Vec<Value>> = t.iter().map(|v| convert(&v, depth + 1)).collect();
+        return items.map(Value::List);
+    }
+    None
+}
+
+/// A value masked at the call, written as JSON as it is (no second masking), else `None`.
+fn premasked(value: &Bound<'_, PyAny>, depth: usize, out: &mut String) -> Option<()> {
+    if value.is_none() {
+        out.push_str("null");
+    } else if let Ok(s) = value.cast_exact::<PyString>() {
+        push_str(out, s.to_str().ok()?);
+    } else if let Ok(b) = value.cast_exact::<PyBool>() {
+        out.push_str(if b.is_true() { "true" } else { "false" });
+    } else if value.is_exact_instance_of::<PyInt>() {
+        match value.extract::<i64>() {
+            Ok(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Err(_) => out.push_str(value.str().ok()?.to_str().ok()?),
+        }
+    } else if let Ok(f) = value.cast_exact::<PyFloat>() {
+        let f = f.value();
+        if !f.is_finite() {
+            return None;
+        }
+        push_py_float(out, f);
+    } else if depth >= MAX_DEPTH {
+        return None;
+    } else if let Ok(d) = value.cast::<PyDict>() {
+        if !(value.is_exact_instance_of::<PyDict>() || depth == 1) {
+            return None; // only the top-level marker (a dict subclass) and plain dicts
+        }
+        out.push('{');
+        for (i, (key, item)) in d.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_str(out, key.cast_exact::<PyString>().ok()?.to_str().ok()?);
+            out.push(':');
+            premasked(&item, depth + 1, out)?;
+        }
+        out.push('}');
+    } else if value.is_exact_instance_of::<PyList>() || value.is_exact_instance_of::<PyTuple>() {
+        out.push('[');
+        for (i, item) in value.try_iter().ok()?.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            premasked(&item.ok()?, depth + 1, out)?;
+        }
+        out.push(']');
+    } else {
+        return None;
+    }
+    Some(())
+}
+
+fn map(d: &Bound<'_, PyDict>, depth: usize) -> Option<Vec<(String, Value)>> {
+    let mut items = Vec::with_capacity(d.len());
+    for (key, value) in d.iter() {
+        items.push((text(&key)?, convert(&value, depth)?));
+    }
+    Some(items)
+}
+
+/// `{**extra, **meta}`: a key of `meta` already in `extra` keeps its place, with its new value.
+fn merge(into: &mut Vec<(String, Value)>, more: Vec<(String, Value)>) {
+    for (key, value) in more {
+        match into.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => into.push((key, value)),
+        }
+    }
+}
+
+fn entry(
+    raw: &Bound<'_, PyAny>,
+    format_exception: &Bound<'_, PyAny>,
+    masked_args: &Bound<'_, PyAny>,
+) -> Option<Entry> {
+    let raw = raw.cast_exact::<PyTuple>().ok()?;
+    if raw.len() != SLOTS {
+        return None;
+    }
+    let at = |i: usize| raw.get_item(i).ok();
+    let ts = at(TS)?.extract::<f64>().ok()?;
+    let ms_item = at(MS)?;
+    let ms = ms_item.cast_exact::<PyFloat>().ok()?.value();
+    if !(ts.is_finite() && ts >= 0.0 && ms.is_finite()) {
+        return None;
+    }
+    let level = at(LEVEL)?.extract::<i64>().ok()?;
+    let mut user_id = None;
+    let mut request_id = None;
+    let mut metadata = Vec::new();
+    let bound = at(BOUND)?;
+    if bound.is_truthy().ok()? {
+        // The bound context is a read-only view (`MappingProxyType`): read through its items.
+        for pair in bound.call_method0("items").ok()?.try_iter().ok()? {
+            let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair.ok()?.extract().ok()?;
+            let key = text(&key)?;
+            match key.as_str() {
+                "user_id" => user_id = shown(&value)?,
+                "request_id" => request_id = shown(&value)?,
+                _ => metadata.push((key, convert(&value, 1)?)),
+            }
+        }
+    }
+    let meta = at(META)?;
+    if meta.is_truthy().ok()? {
+        let meta = meta.cast_exact::<PyDict>().ok()?;
+        let mut items = Vec::with_capacity(meta.len());
+        for (key, value) in meta.iter() {
+            let key = text(&key)?;
+            let value = if value.get_type().is(masked_args) {
+                // Masked at the call: written as it is, under a key that is not sensitive.
+                let mut json = String::with_capacity(64);
+                premasked(&value, 1, &mut json)?;
+                Value::Premasked(json)
+            } else {
+                convert(&value, 1)?
+            };
+            items.push((key, value));
+        }
+        merge(&mut metadata, items);
+    }
+    let exc = at(EXC)?;
+    let exception = if exc.is_none() {
+        None
+    } else {
+        Some(text(&format_exception.call1((exc,)).ok()?)?)
+    };
+    Some(Entry {
+        event: text(&at(KIND)?)?,
+        level: u8::try_from(level).unwrap_or(0),
+        ts,
+        correlation_id: text(&at(CID)?)?,
+        operation: text(&at(OP)?)?,
+        step: opt_text(&at(STEP)?)?,
+        result_type: text(&at(RTYPE)?)?,
+        ms,
+        success_type: opt_text(&at(STYPE)?)?,
+        error_type: opt_text(&at(ETYPE)?)?,
+        error_code: opt_text(&at(ECODE)?)?,
+        error_message: opt_text(&at(EMSG)?)?,
+        user_id,
+        request_id,
+        metadata,
+        trace_id: opt_text(&at(TRACE)?)?,
+        span_id: opt_text(&at(SPAN)?)?,
+        exception,
+    })
+}
+
+/// Lines joined into pieces of at most `chunk_chars` characters (a longer line goes alone), each
+/// made of whole lines ending with a newline, with the number of lines in each (the writer's
+/// `_chunks`, for lines rendered here).
+fn chunks(lines: &[String], chunk_chars: usize) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let (mut size, mut count) = (0usize, 0usize);
+    for line in lines {
+        let chars = if line.is_ascii() {
+            line.len()
+        } else {
+            line.chars().count()
+        };
+        if size > 0 && size + chars + 1 > chunk_chars {
+            out.push((std::mem::take(&mut text), count));
+            (size, count) = (0, 0);
+        }
+        text.push_str(line);
+        text.push('\n');
+        size += chars + 1;
+        count += 1;
+    }
+    if count > 0 {
+        out.push((text, count));
+    }
+    out
+}
+
+/// The batch as whole-line chunks ready for the sink: raw entries rendered and masked with the
+/// interpreter released, dict entries (masked when they were made) written as JSON, `str` items
+/// (lines the caller rendered) kept as they are. When an item
+/// is neither, the chunks are empty and its index is in the second list (the caller renders
+/// those and asks again).
+///
+/// A panic never crosses into Python: it becomes a `RuntimeError`, and the writer renders the
+/// batch in Python.
+#[pyfunction]
+#[pyo3(signature = (batch, masker, fixed_json, memory, cpu, format_exception, chunk_chars, masked_args))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub(crate) fn render_log_chunks<'py>(
+    py: Python<'py>,
+    batch: &Bound<'py, PyList>,
+    masker: Py<PyTextMasker>,
+    fixed_json: &str,
+    memory: &str,
+    cpu: &str,
+    format_exception: &Bound<'py, PyAny>,
+    chunk_chars: usize,
+    masked_args: &Bound<'py, PyAny>,
+) -> PyResult<Chunks<'py>> {
+    let frame = Frame {
+        fixed_json,
+        memory,
+        cpu,
+    };
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        render_batch(
+            py,
+            batch,
+            &masker,
+            &frame,
+            format_exception,
+            chunk_chars,
+            masked_args,
+        )
+    }))
+    .unwrap_or_else(|_| {
+        Err(PyRuntimeError::new_err(
+            "rendering a log batch panicked; the Python renderer takes it",
+        ))
+    })
+}
+
+/// Whole-line chunks with their line counts, and the indices of the items left to Python.
+type Chunks<'py> = (Vec<(Bound<'py, PyString>, usize)>, Vec<usize>);
+
+#[allow(clippy::too_many_arguments)]
+fn render_batch<'py>(
+    py: Python<'py>,
+    batch: &Bound<'py, PyList>,
+    masker: &Py<PyTextMasker>,
+    frame: &Frame<'_>,
+    format_exception: &Bound<'py, PyAny>,
+    chunk_chars: usize,
+    masked_args: &Bound<'py, PyAny>,
+) -> PyResult<Chunks<'py>> {
+    enum Item {
+        Native(Box<Entry>),
+        Line(String),
+    }
+    let mut items = Vec::with_capacity(batch.len());
+    let mut left = Vec::new();
+    for (i, item) in batch.iter().enumerate() {
+        if let Ok(line) = item.cast_exact::<PyString>() {
+            match line.to_str() {
+                Ok(line) => items.push(Item::Line(line.to_owned())),
+                Err(_) => left.push(i),
+            }
+        } else if item.is_exact_instance_of::<PyDict>() {
+            // A dict entry (structlog's `get_logger`, the stdlib bridge): masked when it was
+            // made, written as `render_json` writes it.
+            let mut line = String::with_capacity(256);
+            match premasked(&item, 1, &mut line) {
+                Some(()) => items.push(Item::Line(line)),
+                None => left.push(i),
+            }
+        } else if let Some(e) = entry(&item, format_exception, masked_args) {
+            items.push(Item::Native(Box::new(e)));
+        } else {
+            left.push(i);
+        }
+    }
+    if !left.is_empty() {
+        return Ok((Vec::new(), left));
+    }
+    let pieces = detached(py, || {
+        let inner = &masker.get().inner;
+        let lines: Vec<String> = items
+            .into_iter()
+            .map(|item| match item {
+                Item::Line(line) => line,
+                Item::Native(e) => {
+                    let mut line = String::with_capacity(512);
+                    render(&e, frame, inner, &mut line);
+                    line
+                }
+            })
+            .collect();
+        chunks(&lines, chunk_chars)
+    });
+    Ok((
+        pieces
+            .into_iter()
+            .map(|(text, count)| (PyString::new(py, &text), count))
+            .collect(),
+        left,
+    ))
+}

@@ -1,0 +1,644 @@
+//! JSON lines of the logging pipeline, rendered and masked without the Python interpreter.
+//!
+//! The Python package hands a batch of entries over (their fields converted while it holds the
+//! interpreter) and this module writes each one as one flat JSON object, byte for byte what the
+//! package's Python renderer writes: the same fields in the same order (the `ResultLogEntry`
+//! schema), strings escaped as Python's `json` module escapes them (`ensure_ascii=False`), floats
+//! as Python's `repr` writes them, and free text (`error_message`, `user_id`, `request_id`, the
+//! traceback, and every string of `metadata`) masked by a [`TextMasker`], values under sensitive
+//! keys replaced whole.
+//!
+//! ```
+//! use rfs_monitoring_core::logline::{render, Entry, Frame, Value};
+//! use rfs_monitoring_core::mask::TextMasker;
+//!
+//! let entry = Entry {
+//!     level: 30,
+//!     ts: 1_767_323_045.5,
+//!     operation: "find_user".into(),
+//!     result_type: "error".into(),
+//!     ms: 1.234_567,
+//!     error_message: Some("login with password=hunter2".into()),
+//!     metadata: vec![("token".into(), Value::Str("abc".into()))],
+//!     ..Entry::default()
+//! };
+//! let frame = Frame { fixed_json: r#""service_name":"s","environment":"e""#, memory: "null", cpu: "null" };
+//! let mut line = String::new();
+//! render(&entry, &frame, &TextMasker::default(), &mut line);
+//! assert!(line.starts_with(r#"{"timestamp":"2026-01-02T03:04:05.500000Z","level":"warning""#));
+//! assert!(line.contains(r#""processing_time_ms":1.2346,"#));
+//! assert!(line.contains(r#""error_message":"login with password=***""#));
+//! assert!(line.contains(r#""metadata":{"token":"***"}"#));
+//! ```
+use std::fmt::Write as _;
+
+use crate::mask::TextMasker;
+
+/// A value of an entry's `metadata`, converted from a Python value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `None`.
+    Null,
+    /// `True` / `False`.
+    Bool(bool),
+    /// An integer that fits 64 bits.
+    Int(i64),
+    /// A finite float.
+    Float(f64),
+    /// Text, masked when rendered.
+    Str(String),
+    /// JSON text written as is: a number too large for 64 bits.
+    Raw(String),
+    /// JSON text written as is, masked where it was made; a sensitive key still hides it.
+    Premasked(String),
+    /// A list (or a tuple).
+    List(Vec<Value>),
+    /// A dict with string keys, in insertion order; the value under a sensitive key is replaced.
+    Map(Vec<(String, Value)>),
+}
+
+/// One log entry, field for field the package's raw entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// `event`: `result_operation` or `result_step`.
+    pub event: String,
+    /// The level number (10 debug, 20 info, 30 warning, 40 error, 50 critical).
+    pub level: u8,
+    /// Unix time of the entry, seconds.
+    pub ts: f64,
+    /// `correlation_id`.
+    pub correlation_id: String,
+    /// `operation_name`.
+    pub operation: String,
+    /// `step_name`.
+    pub step: Option<String>,
+    /// `result_type`: `success` or `error`.
+    pub result_type: String,
+    /// `processing_time_ms` (finite), written rounded to four decimals.
+    pub ms: f64,
+    /// `success_type`.
+    pub success_type: Option<String>,
+    /// `error_type`.
+    pub error_type: Option<String>,
+    /// `error_code` (already masked where it was named).
+    pub error_code: Option<String>,
+    /// `error_message`, masked when rendered.
+    pub error_message: Option<String>,
+    /// `user_id`, masked when rendered.
+    pub user_id: Option<String>,
+    /// `request_id`, masked when rendered.
+    pub request_id: Option<String>,
+    /// `metadata`, masked when rendered.
+    pub metadata: Vec<(String, Value)>,
+    /// `trace_id`.
+    pub trace_id: Option<String>,
+    /// `span_id`.
+    pub span_id: Option<String>,
+    /// The formatted traceback of a raised exception, masked when rendered.
+    pub exception: Option<String>,
+}
+
+impl Default for Entry {
+    fn default() -> Self {
+        Self {
+            event: "result_operation".into(),
+            level: 20,
+            ts: 0.0,
+            correlation_id: String::new(),
+            operation: String::new(),
+            step: None,
+            result_type: "success".into(),
+            ms: 0.0,
+            success_type: None,
+            error_type: None,
+            error_code: None,
+            error_message: None,
+            user_id: None,
+            request_id: None,
+            metadata: Vec::new(),
+            trace_id: None,
+            span_id: None,
+            exception: None,
+        }
+    }
+}
+
+/// What every line of a batch shares, already rendered as JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// `"service_name":...,"environment":...` (the configuration's fixed fields).
+    pub fixed_json: &'a str,
+    /// `memory_usage_mb`'s JSON value.
+    pub memory: &'a str,
+    /// `cpu_usage_percent`'s JSON value.
+    pub cpu: &'a str,
+}
+
+/// Containers nested deeper than this are not rendered here (the caller renders the entry).
+pub const MAX_DEPTH: usize = 32;
+
+fn level_name(level: u8) -> &'static str {
+    match level {
+        10 => "debug",
+        30 => "warning",
+        40 => "error",
+        50 => "critical",
+        _ => "info",
+    }
+}
+
+/// Appends `text` as a JSON string, escaped as Python's `json` module does with
+/// `ensure_ascii=False` (`json.encoder.encode_basestring`).
+pub fn push_str(out: &mut String, text: &str) {
+    out.reserve(text.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
+    out.push('"');
+}
+
+fn push_opt(out: &mut String, text: Option<&str>) {
+    match text {
+        None => out.push_str("null"),
+        Some(text) => push_str(out, text),
+    }
+}
+
+fn push_masked(out: &mut String, text: Option<&str>, masker: &TextMasker) {
+    match text {
+        None => out.push_str("null"),
+        Some(text) => push_str(out, &masker.mask(text)),
+    }
+}
+
+/// Appends a finite `value` as Python's `repr(float)` writes it: the shortest digits that read
+/// back to the same float, in positional notation for decimal exponents -4 to 15 (always with a
+/// fraction, `3.0`) and in scientific notation otherwise (`1e-05`, `1.5e+16`).
+pub fn push_py_float(out: &mut String, value: f64) {
+    if value == 0.0 {
+        out.push_str(if value.is_sign_negative() {
+            "-0.0"
+        } else {
+            "0.0"
+        });
+        return;
+    }
+    // `{:e}` writes the shortest round-trip digits ("-1.2345e3", "1e-5"), here into the stack.
+    let mut buffer = [0u8; 40];
+    let written = {
+        let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+        let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{value:e}"));
+        usize::try_from(cursor.position()).unwrap_or(0)
+    };
+    let sci = std::str::from_utf8(buffer.get(..written).unwrap_or(&[])).unwrap_or("0e0");
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((sci, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, mantissa),
+    };
+    let mut digit_buffer = [0u8; 24];
+    let mut count = 0;
+    for byte in mantissa.bytes().filter(u8::is_ascii_digit) {
+        if let Some(slot) = digit_buffer.get_mut(count) {
+            *slot = byte;
+            count += 1;
+        }
+    }
+    let digits = std::str::from_utf8(digit_buffer.get(..count).unwrap_or(&[])).unwrap_or("0");
+    if negative {
+        out.push('-');
+    }
+    if (-4..16).contains(&exponent) {
+        if exponent >= 0 {
+            #[allow(clippy::cast_sign_loss)]
+            let whole = exponent as usize + 1;
+            if digits.len() <= whole {
+                out.push_str(digits);
+                out.extend(std::iter::repeat_n('0', whole - digits.len()));
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..whole]);
+                out.push('.');
+                out.push_str(&digits[whole..]);
+            }
+        } else {
+            out.push_str("0.");
+            #[allow(clippy::cast_sign_loss)]
+            out.extend(std::iter::repeat_n('0', (-exponent - 1) as usize));
+            out.push_str(digits);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let sign = if exponent < 0 { '-' } else { '+' };
+        let _ = write!(out, "e{sign}{:02}", exponent.unsigned_abs());
+    }
+}
+
+/// `value` rounded to four decimals as Python's `round(value, 4)` does: the decimal nearest to
+/// the float's exact value, an exact tie to the even digit.
+#[must_use]
+pub fn py_round4(value: f64) -> f64 {
+    if !value.is_finite() {
+        return value;
+    }
+    // An exact tie at the fifth decimal: value = odd / 2^5 (2 * 10^4 = 2^5 * 5^4, and a float's
+    // denominator is a power of two), so value * 10^4 = n + 0.5 exactly.
+    let scaled = value * 32.0;
+    if scaled.fract() == 0.0 && scaled.abs() < 1e12 && (scaled % 2.0).abs() == 1.0 {
+        let half = value * 10_000.0; // exact: q * 312.5 with |q| < 1e12
+        let (low, high) = (half.floor(), half.ceil());
+        let even = if (low % 2.0) == 0.0 { low } else { high };
+        return format!("{even}e-4").parse().unwrap_or(value);
+    }
+    // value * 10^4 is off by at most half an ulp: when it is clearly away from a half, its
+    // rounding is the exact value's, and dividing the integer by 10^4 (both exact) is correctly
+    // rounded, as Python's reading of the rounded decimal is.
+    let product = value * 10_000.0;
+    if product.abs() < 4.5e15 {
+        let gap = (product - product.trunc()).abs();
+        let margin = product.abs() * f64::EPSILON * 4.0 + f64::MIN_POSITIVE;
+        if (gap - 0.5).abs() > margin {
+            return product.round() / 10_000.0;
+        }
+    }
+    format!("{value:.4}").parse().unwrap_or(value)
+}
+
+/// Appends the UTC time `ts` as the package's timestamps are written:
+/// `2026-01-02T03:04:05.123456Z` (microseconds truncated). `ts` must be finite and not negative.
+pub fn push_stamp(out: &mut String, ts: f64) {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let second = ts.trunc() as u64;
+    #[allow(clippy::cast_precision_loss)]
+    let fraction = ts - second as f64;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let micros = (fraction * 1_000_000.0) as u64;
+    let (days, rest) = (second / 86_400, second % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    #[allow(clippy::cast_possible_wrap)]
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    #[allow(clippy::cast_sign_loss)]
+    let (year, month, day) = (year.max(0) as u64, month as u64, day as u64);
+    push_digits(out, year, 4);
+    out.push('-');
+    push_digits(out, month, 2);
+    out.push('-');
+    push_digits(out, day, 2);
+    out.push('T');
+    push_digits(out, rest / 3_600, 2);
+    out.push(':');
+    push_digits(out, rest % 3_600 / 60, 2);
+    out.push(':');
+    push_digits(out, rest % 60, 2);
+    out.push('.');
+    push_digits(out, micros, 6);
+    out.push('Z');
+}
+
+/// Appends `value` in decimal, zero-padded to `width` digits (more when it needs more).
+fn push_digits(out: &mut String, value: u64, width: usize) {
+    let mut buffer = [b'0'; 20];
+    let mut rest = value;
+    let mut start = buffer.len();
+    while rest > 0 || buffer.len() - start < width {
+        start -= 1;
+        #[allow(clippy::cast_possible_truncation)]
+        let digit = (rest % 10) as u8;
+        if let Some(slot) = buffer.get_mut(start) {
+            *slot = b'0' + digit;
+        }
+        rest /= 10;
+        if start == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(buffer.get(start..).unwrap_or(&[])).unwrap_or(""));
+}
+
+/// Appends `value` as JSON, masked: strings through `masker`, the value under a sensitive key
+/// replaced by the masker's replacement.
+pub fn push_value(out: &mut String, value: &Value, masker: &TextMasker) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Int(number) => {
+            let _ = write!(out, "{number}");
+        }
+        Value::Float(number) => push_py_float(out, *number),
+        Value::Str(text) => push_str(out, &masker.mask(text)),
+        Value::Raw(json) | Value::Premasked(json) => out.push_str(json),
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_value(out, item, masker);
+            }
+            out.push(']');
+        }
+        Value::Map(items) => push_map(out, items, masker),
+    }
+}
+
+fn push_map(out: &mut String, items: &[(String, Value)], masker: &TextMasker) {
+    out.push('{');
+    for (i, (key, item)) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_str(out, key);
+        out.push(':');
+        if masker.is_sensitive_key(key) {
+            push_str(out, masker.replacement());
+        } else {
+            push_value(out, item, masker);
+        }
+    }
+    out.push('}');
+}
+
+/// Appends `entry` as one JSON line (without the newline).
+pub fn render(entry: &Entry, frame: &Frame<'_>, masker: &TextMasker, out: &mut String) {
+    out.push_str("{\"timestamp\":\"");
+    push_stamp(out, entry.ts);
+    out.push_str("\",\"level\":\"");
+    out.push_str(level_name(entry.level));
+    out.push_str("\",\"event\":");
+    push_str(out, &entry.event);
+    out.push_str(",\"correlation_id\":");
+    push_str(out, &entry.correlation_id);
+    out.push_str(",\"operation_name\":");
+    push_str(out, &entry.operation);
+    out.push_str(",\"step_name\":");
+    push_opt(out, entry.step.as_deref());
+    out.push_str(",\"result_type\":");
+    push_str(out, &entry.result_type);
+    out.push_str(",\"processing_time_ms\":");
+    push_py_float(out, py_round4(entry.ms));
+    out.push_str(",\"success_type\":");
+    push_opt(out, entry.success_type.as_deref());
+    out.push_str(",\"error_type\":");
+    push_opt(out, entry.error_type.as_deref());
+    out.push_str(",\"error_code\":");
+    push_opt(out, entry.error_code.as_deref());
+    out.push_str(",\"error_message\":");
+    push_masked(out, entry.error_message.as_deref(), masker);
+    out.push_str(",\"user_id\":");
+    push_masked(out, entry.user_id.as_deref(), masker);
+    out.push_str(",\"request_id\":");
+    push_masked(out, entry.request_id.as_deref(), masker);
+    out.push(',');
+    out.push_str(frame.fixed_json);
+    out.push_str(",\"memory_usage_mb\":");
+    out.push_str(frame.memory);
+    out.push_str(",\"cpu_usage_percent\":");
+    out.push_str(frame.cpu);
+    out.push_str(",\"metadata\":");
+    push_map(out, &entry.metadata, masker);
+    out.push_str(",\"trace_id\":");
+    push_opt(out, entry.trace_id.as_deref());
+    out.push_str(",\"span_id\":");
+    push_opt(out, entry.span_id.as_deref());
+    if let Some(exception) = &entry.exception {
+        out.push_str(",\"exception\":");
+        push_str(out, &masker.mask(exception));
+    }
+    out.push('}');
+}
+
+/// Every entry of `entries` rendered, one line each (no newline).
+#[must_use]
+pub fn render_all(entries: &[Entry], frame: &Frame<'_>, masker: &TextMasker) -> Vec<String> {
+    entries
+        .iter()
+        .map(|entry| {
+            let mut line = String::with_capacity(512);
+            render(entry, frame, masker, &mut line);
+            line
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn float(value: f64) -> String {
+        let mut out = String::new();
+        push_py_float(&mut out, value);
+        out
+    }
+
+    #[test]
+    fn floats_are_written_as_python_repr() {
+        let cases = [
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.0, "1.0"),
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (1e-4, "0.0001"),
+            (1e-5, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (123_456.789, "123456.789"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.234_5e100, "1.2345e+100"),
+            (-2.5, "-2.5"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(float(value), text, "{value}");
+        }
+    }
+
+    #[test]
+    fn rounding_is_pythons() {
+        assert_eq!(float(py_round4(1.234_567)), "1.2346");
+        assert_eq!(float(py_round4(0.000_04)), "0.0");
+        // Exact binary ties go to the even digit, as Python's round does.
+        assert_eq!(float(py_round4(1.031_25)), "1.0312");
+        assert_eq!(float(py_round4(1.093_75)), "1.0938");
+        assert_eq!(float(py_round4(-1.031_25)), "-1.0312");
+        assert_eq!(float(py_round4(0.000_031_25)), "0.0");
+        assert!(py_round4(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn strings_are_escaped_as_pythons_json() {
+        let mut out = String::new();
+        push_str(&mut out, "a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{7f}é☃");
+        assert_eq!(out, "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\u{7f}é☃\"");
+    }
+
+    #[test]
+    fn stamps_truncate_microseconds() {
+        let mut out = String::new();
+        push_stamp(&mut out, 0.0);
+        assert_eq!(out, "1970-01-01T00:00:00.000000Z");
+        out.clear();
+        push_stamp(&mut out, 951_782_400.999_999_9);
+        assert_eq!(out, "2000-02-29T00:00:00.999999Z");
+    }
+
+    #[test]
+    fn a_full_entry_in_schema_order() {
+        let entry = Entry {
+            event: "result_step".into(),
+            level: 40,
+            ts: 1.25,
+            correlation_id: "c".into(),
+            operation: "op".into(),
+            step: Some("s".into()),
+            result_type: "error".into(),
+            ms: 2.0,
+            success_type: None,
+            error_type: Some("ValueError".into()),
+            error_code: Some("E".into()),
+            error_message: Some("Bearer abc.def".into()),
+            user_id: Some("u".into()),
+            request_id: None,
+            metadata: vec![
+                ("n".into(), Value::Int(-3)),
+                (
+                    "nested".into(),
+                    Value::List(vec![Value::Null, Value::Bool(true), Value::Float(0.5)]),
+                ),
+                ("password".into(), Value::Map(vec![])),
+                ("raw".into(), Value::Raw("\"2026-01-01\"".into())),
+            ],
+            trace_id: Some("t".into()),
+            span_id: Some("p".into()),
+            exception: Some("Traceback\nValueError: token=x".into()),
+        };
+        let frame = Frame {
+            fixed_json: "\"service_name\":\"s\",\"environment\":\"e\"",
+            memory: "12.5",
+            cpu: "null",
+        };
+        let mut line = String::new();
+        render(&entry, &frame, &TextMasker::default(), &mut line);
+        assert_eq!(
+            line,
+            concat!(
+                "{\"timestamp\":\"1970-01-01T00:00:01.250000Z\",\"level\":\"error\",",
+                "\"event\":\"result_step\",\"correlation_id\":\"c\",\"operation_name\":\"op\",",
+                "\"step_name\":\"s\",\"result_type\":\"error\",\"processing_time_ms\":2.0,",
+                "\"success_type\":null,\"error_type\":\"ValueError\",\"error_code\":\"E\",",
+                "\"error_message\":\"Bearer ***\",\"user_id\":\"u\",\"request_id\":null,",
+                "\"service_name\":\"s\",\"environment\":\"e\",\"memory_usage_mb\":12.5,",
+                "\"cpu_usage_percent\":null,\"metadata\":{\"n\":-3,",
+                "\"nested\":[null,true,0.5],\"password\":\"***\",\"raw\":\"2026-01-01\"},",
+                "\"trace_id\":\"t\",\"span_id\":\"p\",",
+                "\"exception\":\"Traceback\\nValueError: token=***\"}"
+            )
+        );
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::Float),
+            ".{0,20}".prop_map(Value::Str),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::List),
+                prop::collection::vec(("[a-z_]{1,8}", inner), 0..4).prop_map(Value::Map),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_rounding_agrees_with_exact_decimal_rounding(value in -1e12f64..1e12) {
+            // Off ties (handled apart), `{:.4}` is the exact decimal rounding.
+            let scaled = value * 32.0;
+            prop_assume!(!(scaled.fract() == 0.0 && (scaled % 2.0).abs() == 1.0));
+            let exact: f64 = format!("{value:.4}").parse().map_err(|_| TestCaseError::fail("parse"))?;
+            prop_assert_eq!(py_round4(value).to_bits(), exact.to_bits());
+        }
+
+        #[test]
+        fn small_durations_round_as_exactly(value in 0.0f64..10.0) {
+            let exact: f64 = format!("{value:.4}").parse().map_err(|_| TestCaseError::fail("parse"))?;
+            let scaled = value * 32.0;
+            prop_assume!(!(scaled.fract() == 0.0 && (scaled % 2.0).abs() == 1.0));
+            prop_assert_eq!(py_round4(value).to_bits(), exact.to_bits());
+        }
+
+        #[test]
+        fn floats_read_back_exactly(value in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
+            let text = float(value);
+            let back: f64 = text.parse().map_err(|_| TestCaseError::fail(text.clone()))?;
+            prop_assert_eq!(back.to_bits(), value.to_bits());
+        }
+
+        #[test]
+        fn every_line_is_one_json_object_without_raw_newlines(
+            cid in ".{0,16}",
+            message in proptest::option::of(".{0,40}"),
+            ms in 0.0f64..1e9,
+            ts in 0.0f64..4e9,
+            metadata in prop::collection::vec(("[a-z]{1,6}", value()), 0..4),
+        ) {
+            let entry = Entry {
+                correlation_id: cid,
+                error_message: message,
+                ms,
+                ts,
+                metadata,
+                ..Entry::default()
+            };
+            let frame = Frame { fixed_json: "\"service_name\":\"s\",\"environment\":\"e\"", memory: "null", cpu: "null" };
+            let mut line = String::new();
+            render(&entry, &frame, &TextMasker::default(), &mut line);
+            let framed = line.starts_with("{\"timestamp\":\"") && line.ends_with('}');
+            prop_assert!(framed);
+            prop_assert!(!line.contains('\n'));
+            let opens = line.matches('{').count();
+            prop_assert!(opens >= 2);
+        }
+    }
+}
