@@ -486,3 +486,20 @@ def test_a_failed_write_is_logged_not_raised(
     with caplog.at_level(logging.WARNING, logger="rfs_monitoring.metrics"):
         _sync_all()
     assert "writing" in caplog.text
+
+
+def test_an_operation_name_with_a_newline_reaches_the_route() -> None:
+    """A name with any character (``%0A``) is matched by the operation routes: an unknown one
+    is a 404 problem, not the app's plain 404 (schemathesis found it)."""
+    collector = ResultMetricsCollector(sample_resources=False)
+    collector.record("two\nlines", 1.0, True)
+    app = FastAPI()
+    app.include_router(monitoring_router(collector))
+    with TestClient(app) as client:
+        missing = client.get("/monitoring/operations/%0A/metrics")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")
+        found = client.get("/monitoring/operations/two%0Alines/metrics")
+        assert found.status_code == 200
+        assert found.json()["total_requests"] == 1
+        assert client.get("/monitoring/operations/a/b/timeseries").status_code == 404

@@ -69,6 +69,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
@@ -627,6 +628,23 @@ def _up_to(limit: int) -> str:
     return "|".join(parts)
 
 
+class _OperationName(Convertor[str]):
+    """An operation name in a route path: like Starlette's ``path`` (slashes included), and
+    any other character too (a newline, as ``%0A``), so every name reaches the route and an
+    unknown one is a 404 problem, not the app's plain 404."""
+
+    regex = "[\\s\\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("rfs_operation", _OperationName())
+
+
 def _time_range_pattern(retention_seconds: int) -> str:
     """The pattern of the time ranges a collector with this retention answers: ``<n><unit>``
     with ``n * unit`` at most the retention, so every value the schema allows is accepted.
@@ -756,7 +774,7 @@ def monitoring_router(
         return data()._rows_json(time_range).map(body)
 
     @router.get(
-        "/operations/{name:path}/metrics",
+        "/operations/{name:rfs_operation}/metrics",
         response_model=OperationMetrics,
         summary="Metrics of one operation over a window",
         dependencies=protected,
@@ -771,7 +789,7 @@ def monitoring_router(
         return d.operation_metrics(name, time_range)  # the core answers in microseconds
 
     @router.get(
-        "/operations/{name:path}/timeseries",
+        "/operations/{name:rfs_operation}/timeseries",
         response_model=TimeSeries,
         summary="Per-bucket points of one operation over a window",
         dependencies=protected,
