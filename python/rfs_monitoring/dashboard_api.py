@@ -85,12 +85,14 @@ from rfs_monitoring.context import correlation_id_from_headers
 from rfs_monitoring.errors import APIError, ErrorCode
 from rfs_monitoring.masking import mask
 from rfs_monitoring.metrics import (
+    SHARED_DIR_ENV,
     ErrorSummary,
     ExpositionFormat,
     ExtraFamily,
     OperationMetrics,
     ResultMetricsCollector,
     TimeSeriesPoint,
+    WorkersReport,
     parse_time_range,
 )
 from rfs_monitoring.prometheus_source import PrometheusSource
@@ -704,7 +706,14 @@ def monitoring_router(
     known: ResultMetricsCollector | PrometheusSource | None = (
         source if source is not None else collector or ResultMetricsCollector._instance
     )
-    retention = parse_time_range(known.retention if known is not None else "1w").unwrap_or(604_800)
+    if isinstance(known, ResultMetricsCollector):
+        retention = known.horizon_seconds  # the archive's days on a shared directory
+    elif known is None and os.environ.get(SHARED_DIR_ENV):
+        retention = 30 * 86_400  # the default collector will be on that directory
+    else:
+        retention = parse_time_range(known.retention if known is not None else "1w").unwrap_or(
+            604_800
+        )
     pattern = _time_range_pattern(retention)
 
     def time_range_query(default: str) -> Any:
@@ -858,6 +867,17 @@ def monitoring_router(
             if written is not None:
                 return written.map(lambda rows: Response(rows, media_type="application/json"))
         return c._window(time_range).map(lambda _: c.top_errors(limit, time_range))
+
+    @router.get(
+        "/workers",
+        response_model=WorkersReport,
+        summary="The processes whose data the answers merge, each with its numbers",
+        dependencies=protected,
+    )
+    @handle_result
+    def workers(time_range: str = time_range_query("1h")) -> Result[WorkersReport, APIError]:
+        # Per process: this one alone, or every live process on the shared directory.
+        return local().workers(time_range)
 
     @router.get(
         "/alerts",

@@ -60,6 +60,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMappi
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, cast, overload
 
+from rfs_monitoring import _shutdown
 from rfs_monitoring._outcome import error_code_of, error_message_of, error_type_of
 from rfs_monitoring.context import (
     OperationScope,
@@ -1239,6 +1240,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         writer = _writer
         writer.direct = _perf() + _DIRECT_SECONDS
         writer.flush(_SIGTERM_FLUSH_SECONDS)
+        _shutdown.run()  # e.g. the shared metrics segments
         previous = _sigterm_previous
         if callable(previous):
             previous(signum, frame)
