@@ -150,12 +150,9 @@ def _check_every_worker(base: str, count: int, starts: int, workers: int) -> Non
     failures, breakdown = _expected(count)
     total = count + starts
 
-    def all_in() -> bool:
-        _, body = _metrics(base)
-        return body["total_requests"] == total
-
-    # Other workers' samples show within a second; the wait is generous for a loaded machine.
-    wait_for(all_in, f"the merged total reached {total}", timeout=30)
+    # Other workers' samples show within a second (each writes its segment every 0.25 s and
+    # readers look at the directory at most every 0.2 s); twice that for a loaded machine.
+    time.sleep(2.0)
     seen_routes: set[str] = set()
     seen_scrapes: set[str] = set()
     for _ in range(200):
