@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-_APP = '''
+_APP = """
 import os
 
 from fastapi import FastAPI, HTTPException
@@ -84,7 +84,7 @@ async def full_user(user_id: str) -> Result[UserResponse, APIError]:
         .log_step("user_validation")
         .to_result()
     )
-'''
+"""
 
 
 def _serve(app: str, port: int, cwd: Path, log: Path) -> subprocess.Popen[bytes]:

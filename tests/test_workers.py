@@ -26,7 +26,7 @@ from servers import free_port, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
-_APP = '''
+_APP = """
 import os
 
 from fastapi import FastAPI, Request
@@ -66,7 +66,7 @@ async def work(n: int):
 async def endpoint(n: int):
     result = await work(n)
     return {"ok": result.is_success()}
-'''
+"""
 
 REQUESTS = 420
 
@@ -166,10 +166,13 @@ def _check_every_worker(base: str, count: int, starts: int, workers: int) -> Non
         assert _sample(text, "rfs_operation_duration_seconds_count", operation="work") == total
         assert _sample(text, "rfs_operations_total", operation="work", outcome="error") == failures
         for code, n in breakdown.items():
-            assert _sample(text, "rfs_operation_errors_total", error_code=code, operation="work") == n
+            assert (
+                _sample(text, "rfs_operation_errors_total", error_code=code, operation="work") == n
+            )
         if len(seen_routes) >= workers and len(seen_scrapes) >= workers:
             break
-    assert len(seen_routes) >= 2 and len(seen_scrapes) >= 2, (seen_routes, seen_scrapes)
+    assert len(seen_routes) >= 2, seen_routes
+    assert len(seen_scrapes) >= 2, seen_scrapes
 
 
 def _write_app(tmp_path: Path) -> None:

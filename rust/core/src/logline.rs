@@ -225,7 +225,11 @@ pub fn push_py_float(out: &mut String, value: f64) {
             count += 1;
         }
     }
-    if let Some(even) = even_tie(value.abs(), digit_buffer.get(..count).unwrap_or(&[]), exponent) {
+    if let Some(even) = even_tie(
+        value.abs(),
+        digit_buffer.get(..count).unwrap_or(&[]),
+        exponent,
+    ) {
         if let Some(last) = count.checked_sub(1).and_then(|i| digit_buffer.get_mut(i)) {
             *last = even;
         }
@@ -271,7 +275,7 @@ pub fn push_py_float(out: &mut String, value: f64) {
 /// Only 16- and 17-digit forms can tie, so shorter ones return at once.
 fn even_tie(value: f64, digits: &[u8], exponent: i32) -> Option<u8> {
     let (&last, head) = digits.split_last()?;
-    if digits.len() < 16 || !last.is_ascii_digit() || (last - b'0') % 2 == 0 {
+    if digits.len() < 16 || !last.is_ascii_digit() || (last - b'0').is_multiple_of(2) {
         return None;
     }
     let (first, rest) = head.split_first()?;
@@ -526,9 +530,9 @@ mod tests {
             (f64::MAX, "1.7976931348623157e+308"),
             (5e-324, "5e-324"),
             // Exactly midway between two shortest candidates: Python takes the even digit.
-            (562_949_953_421_312.25, "562949953421312.2"),
-            (562_949_953_421_312.75, "562949953421312.8"),
-            (-562_949_953_421_312.25, "-562949953421312.2"),
+            (2f64.powi(49) + 0.25, "562949953421312.2"),
+            (2f64.powi(49) + 0.75, "562949953421312.8"),
+            (-(2f64.powi(49) + 0.25), "-562949953421312.2"),
         ];
         for (value, text) in cases {
             assert_eq!(float(value), text, "{value}");
