@@ -116,8 +116,8 @@ def test_values_the_core_leaves_are_rendered_in_python_in_their_place(
 @pytest.mark.parametrize(
     "make",
     [
-        pytest.param(lambda path: open(path, "a", encoding="latin-1"), id="not-utf8"),
-        pytest.param(lambda path: open(path, "a+", encoding="utf-8"), id="read-write"),
+        pytest.param(lambda path: open(path, "a", encoding="latin-1"), id="not-utf8"),  # noqa: SIM115
+        pytest.param(lambda path: open(path, "a+", encoding="utf-8"), id="read-write"),  # noqa: SIM115
     ],
 )
 def test_streams_the_core_does_not_take_keep_the_python_path(
@@ -175,7 +175,7 @@ def test_only_utf8_text_files_over_os_files_are_written_by_the_core(tmp_path: Pa
     assert log_writer._sink_fd(detached) is None
     assert log_writer._is_utf8("UTF8") is True
     assert log_writer._is_utf8("no-such-codec") is False
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="not a file descriptor"):
         _core.write_log_fd([], _masker(), "", "null", "null", str, 1024, dict, -1, [0.0], False)
 
 
@@ -219,7 +219,8 @@ def test_a_full_pipe_takes_part_of_a_batch_and_the_rest_goes_to_stderr_whole(
         state = log_writer_state()
         assert state.fallback_active
         assert state.sink_errors > before.sink_errors
-        assert state.last_error is not None and "OSError" in state.last_error
+        assert state.last_error is not None
+        assert "OSError" in state.last_error
         assert state.diverted > before.diverted
         assert state.written - before.written + state.diverted - before.diverted == 300
         piped = _drain(read_end).decode("utf-8")
