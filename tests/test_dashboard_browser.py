@@ -301,3 +301,45 @@ def test_operations_table_fits_a_1400px_window(browser: webdriver.Chrome) -> Non
     finally:
         browser.set_window_size(1440, 1100)
         collector.close()
+
+
+def test_dashboard_shows_every_process_on_a_shared_directory(
+    browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """Two collectors on one shared directory (two workers): the header says "2 processes",
+    the processes table has a row per worker with its own numbers, the operations table the
+    merged totals, and a 30-day window is offered."""
+    here = ResultMetricsCollector(shared_dir=tmp_path, sample_resources=False)
+    other = ResultMetricsCollector(shared_dir=tmp_path, sample_resources=False)
+    for i in range(30):
+        here.record("checkout", 5.0, True)
+        other.record("checkout", 50.0, i % 10 != 0, error_code="E_OTHER")
+    here.sync(), other.sync()
+    app = FastAPI()
+    app.include_router(monitoring_router(here))
+    browser.set_window_size(1440, 1100)
+    browser.get("about:blank")
+    browser.get_log("browser")  # type: ignore[no-untyped-call]
+    try:
+        with LiveServer(app) as server:
+            browser.get(server.url("/monitoring/dashboard"))
+            wait_rendered(browser)
+            assert browser.find_element(By.ID, "procs").text == "2 processes"
+            rows = browser.find_elements(By.CSS_SELECTOR, "#workers tbody tr")
+            cells = [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+            assert len(cells) == 2
+            assert cells[0][0].endswith("(this)")
+            assert sorted((c[1], c[2]) for c in cells) == [("30", "0"), ("30", "3")]
+            assert browser.find_element(By.ID, "c-total").text == "60"
+            assert "Shared directory" in browser.find_element(By.ID, "workers-note").text
+            options = [
+                o.get_attribute("value")
+                for o in Select(browser.find_element(By.ID, "range")).options
+            ]
+            assert "30d" in options
+            ARTIFACTS.mkdir(exist_ok=True)
+            browser.save_screenshot(str(ARTIFACTS / "dashboard-workers.png"))
+            assert_no_javascript_errors(browser)
+    finally:
+        here.close()
+        other.close()

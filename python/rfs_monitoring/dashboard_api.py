@@ -69,6 +69,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
@@ -85,12 +86,14 @@ from rfs_monitoring.context import correlation_id_from_headers
 from rfs_monitoring.errors import APIError, ErrorCode
 from rfs_monitoring.masking import mask
 from rfs_monitoring.metrics import (
+    SHARED_DIR_ENV,
     ErrorSummary,
     ExpositionFormat,
     ExtraFamily,
     OperationMetrics,
     ResultMetricsCollector,
     TimeSeriesPoint,
+    WorkersReport,
     parse_time_range,
 )
 from rfs_monitoring.prometheus_source import PrometheusSource
@@ -625,6 +628,23 @@ def _up_to(limit: int) -> str:
     return "|".join(parts)
 
 
+class _OperationName(Convertor[str]):
+    """An operation name in a route path: like Starlette's ``path`` (slashes included), and
+    any other character too (a newline, as ``%0A``), so every name reaches the route and an
+    unknown one is a 404 problem, not the app's plain 404."""
+
+    regex = "[\\s\\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("rfs_operation", _OperationName())
+
+
 def _time_range_pattern(retention_seconds: int) -> str:
     """The pattern of the time ranges a collector with this retention answers: ``<n><unit>``
     with ``n * unit`` at most the retention, so every value the schema allows is accepted.
@@ -704,7 +724,14 @@ def monitoring_router(
     known: ResultMetricsCollector | PrometheusSource | None = (
         source if source is not None else collector or ResultMetricsCollector._instance
     )
-    retention = parse_time_range(known.retention if known is not None else "1w").unwrap_or(604_800)
+    if isinstance(known, ResultMetricsCollector):
+        retention = known.horizon_seconds  # the archive's days on a shared directory
+    elif known is None and os.environ.get(SHARED_DIR_ENV):
+        retention = 30 * 86_400  # the default collector will be on that directory
+    else:
+        retention = parse_time_range(known.retention if known is not None else "1w").unwrap_or(
+            604_800
+        )
     pattern = _time_range_pattern(retention)
 
     def time_range_query(default: str) -> Any:
@@ -747,7 +774,7 @@ def monitoring_router(
         return data()._rows_json(time_range).map(body)
 
     @router.get(
-        "/operations/{name:path}/metrics",
+        "/operations/{name:rfs_operation}/metrics",
         response_model=OperationMetrics,
         summary="Metrics of one operation over a window",
         dependencies=protected,
@@ -762,7 +789,7 @@ def monitoring_router(
         return d.operation_metrics(name, time_range)  # the core answers in microseconds
 
     @router.get(
-        "/operations/{name:path}/timeseries",
+        "/operations/{name:rfs_operation}/timeseries",
         response_model=TimeSeries,
         summary="Per-bucket points of one operation over a window",
         dependencies=protected,
@@ -858,6 +885,17 @@ def monitoring_router(
             if written is not None:
                 return written.map(lambda rows: Response(rows, media_type="application/json"))
         return c._window(time_range).map(lambda _: c.top_errors(limit, time_range))
+
+    @router.get(
+        "/workers",
+        response_model=WorkersReport,
+        summary="The processes whose data the answers merge, each with its numbers",
+        dependencies=protected,
+    )
+    @handle_result
+    def workers(time_range: str = time_range_query("1h")) -> Result[WorkersReport, APIError]:
+        # Per process: this one alone, or every live process on the shared directory.
+        return local().workers(time_range)
 
     @router.get(
         "/alerts",

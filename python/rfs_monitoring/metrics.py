@@ -23,6 +23,7 @@ value; counts are exact.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import inspect
 import logging
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
-from rfs_monitoring import _core
+from rfs_monitoring import _core, _shutdown
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
 from rfs_monitoring.errors import APIError
@@ -58,6 +59,8 @@ __all__ = [
     "ResultMetricsCollector",
     "StepMetrics",
     "TimeSeriesPoint",
+    "WorkerStats",
+    "WorkersReport",
     "monitor_result",
     "parse_time_range",
 ]
@@ -83,6 +86,10 @@ _MAX_POINTS = 1_000
 # A step series is kept under "<operation> US <step>" in a registry of its own, so steps never
 # show up as operations. The unit separator cannot be typed in a name by accident.
 _STEP_SEPARATOR = "\x1f"
+SHARED_DIR_ENV = "RFS_MONITORING_DIR"
+"""The environment variable naming the directory the default collector shares with the other
+processes of the service (see `ResultMetricsCollector`)."""
+_DEFAULT_ARCHIVE_DAYS = 30
 
 
 def _seconds_of(text: object) -> int | None:
@@ -353,6 +360,40 @@ def _cumulative(row: _CumulativeRow, operation_name: str) -> CumulativeOperation
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerStats:
+    """One live process on the shared directory: its numbers over the window and its latest
+    resource sample (``None`` before the first)."""
+
+    pid: int
+    is_self: bool
+    started_at: datetime | None
+    last_write_at: datetime | None
+    requests: int
+    failures: int
+    p99_ms: float
+    rss_mb: float | None
+    cpu_percent: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkersReport:
+    """The processes contributing to the collector's answers: ``processes`` counts them
+    (this one included); ``shared_dir`` is ``None`` for a collector of one process.
+    ``segments`` counts the other processes' files read (live or not yet archived),
+    ``quarantined`` the damaged files set aside, ``write_errors`` the failed writes of this
+    process's segment."""
+
+    time_window: str
+    processes: int
+    shared_dir: str | None
+    segments: int
+    archive: bool
+    quarantined: int
+    write_errors: int
+    workers: list[WorkerStats]
+
+
 def _rate(successes: int, total: int) -> float:
     return successes / total if total else 1.0
 
@@ -369,6 +410,16 @@ class ResultMetricsCollector:
     once a second.
 
     Recording never blocks on I/O and a recorded sample is visible to the next query.
+
+    ``shared_dir`` (default: the ``RFS_MONITORING_DIR`` environment variable for the
+    process-wide collector, nothing for others) makes every process using that directory
+    answer for all of them: each writes its own segment there (from a Rust thread, every
+    0.25 s when something changed, at exit and on SIGTERM; `sync` writes at once), and every
+    query, route and ``/metrics`` merges all segments. A restart on the same directory keeps
+    the windows; segments of processes that ended are merged into an archive that keeps daily
+    rollups for ``archive_days`` days, so windows up to that long (``30d``) work. A process
+    killed with SIGKILL loses at most what it recorded since its last write. See the README's
+    "Several workers and restarts".
     """
 
     _instance: ClassVar[ResultMetricsCollector | None] = None
@@ -383,25 +434,42 @@ class ResultMetricsCollector:
         max_error_codes: int = 100,
         sample_resources: bool = True,
         max_steps_per_operation: int = 16,
+        shared_dir: str | os.PathLike[str] | None = None,
+        archive_days: int = _DEFAULT_ARCHIVE_DAYS,
     ) -> None:
         retention_seconds = _seconds_of(retention)
         if retention_seconds is None:
             raise ValueError(f"retention must look like 1h, 1d or 1w, got {retention!r}")
-        self._clock: Callable[[], float] = clock if clock is not None else time.time
-        self._registry = _core.Registry(
-            retention_seconds, max_operations, max_error_codes, clock=clock
-        )
         if max_steps_per_operation < 1:
             raise ValueError(
                 f"max_steps_per_operation must be at least 1, got {max_steps_per_operation}"
             )
+        self._clock: Callable[[], float] = clock if clock is not None else time.time
+        self._shared_dir = os.fspath(shared_dir) if shared_dir is not None else None
+        steps_dir = (
+            os.path.join(self._shared_dir, "steps") if self._shared_dir is not None else None
+        )
+        shared: dict[str, Any] = (
+            {"archive_days": archive_days} if self._shared_dir is not None else {}
+        )
+        self._registry = _core.Registry(
+            retention_seconds,
+            max_operations,
+            max_error_codes,
+            clock=clock,
+            shared_dir=self._shared_dir,
+            **shared,
+        )
         # Steps: their own registry (bounded like operations: the step names of up to
         # max_operations operations), and each operation's step names in first-seen order.
+        # Shared in a subdirectory of their own.
         self._steps = _core.Registry(
             retention_seconds,
             max_operations * max_steps_per_operation,
             max_error_codes,
             clock=clock,
+            shared_dir=steps_dir,
+            **shared,
         )
         self._max_steps_per_operation = max_steps_per_operation
         self._step_names: dict[str, list[str]] = {}
@@ -431,9 +499,14 @@ class ResultMetricsCollector:
             return current
         with cls._instance_lock:
             if cls._instance is None:
-                cls._instance = ResultMetricsCollector()
+                cls._instance = cls._default()
                 _core.bump_generation()
             return cls._instance
+
+    @classmethod
+    def _default(cls) -> ResultMetricsCollector:
+        """A collector with the defaults, on ``RFS_MONITORING_DIR`` when it is set."""
+        return ResultMetricsCollector(shared_dir=os.environ.get(SHARED_DIR_ENV) or None)
 
     @classmethod
     def set_instance(cls, collector: ResultMetricsCollector) -> ResultMetricsCollector:
@@ -449,7 +522,7 @@ class ResultMetricsCollector:
         if not isinstance(collector, ResultMetricsCollector):
             raise TypeError(f"expected a ResultMetricsCollector, got {type(collector).__name__}")
         with cls._instance_lock:
-            previous = cls._instance if cls._instance is not None else ResultMetricsCollector()
+            previous = cls._instance if cls._instance is not None else cls._default()
             cls._instance = collector
             _core.bump_generation()
         return previous
@@ -530,7 +603,17 @@ class ResultMetricsCollector:
 
     def _step_metrics(self, name: str, now: float, window: int) -> list[StepMetrics]:
         steps = []
-        for step in list(self._step_names.get(name, ())):
+        names = list(self._step_names.get(name, ()))
+        if self._shared_dir is not None:
+            # Steps other workers saw first: after this process's own, by name.
+            prefix = f"{name}{_STEP_SEPARATOR}"
+            known = set(names)
+            names += [
+                key[len(prefix) :]
+                for key in self._steps.operations(now, window)
+                if key.startswith(prefix) and key[len(prefix) :] not in known
+            ]
+        for step in names:
             summary = self._steps.summary(f"{name}{_STEP_SEPARATOR}{step}", now, window, 0)
             if summary is None:
                 continue
@@ -572,6 +655,8 @@ class ResultMetricsCollector:
 
     def _now(self) -> float:
         """The clock's time for a query; a reading no window can end at is a `ClockError`."""
+        if self._shared_dir is not None:
+            self._report_damage()
         reading = self._clock()
         try:
             now = float(reading)
@@ -584,7 +669,75 @@ class ResultMetricsCollector:
         return now
 
     def _window(self, time_range: object) -> Result[int, APIError]:
-        return parse_time_range(time_range, max_seconds=self._registry.retention_seconds)
+        return parse_time_range(time_range, max_seconds=self._registry.horizon_seconds)
+
+    @property
+    def horizon_seconds(self) -> int:
+        """The longest window a query answers, in seconds: the retention, or ``archive_days``
+        days on a shared directory."""
+        return self._registry.horizon_seconds
+
+    @property
+    def shared_dir(self) -> str | None:
+        """The directory shared with the service's other processes, or ``None``."""
+        return self._shared_dir
+
+    # -- several processes ----------------------------------------------------------------------
+
+    def sync(self) -> bool:
+        """Write this process's segment now (on a shared directory; otherwise nothing to do).
+
+        A Rust thread does it every 0.25 s when something changed, and so do the exit and
+        SIGTERM hooks; returns whether anything was written. An I/O error is an `OSError`.
+        """
+        wrote = self._registry.sync()
+        return self._steps.sync() or wrote
+
+    def compact(self) -> int:
+        """Merge the segments of processes that ended into the archive now (the writer thread
+        does it every few seconds); returns how many were merged."""
+        return self._registry.compact() + self._steps.compact()
+
+    def _report_damage(self) -> None:
+        for message in self._registry.take_damage_reports() + self._steps.take_damage_reports():
+            _logger.warning(message)
+
+    def workers(self, time_range: str = "1h") -> Result[WorkersReport, APIError]:
+        """The live processes whose data this collector's answers merge (this one first, then
+        every other live process that has recorded anything: a gunicorn master that only forks
+        its workers is not listed), each with its requests, failures and p99 over
+        ``time_range`` and its memory and CPU."""
+        return self._now_and_window(time_range).map(
+            lambda now_window: self._workers_report(time_range, *now_window)
+        )
+
+    def _workers_report(self, time_range: str, now: float, window: int) -> WorkersReport:
+        status = self._registry.shared_status()
+        rows = self._registry.workers(now, window)
+        workers = [
+            WorkerStats(
+                pid=w.pid,
+                is_self=w.is_self,
+                started_at=_utc(w.started) if w.started > 0 else None,
+                last_write_at=_utc(w.written) if w.written > 0 else None,
+                requests=w.total,
+                failures=w.failures,
+                p99_ms=w.p99_ms,
+                rss_mb=w.rss_mb,
+                cpu_percent=w.cpu_percent,
+            )
+            for w in rows
+        ]
+        return WorkersReport(
+            time_window=time_range,
+            processes=len(workers),
+            shared_dir=self._shared_dir,
+            segments=status.segments if status is not None else 0,
+            archive=status.archive if status is not None else False,
+            quarantined=status.quarantined if status is not None else 0,
+            write_errors=status.write_errors if status is not None else 0,
+            workers=workers,
+        )
 
     def _window_or_raise(self, time_range: object) -> int:
         window = self._window(time_range)
@@ -895,7 +1048,8 @@ class ResultMetricsCollector:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget every sample; handles stay valid."""
+        """Forget every sample of this process; handles stay valid. (On a shared directory,
+        the other processes' segments and the archive stay.)"""
         self._registry.reset()
         self._steps.reset()
 
@@ -932,6 +1086,32 @@ def _after_fork_in_child() -> None:
         collector._lock = threading.Lock()
         if collector._sampler is not None:
             collector._sampler.after_fork_in_child()
+        if collector._shared_dir is not None:
+            # The parent keeps writing its samples; the child starts a segment of its own.
+            try:
+                collector._registry.after_fork_in_child()
+                collector._steps.after_fork_in_child()
+            except OSError as exc:
+                _logger.warning(
+                    "rfs-monitoring: the forked child cannot share %s (%s); its samples stay "
+                    "in the process",
+                    collector._shared_dir,
+                    exc,
+                )
+
+
+def _sync_all() -> None:
+    """Write every shared collector's segment (at exit and on SIGTERM); never raises."""
+    for collector in list(_live_collectors):
+        if collector._shared_dir is not None:
+            try:
+                collector.sync()
+            except OSError as exc:
+                _logger.warning("rfs-monitoring: writing %s failed: %s", collector._shared_dir, exc)
+
+
+atexit.register(_sync_all)
+_shutdown.register(_sync_all)
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from rfs_monitoring import _core
+from rfs_monitoring import _core, _shutdown
 from rfs_monitoring._logging import config as _cfg
 from rfs_monitoring._logging.config import TextSink
 from rfs_monitoring._logging.entry import (
@@ -765,6 +765,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         writer = _writer
         writer.direct = _perf() + _DIRECT_SECONDS
         writer.flush(_SIGTERM_FLUSH_SECONDS)
+        _shutdown.run()  # e.g. the shared metrics segments
         previous = _sigterm_previous
         if callable(previous):
             previous(signum, frame)

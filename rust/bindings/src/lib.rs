@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use rfs_monitoring_core::exposition::{Exposition, Family, Format, Kind, Labels, StepTotals};
@@ -18,7 +18,7 @@ mod logline;
 
 use rfs_monitoring_core::{
     valid_time, Brief, Config, Cumulative, ForkGate, Headline, OpId, Outcome, Point, Registry,
-    Summary, TopError,
+    SharedError, SharedOptions, SharedStatus, Summary, TopError, Worker,
 };
 
 /// Held closed by the fork hooks (`_fork_prepare` / `_fork_done`) around `fork()`, so no
@@ -79,25 +79,100 @@ impl PyRegistry {
         max_error_codes=100,
         clock=None,
         queue_capacity=8_192,
+        shared_dir=None,
+        archive_days=30,
+        sync_interval=0.25,
     ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         retention_seconds: u64,
         max_operations: usize,
         max_error_codes: usize,
         clock: Option<Py<PyAny>>,
         queue_capacity: usize,
+        shared_dir: Option<std::path::PathBuf>,
+        archive_days: u64,
+        sync_interval: f64,
     ) -> PyResult<Self> {
-        let inner = Registry::new(Config {
+        let config = Config {
             retention_seconds,
             max_operations,
             max_error_codes,
             queue_capacity,
-        })
-        .map_err(value_error)?;
-        Ok(Self {
-            inner: Arc::new(inner),
-            clock,
-        })
+        };
+        let inner = match shared_dir {
+            None => Arc::new(Registry::new(config).map_err(value_error)?),
+            Some(dir) => {
+                if !(sync_interval.is_finite() && (0.001..=3_600.0).contains(&sync_interval)) {
+                    return Err(value_error(format!(
+                        "sync_interval must be 0.001 to 3600 seconds, got {sync_interval}"
+                    )));
+                }
+                let options = SharedOptions {
+                    dir,
+                    archive_days,
+                    sync_interval: std::time::Duration::from_secs_f64(sync_interval),
+                    gate: Some(&FORK_GATE),
+                };
+                detached(py, || Registry::open_shared(config, options)).map_err(
+                    |err| match err {
+                        SharedError::Io(io) => PyOSError::new_err(format!(
+                            "rfs-monitoring: cannot use the shared directory: {io}"
+                        )),
+                        other => value_error(other),
+                    },
+                )?
+            }
+        };
+        Ok(Self { inner, clock })
+    }
+
+    /// The longest window a query can cover, in seconds: the retention, or the archive's
+    /// days for a registry on a shared directory.
+    #[getter]
+    fn horizon_seconds(&self) -> u64 {
+        self.inner.horizon_seconds()
+    }
+
+    /// Writes this process's segment now when anything changed (a registry without a shared
+    /// directory does nothing); returns whether it wrote.
+    fn sync(&self, py: Python<'_>) -> PyResult<bool> {
+        let inner = &self.inner;
+        detached(py, || inner.sync()).map_err(|err| PyOSError::new_err(err.to_string()))
+    }
+
+    /// Merges the segments of dead processes into the archive now; returns how many.
+    fn compact(&self, py: Python<'_>) -> PyResult<usize> {
+        let inner = &self.inner;
+        detached(py, || inner.compact()).map_err(|err| PyOSError::new_err(err.to_string()))
+    }
+
+    /// In a forked child: forget the parent's samples and take a segment of its own.
+    fn after_fork_in_child(&self, py: Python<'_>) -> PyResult<()> {
+        let inner = &self.inner;
+        detached(py, || inner.after_fork_in_child())
+            .map_err(|err| PyOSError::new_err(err.to_string()))
+    }
+
+    /// Messages about damaged segments found since the last call.
+    fn take_damage_reports(&self) -> Vec<String> {
+        self.inner.take_damage_reports()
+    }
+
+    /// The shared directory's state, `None` without one.
+    fn shared_status(&self, py: Python<'_>) -> Option<PySharedStatus> {
+        let inner = &self.inner;
+        detached(py, || inner.shared_status()).map(PySharedStatus::from)
+    }
+
+    /// Every live process on the shared directory (this one first) over the window.
+    fn workers(&self, py: Python<'_>, now: f64, window: u64) -> Vec<PyWorker> {
+        let inner = &self.inner;
+        detached(py, || inner.workers(now, window))
+            .into_iter()
+            .map(PyWorker::from)
+            .collect()
     }
 
     /// Retention in seconds.
@@ -351,6 +426,67 @@ fn cumulative_tuple(c: Cumulative) -> CumulativeTuple {
         },
         exemplars,
     )
+}
+
+/// One process contributing to a shared directory.
+#[pyclass(frozen, get_all, module = "rfs_monitoring._core", name = "Worker")]
+struct PyWorker {
+    pid: u32,
+    token: u64,
+    is_self: bool,
+    started: f64,
+    written: f64,
+    total: u64,
+    failures: u64,
+    p99_ms: f64,
+    rss_mb: Option<f64>,
+    cpu_percent: Option<f64>,
+}
+
+impl From<Worker> for PyWorker {
+    fn from(w: Worker) -> Self {
+        Self {
+            pid: w.pid,
+            token: w.token,
+            is_self: w.is_self,
+            started: w.started,
+            written: w.written,
+            total: w.total,
+            failures: w.failures,
+            p99_ms: w.p99_ms,
+            rss_mb: w.rss_mb,
+            cpu_percent: w.cpu_percent,
+        }
+    }
+}
+
+/// The state of a shared directory, as one process sees it.
+#[pyclass(
+    frozen,
+    get_all,
+    module = "rfs_monitoring._core",
+    name = "SharedStatus"
+)]
+struct PySharedStatus {
+    dir: String,
+    segments: usize,
+    archive: bool,
+    quarantined: u64,
+    write_errors: u64,
+    compactions: u64,
+}
+
+impl From<SharedStatus> for PySharedStatus {
+    fn from(s: SharedStatus) -> Self {
+        Self {
+            dir: s.dir,
+            segments: s.segments,
+            archive: s.archive,
+            quarantined: s.quarantined,
+            write_errors: s.write_errors,
+            compactions: s.compactions,
+        }
+    }
 }
 
 /// The headline numbers of one operation over a window: the base of `Summary` and `Brief`.
@@ -885,6 +1021,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyHeadline>()?;
     m.add_class::<PySummary>()?;
     m.add_class::<PyBrief>()?;
+    m.add_class::<PyWorker>()?;
+    m.add_class::<PySharedStatus>()?;
     m.add_class::<Monitor>()?;
     m.add_function(wrap_pyfunction!(bump_generation, m)?)?;
     m.add_function(wrap_pyfunction!(expose, m)?)?;

@@ -131,7 +131,7 @@ fn atomic_bucket(bencher: divan::Bencher<'_, '_>) {
     let mut i = 0u64;
     bencher.bench_local(|| {
         i += 1;
-        ATOMIC.record(divan::black_box(latency(i)), i % 16 != 0);
+        ATOMIC.record(divan::black_box(latency(i)), !i.is_multiple_of(16));
     });
 }
 
@@ -140,7 +140,7 @@ fn array_queue(bencher: divan::Bencher<'_, '_>) {
     let mut i = 0u64;
     bencher.bench_local(|| {
         i += 1;
-        QUEUED.record(divan::black_box(latency(i)), i % 16 != 0);
+        QUEUED.record(divan::black_box(latency(i)), !i.is_multiple_of(16));
     });
 }
 
@@ -168,7 +168,7 @@ fn filled(seconds: u64, step: f64) -> Option<Registry> {
     let mut t = 0.0;
     let mut i = 0u64;
     while t < seconds as f64 {
-        let outcome = if i % 50 == 0 {
+        let outcome = if i.is_multiple_of(50) {
             Outcome::Failure {
                 code: Some("TIMEOUT".into()),
                 message: Some(format!("upstream {} timed out", i % 5)),

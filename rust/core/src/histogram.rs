@@ -294,6 +294,21 @@ impl CompactCounts {
         }
     }
 
+    /// Every non-empty bucket as `(index, count)`, lowest first.
+    #[must_use]
+    pub fn entries(&self) -> Vec<(usize, u32)> {
+        match &self.repr {
+            Repr::Sparse(entries) => entries
+                .iter()
+                .map(|&(k, count)| (usize::from(k), count))
+                .collect(),
+            Repr::Dense { low, cells } => (0..cells.len())
+                .map(|offset| (*low + offset, cells.get(offset)))
+                .filter(|&(_, count)| count > 0)
+                .collect(),
+        }
+    }
+
     /// Heap bytes held by the counts.
     #[must_use]
     pub fn heap_bytes(&self) -> usize {

@@ -81,6 +81,7 @@ pub mod mask;
 pub mod native;
 mod registry;
 mod ring;
+pub mod segment;
 
 pub use fork::ForkGate;
 pub use registry::valid_time;
@@ -89,6 +90,7 @@ pub use registry::{
     RecordError, Registration, Registry, Summary, TopError, CUMULATIVE_BOUNDS, MAX_MESSAGE_BYTES,
     MAX_RETENTION_SECONDS, MAX_TIME, OTHER, UNKNOWN_CODE,
 };
+pub use segment::{SharedError, SharedOptions, SharedStatus, Worker};
 
 /// The crate version, shared with the Python package through the Cargo workspace.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

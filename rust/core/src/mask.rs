@@ -616,7 +616,7 @@ impl Luhn {
     fn push(&mut self, digit: u8) {
         let d = u32::from(digit.wrapping_sub(b'0') % 10);
         let doubled = if d * 2 > 9 { d * 2 - 9 } else { d * 2 };
-        if self.len % 2 == 0 {
+        if self.len.is_multiple_of(2) {
             self.even_doubled += doubled;
             self.odd_doubled += d;
         } else {
@@ -629,7 +629,7 @@ impl Luhn {
     /// Counting from the right, every second digit doubles: with an even length the
     /// even-indexed digits (from the left), with an odd length the odd-indexed ones.
     fn valid(&self) -> bool {
-        let total = if self.len % 2 == 0 {
+        let total = if self.len.is_multiple_of(2) {
             self.even_doubled
         } else {
             self.odd_doubled

@@ -79,6 +79,40 @@ impl NativeHistogram {
         }
     }
 
+    /// Adds `count` observations to bucket `index` (grows the dense range as needed).
+    pub fn add_bucket(&mut self, index: i32, count: u64) {
+        if count == 0 {
+            return;
+        }
+        if self.counts.is_empty() {
+            self.offset = index;
+        } else if index < self.offset {
+            let grow = usize::try_from(i64::from(self.offset) - i64::from(index)).unwrap_or(0);
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = index;
+        }
+        let slot = usize::try_from(i64::from(index) - i64::from(self.offset)).unwrap_or(0);
+        if slot >= self.counts.len() {
+            self.counts.resize(slot + 1, 0);
+        }
+        if let Some(slot) = self.counts.get_mut(slot) {
+            *slot += count;
+        }
+    }
+
+    /// Adds `count` observations to the zero bucket.
+    pub fn add_zero(&mut self, count: u64) {
+        self.zero += count;
+    }
+
+    /// Adds every count of `other` (the histograms of two processes merge exactly).
+    pub fn add(&mut self, other: &NativeHistogram) {
+        self.zero += other.zero;
+        for (index, count) in other.buckets() {
+            self.add_bucket(index, count);
+        }
+    }
+
     /// The counts from the lowest to the highest bucket seen, empty ones included, and the
     /// index of the first (OpenTelemetry's exponential histogram layout: `offset` and counts).
     #[must_use]

@@ -307,19 +307,19 @@ pub struct Cumulative {
 }
 
 #[derive(Debug, Clone)]
-struct Lifetime {
-    total: u64,
-    failures: u64,
-    sum_ms: f64,
-    codes: Vec<(u32, u64)>,
-    buckets: [u64; CUMULATIVE_BOUNDS.len() + 1],
-    native: NativeHistogram,
-    exemplars: Vec<Option<Exemplar>>,
-    first_seen: f64,
+pub(crate) struct Lifetime {
+    pub(crate) total: u64,
+    pub(crate) failures: u64,
+    pub(crate) sum_ms: f64,
+    pub(crate) codes: Vec<(u32, u64)>,
+    pub(crate) buckets: [u64; CUMULATIVE_BOUNDS.len() + 1],
+    pub(crate) native: NativeHistogram,
+    pub(crate) exemplars: Vec<Option<Exemplar>>,
+    pub(crate) first_seen: f64,
 }
 
 impl Lifetime {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             total: 0,
             failures: 0,
@@ -334,24 +334,52 @@ impl Lifetime {
 }
 
 #[derive(Debug)]
-struct OpData {
-    name: Arc<str>,
-    tiers: Vec<Tier>,
-    life: Lifetime,
+pub(crate) struct OpData {
+    pub(crate) name: Arc<str>,
+    pub(crate) tiers: Vec<Tier>,
+    pub(crate) life: Lifetime,
     /// Interned codes this operation has used, for the per-operation cap.
-    own_codes: Vec<u32>,
+    pub(crate) own_codes: Vec<u32>,
 }
 
+/// Everything a registry stores; also what a segment file holds (see [`crate::segment`]).
 #[derive(Debug)]
-struct State {
-    names: HashMap<Arc<str>, u32>,
-    ops: Vec<OpData>,
-    codes: Vec<Arc<str>>,
-    code_ids: HashMap<Arc<str>, u32>,
-    resources: Vec<ResourceTier>,
-    expired: u64,
+pub(crate) struct State {
+    pub(crate) names: HashMap<Arc<str>, u32>,
+    pub(crate) ops: Vec<OpData>,
+    /// Error codes by interned id, as shown (masked).
+    pub(crate) codes: Vec<Arc<str>>,
+    pub(crate) code_ids: HashMap<Arc<str>, u32>,
+    pub(crate) resources: Vec<ResourceTier>,
+    pub(crate) expired: u64,
     /// The time of the latest sample stored (0 before the first).
-    last_time: f64,
+    pub(crate) last_time: f64,
+    /// Bumped by every change, so a shared registry writes its segment only when needed.
+    pub(crate) generation: u64,
+}
+
+impl State {
+    /// An empty state whose rings have `shapes` (see [`tier_shapes`]).
+    pub(crate) fn empty(shapes: &[(u64, u64)]) -> Self {
+        Self {
+            names: HashMap::new(),
+            ops: Vec::new(),
+            codes: Vec::new(),
+            code_ids: HashMap::new(),
+            resources: shapes
+                .iter()
+                .map(|&(width, span)| ResourceTier::new(width, span))
+                .collect(),
+            expired: 0,
+            last_time: 0.0,
+            generation: 0,
+        }
+    }
+
+    /// The data of operation `name`, if this state holds it.
+    pub(crate) fn op(&self, name: &str) -> Option<&OpData> {
+        self.ops.get(*self.names.get(name)? as usize)
+    }
 }
 
 /// Per-operation latency and outcome statistics in time buckets, safe to share between threads.
@@ -365,8 +393,13 @@ struct State {
 pub struct Registry {
     config: Config,
     queue: ArrayQueue<Sample>,
-    state: Mutex<State>,
+    pub(crate) state: Mutex<State>,
     clock_errors: AtomicU64,
+    /// The ring shapes: [`TIERS`] capped by the retention, plus the daily archive tier of a
+    /// shared registry.
+    pub(crate) shapes: Vec<(u64, u64)>,
+    /// The directory shared with other processes, when there is one.
+    pub(crate) shared: Option<crate::segment::Shared>,
 }
 
 impl Registry {
@@ -387,23 +420,37 @@ impl Registry {
         if config.queue_capacity == 0 {
             return Err(ConfigError::QueueCapacity);
         }
-        let resources = tier_shapes(config.retention_seconds)
-            .map(|(width, span)| ResourceTier::new(width, span))
-            .collect();
-        Ok(Self {
+        Ok(Self::with_shapes(
+            config,
+            tier_shapes(config.retention_seconds, 0).collect(),
+            None,
+        ))
+    }
+
+    pub(crate) fn with_shapes(
+        config: Config,
+        shapes: Vec<(u64, u64)>,
+        shared: Option<crate::segment::Shared>,
+    ) -> Self {
+        Self {
             config,
             queue: ArrayQueue::new(config.queue_capacity),
-            state: Mutex::new(State {
-                names: HashMap::new(),
-                ops: Vec::new(),
-                codes: Vec::new(),
-                code_ids: HashMap::new(),
-                resources,
-                expired: 0,
-                last_time: 0.0,
-            }),
+            state: Mutex::new(State::empty(&shapes)),
             clock_errors: AtomicU64::new(0),
-        })
+            shapes,
+            shared,
+        }
+    }
+
+    /// The longest window a query can cover: the retention, or the archive of a shared
+    /// registry.
+    #[must_use]
+    pub fn horizon_seconds(&self) -> u64 {
+        self.shapes
+            .last()
+            .map_or(self.config.retention_seconds, |&(_, span)| {
+                span.max(self.config.retention_seconds)
+            })
     }
 
     /// The configuration.
@@ -461,9 +508,7 @@ impl Registry {
     }
 
     fn new_tiers(&self) -> Vec<Tier> {
-        tier_shapes(self.config.retention_seconds)
-            .map(|(width, span)| Tier::new(width, span))
-            .collect()
+        new_tiers(&self.shapes)
     }
 
     /// Records one sample of `op` taken at time `t` (seconds since the epoch).
@@ -571,6 +616,7 @@ impl Registry {
         }
         let seconds = ms / 1_000.0;
         let mut state = self.state.lock();
+        state.generation += 1;
         let Some(data) = state.ops.get_mut(op.0 as usize) else {
             return;
         };
@@ -594,6 +640,7 @@ impl Registry {
             return;
         }
         let mut state = self.state.lock();
+        state.generation += 1;
         for tier in &mut state.resources {
             tier.add(t, rss_mb, cpu_percent);
         }
@@ -603,19 +650,25 @@ impl Registry {
     pub fn reset(&self) {
         let mut state = self.locked();
         for op in &mut state.ops {
-            op.tiers = tier_shapes(self.config.retention_seconds)
-                .map(|(width, span)| Tier::new(width, span))
-                .collect();
+            op.tiers = new_tiers(&self.shapes);
             op.life = Lifetime::new();
             op.own_codes.clear();
         }
         // Every interned code id lived in the buckets and totals just dropped.
         state.codes = Vec::new();
         state.code_ids = HashMap::new();
-        state.resources = tier_shapes(self.config.retention_seconds)
-            .map(|(width, span)| ResourceTier::new(width, span))
+        state.resources = self
+            .shapes
+            .iter()
+            .map(|&(width, span)| ResourceTier::new(width, span))
             .collect();
         state.expired = 0;
+        state.generation += 1;
+    }
+
+    /// The storage lock, with every queued sample applied.
+    pub(crate) fn locked_state(&self) -> MutexGuard<'_, State> {
+        self.locked()
     }
 
     /// The storage lock, with every queued sample applied.
@@ -631,39 +684,81 @@ impl Registry {
         }
     }
 
+    /// The decoded states of the other processes sharing the directory (empty without one).
+    fn others(&self) -> Vec<Arc<crate::segment::Foreign>> {
+        match &self.shared {
+            Some(shared) => shared.others(),
+            None => Vec::new(),
+        }
+    }
+
     /// The statistics of `name` over `(now - window, now]`, or `None` when the operation is
-    /// unknown or has no sample left in retention.
+    /// unknown or has no sample left in retention. A shared registry merges every process's
+    /// data: counts add exactly and quantiles come from the merged histograms.
     #[must_use]
     pub fn summary(&self, name: &str, now: f64, window: u64, top: usize) -> Option<Summary> {
-        let mut state = self.locked();
-        let id = *state.names.get(name)?;
-        let retention = self.config.retention_seconds;
-        let state = &mut *state;
-        let op = state.ops.get_mut(id as usize)?;
-        if !op.has_data(now, retention) {
-            return None;
-        }
-        let tier = pick_tier(&op.tiers, window)?;
-        let mut merged = Merged::new();
-        let mut hourly = [0u64; 24];
-        for bucket in tier.window(now, window) {
-            merged.add(bucket);
-            let hour = (bucket.epoch * tier.width / 3_600) % 24;
-            if let Some(slot) = hourly.get_mut(hour as usize) {
-                *slot += bucket.total;
+        let others = self.others();
+        let mut local = self.locked();
+        let horizon = self.horizon_seconds();
+        if let Some(&id) = local.names.get(name) {
+            if let Some(op) = local.ops.get_mut(id as usize) {
+                op.expire(now);
             }
         }
-        let (first_epoch, _) = tier.window_epochs(now, window);
-        let seen_from = (now - window as f64).max(op.life.first_seen);
-        let headline = merged.headline((first_epoch * tier.width) as f64, now - seen_from);
-        let top_errors = merged.top_errors(&op.name, &state.codes, top);
-        let errors_by_code = merged.errors_by_code(&state.codes);
-        let resources =
-            pick_resource_tier(&state.resources, window).and_then(|tier| tier.average(now, window));
+        let local: &State = &local;
+        let states =
+            std::iter::once((local, true)).chain(others.iter().map(|f| (&f.state, f.is_live())));
+        let mut merged = Merged::new();
+        let mut hourly = [0u64; 24];
+        let mut window_start = f64::INFINITY;
+        let mut first_seen = f64::INFINITY;
+        let mut found = false;
+        let mut resources: Option<(f64, f64)> = None;
+        for (state, live) in states {
+            if live {
+                if let Some((rss, cpu)) = pick_resource_tier(&state.resources, window)
+                    .and_then(|tier| tier.average(now, window))
+                {
+                    let sum = resources.get_or_insert((0.0, 0.0));
+                    sum.0 += rss;
+                    sum.1 += cpu;
+                }
+            }
+            let Some(op) = state.op(name).filter(|op| op.has_data(now, horizon)) else {
+                continue;
+            };
+            let Some(tier) = pick_tier(&op.tiers, window) else {
+                continue;
+            };
+            found = true;
+            for bucket in tier.window(now, window) {
+                merged.add(bucket, &state.codes);
+                if tier.width <= 3_600 {
+                    add_hour(&mut hourly, bucket, tier.width);
+                }
+            }
+            if tier.width > 3_600 {
+                // Daily buckets have no hour: the hour of day comes from the hourly ring.
+                if let Some(hours) = op.tiers.iter().rev().find(|t| t.width <= 3_600) {
+                    for bucket in hours.window(now, window) {
+                        add_hour(&mut hourly, bucket, hours.width);
+                    }
+                }
+            }
+            let (first_epoch, _) = tier.window_epochs(now, window);
+            window_start = window_start.min((first_epoch * tier.width) as f64);
+            first_seen = first_seen.min(op.life.first_seen);
+        }
+        if !found {
+            return None;
+        }
+        let seen_from = (now - window as f64).max(first_seen);
+        let headline = merged.headline(window_start, now - seen_from);
+        let operation: Arc<str> = Arc::from(name);
         Some(Summary {
             headline,
-            errors_by_code,
-            top_errors,
+            errors_by_code: merged.errors_by_code(),
+            top_errors: merged.top_errors(&operation, top),
             hourly: hourly
                 .iter()
                 .enumerate()
@@ -681,26 +776,48 @@ impl Registry {
     /// numbers equal the matching fields of that operation's [`Summary`].
     #[must_use]
     pub fn briefs(&self, now: f64, window: u64) -> Vec<Brief> {
+        let others = self.others();
         let state = self.locked();
         let mut merged = Merged::new();
         let mut out = Vec::new();
-        for op in &state.ops {
-            let Some(tier) = pick_tier(&op.tiers, window) else {
-                continue;
-            };
-            merged.clear();
-            for bucket in tier.window(now, window) {
-                merged.add_latencies(bucket);
+        if others.is_empty() {
+            for op in &state.ops {
+                merged.clear();
+                if let Some((start, first_seen)) = merge_latencies(&mut merged, op, now, window) {
+                    if merged.total > 0 {
+                        let seen_from = (now - window as f64).max(first_seen);
+                        out.push(Brief {
+                            operation: op.name.to_string(),
+                            headline: merged.headline(start, now - seen_from),
+                        });
+                    }
+                }
             }
-            if merged.total == 0 {
-                continue;
+        } else {
+            let states: Vec<&State> = std::iter::once(&*state)
+                .chain(others.iter().map(|f| &f.state))
+                .collect();
+            for name in all_names(&states) {
+                merged.clear();
+                let mut start = f64::INFINITY;
+                let mut first_seen = f64::INFINITY;
+                for op in states.iter().filter_map(|s| s.op(name)) {
+                    // Whole coarse buckets stand for their fine ones (every ring receives every
+                    // sample), so a week costs a few dozen buckets per process, not 169.
+                    let merge = merge_latencies_coarse;
+                    if let Some((s, f)) = merge(&mut merged, op, now, window) {
+                        start = start.min(s);
+                        first_seen = first_seen.min(f);
+                    }
+                }
+                if merged.total > 0 {
+                    let seen_from = (now - window as f64).max(first_seen);
+                    out.push(Brief {
+                        operation: name.to_string(),
+                        headline: merged.headline(start, now - seen_from),
+                    });
+                }
             }
-            let (first_epoch, _) = tier.window_epochs(now, window);
-            let seen_from = (now - window as f64).max(op.life.first_seen);
-            out.push(Brief {
-                operation: op.name.to_string(),
-                headline: merged.headline((first_epoch * tier.width) as f64, now - seen_from),
-            });
         }
         out.sort_unstable_by(|a, b| a.operation.cmp(&b.operation));
         out
@@ -709,10 +826,11 @@ impl Registry {
     /// Names with at least one sample in `(now - window, now]`, sorted.
     #[must_use]
     pub fn operations(&self, now: f64, window: u64) -> Vec<String> {
+        let others = self.others();
         let state = self.locked();
-        let mut names: Vec<String> = state
-            .ops
-            .iter()
+        let mut names: Vec<String> = std::iter::once(&*state)
+            .chain(others.iter().map(|f| &f.state))
+            .flat_map(|s| s.ops.iter())
             .filter(|op| {
                 pick_tier(&op.tiers, window)
                     .is_some_and(|tier| tier.window(now, window).any(|b| b.total > 0))
@@ -720,23 +838,44 @@ impl Registry {
             .map(|op| op.name.to_string())
             .collect();
         names.sort_unstable();
+        names.dedup();
         names
     }
 
     /// The most frequent failure messages over every operation in `(now - window, now]`.
     #[must_use]
     pub fn top_errors(&self, now: f64, window: u64, limit: usize) -> Vec<TopError> {
+        let others = self.others();
         let state = self.locked();
         let mut all = Vec::new();
-        for op in &state.ops {
-            let Some(tier) = pick_tier(&op.tiers, window) else {
-                continue;
-            };
+        if others.is_empty() {
             let mut merged = Merged::errors_only();
-            for bucket in tier.window(now, window) {
-                merged.add_errors(bucket);
+            for op in &state.ops {
+                let Some(tier) = pick_tier(&op.tiers, window) else {
+                    continue;
+                };
+                merged.clear();
+                for bucket in tier.window(now, window) {
+                    merged.add_errors(bucket, &state.codes);
+                }
+                all.extend(merged.top_errors(&op.name, limit));
             }
-            all.extend(merged.top_errors(&op.name, &state.codes, limit));
+        } else {
+            let states: Vec<&State> = std::iter::once(&*state)
+                .chain(others.iter().map(|f| &f.state))
+                .collect();
+            let mut merged = Merged::errors_only();
+            for name in all_names(&states) {
+                merged.clear();
+                for (state, op) in states.iter().filter_map(|s| Some((s, s.op(name)?))) {
+                    if let Some(tier) = pick_tier(&op.tiers, window) {
+                        for bucket in tier.window(now, window) {
+                            merged.add_errors(bucket, &state.codes);
+                        }
+                    }
+                }
+                all.extend(merged.top_errors(name, limit));
+            }
         }
         sort_top(&mut all);
         all.truncate(limit);
@@ -747,26 +886,39 @@ impl Registry {
     /// bucket wide, about `window / points`), oldest first; `None` as for [`Registry::summary`].
     #[must_use]
     pub fn series(&self, name: &str, now: f64, window: u64, points: u64) -> Option<Vec<Point>> {
-        let mut state = self.locked();
-        let id = *state.names.get(name)?;
-        let op = state.ops.get_mut(id as usize)?;
-        if !op.has_data(now, self.config.retention_seconds) {
-            return None;
+        let others = self.others();
+        let mut local = self.locked();
+        let horizon = self.horizon_seconds();
+        if let Some(&id) = local.names.get(name) {
+            if let Some(op) = local.ops.get_mut(id as usize) {
+                op.expire(now);
+            }
         }
-        let tier = pick_tier(&op.tiers, window)?;
-        let per_point = window.div_ceil(points.max(1)).div_ceil(tier.width).max(1);
-        let step = per_point * tier.width;
+        let local: &State = &local;
+        let tiers: Vec<&Tier> = std::iter::once(local)
+            .chain(others.iter().map(|f| &f.state))
+            .filter_map(|s| s.op(name).filter(|op| op.has_data(now, horizon)))
+            .filter_map(|op| pick_tier(&op.tiers, window))
+            .collect();
+        let width = tiers.iter().map(|t| t.width).max()?;
+        let per_point = window.div_ceil(points.max(1)).div_ceil(width).max(1);
+        let step = per_point * width;
         let first = epoch_of(now - window as f64, step);
         let last = epoch_of(now, step);
         let mut out = Vec::with_capacity((last - first + 1) as usize);
-        let mut buckets = tier.window(now, window).peekable();
+        let mut cursors: Vec<_> = tiers
+            .iter()
+            .map(|tier| (tier.width, tier.window(now, window).peekable()))
+            .collect();
         let mut merged = Merged::new();
         for group in first..=last {
             merged.clear();
-            while let Some(bucket) = buckets.next_if(|b| b.epoch * tier.width < (group + 1) * step)
-            {
-                if bucket.epoch * tier.width >= group * step {
-                    merged.add_latencies(bucket); // points carry no error breakdown
+            for (width, buckets) in &mut cursors {
+                let width = *width;
+                while let Some(bucket) = buckets.next_if(|b| b.epoch * width < (group + 1) * step) {
+                    if bucket.epoch * width >= group * step {
+                        merged.add_latencies(bucket); // points carry no error breakdown
+                    }
                 }
             }
             let [p50_ms, p90_ms, p99_ms] = merged.quantiles([0.5, 0.9, 0.99]);
@@ -785,47 +937,56 @@ impl Registry {
         Some(out)
     }
 
-    /// Lifetime totals of every operation with samples, sorted by name.
+    /// Lifetime totals of every operation with samples, sorted by name (a shared registry's
+    /// include every process's, and the archive's: counters stay monotonic across restarts).
     #[must_use]
     pub fn cumulative(&self) -> Vec<Cumulative> {
+        let others = self.others();
         let state = self.locked();
-        let mut out: Vec<Cumulative> = state
-            .ops
-            .iter()
-            .filter(|op| op.life.total > 0)
-            .map(|op| {
-                let mut running = 0;
-                let mut buckets: Vec<(f64, u64)> = CUMULATIVE_BOUNDS
-                    .iter()
-                    .copied()
-                    .chain(std::iter::once(f64::INFINITY))
-                    .zip(op.life.buckets)
-                    .map(|(bound, n)| {
-                        running += n;
-                        (bound, running)
-                    })
-                    .collect();
-                buckets.shrink_to_fit();
-                let mut errors_by_code: Vec<(String, u64)> = op
-                    .life
-                    .codes
-                    .iter()
-                    .map(|(code, n)| (code_name(&state.codes, *code), *n))
-                    .collect();
-                errors_by_code.sort_unstable();
-                Cumulative {
-                    operation: op.name.to_string(),
-                    total: op.life.total,
-                    failures: op.life.failures,
-                    errors_by_code,
-                    sum_seconds: op.life.sum_ms / 1_000.0,
-                    buckets,
-                    native: op.life.native.clone(),
-                    exemplars: op.life.exemplars.clone(),
-                }
-            })
+        let states: Vec<&State> = std::iter::once(&*state)
+            .chain(others.iter().map(|f| &f.state))
             .collect();
-        out.sort_unstable_by(|a, b| a.operation.cmp(&b.operation));
+        let mut out = Vec::new();
+        for name in all_names(&states) {
+            let mut life = Lifetime::new();
+            let mut codes: Vec<(String, u64)> = Vec::new();
+            for (state, op) in states.iter().filter_map(|s| Some((s, s.op(name)?))) {
+                life.add(&op.life);
+                for (code, n) in &op.life.codes {
+                    let code = code_name(&state.codes, *code);
+                    match codes.iter_mut().find(|(c, _)| *c == code) {
+                        Some((_, sum)) => *sum += n,
+                        None => codes.push((code, *n)),
+                    }
+                }
+            }
+            if life.total == 0 {
+                continue;
+            }
+            codes.sort_unstable();
+            let mut running = 0;
+            let mut buckets: Vec<(f64, u64)> = CUMULATIVE_BOUNDS
+                .iter()
+                .copied()
+                .chain(std::iter::once(f64::INFINITY))
+                .zip(life.buckets)
+                .map(|(bound, n)| {
+                    running += n;
+                    (bound, running)
+                })
+                .collect();
+            buckets.shrink_to_fit();
+            out.push(Cumulative {
+                operation: name.to_string(),
+                total: life.total,
+                failures: life.failures,
+                errors_by_code: codes,
+                sum_seconds: life.sum_ms / 1_000.0,
+                buckets,
+                native: life.native,
+                exemplars: life.exemplars,
+            });
+        }
         out
     }
 
@@ -845,17 +1006,33 @@ impl Registry {
     }
 }
 
-/// (bucket width, span) of each tier needed for `retention` seconds.
-fn tier_shapes(retention: u64) -> impl Iterator<Item = (u64, u64)> {
+/// (bucket width, span) of each tier needed for `retention` seconds, then a daily tier over
+/// `archive` seconds when that is longer (a shared registry's archive, see [`crate::segment`]).
+pub(crate) fn tier_shapes(retention: u64, archive: u64) -> impl Iterator<Item = (u64, u64)> {
     let mut previous_span = 0;
-    TIERS.iter().filter_map(move |&(width, span)| {
-        let span = span.min(retention);
-        if span <= previous_span {
-            return None;
-        }
-        previous_span = span;
-        Some((width, span))
-    })
+    TIERS
+        .iter()
+        .copied()
+        .chain(std::iter::once((86_400, archive)))
+        .filter_map(move |(width, span)| {
+            let span = if width == 86_400 {
+                span
+            } else {
+                span.min(retention)
+            };
+            if span <= previous_span {
+                return None;
+            }
+            previous_span = span;
+            Some((width, span))
+        })
+}
+
+pub(crate) fn new_tiers(shapes: &[(u64, u64)]) -> Vec<Tier> {
+    shapes
+        .iter()
+        .map(|&(width, span)| Tier::new(width, span))
+        .collect()
 }
 
 /// The finest tier whose span covers `window` (else the coarsest).
@@ -871,6 +1048,12 @@ fn pick_resource_tier(tiers: &[ResourceTier], window: u64) -> Option<&ResourceTi
         .iter()
         .find(|tier| (tier.len - 1) * tier.width >= window)
         .or_else(|| tiers.last())
+}
+
+fn code_arc(codes: &[Arc<str>], id: u32) -> Arc<str> {
+    codes
+        .get(id as usize)
+        .map_or_else(|| Arc::from(UNKNOWN_CODE), Arc::clone)
 }
 
 fn code_name(codes: &[Arc<str>], id: u32) -> String {
@@ -905,18 +1088,152 @@ fn cut_message(mut message: String) -> String {
 }
 
 impl OpData {
-    fn has_data(&mut self, now: f64, retention: u64) -> bool {
+    /// Drops the buckets that fell out of every ring at `now`.
+    fn expire(&mut self, now: f64) {
         for tier in &mut self.tiers {
             tier.expire(epoch_of(now, tier.width));
         }
+    }
+
+    /// Whether a sample is left within `horizon` seconds of `now` (or ahead of it).
+    fn has_data(&self, now: f64, horizon: u64) -> bool {
         self.tiers.last().is_some_and(|tier| {
-            tier.window(now, retention).next().is_some()
+            tier.window(now, horizon).next().is_some()
                 || tier
                     .buckets
                     .iter()
                     .any(|b| (b.epoch * tier.width) as f64 > now)
         })
     }
+}
+
+impl Lifetime {
+    /// Adds another process's totals of the same operation (codes are added by the caller,
+    /// by name).
+    pub(crate) fn add(&mut self, other: &Lifetime) {
+        self.total += other.total;
+        self.failures += other.failures;
+        self.sum_ms += other.sum_ms;
+        self.first_seen = self.first_seen.min(other.first_seen);
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            *mine += theirs;
+        }
+        self.native.add(&other.native);
+        if !other.exemplars.is_empty() {
+            if self.exemplars.is_empty() {
+                self.exemplars.resize(CUMULATIVE_BOUNDS.len() + 1, None);
+            }
+            for (mine, theirs) in self.exemplars.iter_mut().zip(&other.exemplars) {
+                if let Some(theirs) = theirs {
+                    if mine.as_ref().is_none_or(|m| m.t < theirs.t) {
+                        *mine = Some(theirs.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Samples, failures and the 99th percentile of every operation of `state` together over
+/// `(now - window, now]`.
+pub(crate) fn overall(state: &State, now: f64, window: u64) -> (u64, u64, f64) {
+    let mut merged = Merged::new();
+    for op in &state.ops {
+        merge_latencies(&mut merged, op, now, window);
+    }
+    let [p99] = merged.quantiles([0.99]);
+    (merged.total, merged.failures, p99)
+}
+
+impl Drop for Registry {
+    /// A shared registry writes what it has not written yet.
+    fn drop(&mut self) {
+        if self.shared.is_some() {
+            let _ = self.sync();
+        }
+    }
+}
+
+/// Adds `bucket`'s count to its UTC hour of day.
+fn add_hour(hourly: &mut [u64; 24], bucket: &Bucket, width: u64) {
+    if let Some(slot) = hourly.get_mut(((bucket.epoch * width / 3_600) % 24) as usize) {
+        *slot += bucket.total;
+    }
+}
+
+/// Merges `op`'s latencies in the window into `merged`; returns where the window's first
+/// bucket starts and when the operation was first seen (`None` without a ring).
+fn merge_latencies(merged: &mut Merged, op: &OpData, now: f64, window: u64) -> Option<(f64, f64)> {
+    let tier = pick_tier(&op.tiers, window)?;
+    for bucket in tier.window(now, window) {
+        merged.add_latencies(bucket);
+    }
+    let (first_epoch, _) = tier.window_epochs(now, window);
+    Some(((first_epoch * tier.width) as f64, op.life.first_seen))
+}
+
+/// [`merge_latencies`], reading each whole bucket of a coarser ring inside the window instead
+/// of the finer buckets it holds: every ring receives every sample, so the sums are the same
+/// samples (added in another order), with far fewer buckets for long windows.
+fn merge_latencies_coarse(
+    merged: &mut Merged,
+    op: &OpData,
+    now: f64,
+    window: u64,
+) -> Option<(f64, f64)> {
+    let tier = pick_tier(&op.tiers, window)?;
+    let index = op.tiers.iter().position(|t| std::ptr::eq(t, tier))?;
+    let (first, last) = tier.window_epochs(now, window);
+    add_range(merged, &op.tiers, index, first, last);
+    Some(((first * tier.width) as f64, op.life.first_seen))
+}
+
+/// Adds the buckets of ring `index` with epochs `first..=last`, taking the whole buckets of the
+/// next (coarser) ring that fit inside the range from that ring, recursively.
+fn add_range(merged: &mut Merged, tiers: &[Tier], index: usize, first: u64, last: u64) {
+    let Some(tier) = tiers.get(index) else {
+        return;
+    };
+    if first > last {
+        return;
+    }
+    let coarse = tiers
+        .get(index + 1)
+        .filter(|c| c.width > tier.width && c.width % tier.width == 0);
+    if let Some(coarse) = coarse {
+        let k = coarse.width / tier.width;
+        let (inner_first, inner_end) = (first.div_ceil(k), (last + 1) / k);
+        if inner_first < inner_end {
+            if inner_first * k > first {
+                add_fine(merged, tier, first, inner_first * k - 1);
+            }
+            add_range(merged, tiers, index + 1, inner_first, inner_end - 1);
+            add_fine(merged, tier, inner_end * k, last);
+            return;
+        }
+    }
+    add_fine(merged, tier, first, last);
+}
+
+fn add_fine(merged: &mut Merged, tier: &Tier, first: u64, last: u64) {
+    if first > last {
+        return;
+    }
+    let start = tier.buckets.partition_point(|b| b.epoch < first);
+    for bucket in tier.buckets.range(start..).take_while(|b| b.epoch <= last) {
+        merged.add_latencies(bucket);
+    }
+}
+
+/// Every operation name of `states`, sorted, once.
+fn all_names<'a>(states: &[&'a State]) -> Vec<&'a str> {
+    let mut names: Vec<&str> = states
+        .iter()
+        .flat_map(|s| s.ops.iter().map(|op| &*op.name))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 impl State {
@@ -965,6 +1282,7 @@ impl State {
         let Some(op) = self.ops.get_mut(sample.op as usize) else {
             return;
         };
+        self.generation += 1;
         self.last_time = sample.t;
         let life = &mut op.life;
         life.total += 1;
@@ -1011,9 +1329,13 @@ struct Merged {
     /// walking only it keeps a merge of a few samples from touching the whole array.
     low: usize,
     high: usize,
-    codes: Vec<(u32, u64)>,
-    errors: HashMap<(u32, Arc<str>), (u64, f64, f64)>,
+    /// Failure counts by code name (codes are interned per process, so merged by name).
+    codes: Vec<(Arc<str>, u64)>,
+    errors: HashMap<ErrorKey, (u64, f64, f64)>,
 }
+
+/// A failure message by (code, message) names.
+type ErrorKey = (Arc<str>, Arc<str>);
 
 impl Merged {
     fn new() -> Self {
@@ -1055,15 +1377,16 @@ impl Merged {
         self.errors.clear();
     }
 
-    fn add(&mut self, bucket: &Bucket) {
+    fn add(&mut self, bucket: &Bucket, names: &[Arc<str>]) {
         self.add_latencies(bucket);
         for (code, n) in &bucket.codes {
-            match self.codes.iter_mut().find(|(c, _)| c == code) {
+            let code = code_arc(names, *code);
+            match self.codes.iter_mut().find(|(c, _)| *c == code) {
                 Some((_, sum)) => *sum += n,
-                None => self.codes.push((*code, *n)),
+                None => self.codes.push((code, *n)),
             }
         }
-        self.add_errors(bucket);
+        self.add_errors(bucket, names);
     }
 
     /// Counts, sums, extremes and the latency histogram of `bucket`, without its errors.
@@ -1088,11 +1411,11 @@ impl Merged {
         }
     }
 
-    fn add_errors(&mut self, bucket: &Bucket) {
+    fn add_errors(&mut self, bucket: &Bucket, names: &[Arc<str>]) {
         for entry in &bucket.errors {
             let slot = self
                 .errors
-                .entry((entry.code, Arc::clone(&entry.message)))
+                .entry((code_arc(names, entry.code), Arc::clone(&entry.message)))
                 .or_insert((0, f64::INFINITY, f64::NEG_INFINITY));
             slot.0 += entry.count;
             slot.1 = slot.1.min(entry.first_seen);
@@ -1146,23 +1469,23 @@ impl Merged {
         }
     }
 
-    fn errors_by_code(&self, codes: &[Arc<str>]) -> Vec<(String, u64)> {
+    fn errors_by_code(&self) -> Vec<(String, u64)> {
         let mut out: Vec<(String, u64)> = self
             .codes
             .iter()
-            .map(|(code, n)| (code_name(codes, *code), *n))
+            .map(|(code, n)| (code.to_string(), *n))
             .collect();
         out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         out
     }
 
-    fn top_errors(&self, operation: &str, codes: &[Arc<str>], limit: usize) -> Vec<TopError> {
+    fn top_errors(&self, operation: &str, limit: usize) -> Vec<TopError> {
         let mut out: Vec<TopError> = self
             .errors
             .iter()
             .map(|((code, message), (count, first, last))| TopError {
                 operation: operation.to_owned(),
-                code: code_name(codes, *code),
+                code: code.to_string(),
                 message: message.to_string(),
                 count: *count,
                 first_seen: *first,

@@ -32,6 +32,9 @@ pub(crate) struct Bucket {
     pub codes: Vec<(u32, u64)>,
     /// A space-saving top-k of failure messages.
     pub errors: Vec<ErrorEntry>,
+    /// This bucket as a shared registry last wrote it to its segment (dropped by any change),
+    /// so a write re-encodes only the buckets that changed since the last one.
+    pub encoded: Option<Box<[u8]>>,
 }
 
 /// A failure's code and message, interned.
@@ -53,10 +56,12 @@ impl Bucket {
             counts: CompactCounts::default(),
             codes: Vec::new(),
             errors: Vec::new(),
+            encoded: None,
         }
     }
 
     fn add(&mut self, t: f64, ms: f64, failure: Option<&FailureKey>) {
+        self.encoded = None;
         self.total += 1;
         self.sum_ms += ms;
         self.min_ms = self.min_ms.min(ms);
@@ -109,6 +114,7 @@ impl Bucket {
             + self.counts.heap_bytes()
             + self.codes.capacity() * std::mem::size_of::<(u32, u64)>()
             + self.errors.capacity() * std::mem::size_of::<ErrorEntry>()
+            + self.encoded.as_ref().map_or(0, |e| e.len())
     }
 }
 
