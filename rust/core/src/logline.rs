@@ -225,6 +225,15 @@ pub fn push_py_float(out: &mut String, value: f64) {
             count += 1;
         }
     }
+    if let Some(even) = even_tie(
+        value.abs(),
+        digit_buffer.get(..count).unwrap_or(&[]),
+        exponent,
+    ) {
+        if let Some(last) = count.checked_sub(1).and_then(|i| digit_buffer.get_mut(i)) {
+            *last = even;
+        }
+    }
     let digits = std::str::from_utf8(digit_buffer.get(..count).unwrap_or(&[])).unwrap_or("0");
     if negative {
         out.push('-');
@@ -257,6 +266,43 @@ pub fn push_py_float(out: &mut String, value: f64) {
         let sign = if exponent < 0 { '-' } else { '+' };
         let _ = write!(out, "e{sign}{:02}", exponent.unsigned_abs());
     }
+}
+
+/// Python's `repr` breaks an exact tie between two shortest candidates (the float lies exactly
+/// midway between two decimals of that length that both read back to it) toward the even last
+/// digit; Rust's formatter may take the other. Returns the even last digit when `digits` (the
+/// shortest digits of `value > 0`, decimal exponent `exponent`) end in the odd one of such a tie.
+/// Only 16- and 17-digit forms can tie, so shorter ones return at once.
+fn even_tie(value: f64, digits: &[u8], exponent: i32) -> Option<u8> {
+    let (&last, head) = digits.split_last()?;
+    if digits.len() < 16 || !last.is_ascii_digit() || (last - b'0').is_multiple_of(2) {
+        return None;
+    }
+    let (first, rest) = head.split_first()?;
+    let lead = char::from(*first);
+    let rest = std::str::from_utf8(rest).ok()?;
+    for alternative in [last - 1, last + 1].into_iter().filter(u8::is_ascii_digit) {
+        let candidate = format!("{lead}.{rest}{}e{exponent}", char::from(alternative));
+        if candidate.parse::<f64>().ok() != Some(value) {
+            continue;
+        }
+        // Both read back: a tie only if the exact value is the lower one followed by a 5 (a
+        // float's exact decimal expansion has at most 767 significant digits).
+        let exact = format!("{value:.780e}");
+        let (mantissa, exact_exponent) = exact.split_once('e')?;
+        if exact_exponent.parse::<i32>().ok() != Some(exponent) {
+            return None;
+        }
+        let exact_digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+        let low = last.min(alternative);
+        let (prefix, tail) = exact_digits.split_at_checked(digits.len())?;
+        let tie = prefix.get(..head.len()) == Some(head)
+            && prefix.last() == Some(&low)
+            && tail.first() == Some(&b'5')
+            && tail.iter().skip(1).all(|&d| d == b'0');
+        return tie.then_some(alternative);
+    }
+    None
 }
 
 /// `value` rounded to four decimals as Python's `round(value, 4)` does: the decimal nearest to
@@ -483,6 +529,10 @@ mod tests {
             (-2.5, "-2.5"),
             (f64::MAX, "1.7976931348623157e+308"),
             (5e-324, "5e-324"),
+            // Exactly midway between two shortest candidates: Python takes the even digit.
+            (2f64.powi(49) + 0.25, "562949953421312.2"),
+            (2f64.powi(49) + 0.75, "562949953421312.8"),
+            (-(2f64.powi(49) + 0.25), "-562949953421312.2"),
         ];
         for (value, text) in cases {
             assert_eq!(float(value), text, "{value}");
