@@ -36,7 +36,7 @@ install: $(STAMP) ## Create .venv, install every dependency and build the Rust e
 
 .PHONY: test
 test: install ## Run every test: cargo tests, pytest (doctests, examples, benches once) with the coverage gate
-	cargo test --locked -p rfs-monitoring-core
+	cargo test --locked -p rfs-monitoring-core -p rfs-monitoring-bindings
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest -p no:cacheprovider --benchmark-disable
 	$(BIN)/coverage run --append -m pytest -p no:cacheprovider --doctest-modules python/rfs_monitoring \

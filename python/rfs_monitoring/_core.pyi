@@ -1,7 +1,7 @@
 """Typed stubs of the Rust extension module ``rfs_monitoring._core``."""
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, final
 
 from typing_extensions import disjoint_base
@@ -35,6 +35,7 @@ __all__ = [
     "judge_health",
     "mask_text",
     "render_log_chunks",
+    "write_log_fd",
 ]
 
 __version__: str
@@ -374,3 +375,16 @@ def render_log_chunks(
     chunk_chars: int,
     masked_args: type,
 ) -> tuple[list[tuple[str, int]], list[int]]: ...
+def write_log_fd(
+    batch: list[Any],
+    masker: TextMasker,
+    fixed_json: str,
+    memory: str,
+    cpu: str,
+    format_exception: Callable[[BaseException], str],
+    chunk_chars: int,
+    masked_args: type,
+    fd: int,
+    pauses: Sequence[float],
+    failing: bool,
+) -> tuple[list[tuple[int, str | None, list[str]]], list[int]]: ...

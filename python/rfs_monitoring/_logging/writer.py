@@ -4,6 +4,8 @@ and SIGTERM."""
 from __future__ import annotations
 
 import atexit
+import codecs
+import io
 import math
 import signal
 import sys
@@ -198,6 +200,33 @@ def _batch_chunks(
 
 def _stderr() -> Any:
     return sys.__stderr__ or sys.stderr
+
+
+def _is_utf8(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
+
+
+def _sink_fd(stream: Any) -> int | None:
+    """The file descriptor the core writes itself for ``stream``, else None: a UTF-8 text file
+    over an OS file (``open(path, "a")``, a real ``sys.stdout`` / ``sys.stderr``, a pipe). Any
+    other stream, subclasses included (pytest's capture), keeps its own ``write``."""
+    if type(stream) is not io.TextIOWrapper:
+        return None
+    try:
+        buffer = stream.buffer
+        if (
+            stream.closed
+            or type(buffer) is not io.BufferedWriter
+            or type(buffer.raw) is not io.FileIO
+            or not _is_utf8(stream.encoding)
+        ):
+            return None
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # detached, closed meanwhile
+        return None
 
 
 @dataclass(frozen=True)
@@ -457,6 +486,11 @@ class _Writer:
         resources = _resource_sample()
         rendered = (_json_number(resources[0]), _json_number(resources[1]))
         stream = config.stream if config.stream is not None else sys.stdout
+        fd = _sink_fd(stream)
+        if fd is not None and self._deliver_to_fd(batch, stream, fd, config, resources, rendered):
+            if self.reported != (self.sink_errors, self.diverted, self.dropped):
+                self._maybe_report()
+            return
         for chunk, count in _batch_chunks(batch, config, resources, rendered):
             if self._to_sink(stream, chunk):
                 self.written += count
@@ -466,6 +500,69 @@ class _Writer:
                 self._lose(count)
         if self.reported != (self.sink_errors, self.diverted, self.dropped):
             self._maybe_report()
+
+    def _deliver_to_fd(
+        self,
+        batch: list[_Item],
+        stream: TextSink,
+        fd: int,
+        config: _cfg._Config,
+        resources: tuple[float | None, float | None],
+        rendered: tuple[str, str],
+    ) -> bool:
+        """Render, mask and write the batch to the file descriptor ``fd`` of ``stream`` in the
+        core, with the interpreter released (partial writes go on, failed writes are retried
+        after `_SINK_PAUSES`); what the sink never took goes to stderr. False, with nothing
+        written, when the core does not take the batch (processors, custom masking patterns,
+        values it cannot write): the Python path writes it to the stream."""
+        masker = get_masker()
+        if config.processors or masker.patterns:
+            return False
+        items = list(batch)
+        for _ in range(2):
+            try:
+                # What the host wrote to the stream itself goes first. The core's write holds
+                # no lock of the stream: a fork meanwhile leaves the child nothing locked.
+                with self.io_lock:
+                    stream.flush()
+                outcomes, left = _core.write_log_fd(
+                    items,
+                    masker._text,
+                    config.fixed_json,
+                    rendered[0],
+                    rendered[1],
+                    _format_exception,
+                    _WRITE_CHUNK,
+                    _MaskedArgs,
+                    fd,
+                    _SINK_PAUSES,
+                    self.fallback_active,
+                )
+            except Exception:  # a stream that fails to flush, a closed descriptor, a panic
+                return False
+            if not left:
+                break
+            for index in left:  # the items the core leaves, rendered here
+                items[index] = _python_line(items[index], config, resources, rendered)
+        else:
+            return False
+        for count, rest, errors in outcomes:
+            for message in errors:
+                self._sink_error_text(message)
+            if rest is None:
+                self.written += count
+                if self.fallback_active:
+                    self.fallback_active = False
+                    self._say("rfs-monitoring: the log sink works again; writing to it")
+                continue
+            if not self.fallback_active:
+                self.fallback_active = True
+                self.reported_at = -math.inf  # report the switch now
+            if self._to_stderr(stream, rest):
+                self.diverted += count
+            else:
+                self._lose(count)
+        return True
 
     def _to_sink(self, stream: TextSink, chunk: str) -> bool:
         """Write ``chunk`` (whole lines) to the sink, retrying a failed write; what a write
@@ -515,8 +612,11 @@ class _Writer:
         return True
 
     def _sink_error(self, exc: Exception) -> None:
+        self._sink_error_text(f"{type(exc).__name__}: {_safe_text(exc)}")
+
+    def _sink_error_text(self, message: str) -> None:
         self.sink_errors += 1
-        self.last_error = get_masker().mask_text(f"{type(exc).__name__}: {_safe_text(exc)}")[:300]
+        self.last_error = get_masker().mask_text(message)[:300]
         self.last_error_time = _now()
 
     def _maybe_report(self, force: bool = False) -> None:

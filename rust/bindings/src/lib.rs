@@ -13,6 +13,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use rfs_monitoring_core::exposition::{Exposition, Family, Format, Kind, Labels, StepTotals};
 use rfs_monitoring_core::mask::{TextMasker, REPLACEMENT};
 use rfs_monitoring_core::native::NATIVE_SCHEMA;
+mod fdsink;
 mod logline;
 
 use rfs_monitoring_core::{
@@ -1177,5 +1178,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTextMasker>()?;
     m.add_function(wrap_pyfunction!(mask_text, m)?)?;
     m.add_function(wrap_pyfunction!(logline::render_log_chunks, m)?)?;
+    m.add_function(wrap_pyfunction!(logline::write_log_fd, m)?)?;
     Ok(())
 }

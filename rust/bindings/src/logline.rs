@@ -318,20 +318,19 @@ pub(crate) fn render_log_chunks<'py>(
 /// Whole-line chunks with their line counts, and the indices of the items left to Python.
 type Chunks<'py> = (Vec<(Bound<'py, PyString>, usize)>, Vec<usize>);
 
-#[allow(clippy::too_many_arguments)]
-fn render_batch<'py>(
-    py: Python<'py>,
-    batch: &Bound<'py, PyList>,
-    masker: &Py<PyTextMasker>,
-    frame: &Frame<'_>,
-    format_exception: &Bound<'py, PyAny>,
-    chunk_chars: usize,
-    masked_args: &Bound<'py, PyAny>,
-) -> PyResult<Chunks<'py>> {
-    enum Item {
-        Native(Box<Entry>),
-        Line(String),
-    }
+/// One item of a batch, converted while the interpreter is held.
+enum Item {
+    Native(Box<Entry>),
+    Line(String),
+}
+
+/// The batch's items converted while the interpreter is held, or the indices of the items the
+/// core does not take (the caller renders those and asks again).
+fn convert_batch(
+    batch: &Bound<'_, PyList>,
+    format_exception: &Bound<'_, PyAny>,
+    masked_args: &Bound<'_, PyAny>,
+) -> Result<Vec<Item>, Vec<usize>> {
     let mut items = Vec::with_capacity(batch.len());
     let mut left = Vec::new();
     for (i, item) in batch.iter().enumerate() {
@@ -354,29 +353,111 @@ fn render_batch<'py>(
             left.push(i);
         }
     }
-    if !left.is_empty() {
-        return Ok((Vec::new(), left));
+    if left.is_empty() {
+        Ok(items)
+    } else {
+        Err(left)
     }
-    let pieces = detached(py, || {
-        let inner = &masker.get().inner;
-        let lines: Vec<String> = items
-            .into_iter()
-            .map(|item| match item {
-                Item::Line(line) => line,
-                Item::Native(e) => {
-                    let mut line = String::with_capacity(512);
-                    render(&e, frame, inner, &mut line);
-                    line
-                }
-            })
-            .collect();
-        chunks(&lines, chunk_chars)
-    });
+}
+
+/// The converted items rendered and masked (no interpreter needed), as whole-line chunks.
+fn render_items(
+    items: Vec<Item>,
+    masker: &Py<PyTextMasker>,
+    frame: &Frame<'_>,
+    chunk_chars: usize,
+) -> Vec<(String, usize)> {
+    let inner = &masker.get().inner;
+    let lines: Vec<String> = items
+        .into_iter()
+        .map(|item| match item {
+            Item::Line(line) => line,
+            Item::Native(e) => {
+                let mut line = String::with_capacity(512);
+                render(&e, frame, inner, &mut line);
+                line
+            }
+        })
+        .collect();
+    chunks(&lines, chunk_chars)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_batch<'py>(
+    py: Python<'py>,
+    batch: &Bound<'py, PyList>,
+    masker: &Py<PyTextMasker>,
+    frame: &Frame<'_>,
+    format_exception: &Bound<'py, PyAny>,
+    chunk_chars: usize,
+    masked_args: &Bound<'py, PyAny>,
+) -> PyResult<Chunks<'py>> {
+    let items = match convert_batch(batch, format_exception, masked_args) {
+        Ok(items) => items,
+        Err(left) => return Ok((Vec::new(), left)),
+    };
+    let pieces = detached(py, || render_items(items, masker, frame, chunk_chars));
     Ok((
         pieces
             .into_iter()
             .map(|(text, count)| (PyString::new(py, &text), count))
             .collect(),
-        left,
+        Vec::new(),
     ))
+}
+
+/// What became of one chunk written to a file descriptor: its line count, the text the sink did
+/// not take (`None` when it took all of it) and the message of each failed attempt.
+type FdChunk = (usize, Option<String>, Vec<String>);
+
+/// The batch rendered and masked like `render_log_chunks`, then written to the file descriptor
+/// `fd` with the interpreter released: a partial write goes on with the rest, a failed write is
+/// tried again after each pause of `pauses` (seconds; a sink already failing is tried once per
+/// chunk, `failing`), and what it never took comes back for the caller's fallback. The result
+/// is each chunk's outcome, and the indices of the items left to Python (then nothing was
+/// written).
+///
+/// `fd` is borrowed for the call only (the caller's stream keeps it open): it is duplicated at
+/// once, and the copy is written to and closed here. A panic never crosses into Python: it
+/// becomes a `RuntimeError`.
+#[pyfunction]
+#[pyo3(signature = (batch, masker, fixed_json, memory, cpu, format_exception, chunk_chars, masked_args, fd, pauses, failing))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_log_fd(
+    py: Python<'_>,
+    batch: &Bound<'_, PyList>,
+    masker: Py<PyTextMasker>,
+    fixed_json: &str,
+    memory: &str,
+    cpu: &str,
+    format_exception: &Bound<'_, PyAny>,
+    chunk_chars: usize,
+    masked_args: &Bound<'_, PyAny>,
+    fd: i32,
+    pauses: Vec<f64>,
+    failing: bool,
+) -> PyResult<(Vec<FdChunk>, Vec<usize>)> {
+    let frame = Frame {
+        fixed_json,
+        memory,
+        cpu,
+    };
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let items = match convert_batch(batch, format_exception, masked_args) {
+            Ok(items) => items,
+            Err(left) => return Ok((Vec::new(), left)),
+        };
+        let mut file = crate::fdsink::duplicate(fd)?;
+        let pieces = detached(py, || render_items(items, &masker, &frame, chunk_chars));
+        // Outside the fork gate: the write may block on the sink (a pipe read by a thread of
+        // this process) and holds no lock a child could inherit.
+        let outcomes =
+            py.detach(|| crate::fdsink::write_chunks(&mut file, pieces, &pauses, failing));
+        Ok((outcomes, Vec::new()))
+    }))
+    .unwrap_or_else(|_| {
+        Err(PyRuntimeError::new_err(
+            "writing a log batch panicked; the Python writer takes it",
+        ))
+    })
 }

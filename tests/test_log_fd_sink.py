@@ -1,0 +1,241 @@
+"""Issue 13, section 3: a file or file descriptor sink is written by the Rust core.
+
+The writer hands each batch to `_core.write_log_fd`, which renders, masks and writes it to a
+duplicate of the stream's descriptor with the interpreter released: partial writes go on, failed
+writes are retried, and what the sink never took goes to stderr, counted. Any other stream keeps
+its own ``write`` (the Python path).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rfs_monitoring import _core
+from rfs_monitoring._logging import writer as log_writer
+from rfs_monitoring.result import Result, Success
+from rfs_monitoring.result_logging import (
+    configure_logging,
+    flush_logs,
+    log_result_operation,
+    log_writer_state,
+)
+
+
+@log_result_operation("fd_probe", log_args=True)
+def probe(n: int, extra: Any = None) -> Result[int, str]:
+    return Success(n)
+
+
+class Unjsonable:
+    def __repr__(self) -> str:
+        return "Unjsonable()"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    yield
+    configure_logging()
+
+
+@pytest.fixture
+def core_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the batches the core wrote to a descriptor (the number of items of each)."""
+    calls: list[int] = []
+    real: Callable[..., Any] = _core.write_log_fd
+
+    def counting(batch: list[Any], *args: Any) -> Any:
+        calls.append(len(batch))
+        return real(batch, *args)
+
+    monkeypatch.setattr(log_writer._core, "write_log_fd", counting)
+    return calls
+
+
+def _ids(text: str) -> tuple[list[int], int]:
+    ids: list[int] = []
+    corrupt = 0
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            corrupt += 1
+            continue
+        ids.append(entry["metadata"]["args"]["n"])
+    return ids, corrupt
+
+
+def test_a_file_opened_by_path_is_written_by_the_core_in_order_with_the_hosts_own_lines(
+    tmp_path: Path, core_calls: list[int]
+) -> None:
+    path = tmp_path / "app.log"
+    with open(path, "a", encoding="utf-8") as stream:
+        configure_logging(stream=stream)
+        written = log_writer_state().written
+        stream.write("host line before\n")  # buffered in the stream: it goes first
+        for n in range(1000):
+            probe(n, {"password": "hunter2", "note": "é"})
+        assert flush_logs(10) is True
+        stream.write("host line after\n")
+        stream.flush()
+        assert log_writer_state().written - written == 1000
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0] == "host line before"
+    assert lines[-1] == "host line after"
+    ids, corrupt = _ids(text)
+    assert (ids, corrupt) == (list(range(1000)), 0)
+    assert "hunter2" not in text  # masked on the way, as on the Python path
+    assert '"note":"é"' in text
+    assert sum(core_calls) >= 1000
+
+
+def test_values_the_core_leaves_are_rendered_in_python_in_their_place(
+    tmp_path: Path, core_calls: list[int]
+) -> None:
+    path = tmp_path / "app.log"
+    with open(path, "a", encoding="utf-8") as stream:
+        configure_logging(stream=stream)
+        for n in range(30):
+            probe(n, Unjsonable() if n == 10 else None)
+        assert flush_logs(10) is True
+    text = path.read_text(encoding="utf-8")
+    assert _ids(text) == (list(range(30)), 0)
+    assert "Unjsonable()" in text
+    assert core_calls  # the core wrote the batch, the odd entry rendered here first
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda path: open(path, "a", encoding="latin-1"), id="not-utf8"),  # noqa: SIM115
+        pytest.param(lambda path: open(path, "a+", encoding="utf-8"), id="read-write"),  # noqa: SIM115
+    ],
+)
+def test_streams_the_core_does_not_take_keep_the_python_path(
+    tmp_path: Path, core_calls: list[int], make: Callable[[Path], Any]
+) -> None:
+    path = tmp_path / "app.log"
+    with make(path) as stream:
+        configure_logging(stream=stream)
+        for n in range(20):
+            probe(n)
+        assert flush_logs(10) is True
+    assert _ids(path.read_text(encoding="utf-8")) == (list(range(20)), 0)
+    assert core_calls == []
+
+
+def test_processors_keep_the_python_path(tmp_path: Path, core_calls: list[int]) -> None:
+    def tag(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        return {**event, "tagged": True}
+
+    path = tmp_path / "app.log"
+    with open(path, "a", encoding="utf-8") as stream:
+        configure_logging(stream=stream, processors=[tag])
+        probe(1)
+        assert flush_logs(10) is True
+    assert json.loads(path.read_text())["tagged"] is True
+    assert core_calls == []
+
+
+def test_a_core_failure_leaves_the_batch_to_the_python_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("writing a log batch panicked; the Python writer takes it")
+
+    monkeypatch.setattr(log_writer._core, "write_log_fd", broken)
+    path = tmp_path / "app.log"
+    with open(path, "a", encoding="utf-8") as stream:
+        configure_logging(stream=stream)
+        for n in range(20):
+            probe(n)
+        assert flush_logs(10) is True
+    assert _ids(path.read_text(encoding="utf-8")) == (list(range(20)), 0)
+
+
+def test_only_utf8_text_files_over_os_files_are_written_by_the_core(tmp_path: Path) -> None:
+    assert log_writer._sink_fd(io.StringIO()) is None
+    with open(tmp_path / "a.log", "a", encoding="utf-8") as good:
+        assert log_writer._sink_fd(good) == good.fileno()
+    closed = open(tmp_path / "b.log", "a", encoding="utf-8")  # noqa: SIM115 - closed below
+    closed.close()
+    assert log_writer._sink_fd(closed) is None
+    detached = open(tmp_path / "c.log", "a", encoding="utf-8")  # noqa: SIM115
+    raw = detached.detach()
+    raw.close()
+    assert log_writer._sink_fd(detached) is None
+    assert log_writer._is_utf8("UTF8") is True
+    assert log_writer._is_utf8("no-such-codec") is False
+    with pytest.raises(OSError, match="not a file descriptor"):
+        _core.write_log_fd([], _masker(), "", "null", "null", str, 1024, dict, -1, [0.0], False)
+
+
+def _masker() -> Any:
+    from rfs_monitoring.masking import get_masker
+
+    return get_masker()._text
+
+
+def _drain(fd: int) -> bytes:
+    parts = []
+    for _ in range(10_000):
+        try:
+            part = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            break
+        if not part:
+            break
+        parts.append(part)
+    return b"".join(parts)
+
+
+def test_a_full_pipe_takes_part_of_a_batch_and_the_rest_goes_to_stderr_whole(
+    capfd: pytest.CaptureFixture[str], core_calls: list[int]
+) -> None:
+    """A non-blocking pipe nobody reads: the first write takes what fits (a partial write), the
+    retries fail, the rest of the chunk goes to stderr, later batches too; every entry is in the
+    pipe or on stderr exactly once, and no line is torn. Once the pipe is read, the sink gets
+    the entries again."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    stream = open(write_end, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    try:
+        configure_logging(stream=stream)
+        before = log_writer_state()
+        big = "x" * 2000
+        for n in range(300):  # about 700 KB: more than a pipe holds
+            probe(n, big)
+        assert flush_logs(10) is False  # some entries went to stderr
+        state = log_writer_state()
+        assert state.fallback_active
+        assert state.sink_errors > before.sink_errors
+        assert state.last_error is not None
+        assert "OSError" in state.last_error
+        assert state.diverted > before.diverted
+        assert state.written - before.written + state.diverted - before.diverted == 300
+        piped = _drain(read_end).decode("utf-8")
+        err = capfd.readouterr().err
+        ids, corrupt = _ids(piped + err)
+        assert (sorted(ids), corrupt) == (list(range(300)), 0)
+        assert "failed writes to the log sink" in err
+        # The pipe is empty again: the sink takes the entries once more.
+        probe(1000)
+        assert flush_logs(10) is True
+        assert not log_writer_state().fallback_active
+        assert _ids(_drain(read_end).decode("utf-8"))[0] == [1000]
+        assert "works again" in capfd.readouterr().err
+        assert core_calls
+    finally:
+        configure_logging()
+        stream.close()
+        os.close(read_end)
