@@ -361,6 +361,20 @@ mod health_tests {
     }
 }
 
+/// The (year, month, day) of `days` since 1970-01-01 (Howard Hinnant's civil-date algorithm).
+pub(crate) fn civil_date(days: u64) -> (i64, i64, i64) {
+    #[allow(clippy::cast_possible_wrap)]
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 /// Appends `seconds` since the epoch as an ISO 8601 UTC time, as pydantic writes one:
 /// `2026-12-01T14:39:21.726175Z` (no fraction when it is zero).
 pub fn push_utc(out: &mut String, seconds: f64) {
@@ -381,17 +395,7 @@ pub fn push_utc(out: &mut String, seconds: f64) {
         micros -= 1_000_000;
     }
     let (days, rest) = (whole / 86_400, whole % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    #[allow(clippy::cast_possible_wrap)]
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = civil_date(days);
     let _ = write!(
         out,
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",

@@ -345,17 +345,7 @@ pub fn push_stamp(out: &mut String, ts: f64) {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let micros = (fraction * 1_000_000.0) as u64;
     let (days, rest) = (second / 86_400, second % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    #[allow(clippy::cast_possible_wrap)]
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::json::civil_date(days);
     #[allow(clippy::cast_sign_loss)]
     let (year, month, day) = (year.max(0) as u64, month as u64, day as u64);
     push_digits(out, year, 4);
