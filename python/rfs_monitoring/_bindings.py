@@ -4,6 +4,9 @@
   `rfs_monitoring.metrics` on first use, and that module binds its own.
 - The package's own chain types (`MonoResult`, `FluxResult`), registered by
   `rfs_monitoring.reactive` when it defines them.
+- Whether spans may be produced (`spans`): `rfs_monitoring.tracing.enabled`'s answer, kept
+  here for as long as the tracer providers stay the same, so that the hot paths read it
+  without importing the tracing module (nor OpenTelemetry).
 
 No imports: the package root binds the collector here without loading anything else, so
 ``import rfs_monitoring`` stays light; `rfs_monitoring._instrument` re-exports these names.
@@ -27,6 +30,7 @@ __all__ = [
     "mono_type",
     "process_collector",
     "register_chains",
+    "spans",
 ]
 
 # -- the process-wide collector -------------------------------------------------------------
@@ -103,3 +107,27 @@ def as_flux(value: Any) -> Any:
     """``value`` when it is one of the package's FluxResults, else ``None``."""
     flux = _chains.flux
     return value if flux is not None and isinstance(value, flux) else None
+
+
+# -- whether spans may be produced ----------------------------------------------------------
+
+NEVER: Any = object()  # matches no provider
+
+
+class _Spans:
+    """`rfs_monitoring.tracing.enabled`'s answer (``on``), kept for the OpenTelemetry global
+    provider it was worked out for (``provider``): while OpenTelemetry's global is the same
+    object the answer stands, so the hot paths check it inline (``spans.on or spans.provider is
+    not trace._TRACER_PROVIDER`` means "ask `enabled`"). A provider set later is a new object,
+    seen on the next call; `rfs_monitoring.tracing.set_tracer_provider` bumps ``version`` and
+    clears ``provider``, so an answer worked out across the change is not kept."""
+
+    __slots__ = ("on", "provider", "version")
+
+    def __init__(self) -> None:
+        self.on = False
+        self.provider: Any = NEVER  # work the answer out on the next call
+        self.version = 0
+
+
+spans = _Spans()

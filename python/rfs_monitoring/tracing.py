@@ -24,6 +24,7 @@ import time
 import traceback
 from typing import Any
 
+from rfs_monitoring._bindings import NEVER, spans
 from rfs_monitoring.context import OperationScope
 from rfs_monitoring.masking import get_masker
 
@@ -43,6 +44,8 @@ def set_tracer_provider(provider: Any) -> Any:
     global _provider_override
     previous = _provider_override
     _provider_override = provider
+    spans.version += 1
+    spans.provider = NEVER
     return previous
 
 
@@ -115,20 +118,43 @@ def _tracer() -> Any:
     return tracer
 
 
+_NO_TRACE: Any = object()  # the "global provider" while OpenTelemetry is not imported
+
+
 def enabled() -> bool:
     """Whether spans may be produced: a tracer provider other than the API's no-op or unset
     proxy is configured (each span is still checked with ``is_recording``).
 
-    FastAPI imports OpenTelemetry whenever it is installed, so every logged call asks this:
-    with no provider set and none named by the environment, the answer takes no call into
-    OpenTelemetry.
+    FastAPI imports OpenTelemetry whenever it is installed, so every logged call and step asks
+    this. The answer depends only on the override (`set_tracer_provider`) and OpenTelemetry's
+    global provider, so it is kept (`rfs_monitoring._bindings.spans`) and given again while
+    the global provider is the same object and the override unchanged: a provider set later,
+    either way, is seen on the next call, and the common case (no provider set) takes no call
+    into OpenTelemetry.
     """
-    if _provider_override is None:
-        trace = sys.modules.get("opentelemetry.trace")
-        if trace is None:
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        if _provider_override is None:
             return False
-        if _env_provider is False and getattr(trace, "_TRACER_PROVIDER", _UNSET) is None:
-            return False
+        current = _NO_TRACE
+    else:
+        current = getattr(trace, "_TRACER_PROVIDER", _UNSET)
+    gate = spans
+    if gate.provider is current:
+        return gate.on
+    version = gate.version
+    now = _enabled_now()
+    if current is _UNSET or (current is None and _env_provider is not False):
+        # Not where this API version keeps it, or the environment names a provider that the
+        # first get_tracer_provider() loads: no key to keep the answer under.
+        return now
+    if gate.version == version:
+        gate.on = now
+        gate.provider = current
+    return now
+
+
+def _enabled_now() -> bool:
     try:
         return _tracer() is not None
     except Exception:

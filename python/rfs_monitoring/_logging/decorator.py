@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
+from rfs_monitoring._bindings import spans as _spans
 from rfs_monitoring._instrument import (
     awaits_later,
     classify,
     defer,
-    open_operation,
+    failure_fields,
     wrap,
 )
 from rfs_monitoring._instrument import collectors as _collectors
@@ -21,8 +22,7 @@ from rfs_monitoring._logging.entry import _EVENT_OPERATION, _MaskedArgs, _raw_en
 from rfs_monitoring._logging.levels import _level_number, _levels
 from rfs_monitoring._logging.links import _OTEL_TRACE, _metrics_collector, _modules, _tracing
 from rfs_monitoring._logging.writer import _emit
-from rfs_monitoring._outcome import error_code_of, error_message_of
-from rfs_monitoring.context import OperationScope, _bound, _correlation_id, _operation
+from rfs_monitoring.context import OperationScope, _correlation_id, _operation
 from rfs_monitoring.interop import read_outcome
 from rfs_monitoring.masking import get_masker
 from rfs_monitoring.result import Success
@@ -35,10 +35,39 @@ _get_operation = _operation.get
 _set_operation = _operation.set
 _reset_operation = _operation.reset
 _get_correlation = _correlation_id.get
-_get_bound = _bound.get
+_NO_COLLECTOR: Any = object()  # a spec's collector before its first sample
 
 
-class _Spec:
+class _Hooks:
+    """The hooks `_Spec` (the call itself) and `_Deferred` (a value awaited later) share: an
+    exception or an abandoned call ends the operation the same way for both."""
+
+    __slots__ = ()
+
+    @property
+    def spec(self) -> _Spec:
+        raise NotImplementedError
+
+    def raised(
+        self,
+        state: tuple[OperationScope, Any, Any],
+        error: Exception,
+        elapsed: float,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        scope, token, span = state
+        _reset_operation(token)
+        _finish(self.spec, scope, None, error, elapsed, args, kwargs, span)
+
+    def abandoned(
+        self, state: tuple[OperationScope, Any, Any], error: BaseException, elapsed: float
+    ) -> None:
+        _reset_operation(state[1])
+        _end_span_quietly(state[2])
+
+
+class _Spec(_Hooks):
     """Everything a decorated function decides once, at decoration time, plus its caches (the
     metrics handle per collector, the level threshold per level-table version); the observer
     that `rfs_monitoring._instrument.wrap` calls around each call (metrics, span, log sinks)."""
@@ -81,7 +110,7 @@ class _Spec:
         self.error_level = _level_number(error_level)
         self.metadata = dict(metadata or {})
         self.record_metrics = record_metrics
-        self.collector: Any = None
+        self.collector: Any = _NO_COLLECTOR
         self.handle: Any = None
         self.signature: inspect.Signature | None = None
         if log_args:
@@ -97,8 +126,16 @@ class _Spec:
     # -- the observer of `_instrument.wrap` ---------------------------------------------------
 
     def enter(self) -> tuple[OperationScope, Any, Any]:
-        scope, token = open_operation(self.name)
-        span = None if _OTEL_TRACE not in _modules else _start_span(self, scope)
+        scope = OperationScope(self.name, _get_correlation(), _get_operation())
+        token = _set_operation(scope)
+        span = None
+        trace = _modules.get(_OTEL_TRACE)
+        if trace is not None and (
+            _spans.on or _spans.provider is not getattr(trace, "_TRACER_PROVIDER", None)
+        ):  # `_tracing()`'s answer, kept by the tracing module, read inline: not "no spans"
+            tracing = _tracing()
+            if tracing is not None:
+                span = _start_span(tracing, self.name, scope)
         scope.boundary = _perf()
         return scope, token, span
 
@@ -114,8 +151,15 @@ class _Spec:
         _reset_operation(token)
         if self.plain and span is None and type(outcome) is Success:
             if self.version == _levels.version and self.success_level < self.threshold:
-                # Filtered out: the metrics sample is all that is left to do.
-                if self.record_metrics:
+                # Filtered out: the metrics sample is all that is left to do, into the handle
+                # bound on an earlier call while its collector is still the installed one.
+                cls = _collectors.cls
+                if cls is not None and self.collector is getattr(cls, "_instance", None):
+                    try:
+                        self.handle.record(elapsed * 1000.0, True)
+                    except Exception:
+                        self.record(elapsed * 1000.0, True, None, None)  # reports it
+                else:
                     self.record(elapsed * 1000.0, True, None, None)
                 return outcome
             _success(self, scope, outcome, elapsed)
@@ -125,26 +169,12 @@ class _Spec:
             # when awaited, so the caller still gets something awaitable.
             _detach_quietly(span)
             return defer(outcome, elapsed, _Deferred(self, scope, span), args, kwargs)
-        _finish(self, scope, outcome, elapsed, args, kwargs, span)
+        _finish(self, scope, outcome, None, elapsed, args, kwargs, span)
         return outcome
 
-    def raised(
-        self,
-        state: tuple[OperationScope, Any, Any],
-        error: Exception,
-        elapsed: float,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
-        scope, token, span = state
-        _reset_operation(token)
-        _finish_exception(self, scope, error, elapsed, args, kwargs, span)
-
-    def abandoned(
-        self, state: tuple[OperationScope, Any, Any], error: BaseException, elapsed: float
-    ) -> None:
-        _reset_operation(state[1])
-        _end_span_quietly(state[2])
+    @property
+    def spec(self) -> _Spec:
+        return self
 
     # -- caches -------------------------------------------------------------------------------
 
@@ -242,28 +272,36 @@ def _finish(
     spec: _Spec,
     scope: OperationScope,
     outcome: Any,
+    exc: Exception | None,
     elapsed: float,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     span: Any,
 ) -> None:
-    """Log and record a completed call that returned ``outcome``; never raises."""
+    """Log and record a completed call: one that returned ``outcome``, or (``exc`` not
+    ``None``) one that raised ``exc``, which the caller re-raises; never raises."""
     try:
         ms = elapsed * 1000.0
-        failed, error, success_type, metadata = classify(outcome)
+        if exc is None:
+            failed, error, success_type, counts = classify(outcome)
+            level = spec.failure_level if failed else spec.success_level
+        else:
+            failed, error, success_type, counts = True, exc, None, None
+            level = spec.error_level
         code = message = None
         if failed:
-            code = error_code_of(error)
-            message = error_message_of(error)
+            code, message = failure_fields(error)
         spec.record(ms, not failed, code, message)
         if span is not None:
             spec.exemplar(ms, span)
-            span.end(failed, code, None)
-        level = spec.failure_level if failed else spec.success_level
+            span.end(failed, code, exc)
         if level < spec.current_threshold():
             return
+        metadata = counts
         if spec.metadata or spec.log_args or spec.log_result or failed:
-            metadata = {**spec.metadata, **(metadata or {})}
+            metadata = {**spec.metadata, **(counts or {})}
+            if exc is not None:
+                metadata["raised"] = True
             if spec.log_args:
                 metadata["args"] = spec.arguments(args, kwargs)
             if spec.log_result and not failed:
@@ -287,53 +325,6 @@ def _finish(
                 metadata,
                 None if span is None else span.trace_id,
                 None if span is None else span.span_id,
-            )
-        )
-    except Exception:
-        _w._writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
-
-
-def _finish_exception(
-    spec: _Spec,
-    scope: OperationScope,
-    exc: Exception,
-    elapsed: float,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    span: Any,
-) -> None:
-    """Log and record a call that raised ``exc`` (the caller re-raises it); never raises."""
-    try:
-        ms = elapsed * 1000.0
-        code = error_code_of(exc)
-        message = error_message_of(exc)
-        spec.record(ms, False, code, message)
-        if span is not None:
-            spec.exemplar(ms, span)
-            span.end(True, code, exc)
-        level = spec.error_level
-        if level < spec.current_threshold():
-            return
-        metadata: dict[str, Any] = {**spec.metadata, "raised": True}
-        if spec.log_args:
-            metadata["args"] = spec.arguments(args, kwargs)
-        if scope.failure_step is not None:
-            metadata["failure_step"] = scope.failure_step
-        _emit(
-            _raw_entry(
-                _EVENT_OPERATION,
-                level,
-                scope,
-                None,
-                True,
-                ms,
-                None,
-                exc,
-                code,
-                message,
-                metadata,
-                None if span is None else span.trace_id,
-                None if span is None else span.span_id,
                 exc,
             )
         )
@@ -347,17 +338,14 @@ def _end_span_quietly(span: Any) -> None:
             span.end(False, None, None)
 
 
-def _start_span(spec: _Spec, scope: OperationScope) -> Any:
-    tracing = _tracing()
-    if tracing is None:
-        return None
+def _start_span(tracing: Any, name: str, scope: OperationScope) -> Any:
     try:
-        return tracing.start_operation(spec.name, scope)
+        return tracing.start_operation(name, scope)
     except Exception:
         return None
 
 
-class _Deferred:
+class _Deferred(_Hooks):
     """The observer of a logged call's value that finishes later (`_instrument.defer`): each
     await runs inside the operation, then logs and records.
 
@@ -366,15 +354,19 @@ class _Deferred:
     one was handed out, is kept when no request ID is set at await time.
     """
 
-    __slots__ = ("creation", "pending", "spec")
+    __slots__ = ("creation", "owner", "pending")
 
     def __init__(self, spec: _Spec, creation: OperationScope, span: Any) -> None:
-        self.spec = spec
+        self.owner = spec
         self.creation = creation
         self.pending = [span] if span is not None else []
 
+    @property
+    def spec(self) -> _Spec:
+        return self.owner
+
     def enter(self) -> tuple[OperationScope, Any, Any]:
-        spec = self.spec
+        spec = self.owner
         scope = OperationScope(
             spec.name, _get_correlation() or self.creation.correlation_id, _get_operation()
         )
@@ -383,7 +375,9 @@ class _Deferred:
         if span is not None:
             span.attach()
         elif _OTEL_TRACE in _modules:
-            span = _start_span(spec, scope)
+            tracing = _tracing()
+            if tracing is not None:
+                span = _start_span(tracing, spec.name, scope)
         scope.boundary = _perf()
         return scope, token, span
 
@@ -397,26 +391,8 @@ class _Deferred:
     ) -> Any:
         scope, token, span = state
         _reset_operation(token)
-        _finish(self.spec, scope, result, elapsed, args, kwargs, span)
+        _finish(self.owner, scope, result, None, elapsed, args, kwargs, span)
         return result
-
-    def raised(
-        self,
-        state: tuple[OperationScope, Any, Any],
-        error: Exception,
-        elapsed: float,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
-        scope, token, span = state
-        _reset_operation(token)
-        _finish_exception(self.spec, scope, error, elapsed, args, kwargs, span)
-
-    def abandoned(
-        self, state: tuple[OperationScope, Any, Any], error: BaseException, elapsed: float
-    ) -> None:
-        _reset_operation(state[1])
-        _end_span_quietly(state[2])
 
 
 def _detach_quietly(span: Any) -> None:

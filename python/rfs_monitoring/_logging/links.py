@@ -23,12 +23,12 @@ def _metrics_collector() -> Any:
         return None
 
 
-_tracing_module: Any = None
-
-
 def _tracing() -> Any:
-    # OpenTelemetry costs nothing unless the application imported it (FastAPI does when it is
-    # installed), and little while no tracer provider is set.
+    """`rfs_monitoring.tracing` when spans may be produced, else ``None``.
+
+    OpenTelemetry costs nothing unless the application imported it (FastAPI does when it is
+    installed), and little while no tracer provider is set: the answer is kept by the tracing
+    module (`rfs_monitoring.tracing.enabled`) for as long as the providers stay the same."""
     global _tracing_module
     if _OTEL_TRACE not in _modules:
         return None
@@ -38,6 +38,9 @@ def _tracing() -> Any:
 
         _tracing_module = module
     return module if module.enabled() else None
+
+
+_tracing_module: Any = None
 
 
 def _resource_sample() -> tuple[float | None, float | None]:

@@ -4,6 +4,11 @@ A composition of the instrumentation layer (`rfs_monitoring._instrument`: the op
 and each step's own duration) and the sinks: the step's metrics sample, its span and its log
 entry. `rfs_monitoring.reactive` calls in here directly; this module never imports it back (the
 chain types are read through the instrumentation layer).
+
+A step runs on the request path, so what does not change between its passes is decided once per
+(operation, step) and kept in a `_StepSite`: the metrics handle (for the collector it came from:
+a collector swapped in is seen on the next pass) and whether the step's success and failure
+entries pass the operation's level threshold (re-read when the level table's version moves).
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rfs_monitoring._bindings import spans as _spans
 from rfs_monitoring._instrument import close_step, failure_fields
+from rfs_monitoring._instrument import collectors as _collectors
 from rfs_monitoring._logging import writer as _w
 from rfs_monitoring._logging.entry import _EVENT_STEP, _raw_entry
 from rfs_monitoring._logging.levels import _levels
-from rfs_monitoring._logging.links import _metrics_collector, _tracing
+from rfs_monitoring._logging.links import _OTEL_TRACE, _metrics_collector, _modules, _tracing
 from rfs_monitoring._logging.writer import _emit
 from rfs_monitoring.context import OperationScope, _correlation_id, _operation
 from rfs_monitoring.result import Failure
@@ -24,6 +31,82 @@ _perf = time.perf_counter
 _get_operation = _operation.get
 _reset_operation = _operation.reset
 _get_correlation = _correlation_id.get
+
+_SUCCESS_LEVEL = 20  # INFO
+_FAILURE_LEVEL = 30  # WARNING
+
+
+_NO_COLLECTOR: Any = object()  # a site's collector before its first sample
+
+
+class _StepSite:
+    """One (operation, step) pair's caches: the metrics handle and the collector it belongs
+    to, and, for the level table's ``version``, whether a success / a failure is logged."""
+
+    __slots__ = (
+        "collector",
+        "handle",
+        "log_failure",
+        "log_success",
+        "operation",
+        "step",
+        "version",
+    )
+
+    def __init__(self, operation: str, step: str) -> None:
+        self.operation = operation
+        self.step = step
+        self.collector: Any = _NO_COLLECTOR
+        self.handle: Any = None
+        self.version = -1
+        self.log_success = True
+        self.log_failure = True
+
+    def levels(self) -> None:
+        """Re-read the operation's threshold (the level table's version moved)."""
+        version = _levels.version
+        # The version is read first: a change racing with this read leaves a stale version
+        # behind, so the next pass reads again instead of keeping a stale answer.
+        threshold = _levels.threshold(self.operation)
+        self.log_success = threshold <= _SUCCESS_LEVEL
+        self.log_failure = threshold <= _FAILURE_LEVEL
+        self.version = version
+
+    def record(self, ms: float, failed: bool, code: str | None, message: str | None) -> None:
+        """The metrics sink: one pass into the process collector (`ResultMetricsCollector.step`),
+        whatever the log level; never raises."""
+        try:
+            cls = _collectors.cls
+            if cls is not None:
+                collector = getattr(cls, "_instance", None) or cls.instance()
+            else:
+                collector = _metrics_collector()
+                if collector is None:
+                    return
+            if collector is not self.collector:
+                self.handle = collector.step(self.operation, self.step)
+                self.collector = collector
+            if failed:
+                self.handle.record(ms, False, code, message)
+            else:
+                self.handle.record(ms, True)
+        except Exception:
+            _w._writer._report("metrics", "rfs-monitoring: recording a step sample failed; ignored")
+
+
+_sites: dict[tuple[str, str], _StepSite] = {}
+_MAX_SITES = 4096  # step names are user input: the cache is dropped rather than grown past this
+
+
+def _site(operation: str, step: str) -> _StepSite:
+    """The cached site of ``step`` in ``operation`` (created on its first pass)."""
+    key = (operation, step)
+    site = _sites.get(key)
+    if site is None:
+        if len(_sites) >= _MAX_SITES:
+            _sites.clear()
+        site = _sites[key] = _StepSite(operation, step)
+    return site
 
 
 def _step_entry(
@@ -36,16 +119,20 @@ def _step_entry(
     message: str | None,
     success_type: str | None,
     metadata: dict[str, Any] | None,
-    span_ids: tuple[str | None, str | None],
 ) -> None:
-    """The log sink: one entry, unless the operation's level filters it out."""
-    level = 30 if failed else 20
-    if level < _levels.threshold(scope.name):
-        return
+    """The span and log sinks: a child span of the operation's (when a tracer provider
+    records) and one entry (the caller checked the level)."""
+    trace_id = span_id = None
+    tracing = _tracing()
+    if tracing is not None:
+        try:
+            trace_id, span_id = tracing.record_step(scope, name, ms, failed, code)
+        except Exception:
+            trace_id = span_id = None
     _emit(
         _raw_entry(
             _EVENT_STEP,
-            level,
+            _FAILURE_LEVEL if failed else _SUCCESS_LEVEL,
             scope,
             name,
             failed,
@@ -55,39 +142,20 @@ def _step_entry(
             code,
             message,
             metadata,
-            span_ids[0],
-            span_ids[1],
+            trace_id,
+            span_id,
         )
     )
 
 
-def _record_step(
-    operation: str, step: str, ms: float, failed: bool, code: str | None, message: str | None
-) -> None:
-    """The metrics sink: one pass of a step into the collector (`ResultMetricsCollector.step`),
-    whatever the log level; never raises."""
-    try:
-        collector = _metrics_collector()
-        if collector is None:
-            return
-        handle = collector.step(operation, step)
-        if failed:
-            handle.record(ms, False, code, message)
-        else:
-            handle.record(ms, True)
-    except Exception:
-        _w._writer._report("metrics", "rfs-monitoring: recording a step sample failed; ignored")
-
-
-def _step_span_ids(scope: OperationScope, name: str, ms: float, failed: bool, code: Any) -> Any:
-    """The span sink: a child span of the operation's, when a tracer provider records."""
+def _step_span(scope: OperationScope, name: str, ms: float, failed: bool, code: Any) -> None:
+    """The span sink alone, for a pass whose entry the level filters out."""
     tracing = _tracing()
-    if tracing is None:
-        return (None, None)
-    try:
-        return tracing.record_step(scope, name, ms, failed, code)
-    except Exception:
-        return (None, None)
+    if tracing is not None:
+        try:
+            tracing.record_step(scope, name, ms, failed, code)
+        except Exception:
+            return
 
 
 def _observe(
@@ -102,13 +170,24 @@ def _observe(
 ) -> None:
     """Hand one pass of a step to the sinks (its error classified once); never raises."""
     try:
-        code = message = None
+        site = _sites.get((scope.name, name)) or _site(scope.name, name)
+        if site.version != _levels.version:
+            site.levels()
         if failed:
             code, message = failure_fields(error)
-        _record_step(scope.name, name, ms, failed, code, message)
-        if failed or not errors_only:
-            ids = _step_span_ids(scope, name, ms, failed, code)
-            _step_entry(scope, name, ms, failed, error, code, message, success_type, metadata, ids)
+            site.record(ms, True, code, message)
+            if site.log_failure:
+                _step_entry(scope, name, ms, True, error, code, message, None, metadata)
+            else:
+                _step_span(scope, name, ms, True, code)
+            return
+        site.record(ms, False, None, None)
+        if errors_only:
+            return
+        if site.log_success:
+            _step_entry(scope, name, ms, False, None, None, None, success_type, metadata)
+        else:
+            _step_span(scope, name, ms, False, None)
     except Exception:
         _w._writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
 
@@ -118,16 +197,61 @@ def _observe_mono_step(
 ) -> None:
     """One pass of a MonoResult chain through ``log_step(name)`` (``errors_only`` False) or
     ``log_error(name)`` (True), with the chain's ``result`` so far (exactly a `Success` or a
-    `Failure`): the step closed in its operation and handed to the sinks; never raises."""
+    `Failure`): the step closed in its operation and handed to the sinks; never raises.
+
+    A Success is the request path's common case: its sinks are written out here, in one frame
+    (the cached site's handle, the cached level answer, the tracing check, the entry)."""
     name, errors_only = spec
     try:
-        failed = result.__class__ is Failure
-        ms = close_step(scope, name, failed, started)
-        if failed:
+        if result.__class__ is Failure:
+            ms = close_step(scope, name, True, started)
             _observe(scope, name, ms, True, result.error, None, None, errors_only)
+            return
+        ms = close_step(scope, name, False, started)
+        site = _sites.get((scope.name, name)) or _site(scope.name, name)
+        cls = _collectors.cls
+        if cls is not None and site.collector is getattr(cls, "_instance", None):
+            try:
+                site.handle.record(ms, True)
+            except Exception:
+                site.record(ms, False, None, None)  # reports it
         else:
-            success_type = type(result.value).__name__
-            _observe(scope, name, ms, False, None, success_type, None, errors_only)
+            site.record(ms, False, None, None)
+        if errors_only:
+            return
+        if site.version != _levels.version:
+            site.levels()
+        if not site.log_success:
+            _step_span(scope, name, ms, False, None)
+            return
+        trace_id = span_id = None
+        trace = _modules.get(_OTEL_TRACE)
+        if trace is not None and (
+            _spans.on or _spans.provider is not getattr(trace, "_TRACER_PROVIDER", None)
+        ):  # `_tracing()`'s kept answer read inline (see `rfs_monitoring.tracing.enabled`)
+            tracing = _tracing()
+            if tracing is not None:
+                try:
+                    trace_id, span_id = tracing.record_step(scope, name, ms, False, None)
+                except Exception:
+                    trace_id = span_id = None
+        _emit(
+            _raw_entry(
+                _EVENT_STEP,
+                _SUCCESS_LEVEL,
+                scope,
+                name,
+                False,
+                ms,
+                type(result.value).__name__,
+                None,
+                None,
+                None,
+                None,
+                trace_id,
+                span_id,
+            )
+        )
     except Exception:
         _w._writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
 
