@@ -238,3 +238,59 @@ def test_steps_without_a_collector_are_still_logged(monkeypatch: pytest.MonkeyPa
     with capture_result_logs() as entries:
         assert asyncio.run(MonoResult.from_value(2).log_step("alone").to_result()) == Success(2)
     assert [entry["step_name"] for entry in entries] == ["alone"]
+
+
+def test_cached_step_handles_follow_a_swapped_collector(
+    metrics_collector: ResultMetricsCollector,
+) -> None:
+    """A step's handle is kept per (operation, step) for the collector it came from: a collector
+    installed later gets the next passes, the first one keeps what it had."""
+    _run(1)
+    fresh = ResultMetricsCollector(sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(fresh)
+    try:
+        _run(2, 0)
+        later = fresh.operation_metrics("checkout").unwrap().steps
+        assert [(s.name, s.total_requests) for s in later] == [
+            ("load", 2),
+            ("validate", 2),
+            ("checkout_error", 2),
+        ]
+    finally:
+        ResultMetricsCollector.set_instance(previous)
+        fresh.close()
+    _run(3)
+    first = metrics_collector.operation_metrics("checkout").unwrap().steps
+    assert [s.total_requests for s in first] == [2, 2, 2]
+
+
+def test_a_level_changed_at_run_time_reaches_the_cached_step_levels(
+    metrics_collector: ResultMetricsCollector,
+) -> None:
+    """Whether a step's entries pass the level is kept per (operation, step) and re-read when a
+    level changes: for the operation's own level and the global one, both ways."""
+    from rfs_monitoring.result_logging import reset_log_levels
+    from rfs_monitoring.testing import capture_result_logs
+
+    def steps_logged(*values: int) -> list[tuple[str, str]]:
+        with capture_result_logs() as entries:
+            _run(*values)
+        return [(e["step_name"], e["level"]) for e in entries if e.get("step_name")]
+
+    assert steps_logged(1) == [("load", "info"), ("validate", "info")]
+    set_log_level("WARNING", operation="checkout")
+    try:
+        assert steps_logged(1) == []
+        assert steps_logged(0) == [("validate", "warning"), ("checkout_error", "warning")]
+    finally:
+        reset_log_levels()
+    assert steps_logged(1) == [("load", "info"), ("validate", "info")]
+    set_log_level("ERROR")
+    try:
+        assert steps_logged(0) == []
+    finally:
+        set_log_level("INFO")
+    assert steps_logged(0)[0] == ("load", "info")
+    # Every pass was still recorded, whatever the level.
+    load = metrics_collector.operation_metrics("checkout").unwrap().steps[0]
+    assert load.total_requests == 6

@@ -478,3 +478,72 @@ def test_traced_calls_leave_exemplars_in_the_openmetrics_exposition(
     finally:
         ResultMetricsCollector.set_instance(previous)
         collector.close()
+
+
+def test_a_global_provider_set_after_the_first_calls_is_seen(
+    lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether spans are on is kept between calls (no call into OpenTelemetry while no provider
+    is set), yet a global provider set after the first calls gives the next call and its steps
+    their spans; going back to none stops them again."""
+
+    @log_result_operation("late_provider")
+    async def op() -> Result[int, str]:
+        return await MonoResult.from_value(1).log_step("late_step")
+
+    monkeypatch.setattr(trace_api, "_TRACER_PROVIDER", None)
+    assert asyncio.run(op()) == Success(1)
+    assert tracing.enabled() is False
+    asked: list[int] = []
+    real = tracing._tracer
+    monkeypatch.setattr(tracing, "_tracer", lambda: asked.append(1) or real())
+    assert asyncio.run(op()) == Success(1)
+    assert asked == []  # the kept answer: OpenTelemetry is not asked again
+
+    memory = InMemorySpanExporter()
+    sdk = TracerProvider()
+    sdk.add_span_processor(SimpleSpanProcessor(memory))
+    monkeypatch.setattr(trace_api, "_TRACER_PROVIDER", sdk)
+    try:
+        assert asyncio.run(op()) == Success(1)
+        names = sorted(span.name for span in memory.get_finished_spans())
+        assert names == ["late_provider", "late_step"]
+        monkeypatch.setattr(trace_api, "_TRACER_PROVIDER", None)
+        assert asyncio.run(op()) == Success(1)
+        assert len(memory.get_finished_spans()) == 2
+    finally:
+        sdk.shutdown()
+    ids = [(e.get("step_name"), e["trace_id"] is not None) for e in _entries(lines)]
+    assert ids == [
+        ("late_step", False),
+        (None, False),
+        ("late_step", False),
+        (None, False),
+        ("late_step", True),
+        (None, True),
+        ("late_step", False),
+        (None, False),
+    ]
+
+
+def test_an_override_set_after_the_first_calls_is_seen(lines: io.StringIO) -> None:
+    """`set_tracer_provider` after calls were made (the answer kept as "no spans") gives the
+    next call its span, and clearing it again stops them."""
+
+    @log_result_operation("late_override")
+    def op() -> Result[int, str]:
+        return Success(1)
+
+    op()
+    memory = InMemorySpanExporter()
+    sdk = TracerProvider()
+    sdk.add_span_processor(SimpleSpanProcessor(memory))
+    previous = tracing.set_tracer_provider(sdk)
+    try:
+        op()
+        assert [span.name for span in memory.get_finished_spans()] == ["late_override"]
+    finally:
+        tracing.set_tracer_provider(previous)
+        sdk.shutdown()
+    op()
+    assert len(memory.get_finished_spans()) == 1
