@@ -468,7 +468,7 @@ class CorrelationIdMiddleware:
 
     async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
         kind = scope.get("type")
-        if kind not in ("http", "websocket"):
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
         incoming = self._incoming_ids(scope.get("headers") or ())
@@ -485,27 +485,35 @@ class CorrelationIdMiddleware:
         else:
             scope["state"] = {"correlation_id": cid}
         id_token = _correlation_id.set(cid)
-        bound_token = _bound.set(
-            _EMPTY if request_id is None else MappingProxyType({"request_id": request_id})
-        )
-        op_token = _operation.set(None)
+        # The request starts with no bound fields (but its request_id) and no operation. Each
+        # `ContextVar.set` costs every later read of any context variable its cache, so the two
+        # are set only when they are not so already (a server's fresh request task).
+        bound_token = None
+        if request_id is not None:
+            bound_token = _bound.set(MappingProxyType({"request_id": request_id}))
+        elif _bound.get() is not _EMPTY:
+            bound_token = _bound.set(_EMPTY)
+        op_token = None if _operation.get() is None else _operation.set(None)
         header = (self._header, cid.encode("latin-1"))
+        echo = self.echo
         started = False
 
-        async def send_with_header(message: _Message) -> None:
+        def send_with_header(message: _Message) -> Awaitable[None]:
+            # Not a coroutine function: the message goes on to ``send`` without one more
+            # coroutine per message.
             nonlocal started
-            mtype = message.get("type")
-            if mtype in ("http.response.start", "websocket.accept"):
-                started = True
-                if self.echo:
-                    headers = [
-                        pair
-                        for pair in message.get("headers") or ()
-                        if pair[0].lower() != header[0]
-                    ]
-                    headers.append(header)
-                    message = {**message, "headers": headers}
-            await send(message)
+            if not started:
+                mtype = message.get("type")
+                if mtype == "http.response.start" or mtype == "websocket.accept":
+                    started = True
+                    if echo:
+                        name = header[0]
+                        headers = [
+                            pair for pair in message.get("headers") or () if pair[0].lower() != name
+                        ]
+                        headers.append(header)
+                        message = {**message, "headers": headers}
+            return send(message)
 
         try:
             await self.app(scope, receive, send_with_header)
@@ -515,8 +523,16 @@ class CorrelationIdMiddleware:
             if kind == "http" and not started:
                 await self._answer_500(scope, receive, send_with_header, exc, lambda: started)
             raise
-        _operation.reset(op_token)
-        _bound.reset(bound_token)
+        # Back to the values from before the request: set ones reset, and fields bound or an
+        # operation left current by the application cleared.
+        if op_token is not None:
+            _operation.reset(op_token)
+        elif _operation.get() is not None:
+            _operation.set(None)
+        if bound_token is not None:
+            _bound.reset(bound_token)
+        elif _bound.get() is not _EMPTY:
+            _bound.set(_EMPTY)
         _correlation_id.reset(id_token)
 
     async def _answer_500(
