@@ -387,6 +387,52 @@ async def run_in_executor(fn: Callable[..., R], *args: Any, executor: Executor |
     return await loop.run_in_executor(executor, with_current_context(fn), *args)
 
 
+def _valid_ids(
+    headers: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes]
+) -> dict[bytes, str] | None:
+    """The valid values among the ``wanted`` (lowercase) names of raw ASGI ``headers`` (first
+    occurrence of each), or ``None`` when the request carries none of them (the common case:
+    no dictionary built)."""
+    found: dict[bytes, bytes] | None = None
+    for name, value in headers:
+        # ASGI servers send lowercase names; others are lowered only when they might match.
+        if name not in wanted:
+            if name.islower():
+                continue
+            name = name.lower()
+            if name not in wanted:
+                continue
+        if found is None:
+            found = {name: value}
+        elif name not in found:
+            found[name] = value
+    if found is None:
+        return None
+    valid: dict[bytes, str] = {}
+    for name, raw in found.items():
+        if len(raw) <= _MAX_ID_LENGTH:
+            text = raw.decode("latin-1").strip()
+            if is_valid_correlation_id(text):
+                valid[name] = text
+    return valid
+
+
+_ACCEPTED_RAW = tuple(name.lower().encode("latin-1") for name in ACCEPTED_ID_HEADERS)
+_ACCEPTED_WANTED = frozenset(_ACCEPTED_RAW)
+
+
+def _accepted_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """`correlation_id_from_headers` with the accepted headers, read from raw ASGI ``headers``
+    (a request's ``scope["headers"]``) without building a headers mapping."""
+    found = _valid_ids(headers, _ACCEPTED_WANTED)
+    if found:
+        for name in _ACCEPTED_RAW:
+            cid = found.get(name)
+            if cid is not None:
+                return cid
+    return None
+
+
 _Scope = MutableMapping[str, Any]
 _Message = MutableMapping[str, Any]
 _Receive = Callable[[], Awaitable[_Message]]
@@ -431,31 +477,7 @@ class CorrelationIdMiddleware:
         self.echo = echo
 
     def _incoming_ids(self, headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, str] | None:
-        """The valid values among the accepted headers (first occurrence of each), or ``None``
-        when the request carries none of them (the common case: no dictionary built)."""
-        wanted = self._wanted
-        found: dict[bytes, bytes] | None = None
-        for name, value in headers:
-            # ASGI servers send lowercase names; others are lowered only when they might match.
-            if name not in wanted:
-                if name.islower():
-                    continue
-                name = name.lower()
-                if name not in wanted:
-                    continue
-            if found is None:
-                found = {name: value}
-            elif name not in found:
-                found[name] = value
-        if found is None:
-            return None
-        valid: dict[bytes, str] = {}
-        for name, raw in found.items():
-            if len(raw) <= _MAX_ID_LENGTH:
-                text = raw.decode("latin-1").strip()
-                if is_valid_correlation_id(text):
-                    valid[name] = text
-        return valid
+        return _valid_ids(headers, self._wanted)
 
     def _new_id(self) -> str:
         if self._generator is None:

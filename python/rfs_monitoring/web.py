@@ -75,6 +75,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rfs_monitoring.context import (
+    _accepted_id,
     correlation_context,
     correlation_id_from_headers,
     get_correlation_id,
@@ -186,7 +187,7 @@ def _incoming_id(request: Request | None, served: Response) -> str | None:
     an invalid one is ignored (never logged or echoed). A direct call with a response of its own
     takes the ID from that response's header."""
     if request is not None:
-        return correlation_id_from_headers(request.headers)
+        return _accepted_id(request.scope.get("headers") or ())
     return served.headers.get(CORRELATION_HEADER)
 
 
@@ -462,17 +463,30 @@ def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
     # FastAPI hands the request and its per-request response (whose headers are merged into
     # the one sent) to the two hidden parameters below: both are injected directly, without a
     # dependency to solve on every request.
+    direct = inspect.iscoroutinefunction(fn)
+
     async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
         served: Response | None = kwargs.pop(_SERVED_PARAM, None)
         request: Request | None = kwargs.pop(_REQUEST_PARAM, None)
         if served is None:
             return await _outcome_of(fn, args, kwargs)
-        if get_correlation_id() is not None:
+        if get_correlation_id() is None:
+            # Set the ID before the call, so the endpoint's log entries and the response agree.
+            with correlation_context(_incoming_id(request, served)) as current:
+                answer = await _serve_async(fn, args, kwargs)
+            return _with_correlation_header(answer, served, current)
+        if not direct:
             return await _serve_async(fn, args, kwargs)
-        # Set the ID before the call, so the endpoint's log entries and the response agree.
-        with correlation_context(_incoming_id(request, served)) as current:
-            answer = await _serve_async(fn, args, kwargs)
-        return _with_correlation_header(answer, served, current)
+        # The common case, served in this coroutine: an ``async def`` endpoint (the ID already
+        # set by the middleware) whose Result is a Success answers with its value.
+        try:
+            outcome = await fn(*args, **kwargs)
+            if outcome.__class__ is Success:
+                return outcome.value
+            outcome = await _settled(outcome)
+        except APIError as error:
+            return problem_response(error)
+        return _respond(outcome)
 
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
         served: Response | None = kwargs.pop(_SERVED_PARAM, None)
@@ -512,10 +526,15 @@ async def _outcome_of(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any])
     outcome = fn(*args, **kwargs)
     if inspect.isawaitable(outcome) and not is_result(outcome):  # expression's is awaitable
         outcome = await outcome
+    return await _settled(outcome)
+
+
+async def _settled(outcome: Any) -> Any:
+    """What an async endpoint's awaited value stands for: a chain it returned, run."""
     if isinstance(outcome, MonoResult):  # an async endpoint returning a chain
-        outcome = await outcome
-    elif is_chain(outcome):  # another library's chain (rfs' MonoResult, returns' FutureResult)
-        outcome = await chain_of(outcome)[0](outcome)
+        return await outcome
+    if is_chain(outcome):  # another library's chain (rfs' MonoResult, returns' FutureResult)
+        return await chain_of(outcome)[0](outcome)
     return outcome
 
 

@@ -153,14 +153,7 @@ class _Spec(_Hooks):
             if self.version == _levels.version and self.success_level < self.threshold:
                 # Filtered out: the metrics sample is all that is left to do, into the handle
                 # bound on an earlier call while its collector is still the installed one.
-                cls = _collectors.cls
-                if cls is not None and self.collector is getattr(cls, "_instance", None):
-                    try:
-                        self.handle.record(elapsed * 1000.0, True)
-                    except Exception:
-                        self.record(elapsed * 1000.0, True, None, None)  # reports it
-                else:
-                    self.record(elapsed * 1000.0, True, None, None)
+                self.record_success(elapsed * 1000.0)
                 return outcome
             _success(self, scope, outcome, elapsed)
             return outcome
@@ -186,6 +179,18 @@ class _Spec(_Hooks):
             self.threshold = _levels.threshold(self.name)
             self.version = version
         return self.threshold
+
+    def record_success(self, ms: float) -> None:
+        """`record` of a success, into the handle bound on an earlier call while its collector
+        is still the installed one; never raises."""
+        cls = _collectors.cls
+        if cls is not None and self.collector is getattr(cls, "_instance", None):
+            try:
+                self.handle.record(ms, True)
+            except Exception:
+                self.record(ms, True, None, None)  # reports it
+        else:
+            self.record(ms, True, None, None)
 
     def record(self, ms: float, ok: bool, code: str | None, message: str | None) -> None:
         """One metrics sample; never raises."""
@@ -241,7 +246,7 @@ def _success(spec: _Spec, scope: OperationScope, outcome: Any, elapsed: float) -
     """`_finish` for the common case: a Success, no extras, no span; never raises."""
     try:
         ms = elapsed * 1000.0
-        spec.record(ms, True, None, None)
+        spec.record_success(ms)
         level = spec.success_level
         if level < (
             spec.threshold if spec.version == _levels.version else spec.current_threshold()

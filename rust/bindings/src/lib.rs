@@ -960,6 +960,15 @@ fn judge_health(
 /// `classify(error)` returns `(code, message)` for a Failure's error or a raised exception;
 /// `finish(handle, value, duration_ms)` handles any return value that is neither a `Success`
 /// nor a `Failure` and returns what the caller gets.
+///
+/// `monitor_result`'s sync path, and the one place outside the Python instrumentation layer
+/// (`rfs_monitoring._instrument.wrap`) that times a call. It stays on purpose: the same
+/// decorator through `wrap` and its metrics observer costs about twice as much over the bare
+/// call (measured +0.8 to +1.2 µs against +0.47 µs for a function returning `Success` on
+/// the project's 2-core machine), and `monitor_result_vs_prometheus_timer` is held to its
+/// budget. It classifies only the two exact types itself; the error's code and message come
+/// from the layer's `failure_fields` (`classify`) and every other value goes back to the
+/// layer (`finish`), so the reading of an outcome is still written once.
 #[pyclass(frozen, dict, module = "rfs_monitoring._core", name = "Monitor")]
 struct Monitor {
     func: Py<PyAny>,
