@@ -373,6 +373,39 @@ async def test_with_the_middleware_the_request_id_is_used(app: FastAPI) -> None:
     assert assert_problem(sync_response, 400, "VALIDATION_ERROR")["correlation_id"] == "req-78"
 
 
+@pytest.mark.asyncio
+async def test_behind_the_middleware_every_kind_of_async_endpoint_is_served_the_same(
+    app: FastAPI,
+) -> None:
+    """Behind CorrelationIdMiddleware an ``async def`` endpoint is served in the wrapper's own
+    coroutine: a Success, a Failure, a returned MonoResult or FluxResult, a raised APIError, a
+    Response in a Success and another raised exception are answered as without it."""
+    app.add_middleware(CorrelationIdMiddleware)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        user = await http.get("/users/123")
+        missing = await http.get("/users/9", headers={"X-Correlation-ID": "mw-1"})
+        mono = await http.get("/mono/3")
+        batch = await http.get("/batch", params={"fail": "true"})
+        raised = await http.get("/leak", params={"kind": "raise"})
+        leaked = await http.get("/leak", params={"kind": "exception"})
+        raw = await http.get("/raw")
+        untyped = await http.get("/untyped")
+        boom = await http.get("/boom")
+    assert user.json() == {"user_id": "123", "name": "Ada"}
+    assert assert_problem(missing, 404, "NOT_FOUND")["correlation_id"] == "mw-1"
+    assert mono.json() == {"n": 3}
+    assert_problem(batch, 409, "CONFLICT")
+    assert (
+        assert_problem(raised, 429, "RATE_LIMITED")["correlation_id"]
+        == raised.headers["x-correlation-id"]
+    )
+    assert "hunter2" not in assert_problem(leaked, 500, "INTERNAL_SERVER_ERROR")["detail"]
+    assert (raw.text, untyped.json()) == ("plain", [1, "two", None])
+    assert boom.status_code == 500
+    assert boom.headers["x-correlation-id"]
+
+
 # -- OpenAPI ------------------------------------------------------------------------------------
 
 
