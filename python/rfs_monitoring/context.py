@@ -433,6 +433,22 @@ def _accepted_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+def _with_header(message: Mapping[str, Any], header: tuple[bytes, bytes]) -> dict[str, Any]:
+    """A copy of a response start ``message`` carrying ``header`` (replacing any header of
+    that name, whatever its case)."""
+    raw = message.get("headers") or ()
+    name = header[0]
+    headers = list(raw)
+    for pair in raw:
+        if pair[0].lower() == name:  # rare: the application set it itself
+            headers = [pair for pair in raw if pair[0].lower() != name]
+            break
+    headers.append(header)
+    copy = dict(message)
+    copy["headers"] = headers
+    return copy
+
+
 _Scope = MutableMapping[str, Any]
 _Message = MutableMapping[str, Any]
 _Receive = Callable[[], Awaitable[_Message]]
@@ -529,12 +545,7 @@ class CorrelationIdMiddleware:
                 if mtype == "http.response.start" or mtype == "websocket.accept":
                     started = True
                     if echo:
-                        name = header[0]
-                        headers = [
-                            pair for pair in message.get("headers") or () if pair[0].lower() != name
-                        ]
-                        headers.append(header)
-                        message = {**message, "headers": headers}
+                        message = _with_header(message, header)
             return send(message)
 
         try:
