@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import io
 import json
+import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -157,6 +158,28 @@ def test_new_ids_are_uuid4_hex_and_unique() -> None:
         parsed = uuid.UUID(cid)
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_never_draws_the_parents_next_ids() -> None:
+    """IDs are made in batches: a forked child (a pre-forked worker) drops the batch it
+    inherited and reseeds, so it never hands out the IDs its parent hands out next."""
+    new_correlation_id()  # the parent now holds a batch of its next IDs
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child exits without reporting coverage
+        try:
+            os.write(write, ",".join(new_correlation_id() for _ in range(300)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split(","))
+    os.waitpid(pid, 0)
+    parent = {new_correlation_id() for _ in range(300)}
+    assert len(child) == 300
+    assert all(uuid.UUID(cid).version == 4 for cid in child)
+    assert not child & parent
 
 
 def test_custom_generator_is_used_and_guarded() -> None:

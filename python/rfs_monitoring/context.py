@@ -111,16 +111,41 @@ _operation: ContextVar[OperationScope | None] = ContextVar("rfs_operation", defa
 # Correlation IDs must be unique, not secret: a private generator seeded from os.urandom (and
 # reseeded in forked children, so pre-forked workers never share a sequence) costs a fraction of
 # a urandom system call per ID. A private instance, so random.seed() in user code has no effect.
+# IDs are made `_BATCH` at a time, in C: one draw of random bytes, the version and variant bits
+# set on every 16-byte block with two `bytes.translate` over strided slices, one hex string cut
+# in 32-character pieces; each ID is then one `list.pop` (atomic: threads never share one).
 _rng = random.Random()
-on_fork(after_in_child=_rng.seed, name="correlation ids")
-_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
-_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
+_BATCH = 256
+_VERSION_NIBBLE = bytes((b & 0x0F) | 0x40 for b in range(256))  # byte 6: version 4
+_VARIANT_BITS = bytes((b & 0x3F) | 0x80 for b in range(256))  # byte 8: RFC 4122 variant
+_pool: list[str] = []
+
+
+def _refill() -> str:
+    block = bytearray(_rng.randbytes(16 * _BATCH))
+    block[6::16] = block[6::16].translate(_VERSION_NIBBLE)
+    block[8::16] = block[8::16].translate(_VARIANT_BITS)
+    text = block.hex()
+    fresh = [text[i : i + 32] for i in range(0, len(text), 32)]
+    cid = fresh.pop()
+    _pool.extend(fresh)
+    return cid
 
 
 def _uuid4_hex() -> str:
     # What uuid.uuid4().hex looks like (version 4, RFC 4122 variant), without the UUID object.
-    # (to_bytes().hex() is half the cost of formatting the int with "032x")
-    return ((_rng.getrandbits(128) & _VERSION_MASK) | _VERSION_BITS).to_bytes(16).hex()
+    try:
+        return _pool.pop()
+    except IndexError:
+        return _refill()
+
+
+def _reseed_in_child() -> None:
+    _pool.clear()  # the batch the parent hands out next stays the parent's
+    _rng.seed()
+
+
+on_fork(after_in_child=_reseed_in_child, name="correlation ids")
 
 
 _generator: Callable[[], str] = _uuid4_hex
