@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
@@ -358,6 +358,72 @@ async def test_without_middleware_a_generated_id_is_in_body_header_and_logs(
     assert ids == {body["correlation_id"]}
     success = await client.get("/points/1")
     assert success.headers["x-correlation-id"]
+
+
+@pytest.mark.asyncio
+async def test_without_middleware_the_requests_own_id_is_used_echoed_once_and_logged() -> None:
+    """Without the middleware an ``async def`` endpoint runs with the request's valid
+    X-Correlation-ID (else X-Request-ID, else a new one): in its entries, the problem body and
+    one X-Correlation-ID response header, even when the endpoint set that header itself."""
+    app = FastAPI()
+
+    @app.get("/items/{n}")
+    @handle_result
+    @log_result_operation("item_lookup")
+    async def item(n: int, response: Response) -> Result[int, APIError]:
+        if n == 2:
+            response.headers["X-Correlation-ID"] = "set-by-endpoint"
+        return Success(n) if n else Failure(APIError.not_found("item", n))
+
+    seen: list[dict[str, Any]] = []
+    remove = add_listener(seen.append)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            own = await http.get("/items/1", headers={"X-Correlation-ID": "own-1"})
+            fallback = await http.get(
+                "/items/0", headers={"X-Correlation-ID": "<bad>", "X-Request-ID": "req-2"}
+            )
+            fresh = await http.get("/items/1", headers={"X-Correlation-ID": "a b"})
+            replaced = await http.get("/items/2", headers={"X-Correlation-ID": "own-3"})
+    finally:
+        remove()
+    assert (own.json(), own.headers["x-correlation-id"]) == (1, "own-1")
+    assert assert_problem(fallback, 404, "NOT_FOUND")["correlation_id"] == "req-2"
+    assert fallback.headers["x-correlation-id"] == "req-2"
+    generated = fresh.headers["x-correlation-id"]
+    assert len(generated) == 32
+    assert replaced.headers.get_list("x-correlation-id") == ["own-3"]
+    logged = [entry["correlation_id"] for entry in seen if entry["operation_name"] == "item_lookup"]
+    assert logged == ["own-1", "req-2", generated, "own-3"]
+
+
+def test_an_endpoints_own_request_and_response_parameters_are_filled() -> None:
+    """FastAPI fills one parameter per kind (the wrapper's hidden one): an endpoint's own
+    ``request: Request`` and ``response: Response``, sync or async, get the same objects, and a
+    direct call still passes its own."""
+    app = FastAPI()
+
+    @app.get("/async")
+    @handle_result
+    async def with_both(request: Request, response: Response) -> Result[str, APIError]:
+        response.headers["x-seen"] = request.url.path
+        return Success("a")
+
+    @app.get("/sync")
+    @handle_result
+    def sync_response(response: Response) -> Result[str, APIError]:
+        response.set_cookie("visited", "yes")
+        return Success("s")
+
+    client = TestClient(app)
+    answered = client.get("/async")
+    assert (answered.json(), answered.headers["x-seen"]) == ("a", "/async")
+    cookie = client.get("/sync")
+    assert (cookie.json(), cookie.cookies.get("visited")) == ("s", "yes")
+    mine = Response()
+    assert sync_response(response=mine) == Success("s")
+    assert "visited=yes" in mine.headers["set-cookie"]
 
 
 @pytest.mark.asyncio

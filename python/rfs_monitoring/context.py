@@ -517,9 +517,6 @@ class CorrelationIdMiddleware:
         self._generator = generator
         self.echo = echo
 
-    def _incoming_ids(self, headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, str] | None:
-        return _valid_ids(headers, self._wanted)
-
     def _new_id(self) -> str:
         if self._generator is None:
             return _generator()
@@ -534,9 +531,9 @@ class CorrelationIdMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        incoming = self._incoming_ids(scope.get("headers") or ())
+        incoming = _valid_ids(scope.get("headers") or (), self._wanted)
         if incoming is None:
-            cid = self._new_id()
+            cid = _generator() if self._generator is None else self._new_id()
             request_id = None
         else:
             cid = next((incoming[n] for n in self._accept if n in incoming), None) or self._new_id()

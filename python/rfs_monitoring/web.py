@@ -76,6 +76,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rfs_monitoring.context import (
     _accepted_id,
+    _correlation_id,
     correlation_context,
     correlation_id_from_headers,
     get_correlation_id,
@@ -464,35 +465,62 @@ def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
     # the one sent) to the two hidden parameters below: both are injected directly, without a
     # dependency to solve on every request.
     direct = inspect.iscoroutinefunction(fn)
+    # FastAPI fills one parameter of each kind (the last: the hidden one), so an endpoint's own
+    # ``response: Response`` / ``request: Request`` gets the same objects from the wrapper.
+    own_response = _parameter_of(signature, resolved, Response)
+    own_request = _parameter_of(signature, resolved, Request)
+    fills_own = own_response is not None or own_request is not None
+
+    def fill_own(kwargs: dict[str, Any], served: Response, request: Request | None) -> None:
+        if own_response is not None and own_response not in kwargs:
+            kwargs[own_response] = served
+        if own_request is not None and own_request not in kwargs and request is not None:
+            kwargs[own_request] = request
 
     async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
         served: Response | None = kwargs.pop(_SERVED_PARAM, None)
         request: Request | None = kwargs.pop(_REQUEST_PARAM, None)
         if served is None:
             return await _outcome_of(fn, args, kwargs)
+        if fills_own:
+            fill_own(kwargs, served, request)
+        token = None
         if get_correlation_id() is None:
-            # Set the ID before the call, so the endpoint's log entries and the response agree.
-            with correlation_context(_incoming_id(request, served)) as current:
-                answer = await _serve_async(fn, args, kwargs)
-            return _with_correlation_header(answer, served, current)
-        if not direct:
+            if request is None or not direct:
+                # Set the ID before the call, so the endpoint's log entries and the response
+                # agree.
+                with correlation_context(_incoming_id(request, served)) as current:
+                    answer = await _serve_async(fn, args, kwargs)
+                return _with_correlation_header(answer, served, current)
+            # Served without the middleware: the request's valid ID (already checked) or a
+            # new one, current while the endpoint runs.
+            current = _accepted_id(request.scope.get("headers") or ()) or new_correlation_id()
+            token = _correlation_id.set(current)
+        elif not direct:
             return await _serve_async(fn, args, kwargs)
-        # The common case, served in this coroutine: an ``async def`` endpoint (the ID already
-        # set by the middleware) whose Result is a Success answers with its value.
+        # An ``async def`` endpoint, served in this coroutine: a Success answers with its value.
         try:
             outcome = await fn(*args, **kwargs)
-            if outcome.__class__ is Success:
-                return outcome.value
-            outcome = await _settled(outcome)
+            if outcome.__class__ is not Success:
+                outcome = await _settled(outcome)
         except APIError as error:
-            return problem_response(error)
-        return _respond(outcome)
+            answer = problem_response(error)
+        else:
+            answer = outcome.value if outcome.__class__ is Success else _respond(outcome)
+        finally:
+            if token is not None:
+                _correlation_id.reset(token)
+        if token is None:
+            return answer
+        return _with_correlation_header(answer, served, current)
 
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
         served: Response | None = kwargs.pop(_SERVED_PARAM, None)
         request: Request | None = kwargs.pop(_REQUEST_PARAM, None)
         if served is None:
             return fn(*args, **kwargs)
+        if fills_own:
+            fill_own(kwargs, served, request)
         if get_correlation_id() is not None:
             return _serve_sync(fn, args, kwargs)
         with correlation_context(_incoming_id(request, served)) as current:
@@ -520,6 +548,18 @@ def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
     documented = None if codes is None else [*codes, ErrorCode.INTERNAL_SERVER_ERROR]
     setattr(wrapper, _PROBLEM_RESPONSES_ATTR, problem_responses(documented))
     return typing.cast(C, wrapper)
+
+
+def _parameter_of(
+    signature: inspect.Signature, resolved: Mapping[str, Any], kind: type
+) -> str | None:
+    """The name of the endpoint's own parameter annotated with ``kind`` (a subclass of it),
+    if any."""
+    for name, parameter in signature.parameters.items():
+        annotation = resolved.get(name, parameter.annotation)
+        if isinstance(annotation, type) and issubclass(annotation, kind):
+            return name
+    return None
 
 
 async def _outcome_of(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
@@ -575,8 +615,16 @@ def _with_correlation_header(answer: Any, served: Response, correlation_id: str)
     # A returned Response is sent as is; any other value goes out in FastAPI's response, which
     # takes the headers of the per-request one.
     target = answer if isinstance(answer, Response) else served
-    target.headers[CORRELATION_HEADER] = correlation_id
+    raw = getattr(target, "raw_headers", None)
+    if isinstance(raw, list) and all(pair[0] != _CORRELATION_RAW for pair in raw):
+        # Starlette keeps header names lowercase: none of that name yet, so one is added.
+        raw.append((_CORRELATION_RAW, correlation_id.encode("latin-1")))
+    else:
+        target.headers[CORRELATION_HEADER] = correlation_id
     return answer
+
+
+_CORRELATION_RAW = CORRELATION_HEADER.lower().encode("latin-1")
 
 
 def _respond(outcome: Any) -> Any:
