@@ -294,3 +294,24 @@ def test_a_level_changed_at_run_time_reaches_the_cached_step_levels(
     # Every pass was still recorded, whatever the level.
     load = metrics_collector.operation_metrics("checkout").unwrap().steps[0]
     assert load.total_requests == 6
+
+
+def test_the_per_name_step_tables_stay_bounded() -> None:
+    """The steps a ``log_step``/``log_error`` adds are made once per name; names are user
+    input, so the tables are dropped past their bound instead of growing, and chains built
+    after that still observe their steps."""
+    from rfs_monitoring import reactive
+
+    for n in range(reactive._MAX_MARKS + 10):
+        MonoResult.from_value(n).log_step(f"name-{n}").log_error(f"name-{n}")
+    assert len(reactive._STEP_MARKS) <= reactive._MAX_MARKS
+    assert len(reactive._ERROR_MARKS) <= reactive._MAX_MARKS
+    chain = MonoResult.from_value(1).log_step("name-1").log_error("name-1").log_step("last")
+    assert [kind for kind, _ in chain._steps] == [
+        reactive._SCOPE,
+        reactive._OBSERVE,
+        reactive._OBSERVE,
+        reactive._OBSERVE,
+    ]
+    assert chain._steps[0][1] == "last"
+    assert asyncio.run(chain.to_result()) == Success(1)

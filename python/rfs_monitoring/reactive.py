@@ -100,6 +100,20 @@ def _check_seconds(name: str, value: float, *, allow_zero: bool) -> None:
         raise ValueError(f"{name} must be {bound}, got {value!r}")
 
 
+_STEP_MARKS: dict[str, tuple[_Step, _Step]] = {}
+_ERROR_MARKS: dict[str, tuple[_Step, _Step]] = {}
+_MAX_MARKS = 4096  # step names are user input: the tables are dropped rather than grown past this
+
+
+def _marks(name: str, errors_only: bool) -> tuple[_Step, _Step]:
+    """The `_SCOPE` and `_OBSERVE` steps of ``log_step(name)`` / ``log_error(name)``."""
+    table = _ERROR_MARKS if errors_only else _STEP_MARKS
+    if len(table) >= _MAX_MARKS:
+        table.clear()
+    marks = table[name] = ((_SCOPE, name), (_OBSERVE, (name, errors_only)))
+    return marks
+
+
 class MonoResult(Generic[T, E]):
     """A lazy, awaitable async computation of one ``Result[T, E]``.
 
@@ -471,12 +485,17 @@ class MonoResult(Generic[T, E]):
         return MonoResult.from_async_result(cached)
 
     def _observed(self, name: str, errors_only: bool) -> MonoResult[T, E]:
+        # The two steps an observed step adds, made once per name (chains are built per call).
+        marks = (_ERROR_MARKS if errors_only else _STEP_MARKS).get(name) or _marks(
+            name, errors_only
+        )
         steps = self._steps
-        if steps and steps[0][0] == _SCOPE:
-            steps = steps[1:]
         extended: MonoResult[Any, Any] = MonoResult()
         extended._source = self._source
-        extended._steps = ((_SCOPE, name), *steps, (_OBSERVE, (name, errors_only)))
+        if steps and steps[0][0] == _SCOPE:
+            extended._steps = (marks[0], *steps[1:], marks[1])
+        else:
+            extended._steps = (marks[0], *steps, marks[1])
         return extended
 
     def log_step(self, name: str) -> MonoResult[T, E]:
