@@ -359,6 +359,7 @@ def _cumulative(row: _core.Cumulative, operation_name: str) -> CumulativeOperati
 
 
 _STEP_FIELDS = frozenset(StepMetrics.__dataclass_fields__)
+_POINT_FIELDS = frozenset(TimeSeriesPoint.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -954,14 +955,10 @@ class ResultMetricsCollector:
                     start=_utc(p.start),
                     seconds=p.seconds,
                     total=p.total,
-                    successes=p.total - p.failures,
+                    successes=p.successes,
                     failures=p.failures,
-                    success_rate=_rate(p.total - p.failures, p.total),
-                    avg_ms=p.sum_ms / p.total if p.total else 0.0,
-                    p50_ms=p.p50_ms,
-                    p90_ms=p.p90_ms,
-                    p99_ms=p.p99_ms,
-                    max_ms=p.max_ms,
+                    success_rate=_rate(p.successes, p.total),
+                    **latency_fields(p, long=False, only=_POINT_FIELDS),
                 )
                 for p in series
             ]
