@@ -57,6 +57,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from rfs_monitoring._fork import on_fork
 from rfs_monitoring._headline import LONG_NAME, RANK
+from rfs_monitoring.exceptions import InvalidArgumentError
 from rfs_monitoring.masking import mask, mask_text
 from rfs_monitoring.result import Result
 
@@ -895,11 +896,13 @@ class AlertManager:
         history_size: int = 1000,
     ) -> None:
         if not (math.isfinite(interval) and interval > 0):
-            raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+            raise InvalidArgumentError(
+                f"interval must be a positive number of seconds, got {interval!r}"
+            )
         if not (math.isfinite(repeat_interval) and repeat_interval > 0):
-            raise ValueError(f"repeat_interval must be positive, got {repeat_interval!r}")
+            raise InvalidArgumentError(f"repeat_interval must be positive, got {repeat_interval!r}")
         if history_size < 1:
-            raise ValueError(f"history_size must be at least 1, got {history_size!r}")
+            raise InvalidArgumentError(f"history_size must be at least 1, got {history_size!r}")
         self._collector = collector
         self._clock = clock
         self.interval = interval

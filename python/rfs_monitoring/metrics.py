@@ -51,6 +51,7 @@ from rfs_monitoring._instrument import (
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
 from rfs_monitoring.errors import APIError
+from rfs_monitoring.exceptions import ClockError, InvalidArgumentError
 from rfs_monitoring.interop import read_outcome
 from rfs_monitoring.masking import echo, get_masker
 from rfs_monitoring.reactive import MonoResult
@@ -441,9 +442,9 @@ class ResultMetricsCollector:
     ) -> None:
         retention_seconds = _seconds_of(retention)
         if retention_seconds is None:
-            raise ValueError(f"retention must look like 1h, 1d or 1w, got {retention!r}")
+            raise InvalidArgumentError(f"retention must look like 1h, 1d or 1w, got {retention!r}")
         if max_steps_per_operation < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"max_steps_per_operation must be at least 1, got {max_steps_per_operation}"
             )
         self._clock: Callable[[], float] = clock if clock is not None else time.time
@@ -661,8 +662,6 @@ class ResultMetricsCollector:
         except (TypeError, ValueError):
             now = float("nan")
         if not (0.0 <= now <= _MAX_TIME):  # NaN fails every comparison
-            from rfs_monitoring.exceptions import ClockError
-
             raise ClockError(reading)
         return now
 
@@ -740,7 +739,7 @@ class ResultMetricsCollector:
     def _window_or_raise(self, time_range: object) -> int:
         window = self._window(time_range)
         if isinstance(window, Failure):
-            raise ValueError(window.error.message)
+            raise InvalidArgumentError(window.error.message)
         return window.unwrap()
 
     def operation_metrics(
@@ -898,17 +897,19 @@ class ResultMetricsCollector:
         return MonoResult.from_async_result(lambda: self.operation_metrics(name, time_range))
 
     def list_operations(self, time_range: str = "1h") -> list[str]:
-        """Names with at least one sample in the window, sorted (ValueError on a bad range)."""
+        """Names with at least one sample in the window, sorted (`InvalidArgumentError`, a
+        ``ValueError``, on a bad range)."""
         window = self._window_or_raise(time_range)
         return self._registry.operations(self._now(), window)
 
     def top_errors(self, limit: int = 10, time_range: str = "1h") -> list[ErrorSummary]:
         """The most frequent failures over every operation in the window, messages masked.
 
-        ``limit`` must be at least 1 and the range valid, else ValueError.
+        ``limit`` must be at least 1 and the range valid, else `InvalidArgumentError` (a
+        ``ValueError``).
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be an integer >= 1, got {limit!r}")
+            raise InvalidArgumentError(f"limit must be an integer >= 1, got {limit!r}")
         window = self._window_or_raise(time_range)
         return [
             ErrorSummary(

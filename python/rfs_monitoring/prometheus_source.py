@@ -32,6 +32,7 @@ import httpx
 from rfs_monitoring import _core
 from rfs_monitoring._headline import LATENCIES, Latency
 from rfs_monitoring.errors import APIError
+from rfs_monitoring.exceptions import InvalidArgumentError
 from rfs_monitoring.metrics import (
     ErrorSummary,
     OperationMetrics,
@@ -105,12 +106,16 @@ class PrometheusSource:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"the Prometheus URL must start with http:// or https://: {url!r}")
+            raise InvalidArgumentError(
+                f"the Prometheus URL must start with http:// or https://: {url!r}"
+            )
         if not (math.isfinite(timeout) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+            raise InvalidArgumentError(
+                f"timeout must be a positive number of seconds, got {timeout!r}"
+            )
         seconds = parse_time_range(retention)
         if seconds.is_failure():
-            raise ValueError(f"retention must look like 1d or 15d, got {retention!r}")
+            raise InvalidArgumentError(f"retention must look like 1d or 15d, got {retention!r}")
         self.url = url.rstrip("/")
         self.selector = selector.strip()
         self.timeout = timeout
