@@ -12,10 +12,18 @@ import inspect
 import typing
 from pathlib import Path
 
+import httpx
 import pytest
 
 from rfs_monitoring import _core, _headline
-from rfs_monitoring._headline import LATENCIES, LONG_NAME, RANK, Latencies, latency_fields
+from rfs_monitoring._headline import (
+    LATENCIES,
+    LONG_NAME,
+    RANK,
+    Latencies,
+    latency_fields,
+    latency_reader,
+)
 from rfs_monitoring.alerts import AlertMetric, AlertRule, _metric_value, rule_expression
 from rfs_monitoring.dashboard_api import OperationSummary
 from rfs_monitoring.metrics import (
@@ -25,6 +33,7 @@ from rfs_monitoring.metrics import (
     StepMetrics,
     TimeSeriesPoint,
 )
+from rfs_monitoring.prometheus_source import PrometheusSource
 from rfs_monitoring.testing import FakeClock
 
 PACKAGE = Path(_headline.__file__).parent
@@ -118,10 +127,26 @@ def test_operation_metrics_carries_every_latency() -> None:
 
 
 @pytest.mark.parametrize("record", [StepMetrics, TimeSeriesPoint, OperationSummary])
-def test_the_short_records_use_the_short_names(record: type) -> None:
-    """The contract's short records carry a subset of the table, under the short names."""
-    latency_like = {name for name in _fields(record) if name.endswith("_ms")}
-    assert latency_like <= {latency.short for latency in LATENCIES}
+def test_the_short_records_use_the_short_names_in_the_tables_order(record: type) -> None:
+    """The contract's short records carry a subset of the table, under the short names and in
+    the table's order; the two built positionally from a core headline list them last."""
+    latency_like = [name for name in _fields(record) if name.endswith("_ms")]
+    table = [latency.short for latency in LATENCIES]
+    assert set(latency_like) <= set(table)
+    assert latency_like == sorted(latency_like, key=table.index)
+    if record is not OperationSummary:
+        assert _fields(record)[-len(latency_like) :] == latency_like
+
+
+def test_a_reader_returns_a_records_latencies_in_the_tables_order(clock: FakeClock) -> None:
+    """`latency_reader` reads the latencies a record names, long or short, in table order."""
+    collector = ResultMetricsCollector(clock=clock, sample_resources=False)
+    collector.record("search", 7.0, True)
+    summary = collector._registry.summary("search", clock(), 3_600, 0)
+    assert summary is not None
+    short = latency_reader(["name", "max_ms", "p50_ms"], long=False)
+    assert short(summary) == (summary.p50_ms, summary.max_ms)
+    assert latency_reader(["p99_response_time_ms"], long=True)(summary) == (summary.p99_ms,)
 
 
 def test_the_alert_latencies_are_the_tables_short_names() -> None:
@@ -155,9 +180,7 @@ def test_records_and_alerts_agree_with_the_core(clock: FakeClock) -> None:
         assert getattr(stats, latency.long) == expected
     for metric in (m for m in typing.get_args(AlertMetric) if m in LONG_NAME):
         assert _metric_value(metrics, metric) == getattr(summary, _core_name(metric))
-    assert latency_fields(summary, long=False, only={"p50_ms", "name"}) == {
-        "p50_ms": summary.p50_ms
-    }
+    assert latency_fields(summary, long=False)["p50_ms"] == summary.p50_ms
 
 
 def test_time_series_points_are_core_headlines(clock: FakeClock) -> None:
@@ -181,6 +204,44 @@ def test_time_series_points_are_core_headlines(clock: FakeClock) -> None:
     for name in _fields(TimeSeriesPoint):
         if name.endswith("_ms"):
             assert getattr(point, name) == getattr(last, _core_name(name)), name
+
+
+def test_the_prometheus_source_asks_for_every_latency_prometheus_can_estimate() -> None:
+    """From Prometheus, `OperationMetrics` carries every latency of the table that a histogram
+    estimates (each quantile at its rank, the maximum at rank 1, the mean from sum over
+    count); Prometheus keeps no minimum, which stays 0."""
+    now = 1_700_000_000.0
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        promql = request.url.params.get("query", "")
+        asked.append(promql)
+        value = "100"
+        if promql.startswith("histogram_quantile("):
+            value = promql.removeprefix("histogram_quantile(").partition(",")[0]
+        elif promql.startswith("histogram_sum("):
+            value = "0.042"
+        elif "outcome=" in promql or "error_code" in promql or "[1h]" in promql:
+            return httpx.Response(200, json={"status": "success", "data": {"result": []}})
+        sample = {"metric": {"operation": "pay"}, "value": [now, value]}
+        return httpx.Response(200, json={"status": "success", "data": {"result": [sample]}})
+
+    source = PrometheusSource(
+        "http://prometheus.test", clock=lambda: now, transport=httpx.MockTransport(answer)
+    )
+    try:
+        metrics = source.operation_metrics("pay", "1h").unwrap()
+    finally:
+        source.close()
+    for latency in LATENCIES:
+        value = getattr(metrics, latency.long)
+        if latency.rank is None:
+            assert value == pytest.approx(42.0), latency.long
+        elif latency.rank == 0.0:
+            assert value == 0.0, latency.long
+            assert not any(q.startswith("histogram_quantile(0,") for q in asked)
+        else:
+            assert value == pytest.approx(latency.rank * 1000), latency.long
 
 
 def _core_name(short: str) -> str:

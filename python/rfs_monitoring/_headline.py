@@ -44,6 +44,7 @@ __all__ = [
     "Latency",
     "latencies_of",
     "latency_fields",
+    "latency_reader",
 ]
 
 
@@ -81,15 +82,23 @@ latencies_of: Callable[[Any], Latencies] = operator.attrgetter(
 """A core headline's latencies as a tuple, in `LATENCIES` order (one C call)."""
 
 
-def latency_fields(
-    headline: Any, *, long: bool, only: Iterable[str] | None = None
-) -> dict[str, float]:
-    """The latencies of a core headline under the long or short field names, limited to
-    ``only`` (a record's field names) when given."""
+def latency_fields(headline: Any, *, long: bool) -> dict[str, float]:
+    """The latencies of a core headline under the long or short field names."""
     names = [latency.long if long else latency.short for latency in LATENCIES]
-    values = latencies_of(headline)
-    fields = dict(zip(names, values, strict=True))
-    if only is None:
-        return fields
-    wanted = set(only)
-    return {name: value for name, value in fields.items() if name in wanted}
+    return dict(zip(names, latencies_of(headline), strict=True))
+
+
+def latency_reader(fields: Iterable[str], *, long: bool) -> Callable[[Any], tuple[float, ...]]:
+    """A reader of the core latencies a record carries: ``fields`` are the record's field
+    names; the reader returns, in `LATENCIES` order, the core headline's values for those that
+    name a latency (long or short names), one C call per headline. A record whose latency
+    fields follow `LATENCIES` order after its other fields is then built positionally."""
+    wanted = set(fields)
+    cores = [
+        latency.core for latency in LATENCIES if (latency.long if long else latency.short) in wanted
+    ]
+    getter: Callable[[Any], Any] = operator.attrgetter(*cores)
+    if len(cores) == 1:
+        return lambda headline: (getter(headline),)
+    reader: Callable[[Any], tuple[float, ...]] = getter
+    return reader

@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from rfs_monitoring import _core, _shutdown
 from rfs_monitoring._fork import on_fork
-from rfs_monitoring._headline import latencies_of, latency_fields
+from rfs_monitoring._headline import latencies_of, latency_fields, latency_reader
 from rfs_monitoring._instrument import (
     awaits_later,
     bind_collector,
@@ -359,8 +359,10 @@ def _cumulative(row: _core.Cumulative, operation_name: str) -> CumulativeOperati
     )
 
 
-_STEP_FIELDS = frozenset(StepMetrics.__dataclass_fields__)
-_POINT_FIELDS = frozenset(TimeSeriesPoint.__dataclass_fields__)
+# StepMetrics and TimeSeriesPoint list their latencies last, in the headline table's order,
+# so they are built positionally (tests/test_headline.py checks it).
+_step_latencies = latency_reader(StepMetrics.__dataclass_fields__, long=False)
+_point_latencies = latency_reader(TimeSeriesPoint.__dataclass_fields__, long=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -622,11 +624,11 @@ class ResultMetricsCollector:
                 continue
             steps.append(
                 StepMetrics(
-                    name=step,
-                    total_requests=summary.total,
-                    failed_requests=summary.failures,
-                    success_rate=_rate(summary.successes, summary.total),
-                    **latency_fields(summary, long=False, only=_STEP_FIELDS),
+                    step,
+                    summary.total,
+                    summary.failures,
+                    _rate(summary.successes, summary.total),
+                    *_step_latencies(summary),
                 )
             )
         return steps
@@ -953,13 +955,13 @@ class ResultMetricsCollector:
         return Success(
             [
                 TimeSeriesPoint(
-                    start=_utc(p.start),
-                    seconds=p.seconds,
-                    total=p.total,
-                    successes=p.successes,
-                    failures=p.failures,
-                    success_rate=_rate(p.successes, p.total),
-                    **latency_fields(p, long=False, only=_POINT_FIELDS),
+                    _utc(p.start),
+                    p.seconds,
+                    p.total,
+                    p.successes,
+                    p.failures,
+                    _rate(p.successes, p.total),
+                    *_point_latencies(p),
                 )
                 for p in series
             ]
