@@ -24,6 +24,7 @@ __all__ = [
     "NativeHistogram",
     "Point",
     "Registry",
+    "Resources",
     "SharedStatus",
     "Summary",
     "TextMasker",
@@ -226,7 +227,17 @@ class Summary(Headline):
     @property
     def window_end(self) -> float: ...
     @property
-    def resources(self) -> tuple[float, float] | None: ...
+    def resources(self) -> Resources | None: ...
+
+@final
+class Resources:
+    """The mean process resources of the samples in a window."""
+
+    @property
+    def rss_mb(self) -> float: ...
+    @property
+    def cpu_percent(self) -> float: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class Brief(Headline):

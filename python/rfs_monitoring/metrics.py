@@ -764,8 +764,11 @@ class ResultMetricsCollector:
         summary = self._registry.summary(name, now, window.unwrap(), _TOP_ERRORS_PER_OPERATION)
         if summary is None:
             return Failure(APIError.not_found("operation", name))
-        resources = summary.resources or self._fallback_resources()
-        rss_mb, cpu_percent = resources if resources is not None else (0.0, 0.0)
+        resources = summary.resources
+        if resources is not None:
+            rss_mb, cpu_percent = resources.rss_mb, resources.cpu_percent
+        else:
+            rss_mb, cpu_percent = self._fallback_resources() or (0.0, 0.0)
         return Success(
             OperationMetrics(
                 operation_name=name,

@@ -694,6 +694,30 @@ impl From<&Latency> for PyLatency {
     }
 }
 
+/// The mean process resources of the samples in a window.
+#[pyclass(
+    frozen,
+    get_all,
+    eq,
+    module = "rfs_monitoring._core",
+    name = "Resources"
+)]
+#[derive(PartialEq)]
+struct PyResources {
+    rss_mb: f64,
+    cpu_percent: f64,
+}
+
+#[pymethods]
+impl PyResources {
+    fn __repr__(&self) -> String {
+        format!(
+            "Resources(rss_mb={}, cpu_percent={})",
+            self.rss_mb, self.cpu_percent
+        )
+    }
+}
+
 /// The statistics of one operation over a window: its headline numbers and the breakdowns.
 #[pyclass(frozen, get_all, extends = PyHeadline, module = "rfs_monitoring._core", name = "Summary")]
 struct PySummary {
@@ -701,7 +725,7 @@ struct PySummary {
     top_errors: Vec<Py<PyTopError>>,
     hourly: Vec<(u8, u64)>,
     window_end: f64,
-    resources: Option<(f64, f64)>,
+    resources: Option<Py<PyResources>>,
 }
 
 impl PySummary {
@@ -715,7 +739,18 @@ impl PySummary {
                 .collect::<PyResult<_>>()?,
             hourly: s.hourly,
             window_end: s.window_end,
-            resources: s.resources,
+            resources: s
+                .resources
+                .map(|(rss_mb, cpu_percent)| {
+                    Py::new(
+                        py,
+                        PyResources {
+                            rss_mb,
+                            cpu_percent,
+                        },
+                    )
+                })
+                .transpose()?,
         });
         Py::new(py, init)
     }
@@ -1183,6 +1218,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         )?,
     )?;
     m.add_class::<PySummary>()?;
+    m.add_class::<PyResources>()?;
     m.add_class::<PyBrief>()?;
     m.add_class::<PyTopError>()?;
     m.add_class::<PyHealth>()?;
