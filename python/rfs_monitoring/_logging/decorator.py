@@ -14,6 +14,7 @@ from rfs_monitoring._instrument import (
     classify,
     defer,
     failure_fields,
+    open_operation,
     wrap,
 )
 from rfs_monitoring._instrument import collectors as _collectors
@@ -126,8 +127,7 @@ class _Spec(_Hooks):
     # -- the observer of `_instrument.wrap` ---------------------------------------------------
 
     def enter(self) -> tuple[OperationScope, Any, Any]:
-        scope = OperationScope(self.name, _get_correlation(), _get_operation())
-        token = _set_operation(scope)
+        scope, token = open_operation(self.name)
         span = None
         trace = _modules.get(_OTEL_TRACE)
         if trace is not None and (
