@@ -70,7 +70,7 @@ def configure_logging(
         raise ValueError(f"max_value_chars must be at least 16, got {max_value_chars}")
     if exit_flush_seconds < 0:
         raise ValueError(f"exit_flush_seconds must be zero or more, got {exit_flush_seconds}")
-    _w._writer.flush(10.0)
+    _w._flush_both(10.0)
     defaults = _default_config()
     _cfg._config = _Config(
         stream=stream,
@@ -83,6 +83,8 @@ def configure_logging(
     _w._writer.capacity = queue_size
     _w._writer.max_block = max_block_seconds
     _w._writer.max_bytes = max_queue_bytes
+    if _w._pipeline is not None:
+        _w._pipeline.set_limits(queue_size, max_queue_bytes, max_block_seconds)
     _w._writer._reported.clear()
     _w._writer.reported_at = -math.inf  # a new configuration's first trouble is reported at once
     _w._sigterm_wanted = flush_on_sigterm
@@ -101,6 +103,7 @@ def configure_logging(
         handler = StdlibBridgeHandler(level=number)
         target.addHandler(handler)
         _captured = (target, handler)
+    _w._select_lane()
 
 
 _captured: tuple[logging.Logger, logging.Handler] | None = None

@@ -77,6 +77,7 @@ pub mod fork;
 pub mod histogram;
 pub mod json;
 pub mod logline;
+pub mod logqueue;
 pub mod mask;
 pub mod native;
 mod registry;
