@@ -127,3 +127,26 @@ def test_health_is_typed(registry: _core.Registry, clock: FakeClock) -> None:
     assert (judged.status, judged.total, judged.failed) == ("unhealthy", 2, 1)
     with pytest.raises(AttributeError):
         health.status = "healthy"  # type: ignore[misc]
+
+
+def test_a_summarys_resources_are_typed(clock: FakeClock) -> None:
+    """The window's mean resources come as a frozen `Resources`, not an ``(rss, cpu)`` pair,
+    and fill `OperationMetrics`' averages."""
+    collector = ResultMetricsCollector(clock=clock, sample_resources=False)
+    collector.record("search", 5.0, True)
+    registry = collector._registry
+    registry.record_resources(clock(), 100.0, 10.0)
+    registry.record_resources(clock(), 200.0, 30.0)
+    summary = registry.summary("search", clock(), 3_600, 0)
+    assert summary is not None
+    resources = summary.resources
+    assert isinstance(resources, _core.Resources)
+    assert (resources.rss_mb, resources.cpu_percent) == (150.0, 20.0)
+    assert resources == summary.resources
+    assert "Resources(rss_mb=150" in repr(resources)
+    with pytest.raises(AttributeError):
+        resources.rss_mb = 0.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        iter(resources)  # type: ignore[call-overload]  # no positional pair any more
+    metrics = collector.operation_metrics("search", "1h").unwrap()
+    assert (metrics.avg_memory_usage_mb, metrics.avg_cpu_usage_percent) == (150.0, 20.0)

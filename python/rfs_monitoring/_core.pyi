@@ -2,12 +2,13 @@
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, final
+from typing import Any, Literal, final
 
 from typing_extensions import disjoint_base
 
 __all__ = [
     "DEFAULT_SENSITIVE_KEYS",
+    "LATENCIES",
     "OTHER",
     "REPLACEMENT",
     "TRACKABLE_MS",
@@ -18,11 +19,13 @@ __all__ = [
     "Handle",
     "Headline",
     "Health",
+    "Latency",
     "LogPipeline",
     "Monitor",
     "NativeHistogram",
     "Point",
     "Registry",
+    "Resources",
     "SharedStatus",
     "Summary",
     "TextMasker",
@@ -44,6 +47,28 @@ OTHER: str
 UNKNOWN_CODE: str
 DEFAULT_SENSITIVE_KEYS: list[str]
 REPLACEMENT: str
+LATENCIES: tuple[Latency, ...]
+"""The core's headline table: every latency a `Headline` carries, in field order."""
+
+@final
+class Latency:
+    """One row of the core's headline table."""
+
+    @property
+    def field(self) -> str:
+        """The `Headline` attribute (``p50_ms``, ``mean_ms``)."""
+    @property
+    def statistic(self) -> Literal["mean", "min", "max", "quantile"]: ...
+    @property
+    def rank(self) -> float | None:
+        """The rank it is the nearest-rank quantile of (0 for min, 1 for max, None for mean)."""
+    @property
+    def short(self) -> str:
+        """The short name of the contract (``p50_ms``, ``avg_ms``)."""
+    @property
+    def long(self) -> str:
+        """The long name of the contract (``p50_response_time_ms``)."""
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class Registry:
@@ -157,7 +182,8 @@ class Handle:
 
 @disjoint_base
 class Headline:
-    """The headline numbers of one operation over a window (base of `Summary` and `Brief`)."""
+    """The headline numbers of one operation over a window (base of `Summary`, `Brief` and
+    `Point`): one latency attribute per row of `LATENCIES`."""
 
     @property
     def total(self) -> int: ...
@@ -201,7 +227,17 @@ class Summary(Headline):
     @property
     def window_end(self) -> float: ...
     @property
-    def resources(self) -> tuple[float, float] | None: ...
+    def resources(self) -> Resources | None: ...
+
+@final
+class Resources:
+    """The mean process resources of the samples in a window."""
+
+    @property
+    def rss_mb(self) -> float: ...
+    @property
+    def cpu_percent(self) -> float: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class Brief(Headline):
@@ -246,28 +282,14 @@ class TopError:
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
-class Point:
-    """The samples of one operation that started in ``[start, start + seconds)``."""
+class Point(Headline):
+    """The samples of one operation that started in ``[start, start + seconds)``: their
+    headline numbers (throughput over the point's width)."""
 
     @property
     def start(self) -> float: ...
     @property
     def seconds(self) -> int: ...
-    @property
-    def total(self) -> int: ...
-    @property
-    def failures(self) -> int: ...
-    @property
-    def sum_ms(self) -> float: ...
-    @property
-    def p50_ms(self) -> float: ...
-    @property
-    def p90_ms(self) -> float: ...
-    @property
-    def p99_ms(self) -> float: ...
-    @property
-    def max_ms(self) -> float: ...
-    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class Exemplar:

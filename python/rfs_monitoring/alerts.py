@@ -56,7 +56,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.json_schema import SkipJsonSchema
 
 from rfs_monitoring._fork import on_fork
-from rfs_monitoring._headline import LONG_NAME
+from rfs_monitoring._headline import LONG_NAME, RANK
+from rfs_monitoring.exceptions import InvalidArgumentError
 from rfs_monitoring.masking import mask, mask_text
 from rfs_monitoring.result import Result
 
@@ -137,12 +138,12 @@ def _metric_value(metrics: _Metrics, metric: AlertMetric) -> float:
         case "error_rate":
             total = metrics.total_requests
             return metrics.failed_requests / total if total else 0.0
-        case "p50_ms" | "p90_ms" | "p99_ms" | "avg_ms" | "max_ms":
-            return float(getattr(metrics, LONG_NAME[metric]))
         case "rps":
             return float(metrics.throughput_rps)
         case "error_count":
             return float(metrics.failed_requests)
+        case _:  # a headline latency, read under its long name
+            return float(getattr(metrics, LONG_NAME[metric]))
 
 
 class AlertRule(BaseModel):
@@ -505,9 +506,6 @@ def _masked_labels(labels: dict[str, str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in masked.items()}
 
 
-_QUANTILES = {"p50_ms": "0.5", "p90_ms": "0.9", "p99_ms": "0.99", "max_ms": "1"}
-
-
 def _promql_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -543,10 +541,6 @@ def rule_expression(rule: AlertRule, selector: str = "") -> str:
         case "success_rate" | "error_rate":
             outcome = 'outcome="success"' if rule.metric == "success_rate" else 'outcome="error"'
             expr = f"{per_operation('rate', 'rfs_operations_total', outcome)} / {total}"
-        case "p50_ms" | "p90_ms" | "p99_ms" | "max_ms":
-            rates = f"rate({series('rfs_operation_duration_seconds_bucket')})"
-            buckets = f"sum by (operation, le) ({rates})"
-            expr = f"histogram_quantile({_QUANTILES[rule.metric]}, {buckets}) * 1000"
         case "avg_ms":
             expr = (
                 f"{per_operation('rate', 'rfs_operation_duration_seconds_sum')} / "
@@ -556,6 +550,10 @@ def rule_expression(rule: AlertRule, selector: str = "") -> str:
             expr = total
         case "error_count":
             expr = per_operation("increase", "rfs_operations_total", 'outcome="error"')
+        case _:  # a quantile of the headline table (max_ms is its rank 1)
+            rates = f"rate({series('rfs_operation_duration_seconds_bucket')})"
+            buckets = f"sum by (operation, le) ({rates})"
+            expr = f"histogram_quantile({RANK[rule.metric]:g}, {buckets}) * 1000"
     condition = f"({expr}) {rule.op} {rule.threshold!r}"
     if rule.min_requests > 0:
         requests = per_operation("increase", "rfs_operations_total")
@@ -898,11 +896,13 @@ class AlertManager:
         history_size: int = 1000,
     ) -> None:
         if not (math.isfinite(interval) and interval > 0):
-            raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+            raise InvalidArgumentError(
+                f"interval must be a positive number of seconds, got {interval!r}"
+            )
         if not (math.isfinite(repeat_interval) and repeat_interval > 0):
-            raise ValueError(f"repeat_interval must be positive, got {repeat_interval!r}")
+            raise InvalidArgumentError(f"repeat_interval must be positive, got {repeat_interval!r}")
         if history_size < 1:
-            raise ValueError(f"history_size must be at least 1, got {history_size!r}")
+            raise InvalidArgumentError(f"history_size must be at least 1, got {history_size!r}")
         self._collector = collector
         self._clock = clock
         self.interval = interval

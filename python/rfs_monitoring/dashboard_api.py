@@ -84,6 +84,7 @@ from rfs_monitoring.alerts import (
 )
 from rfs_monitoring.context import correlation_id_from_headers
 from rfs_monitoring.errors import APIError, ErrorCode
+from rfs_monitoring.exceptions import InvalidArgumentError
 from rfs_monitoring.masking import mask
 from rfs_monitoring.metrics import (
     SHARED_DIR_ENV,
@@ -689,7 +690,7 @@ def monitoring_router(
     ``unhealthy_below`` and ``degraded`` below ``degraded_below`` (0 <= unhealthy_below <=
     degraded_below <= 1), once its window holds ``health_min_requests`` requests; the values
     show in the route's OpenAPI description and in each answer's ``thresholds``. A bad value is
-    a `ValueError` here.
+    an `InvalidArgumentError` (a `ValueError`) here.
 
     ``source`` answers the data routes (operations, metrics, time series, health, top errors)
     from a Prometheus server over the whole fleet instead of this process
@@ -699,9 +700,11 @@ def monitoring_router(
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
     if token is not None and not token.strip():
-        raise ValueError("token must not be blank")
+        raise InvalidArgumentError("token must not be blank")
     if protect_reads and auth is None and token is None:
-        raise ValueError(f"protect_reads=True needs auth=... or token=... (or {TOKEN_ENV})")
+        raise InvalidArgumentError(
+            f"protect_reads=True needs auth=... or token=... (or {TOKEN_ENV})"
+        )
     limits = _health_thresholds(degraded_below, unhealthy_below, health_min_requests)
 
     def local() -> ResultMetricsCollector:
@@ -1035,12 +1038,14 @@ def _health_thresholds(
     if not all(isinstance(r, int | float) and not isinstance(r, bool) for r in rates) or not (
         0.0 <= unhealthy_below <= degraded_below <= 1.0
     ):
-        raise ValueError(
+        raise InvalidArgumentError(
             "health thresholds need 0 <= unhealthy_below <= degraded_below <= 1, got "
             f"unhealthy_below={unhealthy_below!r}, degraded_below={degraded_below!r}"
         )
     if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 1:
-        raise ValueError(f"health_min_requests must be an integer >= 1, got {min_requests!r}")
+        raise InvalidArgumentError(
+            f"health_min_requests must be an integer >= 1, got {min_requests!r}"
+        )
     return HealthThresholds(
         degraded_below=float(degraded_below),
         unhealthy_below=float(unhealthy_below),

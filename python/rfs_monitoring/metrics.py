@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from rfs_monitoring import _core, _shutdown
 from rfs_monitoring._fork import on_fork
-from rfs_monitoring._headline import latencies_of, latency_fields
+from rfs_monitoring._headline import latencies_of, latency_fields, latency_reader
 from rfs_monitoring._instrument import (
     awaits_later,
     bind_collector,
@@ -51,6 +51,7 @@ from rfs_monitoring._instrument import (
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring._sampler import ResourceSampler
 from rfs_monitoring.errors import APIError
+from rfs_monitoring.exceptions import ClockError, InvalidArgumentError
 from rfs_monitoring.interop import read_outcome
 from rfs_monitoring.masking import echo, get_masker
 from rfs_monitoring.reactive import MonoResult
@@ -358,7 +359,10 @@ def _cumulative(row: _core.Cumulative, operation_name: str) -> CumulativeOperati
     )
 
 
-_STEP_FIELDS = frozenset(StepMetrics.__dataclass_fields__)
+# StepMetrics and TimeSeriesPoint list their latencies last, in the headline table's order,
+# so they are built positionally (tests/test_headline.py checks it).
+_step_latencies = latency_reader(StepMetrics.__dataclass_fields__, long=False)
+_point_latencies = latency_reader(TimeSeriesPoint.__dataclass_fields__, long=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,9 +444,9 @@ class ResultMetricsCollector:
     ) -> None:
         retention_seconds = _seconds_of(retention)
         if retention_seconds is None:
-            raise ValueError(f"retention must look like 1h, 1d or 1w, got {retention!r}")
+            raise InvalidArgumentError(f"retention must look like 1h, 1d or 1w, got {retention!r}")
         if max_steps_per_operation < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"max_steps_per_operation must be at least 1, got {max_steps_per_operation}"
             )
         self._clock: Callable[[], float] = clock if clock is not None else time.time
@@ -620,11 +624,11 @@ class ResultMetricsCollector:
                 continue
             steps.append(
                 StepMetrics(
-                    name=step,
-                    total_requests=summary.total,
-                    failed_requests=summary.failures,
-                    success_rate=_rate(summary.successes, summary.total),
-                    **latency_fields(summary, long=False, only=_STEP_FIELDS),
+                    step,
+                    summary.total,
+                    summary.failures,
+                    _rate(summary.successes, summary.total),
+                    *_step_latencies(summary),
                 )
             )
         return steps
@@ -660,8 +664,6 @@ class ResultMetricsCollector:
         except (TypeError, ValueError):
             now = float("nan")
         if not (0.0 <= now <= _MAX_TIME):  # NaN fails every comparison
-            from rfs_monitoring.exceptions import ClockError
-
             raise ClockError(reading)
         return now
 
@@ -739,7 +741,7 @@ class ResultMetricsCollector:
     def _window_or_raise(self, time_range: object) -> int:
         window = self._window(time_range)
         if isinstance(window, Failure):
-            raise ValueError(window.error.message)
+            raise InvalidArgumentError(window.error.message)
         return window.unwrap()
 
     def operation_metrics(
@@ -762,8 +764,11 @@ class ResultMetricsCollector:
         summary = self._registry.summary(name, now, window.unwrap(), _TOP_ERRORS_PER_OPERATION)
         if summary is None:
             return Failure(APIError.not_found("operation", name))
-        resources = summary.resources or self._fallback_resources()
-        rss_mb, cpu_percent = resources if resources is not None else (0.0, 0.0)
+        resources = summary.resources
+        if resources is not None:
+            rss_mb, cpu_percent = resources.rss_mb, resources.cpu_percent
+        else:
+            rss_mb, cpu_percent = self._fallback_resources() or (0.0, 0.0)
         return Success(
             OperationMetrics(
                 operation_name=name,
@@ -897,17 +902,19 @@ class ResultMetricsCollector:
         return MonoResult.from_async_result(lambda: self.operation_metrics(name, time_range))
 
     def list_operations(self, time_range: str = "1h") -> list[str]:
-        """Names with at least one sample in the window, sorted (ValueError on a bad range)."""
+        """Names with at least one sample in the window, sorted (`InvalidArgumentError`, a
+        ``ValueError``, on a bad range)."""
         window = self._window_or_raise(time_range)
         return self._registry.operations(self._now(), window)
 
     def top_errors(self, limit: int = 10, time_range: str = "1h") -> list[ErrorSummary]:
         """The most frequent failures over every operation in the window, messages masked.
 
-        ``limit`` must be at least 1 and the range valid, else ValueError.
+        ``limit`` must be at least 1 and the range valid, else `InvalidArgumentError` (a
+        ``ValueError``).
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be an integer >= 1, got {limit!r}")
+            raise InvalidArgumentError(f"limit must be an integer >= 1, got {limit!r}")
         window = self._window_or_raise(time_range)
         return [
             ErrorSummary(
@@ -951,17 +958,13 @@ class ResultMetricsCollector:
         return Success(
             [
                 TimeSeriesPoint(
-                    start=_utc(p.start),
-                    seconds=p.seconds,
-                    total=p.total,
-                    successes=p.total - p.failures,
-                    failures=p.failures,
-                    success_rate=_rate(p.total - p.failures, p.total),
-                    avg_ms=p.sum_ms / p.total if p.total else 0.0,
-                    p50_ms=p.p50_ms,
-                    p90_ms=p.p90_ms,
-                    p99_ms=p.p99_ms,
-                    max_ms=p.max_ms,
+                    _utc(p.start),
+                    p.seconds,
+                    p.total,
+                    p.successes,
+                    p.failures,
+                    _rate(p.successes, p.total),
+                    *_point_latencies(p),
                 )
                 for p in series
             ]

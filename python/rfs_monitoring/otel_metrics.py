@@ -56,6 +56,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from rfs_monitoring._core import __version__
+from rfs_monitoring.exceptions import InvalidArgumentError
 from rfs_monitoring.metrics import CumulativeOperation, ResultMetricsCollector
 
 __all__ = ["bridge_metrics", "metrics_data"]
@@ -218,7 +219,7 @@ def bridge_metrics(
     """
     original: Callable[..., Any] | None = getattr(reader, "_collect", None)
     if original is None:
-        raise ValueError(
+        raise InvalidArgumentError(
             "bridge_metrics: give the reader to a MeterProvider first "
             "(MeterProvider(metric_readers=[reader])), then bridge it"
         )

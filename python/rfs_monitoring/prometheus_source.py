@@ -30,7 +30,9 @@ from typing import Any
 import httpx
 
 from rfs_monitoring import _core
+from rfs_monitoring._headline import LATENCIES, Latency
 from rfs_monitoring.errors import APIError
+from rfs_monitoring.exceptions import InvalidArgumentError
 from rfs_monitoring.metrics import (
     ErrorSummary,
     OperationMetrics,
@@ -45,6 +47,11 @@ __all__ = ["PrometheusSource"]
 _DURATION = "rfs_operation_duration_seconds"
 _ERROR = 'outcome="error"'
 _STEP_DURATION = "rfs_step_duration_seconds"
+# Prometheus keeps no minimum: every other headline latency is a quantile of the histogram
+# (the maximum its rank 1) or, for the mean, its sum over its count.
+_ESTIMATED = tuple(latency for latency in LATENCIES if latency.rank != 0.0)
+# What the short records (`StepMetrics`, `TimeSeriesPoint`, the operations list) carry.
+_SHORT = tuple(row for row in _ESTIMATED if row.short in StepMetrics.__dataclass_fields__)
 
 
 class _PrometheusError(Exception):
@@ -66,6 +73,13 @@ def _increase(series: str, window: str) -> str:
     """The increase of a counter over the window, counting a series born inside it from zero:
     ``increase()`` alone skips a new series' first sample (a new error code's first burst)."""
     return f"(increase({series}[{window}]) and {series} offset {window}) or {series}"
+
+
+def _latency_promql(latency: Latency, rates: str) -> str:
+    """The PromQL of one headline latency, in seconds, over a histogram's ``rates``."""
+    if latency.rank is None:
+        return f"histogram_sum({rates}) / histogram_count({rates})"
+    return f"histogram_quantile({latency.rank:g}, {rates})"
 
 
 def _escape(value: str) -> str:
@@ -92,12 +106,16 @@ class PrometheusSource:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"the Prometheus URL must start with http:// or https://: {url!r}")
+            raise InvalidArgumentError(
+                f"the Prometheus URL must start with http:// or https://: {url!r}"
+            )
         if not (math.isfinite(timeout) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+            raise InvalidArgumentError(
+                f"timeout must be a positive number of seconds, got {timeout!r}"
+            )
         seconds = parse_time_range(retention)
         if seconds.is_failure():
-            raise ValueError(f"retention must look like 1d or 15d, got {retention!r}")
+            raise InvalidArgumentError(f"retention must look like 1d or 15d, got {retention!r}")
         self.url = url.rstrip("/")
         self.selector = selector.strip()
         self.timeout = timeout
@@ -180,10 +198,15 @@ class PrometheusSource:
         return None
 
     def _headlines(
-        self, window: int, now: float, operation: str | None = None, family: str = _DURATION
+        self,
+        window: int,
+        now: float,
+        operation: str | None = None,
+        family: str = _DURATION,
+        latencies: tuple[Latency, ...] = _SHORT,
     ) -> dict[str, dict[str, float]]:
-        """Per operation (or per step of ``operation``): total, failures, avg/p50/p90/p99/max
-        milliseconds and rps over the window."""
+        """Per operation (or per step of ``operation``): total, failures, rps and the
+        ``latencies`` (milliseconds, under their short names) over the window."""
         w = f"{window}s"
         label = "operation" if operation is None else "step"
         scope = () if operation is None else (f'operation="{_escape(operation)}"',)
@@ -193,26 +216,20 @@ class PrometheusSource:
         totals = self._by(label, f"sum by ({label}) ({all_calls})", now)
         errors = self._by(label, f"sum by ({label}) ({failed_calls})", now)
         rates = f"sum by ({label}) (rate({family}{self._matchers(*scope)}[{w}]))"
-        quantiles = {
-            q: self._by(label, f"histogram_quantile({q}, {rates})", now)
-            for q in ("0.5", "0.9", "0.99", "1")
+        seconds = {
+            latency.short: self._by(label, _latency_promql(latency, rates), now)
+            for latency in latencies
         }
-        averages = self._by(label, f"histogram_sum({rates}) / histogram_count({rates})", now)
         rows: dict[str, dict[str, float]] = {}
         for name, total in totals.items():
             count = round(total)
             if count <= 0 or not name:
                 continue
-            rows[name] = {
-                "total": count,
-                "failures": min(count, round(errors.get(name, 0.0))),
-                "avg_ms": averages.get(name, 0.0) * 1000,
-                "p50_ms": quantiles["0.5"].get(name, 0.0) * 1000,
-                "p90_ms": quantiles["0.9"].get(name, 0.0) * 1000,
-                "p99_ms": quantiles["0.99"].get(name, 0.0) * 1000,
-                "max_ms": quantiles["1"].get(name, 0.0) * 1000,
-                "rps": total / window,
-            }
+            row = {short: by_name.get(name, 0.0) * 1000 for short, by_name in seconds.items()}
+            row["total"] = count
+            row["failures"] = min(count, round(errors.get(name, 0.0)))
+            row["rps"] = total / window
+            rows[name] = row
         return rows
 
     def _guarded(self, query: Callable[[], Any]) -> Result[Any, APIError]:
@@ -240,11 +257,7 @@ class PrometheusSource:
                             "total_requests": int(h["total"]),
                             "failed_requests": int(h["failures"]),
                             "success_rate": (h["total"] - h["failures"]) / h["total"],
-                            "avg_ms": h["avg_ms"],
-                            "p50_ms": h["p50_ms"],
-                            "p90_ms": h["p90_ms"],
-                            "p99_ms": h["p99_ms"],
-                            "max_ms": h["max_ms"],
+                            **{latency.short: h[latency.short] for latency in _SHORT},
                             "rps": h["rps"],
                         }
                         for name, h in sorted(self._headlines(window, now).items())
@@ -299,7 +312,7 @@ class PrometheusSource:
     def _operation_metrics(
         self, name: str, time_range: str, now: float, window: int
     ) -> OperationMetrics:
-        rows = self._headlines(window, now)
+        rows = self._headlines(window, now, latencies=_ESTIMATED)
         h = rows.get(name)
         if h is None:
             raise _PrometheusError(APIError.not_found("operation", name))
@@ -330,11 +343,7 @@ class PrometheusSource:
                 total_requests=int(s["total"]),
                 failed_requests=int(s["failures"]),
                 success_rate=(s["total"] - s["failures"]) / s["total"],
-                avg_ms=s["avg_ms"],
-                p50_ms=s["p50_ms"],
-                p90_ms=s["p90_ms"],
-                p99_ms=s["p99_ms"],
-                max_ms=s["max_ms"],
+                **{latency.short: s[latency.short] for latency in _SHORT},
             )
             for step, s in sorted(self._headlines(window, now, name, _STEP_DURATION).items())
         ]
@@ -346,11 +355,7 @@ class PrometheusSource:
             successful_requests=total - failures,
             failed_requests=failures,
             success_rate=(total - failures) / total,
-            avg_response_time_ms=h["avg_ms"],
-            p50_response_time_ms=h["p50_ms"],
-            p90_response_time_ms=h["p90_ms"],
-            p99_response_time_ms=h["p99_ms"],
-            max_response_time_ms=h["max_ms"],
+            **{latency.long: h[latency.short] for latency in _ESTIMATED},
             error_breakdown=breakdown,
             top_errors=sorted(breakdown.items(), key=lambda item: -item[1])[:10],
             avg_memory_usage_mb=0.0,
@@ -389,10 +394,7 @@ class PrometheusSource:
         total = values(f"sum(increase(rfs_operations_total{self._matchers(scope)}[{s}]))")
         errors = values(f"sum(increase(rfs_operations_total{self._matchers(scope, _ERROR)}[{s}]))")
         rates = f"sum(rate({_DURATION}{self._matchers(scope)}[{s}]))"
-        quantiles = {
-            q: values(f"histogram_quantile({q}, {rates})") for q in ("0.5", "0.9", "0.99", "1")
-        }
-        averages = values(f"histogram_sum({rates}) / histogram_count({rates})")
+        seconds = {latency.short: values(_latency_promql(latency, rates)) for latency in _SHORT}
         series = []
         for at in sorted(total):
             count = round(total[at])
@@ -405,11 +407,7 @@ class PrometheusSource:
                     successes=count - failed,
                     failures=failed,
                     success_rate=(count - failed) / count if count else 1.0,
-                    avg_ms=averages.get(at, 0.0) * 1000,
-                    p50_ms=quantiles["0.5"].get(at, 0.0) * 1000,
-                    p90_ms=quantiles["0.9"].get(at, 0.0) * 1000,
-                    p99_ms=quantiles["0.99"].get(at, 0.0) * 1000,
-                    max_ms=quantiles["1"].get(at, 0.0) * 1000,
+                    **{short: by_time.get(at, 0.0) * 1000 for short, by_time in seconds.items()},
                 )
             )
         return series

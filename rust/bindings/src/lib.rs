@@ -18,8 +18,9 @@ mod logline;
 mod logpipe;
 
 use rfs_monitoring_core::{
-    valid_time, Brief, Config, Cumulative, ForkGate, Headline, OpId, Outcome, Point, Registry,
-    SharedError, SharedOptions, SharedStatus, Summary, TopError, Worker,
+    valid_time, Brief, Config, Cumulative, ForkGate, Headline, Latencies, Latency, OpId, Outcome,
+    Point, Registry, SharedError, SharedOptions, SharedStatus, Statistic, Summary, TopError,
+    Worker, LATENCIES,
 };
 
 /// Held closed by the fork hooks (`_fork_prepare` / `_fork_done`) around `fork()`, so no
@@ -331,12 +332,7 @@ impl PyRegistry {
     ) -> PyResult<Option<Vec<Py<PyPoint>>>> {
         let inner = &self.inner;
         detached(py, || inner.series(name, now, window, points))
-            .map(|points| {
-                points
-                    .into_iter()
-                    .map(|p| Py::new(py, PyPoint::from(p)))
-                    .collect()
-            })
+            .map(|points| points.into_iter().map(|p| PyPoint::create(py, p)).collect())
             .transpose()
     }
 
@@ -433,44 +429,32 @@ impl From<TopError> for PyTopError {
     }
 }
 
-/// The samples of one operation that started in `[start, start + seconds)`.
-#[pyclass(frozen, get_all, eq, module = "rfs_monitoring._core", name = "Point")]
-#[derive(PartialEq)]
+/// The samples of one operation that started in `[start, start + seconds)`: their headline
+/// numbers (throughput over the point's width).
+#[pyclass(frozen, get_all, extends = PyHeadline, module = "rfs_monitoring._core", name = "Point")]
 struct PyPoint {
     start: f64,
     seconds: u64,
-    total: u64,
-    failures: u64,
-    sum_ms: f64,
-    p50_ms: f64,
-    p90_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
 }
 
 #[pymethods]
 impl PyPoint {
-    fn __repr__(&self) -> String {
+    fn __repr__(slf: PyRef<'_, Self>) -> String {
+        let headline = slf.as_super();
         format!(
             "Point(start={}, seconds={}, total={}, failures={})",
-            self.start, self.seconds, self.total, self.failures
+            slf.start, slf.seconds, headline.total, headline.failures
         )
     }
 }
 
-impl From<Point> for PyPoint {
-    fn from(p: Point) -> Self {
-        Self {
+impl PyPoint {
+    fn create(py: Python<'_>, p: Point) -> PyResult<Py<Self>> {
+        let init = PyClassInitializer::from(PyHeadline::from(p.headline)).add_subclass(Self {
             start: p.start,
             seconds: p.seconds,
-            total: p.total,
-            failures: p.failures,
-            sum_ms: p.sum_ms,
-            p50_ms: p.p50_ms,
-            p90_ms: p.p90_ms,
-            p99_ms: p.p99_ms,
-            max_ms: p.max_ms,
-        }
+        });
+        Py::new(py, init)
     }
 }
 
@@ -631,49 +615,107 @@ impl From<SharedStatus> for PySharedStatus {
     }
 }
 
-/// The headline numbers of one operation over a window: the base of `Summary` and `Brief`.
+/// Defines `PyHeadline` (the `Headline` pyclass) and its conversion from the core's
+/// `Headline`, one attribute per row of the core's headline table.
+macro_rules! py_headline {
+    ($($(#[$doc:meta])* $field:ident: $stat:ident $(($rank:literal))?, $short:literal, $long:literal;)*) => {
+        /// The headline numbers of one operation over a window: the base of `Summary`, `Brief`
+        /// and `Point`.
+        #[pyclass(
+            frozen,
+            get_all,
+            subclass,
+            module = "rfs_monitoring._core",
+            name = "Headline"
+        )]
+        struct PyHeadline {
+            total: u64,
+            successes: u64,
+            failures: u64,
+            sum_ms: f64,
+            $($(#[$doc])* $field: f64,)*
+            window_start: f64,
+            throughput_rps: f64,
+        }
+
+        impl From<Headline> for PyHeadline {
+            fn from(h: Headline) -> Self {
+                Self {
+                    total: h.total,
+                    successes: h.successes,
+                    failures: h.failures,
+                    sum_ms: h.sum_ms,
+                    $($field: h.latencies.$field,)*
+                    window_start: h.window_start,
+                    throughput_rps: h.throughput_rps,
+                }
+            }
+        }
+    };
+}
+
+rfs_monitoring_core::with_latencies!(py_headline);
+
+/// One row of the core's headline table: the `Headline` attribute, the statistic, the rank it
+/// is the nearest-rank quantile of (`None` for the mean) and the Python contract's names.
+#[pyclass(frozen, get_all, eq, module = "rfs_monitoring._core", name = "Latency")]
+#[derive(PartialEq)]
+struct PyLatency {
+    field: &'static str,
+    statistic: &'static str,
+    rank: Option<f64>,
+    short: &'static str,
+    long: &'static str,
+}
+
+#[pymethods]
+impl PyLatency {
+    fn __repr__(&self) -> String {
+        format!(
+            "Latency(field={:?}, statistic={:?})",
+            self.field, self.statistic
+        )
+    }
+}
+
+impl From<&Latency> for PyLatency {
+    fn from(l: &Latency) -> Self {
+        Self {
+            field: l.field,
+            statistic: match l.statistic {
+                Statistic::Mean => "mean",
+                Statistic::Min => "min",
+                Statistic::Max => "max",
+                Statistic::Quantile(_) => "quantile",
+            },
+            rank: l.statistic.rank(),
+            short: l.short,
+            long: l.long,
+        }
+    }
+}
+
+/// The mean process resources of the samples in a window.
 #[pyclass(
     frozen,
     get_all,
-    subclass,
+    eq,
     module = "rfs_monitoring._core",
-    name = "Headline"
+    name = "Resources"
 )]
-struct PyHeadline {
-    total: u64,
-    successes: u64,
-    failures: u64,
-    sum_ms: f64,
-    mean_ms: f64,
-    min_ms: f64,
-    max_ms: f64,
-    p50_ms: f64,
-    p90_ms: f64,
-    p95_ms: f64,
-    p99_ms: f64,
-    p999_ms: f64,
-    window_start: f64,
-    throughput_rps: f64,
+#[derive(PartialEq)]
+struct PyResources {
+    rss_mb: f64,
+    cpu_percent: f64,
 }
 
-impl From<Headline> for PyHeadline {
-    fn from(h: Headline) -> Self {
-        Self {
-            total: h.total,
-            successes: h.successes,
-            failures: h.failures,
-            sum_ms: h.sum_ms,
-            mean_ms: h.mean_ms,
-            min_ms: h.min_ms,
-            max_ms: h.max_ms,
-            p50_ms: h.p50_ms,
-            p90_ms: h.p90_ms,
-            p95_ms: h.p95_ms,
-            p99_ms: h.p99_ms,
-            p999_ms: h.p999_ms,
-            window_start: h.window_start,
-            throughput_rps: h.throughput_rps,
-        }
+#[pymethods]
+impl PyResources {
+    fn __repr__(&self) -> String {
+        format!(
+            "Resources(rss_mb={}, cpu_percent={})",
+            self.rss_mb, self.cpu_percent
+        )
     }
 }
 
@@ -684,7 +726,7 @@ struct PySummary {
     top_errors: Vec<Py<PyTopError>>,
     hourly: Vec<(u8, u64)>,
     window_end: f64,
-    resources: Option<(f64, f64)>,
+    resources: Option<Py<PyResources>>,
 }
 
 impl PySummary {
@@ -698,7 +740,18 @@ impl PySummary {
                 .collect::<PyResult<_>>()?,
             hourly: s.hourly,
             window_end: s.window_end,
-            resources: s.resources,
+            resources: s
+                .resources
+                .map(|(rss_mb, cpu_percent)| {
+                    Py::new(
+                        py,
+                        PyResources {
+                            rss_mb,
+                            cpu_percent,
+                        },
+                    )
+                })
+                .transpose()?,
         });
         Py::new(py, init)
     }
@@ -930,17 +983,11 @@ fn judge_health(
                 total,
                 successes: total.saturating_sub(failures),
                 failures: failures.min(total),
-                sum_ms: 0.0,
-                mean_ms: 0.0,
-                min_ms: 0.0,
-                max_ms: 0.0,
-                p50_ms: 0.0,
-                p90_ms: 0.0,
-                p95_ms: 0.0,
-                p99_ms,
-                p999_ms: 0.0,
-                window_start: 0.0,
-                throughput_rps: 0.0,
+                latencies: Latencies {
+                    p99_ms,
+                    ..Latencies::default()
+                },
+                ..Headline::default()
             },
         })
         .collect();
@@ -1160,7 +1207,19 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRegistry>()?;
     m.add_class::<PyHandle>()?;
     m.add_class::<PyHeadline>()?;
+    m.add_class::<PyLatency>()?;
+    m.add(
+        "LATENCIES",
+        PyTuple::new(
+            m.py(),
+            LATENCIES
+                .iter()
+                .map(|l| Py::new(m.py(), PyLatency::from(l)))
+                .collect::<PyResult<Vec<_>>>()?,
+        )?,
+    )?;
     m.add_class::<PySummary>()?;
+    m.add_class::<PyResources>()?;
     m.add_class::<PyBrief>()?;
     m.add_class::<PyTopError>()?;
     m.add_class::<PyHealth>()?;

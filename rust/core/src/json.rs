@@ -60,11 +60,11 @@ pub fn operations_rows(briefs: &[Brief]) -> String {
         };
         for (key, value) in [
             ("", rate),
-            (",\"avg_ms\":", h.mean_ms),
-            (",\"p50_ms\":", h.p50_ms),
-            (",\"p90_ms\":", h.p90_ms),
-            (",\"p99_ms\":", h.p99_ms),
-            (",\"max_ms\":", h.max_ms),
+            (",\"avg_ms\":", h.latencies.mean_ms),
+            (",\"p50_ms\":", h.latencies.p50_ms),
+            (",\"p90_ms\":", h.latencies.p90_ms),
+            (",\"p99_ms\":", h.latencies.p99_ms),
+            (",\"max_ms\":", h.latencies.max_ms),
             (",\"rps\":", h.throughput_rps),
         ] {
             out.push_str(key);
@@ -79,6 +79,7 @@ pub fn operations_rows(briefs: &[Brief]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::headline::{Latencies, LATENCIES};
     use crate::registry::Headline;
 
     #[test]
@@ -101,14 +102,13 @@ mod tests {
             successes: 3,
             failures: 1,
             sum_ms: 10.0,
-            mean_ms: 2.5,
-            min_ms: 1.0,
-            max_ms: 4.0,
-            p50_ms: 2.0,
-            p90_ms: 4.0,
-            p95_ms: 4.0,
-            p99_ms: 4.0,
-            p999_ms: 4.0,
+            latencies: Latencies {
+                mean_ms: 2.5,
+                min_ms: 1.0,
+                p50_ms: 2.0,
+                max_ms: 4.0,
+                ..Latencies::from_array([4.0; LATENCIES.len()])
+            },
             window_start: 0.0,
             throughput_rps: 0.5,
         };
@@ -191,7 +191,7 @@ pub fn health_rows(briefs: &[Brief], firing: &[FiringAlert], limits: &HealthLimi
             rank: 0,
             total: h.total,
             rate,
-            p99_ms: h.p99_ms,
+            p99_ms: h.latencies.p99_ms,
             alerts: Vec::new(),
             rate_reason: false,
         });
@@ -292,6 +292,7 @@ pub fn health_rows(briefs: &[Brief], firing: &[FiringAlert], limits: &HealthLimi
 #[cfg(test)]
 mod health_tests {
     use super::*;
+    use crate::headline::Latencies;
     use crate::registry::Headline;
 
     fn brief(name: &str, total: u64, failures: u64) -> Brief {
@@ -302,14 +303,10 @@ mod health_tests {
                 successes: total - failures,
                 failures,
                 sum_ms: 0.0,
-                mean_ms: 1.0,
-                min_ms: 1.0,
-                max_ms: 9.0,
-                p50_ms: 1.0,
-                p90_ms: 2.0,
-                p95_ms: 3.0,
-                p99_ms: 9.0,
-                p999_ms: 9.0,
+                latencies: Latencies {
+                    p99_ms: 9.0,
+                    ..Latencies::default()
+                },
                 window_start: 0.0,
                 throughput_rps: 1.0,
             },

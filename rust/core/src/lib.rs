@@ -26,7 +26,7 @@
 //! })?;
 //! let summary = registry.summary("get_user", 1_002.0, 3_600, 10).ok_or("no data")?;
 //! assert_eq!((summary.headline.total, summary.headline.failures), (2, 1));
-//! assert_eq!(summary.headline.max_ms, 80.0);
+//! assert_eq!(summary.headline.latencies.max_ms, 80.0);
 //! assert_eq!(summary.errors_by_code, vec![("NOT_FOUND".to_string(), 1)]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -74,6 +74,7 @@
 
 pub mod exposition;
 pub mod fork;
+pub mod headline;
 pub mod histogram;
 pub mod json;
 pub mod logline;
@@ -85,6 +86,7 @@ mod ring;
 pub mod segment;
 
 pub use fork::ForkGate;
+pub use headline::{Latencies, Latency, Statistic, LATENCIES};
 pub use registry::valid_time;
 pub use registry::{
     Brief, Config, ConfigError, Cumulative, Exemplar, Headline, OpId, Outcome, Overflow, Point,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::headline::{Latencies, QUANTILES};
 use crate::histogram::{quantiles_ms, BUCKET_COUNT, TRACKABLE_NS};
 use crate::native::NativeHistogram;
 use crate::ring::{epoch_of, Bucket, FailureKey, ResourceTier, Tier};
@@ -175,8 +176,9 @@ pub struct TopError {
     pub last_seen: f64,
 }
 
-/// The headline numbers of one operation over a window, shared by [`Summary`] and [`Brief`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The headline numbers of one operation over a window, shared by [`Summary`], [`Brief`] and
+/// [`Point`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Headline {
     /// Samples in the window.
     pub total: u64,
@@ -186,22 +188,8 @@ pub struct Headline {
     pub failures: u64,
     /// Sum of durations, milliseconds.
     pub sum_ms: f64,
-    /// Mean duration (0 when empty).
-    pub mean_ms: f64,
-    /// Exact minimum duration (0 when empty).
-    pub min_ms: f64,
-    /// Exact maximum duration (0 when empty).
-    pub max_ms: f64,
-    /// Median.
-    pub p50_ms: f64,
-    /// 90th percentile.
-    pub p90_ms: f64,
-    /// 95th percentile.
-    pub p95_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// 99.9th percentile.
-    pub p999_ms: f64,
+    /// The latencies (see [`crate::headline`]).
+    pub latencies: Latencies,
     /// Start of the first bucket in the window, seconds since the epoch.
     pub window_start: f64,
     /// Samples per second over the part of the window since the operation was first seen.
@@ -234,27 +222,16 @@ pub struct Brief {
     pub headline: Headline,
 }
 
-/// One point of a time series.
+/// One point of a time series: the [`Headline`] of the samples that started in
+/// `[start, start + seconds)` (its throughput over the point's width).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     /// Start of the point, seconds since the epoch.
     pub start: f64,
     /// Width of the point in seconds.
     pub seconds: u64,
-    /// Samples.
-    pub total: u64,
-    /// Failed samples.
-    pub failures: u64,
-    /// Sum of durations in milliseconds.
-    pub sum_ms: f64,
-    /// Median.
-    pub p50_ms: f64,
-    /// 90th percentile.
-    pub p90_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// Exact maximum.
-    pub max_ms: f64,
+    /// Counts and latencies of the point.
+    pub headline: Headline,
 }
 
 /// A recent sample with the trace that produced it: an OpenMetrics exemplar, kept per classic
@@ -921,17 +898,11 @@ impl Registry {
                     }
                 }
             }
-            let [p50_ms, p90_ms, p99_ms] = merged.quantiles([0.5, 0.9, 0.99]);
+            let start = (group * step) as f64;
             out.push(Point {
-                start: (group * step) as f64,
+                start,
                 seconds: step,
-                total: merged.total,
-                failures: merged.failures,
-                sum_ms: merged.sum_ms,
-                p50_ms,
-                p90_ms,
-                p99_ms,
-                max_ms: merged.max_ms,
+                headline: merged.headline(start, step as f64),
             });
         }
         Some(out)
@@ -1449,21 +1420,17 @@ impl Merged {
     /// The headline numbers of what was merged: `window_start` is where the window's first
     /// bucket starts, `elapsed` the seconds since the operation was first seen in it.
     fn headline(&self, window_start: f64, elapsed: f64) -> Headline {
-        let [p50_ms, p90_ms, p95_ms, p99_ms, p999_ms] =
-            self.quantiles([0.5, 0.9, 0.95, 0.99, 0.999]);
         Headline {
             total: self.total,
             successes: self.total - self.failures,
             failures: self.failures,
             sum_ms: self.sum_ms,
-            mean_ms: self.mean(),
-            min_ms: self.min(),
-            max_ms: self.max_ms,
-            p50_ms,
-            p90_ms,
-            p95_ms,
-            p99_ms,
-            p999_ms,
+            latencies: Latencies::compute(
+                self.mean(),
+                self.min(),
+                self.max_ms,
+                self.quantiles(QUANTILES),
+            ),
             window_start,
             throughput_rps: self.total as f64 / elapsed.max(1.0),
         }
@@ -1562,7 +1529,11 @@ mod tests {
             (1_001.0, 1_002.0)
         );
         assert_eq!(
-            (s.headline.min_ms, s.headline.max_ms, s.headline.mean_ms),
+            (
+                s.headline.latencies.min_ms,
+                s.headline.latencies.max_ms,
+                s.headline.latencies.mean_ms
+            ),
             (10.0, 40.0, 25.0)
         );
         Ok(())
@@ -1628,34 +1599,14 @@ mod tests {
                         b.headline.total,
                         b.headline.failures,
                         b.headline.sum_ms,
-                        b.headline.mean_ms,
-                        b.headline.min_ms,
-                        b.headline.max_ms
+                        b.headline.latencies
                     ),
                     (
                         s.headline.total,
                         s.headline.failures,
                         s.headline.sum_ms,
-                        s.headline.mean_ms,
-                        s.headline.min_ms,
-                        s.headline.max_ms
+                        s.headline.latencies
                     )
-                );
-                assert_eq!(
-                    [
-                        b.headline.p50_ms,
-                        b.headline.p90_ms,
-                        b.headline.p95_ms,
-                        b.headline.p99_ms,
-                        b.headline.p999_ms
-                    ],
-                    [
-                        s.headline.p50_ms,
-                        s.headline.p90_ms,
-                        s.headline.p95_ms,
-                        s.headline.p99_ms,
-                        s.headline.p999_ms
-                    ]
                 );
                 assert_eq!(
                     (b.headline.window_start, b.headline.throughput_rps),
@@ -1735,7 +1686,11 @@ mod tests {
         }
         let s = reg.summary("q", 5.0, 60, 0).ok_or("missing")?;
         assert_eq!(
-            (s.headline.total, s.headline.min_ms, s.headline.max_ms),
+            (
+                s.headline.total,
+                s.headline.latencies.min_ms,
+                s.headline.latencies.max_ms
+            ),
             (100, 0.0, 99.0)
         );
         Ok(())

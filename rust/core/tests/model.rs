@@ -3,7 +3,7 @@
 #![allow(missing_docs)]
 
 use proptest::prelude::*;
-use rfs_monitoring_core::{Config, Outcome, Registry};
+use rfs_monitoring_core::{Config, Latencies, Outcome, Registry, Statistic, LATENCIES};
 
 const CODES: [&str; 3] = ["NOT_FOUND", "TIMEOUT", "CONFLICT"];
 
@@ -125,32 +125,35 @@ fn check(samples: &[Sample], now: f64, window: u64) -> Result<(), TestCaseError>
     let top_total: u64 = summary.top_errors.iter().map(|e| e.count).sum();
     prop_assert_eq!(top_total, failures);
     if expected.is_empty() {
-        prop_assert_eq!(summary.headline.max_ms, 0.0);
+        prop_assert_eq!(summary.headline.latencies, Latencies::default());
         return Ok(());
     }
     let mut sorted: Vec<f64> = expected.iter().map(|s| s.ms).collect();
     sorted.sort_by(f64::total_cmp);
-    prop_assert_eq!(summary.headline.min_ms, sorted[0]);
-    prop_assert_eq!(summary.headline.max_ms, sorted[sorted.len() - 1]);
     let sum: f64 = sorted.iter().sum();
     prop_assert!((summary.headline.sum_ms - sum).abs() <= 1e-9 * sum.max(1.0));
-    for (q, got) in [
-        (0.5, summary.headline.p50_ms),
-        (0.9, summary.headline.p90_ms),
-        (0.95, summary.headline.p95_ms),
-        (0.99, summary.headline.p99_ms),
-        (0.999, summary.headline.p999_ms),
-    ] {
-        let exact = nearest_rank(&sorted, q);
-        // Values below 128 ns are exact; above, the bucket midpoint is within 1/128.
-        let tolerance = exact / 128.0 + 1e-6;
-        prop_assert!(
-            (got - exact).abs() <= tolerance,
-            "q={} got={} exact={}",
-            q,
-            got,
-            exact
-        );
+    // Every row of the headline table, so a quantile added there is checked here too.
+    for (latency, got) in LATENCIES.iter().zip(summary.headline.latencies.to_array()) {
+        match latency.statistic {
+            Statistic::Min => prop_assert_eq!(got, sorted[0]),
+            Statistic::Max => prop_assert_eq!(got, sorted[sorted.len() - 1]),
+            Statistic::Mean => {
+                let mean = sum / sorted.len() as f64;
+                prop_assert!((got - mean).abs() <= 1e-9 * mean.max(1.0));
+            }
+            Statistic::Quantile(q) => {
+                let exact = nearest_rank(&sorted, q);
+                // Values below 128 ns are exact; above, the bucket midpoint is within 1/128.
+                let tolerance = exact / 128.0 + 1e-6;
+                prop_assert!(
+                    (got - exact).abs() <= tolerance,
+                    "{} got={} exact={}",
+                    latency.field,
+                    got,
+                    exact
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -194,9 +197,9 @@ fn quantiles_agree_with_hdrhistogram() -> Result<(), Box<dyn std::error::Error>>
     }
     let summary = registry.summary("op", 100.0, 3_600, 0).ok_or("missing")?;
     for (q, got) in [
-        (0.5, summary.headline.p50_ms),
-        (0.9, summary.headline.p90_ms),
-        (0.99, summary.headline.p99_ms),
+        (0.5, summary.headline.latencies.p50_ms),
+        (0.9, summary.headline.latencies.p90_ms),
+        (0.99, summary.headline.latencies.p99_ms),
     ] {
         let reference = oracle.value_at_quantile(q) as f64 / 1_000_000.0;
         assert!(
