@@ -55,8 +55,9 @@ pub const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// A sleeping writer is woken once this many entries wait (waking it for every entry would cost
 /// a system call per entry).
 pub const WAKE_AFTER: usize = 256;
-/// The most entries the writer takes at once.
-pub const BATCH_MAX: usize = 4096;
+/// The most entries the writer takes at once: small batches keep what a kill -9 can lose (the
+/// queue plus the batch in hand) small.
+pub const BATCH_MAX: usize = 256;
 /// Time between two reports of sink trouble or losses.
 pub const REPORT_EVERY: Duration = Duration::from_secs(10);
 /// Text buffers kept for reuse.
@@ -222,7 +223,8 @@ struct Shared {
     wake: Condvar,
     /// Wakes callers waiting for room and flushers.
     progress: Condvar,
-    settings: Mutex<Settings>,
+    /// Replaced whole on a change: a batch renders with the one it took.
+    settings: Mutex<Arc<Settings>>,
     /// The sink, and whether what it never takes may go to stderr.
     sink: Mutex<(Option<Sink>, bool)>,
     counters: Counters,
@@ -269,7 +271,7 @@ impl Pipeline {
                 }),
                 wake: Condvar::new(),
                 progress: Condvar::new(),
-                settings: Mutex::new(Settings::default()),
+                settings: Mutex::new(Arc::new(Settings::default())),
                 sink: Mutex::new((None, true)),
                 counters: Counters {
                     written: AtomicU64::new(0),
@@ -304,17 +306,18 @@ impl Pipeline {
 
     /// Replace how entries are rendered (entries already queued are rendered the new way).
     pub fn set_settings(&self, settings: Settings) {
-        *lock(&self.shared.settings) = settings;
+        *lock(&self.shared.settings) = Arc::new(settings);
     }
 
     /// Replace the masker only.
     pub fn set_masker(&self, masker: Arc<TextMasker>) {
-        lock(&self.shared.settings).masker = masker;
+        Arc::make_mut(&mut lock(&self.shared.settings)).masker = masker;
     }
 
     /// Replace the resource fields of the lines rendered from now on.
     pub fn set_resources(&self, memory: String, cpu: String) {
         let mut settings = lock(&self.shared.settings);
+        let settings = Arc::make_mut(&mut settings);
         settings.memory = memory;
         settings.cpu = cpu;
     }
@@ -648,7 +651,7 @@ fn deliver_next(shared: &Shared) -> bool {
 /// Render a batch and write it to the sink (or stderr); the entries written, diverted and
 /// dropped.
 fn deliver(shared: &Shared, batch: Vec<Item>) -> (u64, u64, u64) {
-    let settings = lock(&shared.settings).clone();
+    let settings = Arc::clone(&lock(&shared.settings));
     let frame = Frame {
         fixed_json: &settings.fixed_json,
         memory: &settings.memory,
