@@ -911,12 +911,18 @@ def _put(item: _Item, size: int) -> None:
         _writer.put(item, size)
         return
     if status:
-        if status == 1:  # values the core does not take: the line is rendered here
-            resources = _resource_sample()
-            rendered = (_json_number(resources[0]), _json_number(resources[1]))
-            status = lane.put_line(_python_line(item, config, resources, rendered), size)
-        if status == 2:
-            _refresh_resources(lane)
+        _settle(lane, item, size, status, config)
+
+
+def _settle(lane: Any, item: _Item, size: int, status: int, config: _cfg._Config) -> None:
+    """What a `put` into the core's lane asked for: the line rendered here (1: values the core
+    does not take; queued in the entry's place), fresh resource fields (2)."""
+    if status == 1:
+        resources = _resource_sample()
+        rendered = (_json_number(resources[0]), _json_number(resources[1]))
+        status = lane.put_line(_python_line(item, config, resources, rendered), size)
+    if status == 2:
+        _refresh_resources(lane)
 
 
 def _put_event(event: dict[str, Any]) -> None:
@@ -926,19 +932,28 @@ def _put_event(event: dict[str, Any]) -> None:
 
 
 def _emit(raw: _RawEntry) -> None:
-    """Hand one raw entry to the listeners (if any) and the writer; never raises."""
-    size = _ENTRY_BYTES
+    """Hand one raw entry to the listeners (if any) and the lane in force; never raises."""
+    config = _cfg._config
     message = raw[_EMSG]
+    if (
+        raw[_META] is None
+        and raw[_EXC] is None
+        and (message is None or len(message) <= config.max_value_chars)
+        and not _cfg._listeners
+    ):
+        _put(raw, _ENTRY_BYTES)  # most entries: nothing to cut, no listener
+        return
+    size = _ENTRY_BYTES
     if (
         raw[_META]
         or raw[_EXC] is not None
-        or (message is not None and len(message) > _cfg._config.max_value_chars)
+        or (message is not None and len(message) > config.max_value_chars)
     ):
-        raw, size = _bounded_raw(raw, _cfg._config.max_value_chars)
+        raw, size = _bounded_raw(raw, config.max_value_chars)
     listeners = _cfg._listeners
     if listeners:
         try:
-            event = _entry_dict(raw, _cfg._config)
+            event = _entry_dict(raw, config)
         except Exception:
             _put(raw, size)
             return

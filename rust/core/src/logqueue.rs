@@ -54,7 +54,7 @@ use crate::mask::TextMasker;
 pub const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// A sleeping writer is woken once this many entries wait (waking it for every entry would cost
 /// a system call per entry).
-pub const WAKE_AFTER: usize = 256;
+pub const WAKE_AFTER: usize = 64;
 /// The most entries the writer takes at once: small batches keep what a kill -9 can lose (the
 /// queue plus the batch in hand) small.
 pub const BATCH_MAX: usize = 256;
