@@ -318,3 +318,31 @@ def test_the_core_lane_writes_while_python_holds_the_interpreter(tmp_path: Path)
         assert written == 600, f"{written} of 600 written while the interpreter was held"
         assert flush_logs(10) is True
     assert _ids(path.read_text(encoding="utf-8")) == (list(range(600)), 0)
+
+
+def test_structlog_and_stdlib_entries_take_the_core_lane_masked_and_in_order(
+    tmp_path: Path, core_calls: list[int]
+) -> None:
+    import logging
+
+    from rfs_monitoring.result_logging import get_logger
+
+    path = tmp_path / "app.log"
+    with open(path, "a", encoding="utf-8") as stream:
+        configure_logging(stream=stream, capture_stdlib="fd_sink_bridge")
+        try:
+            get_logger(component="billing").info("charged", amount=3, token="t-1")
+            probe(7)
+            logging.getLogger("fd_sink_bridge").warning("login failed: password=hunter2")
+            assert flush_logs(10) is True
+        finally:
+            configure_logging()
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [line.get("event") for line in lines] == [
+        "charged",
+        "result_operation",
+        "login failed: password=***",
+    ]
+    assert lines[0]["token"] == "***" and lines[0]["component"] == "billing"
+    assert "hunter2" not in path.read_text(encoding="utf-8")
+    assert len(core_calls) == 3  # each through the core's lane
