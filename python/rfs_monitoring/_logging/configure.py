@@ -41,7 +41,10 @@ def configure_logging(
     Nothing is lost silently. The queue holds at most ``queue_size`` entries and
     ``max_queue_bytes`` bytes (estimated); when full, callers wait up to ``max_block_seconds``
     for room, then the entry is dropped and counted. A short queue keeps what a crash can lose
-    small: the writer renders over 100k entries a second, so callers rarely wait. Strings longer
+    small: to an OS file (a file, a real stdout or stderr, a pipe) the Rust core's writer thread
+    renders and writes about a million entries a second without taking the interpreter, so
+    callers rarely wait; other streams, processors and custom masking patterns go through a
+    Python writer thread that takes the interpreter once per batch. Strings longer
     than ``max_value_chars`` are masked, then cut with a ``...[cut N characters]`` marker. A failed
     write is retried; a sink that keeps failing gets the entries on stderr instead, and sink
     errors and losses are reported on stderr at most every 10 seconds (see
