@@ -33,7 +33,6 @@ import bench_stack
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring.metrics import ResultMetricsCollector, monitor_result
 from rfs_monitoring.result_logging import configure_logging, flush_logs
 
@@ -241,8 +240,9 @@ WRITER_ENTRIES = 2000
 def test_log_writer_vs_structlog_to_a_file(
     benchmark: Any, collector: ResultMetricsCollector, tmp_path: Path
 ) -> None:
-    """The writer thread draining queued entries (the schema plus arguments) into a file,
-    against structlog rendering and writing the same lines in the calling thread."""
+    """Entries (the schema plus arguments) handed to the core's lane and written into a file by
+    its writer thread, against structlog rendering and writing the same lines in the calling
+    thread."""
     entry = BUDGET["log_writer_vs_structlog_to_a_file"]
     entries = bench_log_writer._queued(WRITER_ENTRIES)
     with (
@@ -252,11 +252,7 @@ def test_log_writer_vs_structlog_to_a_file(
         configure_logging(stream=ours, queue_size=1 << 20)
         call = bench_log_writer._structlog_call(bench_log_writer._structlog_logger(theirs))
 
-        def subject() -> None:
-            writer = log_writer._Writer(capacity=1 << 30)
-            writer.queue.extend(entries)
-            writer._start()
-            assert writer.flush(10.0)
+        subject = bench_log_writer.through_the_core(entries, ours)
 
         def peer() -> None:
             for index in range(WRITER_ENTRIES):

@@ -5,8 +5,10 @@ killed is lost, so its rate decides how short the queue stays (issue 11, section
 writes ``ENTRIES`` entries carrying the same fields (the entry schema plus ``metadata.args``) into
 a file in this process; ``extra_info["entries_per_second"]`` is the rate.
 
-- ``writer-alone``: the writer thread draining entries already queued, against structlog
-  rendering and writing the same number of lines (one thread each).
+- ``writer-alone``: entries already made by logged calls handed to the core's lane (each one
+  converted by its caller) and written by its writer thread, then a flush, against structlog
+  rendering and writing the same number of lines (one thread each); and the Python lane's writer
+  thread (a stream that is not an OS file) draining the same entries.
 - ``writer-with-producers``: 4 threads making logged calls (``log_args=True``) while the writer
   writes, then a flush, against 4 threads logging the same fields through structlog.
 
@@ -96,17 +98,36 @@ def _structlog_call(logger: Any) -> Callable[[int], None]:
 
 
 def _queued(count: int) -> list[Any]:
-    """``count`` raw entries as the request path queues them."""
-    paused = log_writer._Writer(capacity=1 << 30)
-    paused.thread = threading.Thread()  # "started": put() only appends
-    original = log_writer._writer
-    log_writer._writer = paused
+    """``count`` raw entries as the request path hands them over."""
+    captured: list[Any] = []
+    original = log_writer._put
+    log_writer._put = lambda item, size: captured.append(item)
     try:
         for index in range(count):
             logged(index, 1)
     finally:
-        log_writer._writer = original
-    return list(paused.queue)
+        log_writer._put = original
+    return captured
+
+
+def through_the_core(entries: list[Any], stream: TextIO) -> Callable[[], None]:
+    """A burst: ``entries`` handed to a fresh core lane writing to ``stream`` (an OS file),
+    then a flush."""
+    from rfs_monitoring import _core
+    from rfs_monitoring._logging.entry import _format_exception, _MaskedArgs
+    from rfs_monitoring.masking import get_masker
+
+    pipeline = _core.LogPipeline(_format_exception, _MaskedArgs, 1 << 20, 1 << 40, 1.0)
+    pipeline.configure(get_masker()._text, '"service_name":"s","environment":"e"', [0.0], 262144)
+    pipeline.set_sink(stream.fileno(), True)
+    put = pipeline.put
+
+    def burst() -> None:
+        for entry in entries:
+            put(entry, 512)
+        assert pipeline.flush(60.0)
+
+    return burst
 
 
 def _lines(path: Path) -> int:
@@ -123,8 +144,21 @@ def _rate(benchmark: Any) -> None:
 
 
 @pytest.mark.benchmark(group="writer-alone")
-def test_writer_drains_queued_entries_to_a_file(benchmark: Any, tmp_path: Path) -> None:
-    """The writer thread's own rate: ENTRIES queued entries rendered, masked and written."""
+def test_core_lane_writes_entries_to_a_file(benchmark: Any, tmp_path: Path) -> None:
+    """The core's lane: ENTRIES entries handed over (converted by the caller), rendered,
+    masked and written by the writer thread without the interpreter, then a flush."""
+    entries = _queued(ENTRIES)
+    path = tmp_path / "core.log"
+    with path.open("w") as stream:
+        benchmark.pedantic(through_the_core(entries, stream), rounds=5)
+    _rate(benchmark)
+    assert _lines(path) % ENTRIES == 0
+
+
+@pytest.mark.benchmark(group="writer-alone")
+def test_python_lane_drains_queued_entries_to_a_stream(benchmark: Any, tmp_path: Path) -> None:
+    """The Python lane (any stream that is not an OS file): ENTRIES queued entries rendered,
+    masked (by the core, the interpreter released) and written by the writer thread."""
     entries = _queued(ENTRIES)
     writers: list[log_writer._Writer] = []
 
@@ -139,14 +173,27 @@ def test_writer_drains_queued_entries_to_a_file(benchmark: Any, tmp_path: Path) 
         assert writer.flush(None)
 
     path = tmp_path / "writer.log"
-    with path.open("w") as stream:
-        configure_logging(stream=stream)
+    with path.open("w") as file:
+        configure_logging(stream=_TextStream(file))
         try:
             benchmark.pedantic(drain, setup=fresh, rounds=5)
         finally:
             configure_logging()
     _rate(benchmark)
     assert _lines(path) == ENTRIES * len(writers)
+
+
+class _TextStream:
+    """A stream that is not an OS file (as a socket wrapper or a capture would be)."""
+
+    def __init__(self, file: TextIO) -> None:
+        self.file = file
+
+    def write(self, text: str) -> int:
+        return self.file.write(text)
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 @pytest.mark.benchmark(group="writer-alone")

@@ -5,8 +5,8 @@ called in-process through ASGI (no socket), each piece against its peer in the s
 
 Run with ``make bench`` (or ``pytest benches/bench_stack.py --benchmark-enable``);
 ``python benches/bench_stack.py`` prints the per-request cost of each piece in-process, and
-``python benches/bench_stack.py --wrk`` serves the bare and the full app with uvicorn and prints
-``wrk -t1 -c16``'s requests/s for both.
+``python benches/bench_stack.py --wrk`` serves the bare and the full app with uvicorn (a process
+each) and alternates ``wrk -t1 -c16`` runs against them, printing each app's requests/s.
 """
 
 from __future__ import annotations
@@ -261,65 +261,107 @@ def per_request_report(rounds: int = 30) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def wrk_report(seconds: int, connections: int) -> None:
-    """Serve the bare and the fully instrumented app with uvicorn (one at a time, in this
-    process, entries to a file) and print wrk's requests/s for each (``--wrk``)."""
+_SERVE = """
+import sys
+import uvicorn
+sys.path.insert(0, sys.argv[4])
+import bench_stack
+from rfs_monitoring.result_logging import configure_logging
+app = getattr(bench_stack, sys.argv[1] + "_app")()
+configure_logging(stream=open(sys.argv[3], "a", encoding="utf-8"))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+"""
+
+
+def wrk_report(seconds: int, connections: int, rounds: int) -> None:
+    """Serve the bare and the fully instrumented app, each with uvicorn in a process of its own
+    (entries to a file), and alternate ``wrk -t1 -c<connections>`` runs of ``seconds`` against
+    each for ``rounds`` rounds (which app goes first alternates too): prints each run, the
+    median requests/s of each app and the median of the per-round shares (``--wrk``). Runs side
+    by side, so that the load of a shared machine falls on both alike."""
     import shutil
     import socket
     import subprocess
-    import threading
-
-    import uvicorn
 
     wrk = shutil.which("wrk")
     if wrk is None:
         sys.exit("wrk is not installed (apt-get install -y wrk)")
-    rates: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as folder, (Path(folder) / "e.jsonl").open("w") as stream:
-        configure_logging(stream=stream)
-        for name, app in (("bare", bare_app()), ("full stack", full_app())):
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-            server = uvicorn.Server(
-                uvicorn.Config(
-                    app, host="127.0.0.1", port=port, log_level="warning", access_log=False
+    names = ("bare", "full")
+    ports: dict[str, int] = {}
+    servers: list[subprocess.Popen[bytes]] = []
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            for name in names:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", 0))
+                    ports[name] = probe.getsockname()[1]
+                servers.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-c",
+                            _SERVE,
+                            name,
+                            str(ports[name]),
+                            str(Path(folder) / f"{name}.jsonl"),
+                            str(Path(__file__).parent),
+                        ]
+                    )
                 )
-            )
-            thread = threading.Thread(target=server.run, daemon=True)
-            thread.start()
-            for _ in range(200):
-                if server.started:
-                    break
-                time.sleep(0.05)
-            try:
-                out = subprocess.run(
-                    [
-                        wrk,
-                        "-t1",
-                        f"-c{connections}",
-                        f"-d{seconds}s",
-                        f"http://127.0.0.1:{port}/users/123",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-            finally:
-                server.should_exit = True
-                thread.join(30)
-            line = next(line for line in out.splitlines() if line.startswith("Requests/sec"))
-            rates[name] = float(line.split()[1])
-            print(f"{name:12} {rates[name]:9.0f} requests/s")
-        flush_logs()
-        configure_logging()
-    share = rates["full stack"] / rates["bare"]
-    print(f"full stack serves {share:.0%} of the bare endpoint's requests/s")
+            for name in names:
+                _wait_for_port(ports[name])
+            for round_ in range(rounds):
+                order = names if round_ % 2 == 0 else names[::-1]
+                for name in order:
+                    out = subprocess.run(
+                        [
+                            wrk,
+                            "-t1",
+                            f"-c{connections}",
+                            f"-d{seconds}s",
+                            f"http://127.0.0.1:{ports[name]}/users/123",
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
+                    line = next(x for x in out.splitlines() if x.startswith("Requests/sec"))
+                    rates[name].append(float(line.split()[1]))
+                print(
+                    f"round {round_ + 1}: bare {rates['bare'][-1]:7.0f}  "
+                    f"full stack {rates['full'][-1]:7.0f} requests/s"
+                )
+        finally:
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                server.wait(30)
+    shares = [full / bare for full, bare in zip(rates["full"], rates["bare"], strict=True)]
+    print(
+        f"median: bare {statistics.median(rates['bare']):.0f}, full stack "
+        f"{statistics.median(rates['full']):.0f} requests/s; the full stack serves "
+        f"{statistics.median(shares):.0%} of the bare endpoint's requests/s "
+        f"(rounds: {min(shares):.0%} to {max(shares):.0%})"
+    )
+
+
+def _wait_for_port(port: int, seconds: float = 60.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"no server on port {port} after {seconds} s")
 
 
 if __name__ == "__main__":
     if "--wrk" in sys.argv:
-        wrk_report(seconds=10, connections=16)
+        wrk_report(seconds=5, connections=16, rounds=6)
         sys.exit(0)
     report = per_request_report(int(sys.argv[1]) if len(sys.argv) > 1 else 30)
     bare = report["bare"]

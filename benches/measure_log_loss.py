@@ -189,7 +189,7 @@ def _run_logging_case(case: str, calls: int = CALLS) -> str:
 _STUCK = """
 import gc, os, threading
 import psutil
-from rfs_monitoring import result_logging
+from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring.result import Success
 from rfs_monitoring.result_logging import configure_logging, log_result_operation
 
@@ -220,7 +220,7 @@ os._exit(0)
 
 _FLUSH = """
 import os, time
-from rfs_monitoring import result_logging
+from rfs_monitoring._logging import writer as log_writer
 from rfs_monitoring.result import Success
 from rfs_monitoring.result_logging import configure_logging, flush_logs, log_result_operation
 

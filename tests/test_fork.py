@@ -3,6 +3,7 @@ log: no lock held by another parent thread at the fork stays held in the child."
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import subprocess
@@ -249,8 +250,13 @@ def test_forks_while_the_writer_is_busy_leave_the_childs_writer_working() -> Non
 
     def child() -> bool:
         op()
-        writer = log_writer._writer
-        return writer.flush(10.0) and writer.written == 1 and writer.sink_errors == 0
+        state = log_writer.log_writer_state()
+        return (
+            flush_logs(10.0)
+            and state.written <= 1
+            and log_writer.log_writer_state()
+            == (dataclasses.replace(state, written=1, queue_depth=0, queued_bytes=0))
+        )
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()

@@ -1,9 +1,9 @@
 """Issue 13, section 3: a file or file descriptor sink is written by the Rust core.
 
-The writer hands each batch to `_core.write_log_fd`, which renders, masks and writes it to a
-duplicate of the stream's descriptor with the interpreter released: partial writes go on, failed
-writes are retried, and what the sink never took goes to stderr, counted. Any other stream keeps
-its own ``write`` (the Python path).
+Each caller hands its entry to the core's lane (`_core.LogPipeline`), whose writer thread
+renders, masks and writes it to a duplicate of the stream's descriptor without the interpreter:
+partial writes go on, failed writes are retried, and what the sink never took goes to stderr,
+counted. Any other stream keeps its own ``write`` (the Python lane).
 """
 
 from __future__ import annotations
@@ -46,15 +46,16 @@ def restore_logging() -> Iterator[None]:
 
 @pytest.fixture
 def core_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the batches the core wrote to a descriptor (the number of items of each)."""
+    """Counts the entries handed to the core's lane."""
     calls: list[int] = []
-    real: Callable[..., Any] = _core.write_log_fd
+    real = log_writer._put
 
-    def counting(batch: list[Any], *args: Any) -> Any:
-        calls.append(len(batch))
-        return real(batch, *args)
+    def counting(item: Any, size: int) -> None:
+        if log_writer._select_lane() is not None:
+            calls.append(1)
+        real(item, size)
 
-    monkeypatch.setattr(log_writer._core, "write_log_fd", counting)
+    monkeypatch.setattr(log_writer, "_put", counting)
     return calls
 
 
@@ -78,11 +79,13 @@ def test_a_file_opened_by_path_is_written_by_the_core_in_order_with_the_hosts_ow
 ) -> None:
     path = tmp_path / "app.log"
     with open(path, "a", encoding="utf-8") as stream:
+        stream.write("host line before\n")  # buffered in the stream: configuring writes it
         configure_logging(stream=stream)
+        assert log_writer._lane is not None
         written = log_writer_state().written
-        stream.write("host line before\n")  # buffered in the stream: it goes first
         for n in range(1000):
             probe(n, {"password": "hunter2", "note": "é"})
+        stream.write("host line between\n")  # buffered: flush_logs writes it
         assert flush_logs(10) is True
         stream.write("host line after\n")
         stream.flush()
@@ -91,6 +94,7 @@ def test_a_file_opened_by_path_is_written_by_the_core_in_order_with_the_hosts_ow
     lines = text.splitlines()
     assert lines[0] == "host line before"
     assert lines[-1] == "host line after"
+    assert "host line between" in lines  # whole, wherever the writer's batches put it
     ids, corrupt = _ids(text)
     assert (ids, corrupt) == (list(range(1000)), 0)
     assert "hunter2" not in text  # masked on the way, as on the Python path
@@ -110,7 +114,7 @@ def test_values_the_core_leaves_are_rendered_in_python_in_their_place(
     text = path.read_text(encoding="utf-8")
     assert _ids(text) == (list(range(30)), 0)
     assert "Unjsonable()" in text
-    assert core_calls  # the core wrote the batch, the odd entry rendered here first
+    assert len(core_calls) == 30  # the odd entry rendered here, queued in its place
 
 
 @pytest.mark.parametrize(
@@ -146,20 +150,67 @@ def test_processors_keep_the_python_path(tmp_path: Path, core_calls: list[int]) 
     assert core_calls == []
 
 
-def test_a_core_failure_leaves_the_batch_to_the_python_path(
+class _BrokenLane:
+    """A lane whose core refuses every entry (as a panic turned into RuntimeError would)."""
+
+    def put(self, item: Any, size: int) -> int:
+        raise RuntimeError("queueing a log entry panicked")
+
+
+def test_a_core_failure_leaves_the_entry_to_the_python_lane(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(*args: Any) -> Any:
-        raise RuntimeError("writing a log batch panicked; the Python writer takes it")
-
-    monkeypatch.setattr(log_writer._core, "write_log_fd", broken)
     path = tmp_path / "app.log"
     with open(path, "a", encoding="utf-8") as stream:
         configure_logging(stream=stream)
+        monkeypatch.setattr(log_writer, "_lane", _BrokenLane())
         for n in range(20):
             probe(n)
         assert flush_logs(10) is True
+        monkeypatch.undo()
     assert _ids(path.read_text(encoding="utf-8")) == (list(range(20)), 0)
+
+
+def test_a_masking_pattern_set_later_moves_entries_to_the_python_lane_in_order(
+    tmp_path: Path,
+) -> None:
+    from rfs_monitoring.masking import configure_masking
+
+    path = tmp_path / "app.log"
+    with open(path, "a", encoding="utf-8") as stream:
+        configure_logging(stream=stream)
+        try:
+            probe(0, "ACME-123456")
+            assert log_writer._lane is not None
+            configure_masking(patterns=[r"ACME-\d{6}"])
+            probe(1, "ACME-123456")
+            assert log_writer._lane is None  # custom patterns are applied in Python
+            configure_masking()
+            probe(2, "ACME-123456")
+            assert log_writer._lane is not None
+            assert flush_logs(10) is True
+        finally:
+            configure_masking()
+    text = path.read_text(encoding="utf-8")
+    assert _ids(text) == ([0, 1, 2], 0)
+    assert text.count("ACME-123456") == 2  # the entry logged under the pattern is masked
+
+
+def test_the_default_stream_follows_sys_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    with open(first, "a", encoding="utf-8") as one, open(second, "a", encoding="utf-8") as two:
+        monkeypatch.setattr("sys.stdout", one)
+        configure_logging()
+        probe(1)
+        monkeypatch.setattr("sys.stdout", two)
+        probe(2)
+        assert flush_logs(10) is True
+        monkeypatch.undo()
+        configure_logging()
+    assert _ids(first.read_text(encoding="utf-8"))[0] == [1]
+    assert _ids(second.read_text(encoding="utf-8"))[0] == [2]
 
 
 def test_only_utf8_text_files_over_os_files_are_written_by_the_core(tmp_path: Path) -> None:
@@ -176,13 +227,9 @@ def test_only_utf8_text_files_over_os_files_are_written_by_the_core(tmp_path: Pa
     assert log_writer._is_utf8("UTF8") is True
     assert log_writer._is_utf8("no-such-codec") is False
     with pytest.raises(OSError, match="not a file descriptor"):
-        _core.write_log_fd([], _masker(), "", "null", "null", str, 1024, dict, -1, [0.0], False)
-
-
-def _masker() -> Any:
-    from rfs_monitoring.masking import get_masker
-
-    return get_masker()._text
+        _core.LogPipeline(str, dict).set_sink(-1, True)
+    with pytest.raises(ValueError, match="invalid log queue bounds"):
+        _core.LogPipeline(str, dict, capacity=0)
 
 
 def _drain(fd: int) -> bytes:
@@ -234,8 +281,68 @@ def test_a_full_pipe_takes_part_of_a_batch_and_the_rest_goes_to_stderr_whole(
         assert not log_writer_state().fallback_active
         assert _ids(_drain(read_end).decode("utf-8"))[0] == [1000]
         assert "works again" in capfd.readouterr().err
-        assert core_calls
+        assert len(core_calls) == 301
     finally:
         configure_logging()
         stream.close()
         os.close(read_end)
+
+
+def test_the_core_lane_writes_while_python_holds_the_interpreter(tmp_path: Path) -> None:
+    """The core's writer thread renders, masks and writes without the interpreter: entries are
+    written while this thread keeps the interpreter to itself (a pure-Python loop, with a switch
+    interval of 60 s so that no other Python thread runs). The Python lane's writer would wait
+    for the interpreter, and nothing would be written until the loop ends."""
+    import sys
+    import time
+
+    path = tmp_path / "app.log"
+    with open(path, "a", encoding="utf-8") as stream:
+        configure_logging(stream=stream, queue_size=4096)
+        assert log_writer._lane is not None
+        before = log_writer_state().written
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(60.0)
+        try:
+            for n in range(600):  # more than the writer's wake-up threshold
+                probe(n)
+            deadline = time.monotonic() + 20.0
+            written = 0
+            # Neither the clock nor the counters release the interpreter.
+            while time.monotonic() < deadline:
+                written = log_writer_state().written - before
+                if written == 600:
+                    break
+        finally:
+            sys.setswitchinterval(previous)
+        assert written == 600, f"{written} of 600 written while the interpreter was held"
+        assert flush_logs(10) is True
+    assert _ids(path.read_text(encoding="utf-8")) == (list(range(600)), 0)
+
+
+def test_structlog_and_stdlib_entries_take_the_core_lane_masked_and_in_order(
+    tmp_path: Path, core_calls: list[int]
+) -> None:
+    import logging
+
+    from rfs_monitoring.result_logging import get_logger
+
+    path = tmp_path / "app.log"
+    with open(path, "a", encoding="utf-8") as stream:
+        configure_logging(stream=stream, capture_stdlib="fd_sink_bridge")
+        try:
+            get_logger(component="billing").info("charged", amount=3, token="t-1")
+            probe(7)
+            logging.getLogger("fd_sink_bridge").warning("login failed: password=hunter2")
+            assert flush_logs(10) is True
+        finally:
+            configure_logging()
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [line.get("event") for line in lines] == [
+        "charged",
+        "result_operation",
+        "login failed: password=***",
+    ]
+    assert lines[0]["token"] == "***" and lines[0]["component"] == "billing"
+    assert "hunter2" not in path.read_text(encoding="utf-8")
+    assert len(core_calls) == 3  # each through the core's lane

@@ -899,9 +899,11 @@ def test_a_raising_sink_falls_back_to_stderr_and_never_fails_the_caller(
             assert op() == Success(1)
             flush_logs()
         assert writer.sink_errors >= errors_before + 50
+        # What the configuration in force reported (a later configuration reports what it
+        # left unreported when it takes over).
+        err = capfd.readouterr().err
     finally:
         configure_logging()
-    err = capfd.readouterr().err
     entries = [line for line in err.splitlines() if line.startswith("{")]
     assert len(entries) == 50
     assert all(json.loads(line)["operation_name"] == "broken_sink" for line in entries)
@@ -938,10 +940,11 @@ def test_full_queue_makes_callers_wait_then_drop_when_the_writer_is_stuck(
         waited = time.perf_counter() - started
         assert writer.dropped > dropped_before
         assert waited >= 0.05
+        err = capfd.readouterr().err  # while the stuck configuration is in force
     finally:
         release.set()
         configure_logging()
-    reports = [line for line in capfd.readouterr().err.splitlines() if "entries lost" in line]
+    reports = [line for line in err.splitlines() if "entries lost" in line]
     assert len(reports) == 1
 
 

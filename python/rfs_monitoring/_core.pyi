@@ -20,6 +20,7 @@ __all__ = [
     "Headline",
     "Health",
     "Latency",
+    "LogPipeline",
     "Monitor",
     "NativeHistogram",
     "Point",
@@ -38,7 +39,6 @@ __all__ = [
     "judge_health",
     "mask_text",
     "render_log_chunks",
-    "write_log_fd",
 ]
 
 __version__: str
@@ -399,16 +399,33 @@ def render_log_chunks(
     chunk_chars: int,
     masked_args: type,
 ) -> tuple[list[tuple[str, int]], list[int]]: ...
-def write_log_fd(
-    batch: list[Any],
-    masker: TextMasker,
-    fixed_json: str,
-    memory: str,
-    cpu: str,
-    format_exception: Callable[[BaseException], str],
-    chunk_chars: int,
-    masked_args: type,
-    fd: int,
-    pauses: Sequence[float],
-    failing: bool,
-) -> tuple[list[tuple[int, str | None, list[str]]], list[int]]: ...
+
+@final
+class LogPipeline:
+    """The log pipeline: a bounded queue and the core's writer thread (see
+    ``rfs_monitoring._logging.writer``)."""
+
+    def __new__(
+        cls,
+        format_exception: Callable[[BaseException], str],
+        masked_args: type,
+        capacity: int = ...,
+        max_bytes: int = ...,
+        max_block: float = ...,
+    ) -> LogPipeline: ...
+    def configure(
+        self, masker: TextMasker, fixed_json: str, pauses: Sequence[float], chunk_chars: int
+    ) -> None: ...
+    def set_masker(self, masker: TextMasker) -> None: ...
+    def set_limits(self, capacity: int, max_bytes: int, max_block: float) -> None: ...
+    def set_sink(self, fd: int, fallback: bool) -> None: ...
+    def set_resources(self, memory: str, cpu: str) -> None: ...
+    def put(self, raw: Any, size: int) -> int: ...
+    def put_line(self, line: str, size: int) -> int: ...
+    def flush(self, timeout: float | None = None) -> bool: ...
+    def give_up(self) -> int: ...
+    def set_direct(self, seconds: float) -> None: ...
+    def report(self) -> None: ...
+    def state(
+        self,
+    ) -> tuple[int, int, int, int, int, int, str | None, float | None, bool]: ...

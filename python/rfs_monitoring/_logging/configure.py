@@ -41,7 +41,10 @@ def configure_logging(
     Nothing is lost silently. The queue holds at most ``queue_size`` entries and
     ``max_queue_bytes`` bytes (estimated); when full, callers wait up to ``max_block_seconds``
     for room, then the entry is dropped and counted. A short queue keeps what a crash can lose
-    small: the writer renders over 100k entries a second, so callers rarely wait. Strings longer
+    small: to an OS file (a file, a real stdout or stderr, a pipe) the Rust core's writer thread
+    renders and writes about a million entries a second without taking the interpreter, so
+    callers rarely wait; other streams, processors and custom masking patterns go through a
+    Python writer thread that takes the interpreter once per batch. Strings longer
     than ``max_value_chars`` are masked, then cut with a ``...[cut N characters]`` marker. A failed
     write is retried; a sink that keeps failing gets the entries on stderr instead, and sink
     errors and losses are reported on stderr at most every 10 seconds (see
@@ -70,7 +73,7 @@ def configure_logging(
         raise ValueError(f"max_value_chars must be at least 16, got {max_value_chars}")
     if exit_flush_seconds < 0:
         raise ValueError(f"exit_flush_seconds must be zero or more, got {exit_flush_seconds}")
-    _w._writer.flush(10.0)
+    _w._flush_both(10.0)
     defaults = _default_config()
     _cfg._config = _Config(
         stream=stream,
@@ -83,6 +86,8 @@ def configure_logging(
     _w._writer.capacity = queue_size
     _w._writer.max_block = max_block_seconds
     _w._writer.max_bytes = max_queue_bytes
+    if _w._pipeline is not None:
+        _w._pipeline.set_limits(queue_size, max_queue_bytes, max_block_seconds)
     _w._writer._reported.clear()
     _w._writer.reported_at = -math.inf  # a new configuration's first trouble is reported at once
     _w._sigterm_wanted = flush_on_sigterm
@@ -101,6 +106,7 @@ def configure_logging(
         handler = StdlibBridgeHandler(level=number)
         target.addHandler(handler)
         _captured = (target, handler)
+    _w._select_lane()
 
 
 _captured: tuple[logging.Logger, logging.Handler] | None = None

@@ -121,7 +121,7 @@ def _raw_entry(
         kind,
         level,
         _now(),
-        scope.ensure_correlation_id(),
+        scope.correlation_id or scope.ensure_correlation_id(),
         scope.name,
         step,
         "error" if failed else "success",

@@ -1,5 +1,21 @@
-"""The writer thread: the bounded queue, batches, the sink and its fallback, flush, fork hooks
-and SIGTERM."""
+"""Where entries go: the bounded queue, batches, the sink and its fallback, flush, fork hooks
+and SIGTERM.
+
+Two lanes, one at a time, chosen by the configuration in force (`_select_lane`):
+
+- **The core's lane** (`_core.LogPipeline`): the sink is an OS file (a file opened with
+  ``open(path, "a")``, a real ``sys.stdout`` / ``sys.stderr``, a pipe), no processors, no custom
+  masking patterns. Each entry is handed over by its caller, converted while the interpreter is
+  held; the core's writer thread renders, masks, batches and writes it to a duplicate of the
+  file descriptor without ever taking the interpreter back.
+- **The Python lane** (`_Writer`): any other stream (`io.StringIO`, a test's capture, a socket
+  wrapper), structlog-style processors or custom masking patterns. A Python thread takes the
+  interpreter once per batch; the core still renders and masks the batch's entries with the
+  interpreter released when it can.
+
+Switching lanes (or sinks) writes what the previous one holds first, so entries keep their
+order.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rfs_monitoring import _core, _shutdown
+from rfs_monitoring import masking as _masking
 from rfs_monitoring._fork import on_fork
 from rfs_monitoring._logging import config as _cfg
 from rfs_monitoring._logging.config import TextSink
@@ -486,11 +503,6 @@ class _Writer:
         resources = _resource_sample()
         rendered = (_json_number(resources[0]), _json_number(resources[1]))
         stream = config.stream if config.stream is not None else sys.stdout
-        fd = _sink_fd(stream)
-        if fd is not None and self._deliver_to_fd(batch, stream, fd, config, resources, rendered):
-            if self.reported != (self.sink_errors, self.diverted, self.dropped):
-                self._maybe_report()
-            return
         for chunk, count in _batch_chunks(batch, config, resources, rendered):
             if self._to_sink(stream, chunk):
                 self.written += count
@@ -500,69 +512,6 @@ class _Writer:
                 self._lose(count)
         if self.reported != (self.sink_errors, self.diverted, self.dropped):
             self._maybe_report()
-
-    def _deliver_to_fd(
-        self,
-        batch: list[_Item],
-        stream: TextSink,
-        fd: int,
-        config: _cfg._Config,
-        resources: tuple[float | None, float | None],
-        rendered: tuple[str, str],
-    ) -> bool:
-        """Render, mask and write the batch to the file descriptor ``fd`` of ``stream`` in the
-        core, with the interpreter released (partial writes go on, failed writes are retried
-        after `_SINK_PAUSES`); what the sink never took goes to stderr. False, with nothing
-        written, when the core does not take the batch (processors, custom masking patterns,
-        values it cannot write): the Python path writes it to the stream."""
-        masker = get_masker()
-        if config.processors or masker.patterns:
-            return False
-        items = list(batch)
-        for _ in range(2):
-            try:
-                # What the host wrote to the stream itself goes first. The core's write holds
-                # no lock of the stream: a fork meanwhile leaves the child nothing locked.
-                with self.io_lock:
-                    stream.flush()
-                outcomes, left = _core.write_log_fd(
-                    items,
-                    masker._text,
-                    config.fixed_json,
-                    rendered[0],
-                    rendered[1],
-                    _format_exception,
-                    _WRITE_CHUNK,
-                    _MaskedArgs,
-                    fd,
-                    _SINK_PAUSES,
-                    self.fallback_active,
-                )
-            except Exception:  # a stream that fails to flush, a closed descriptor, a panic
-                return False
-            if not left:
-                break
-            for index in left:  # the items the core leaves, rendered here
-                items[index] = _python_line(items[index], config, resources, rendered)
-        else:
-            return False
-        for count, rest, errors in outcomes:
-            for message in errors:
-                self._sink_error_text(message)
-            if rest is None:
-                self.written += count
-                if self.fallback_active:
-                    self.fallback_active = False
-                    self._say("rfs-monitoring: the log sink works again; writing to it")
-                continue
-            if not self.fallback_active:
-                self.fallback_active = True
-                self.reported_at = -math.inf  # report the switch now
-            if self._to_stderr(stream, rest):
-                self.diverted += count
-            else:
-                self._lose(count)
-        return True
 
     def _to_sink(self, stream: TextSink, chunk: str) -> bool:
         """Write ``chunk`` (whole lines) to the sink, retrying a failed write; what a write
@@ -673,13 +622,34 @@ _writer = _Writer()
 
 
 def log_writer_state() -> LogWriterState:
-    """The log writer's queue and counters (what ``GET /health/result-patterns`` shows).
+    """The log writer's queue and counters (what ``GET /health/result-patterns`` shows), both
+    lanes together.
 
     >>> state = log_writer_state()
     >>> state.dropped >= 0 and isinstance(state.fallback_active, bool)
     True
     """
-    return _writer.state()
+    state = _writer.state()
+    pipeline = _pipeline
+    if pipeline is None:
+        return state
+    pending, queued_bytes, written, diverted, dropped, errors, last, last_time, failing = (
+        pipeline.state()
+    )
+    newer = last_time is not None and (
+        state.last_error_time is None or last_time >= state.last_error_time
+    )
+    return LogWriterState(
+        queue_depth=state.queue_depth + pending,
+        queued_bytes=state.queued_bytes + queued_bytes,
+        written=state.written + written,
+        diverted=state.diverted + diverted,
+        dropped=state.dropped + dropped,
+        sink_errors=state.sink_errors + errors,
+        last_error=last if newer else state.last_error,
+        last_error_time=last_time if newer else state.last_error_time,
+        fallback_active=state.fallback_active or failing,
+    )
 
 
 # The writer's sink lock while a fork is under way, when the before-fork hook got it.
@@ -706,8 +676,11 @@ def _after_fork_in_parent() -> None:
 def _after_fork_in_child() -> None:
     """The child has only the forking thread: start a fresh writer (the parent writes what it
     had queued) and replace locks another parent thread may have held at the fork."""
-    global _writer, _fork_io_lock
+    global _writer, _fork_io_lock, _pipeline, _lane, _lane_config
     _writer = _Writer(_writer.capacity, _writer.max_block, _writer.max_bytes)
+    # The core's writer thread is the parent's: the child makes its own pipeline on first use
+    # (the parent writes what its pipeline holds). The copied one is never touched again.
+    _pipeline = _lane = _lane_config = None
     _levels.lock = threading.Lock()
     _cfg._listeners_lock = threading.Lock()
     _fork_io_lock = None
@@ -726,7 +699,24 @@ def flush_logs(timeout: float | None = 10.0) -> bool:
     reached the configured stream, False when ``timeout`` (seconds; ``None`` waits as long as
     it takes) ran out first or some were dropped or written to stderr instead.
     """
-    return _writer.flush(timeout)
+    return _flush_both(timeout)
+
+
+def _flush_both(timeout: float | None) -> bool:
+    """Flush the Python lane, then the core's (each lane keeps its entries in order; a switch
+    between lanes flushes the previous one first)."""
+    deadline = None if timeout is None else _perf() + timeout
+    done = True
+    if _writer.thread is not None or _writer.queue:
+        done = _writer.flush(timeout)
+    pipeline = _pipeline
+    if pipeline is not None:
+        left = None if deadline is None else max(0.0, deadline - _perf())
+        done = pipeline.flush(left) and done
+        if _lane is not None:
+            config = _cfg._config
+            _flush_stream(config.stream if config.stream is not None else sys.stdout)
+    return done
 
 
 def _give_up_on_pending(when: str) -> None:
@@ -735,14 +725,20 @@ def _give_up_on_pending(when: str) -> None:
     if left:
         with writer.lock:
             writer.dropped += left
+    pipeline = _pipeline
+    if pipeline is not None:
+        left += pipeline.give_up()
+    if left:
         writer._say(f"rfs-monitoring: {left} log entries were not written {when}")
     writer._maybe_report(force=True)
+    if pipeline is not None:
+        pipeline.report()
 
 
 def _flush_at_exit() -> None:
-    if _writer.thread is None and not _writer.queue:
+    if _writer.thread is None and not _writer.queue and _pipeline is None:
         return
-    _writer.flush(_cfg._config.exit_flush_seconds)
+    _flush_both(_cfg._config.exit_flush_seconds)
     _give_up_on_pending("before exit (the log sink is too slow or stuck)")
 
 
@@ -764,7 +760,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     try:
         writer = _writer
         writer.direct = _perf() + _DIRECT_SECONDS
-        writer.flush(_SIGTERM_FLUSH_SECONDS)
+        if _pipeline is not None:
+            _pipeline.set_direct(_DIRECT_SECONDS)
+        _flush_both(_SIGTERM_FLUSH_SECONDS)
         _shutdown.run()  # e.g. the shared metrics segments
         previous = _sigterm_previous
         if callable(previous):
@@ -810,28 +808,154 @@ def _uninstall_sigterm_flush() -> None:
     _sigterm_previous = None
 
 
+# -- the lanes ---------------------------------------------------------------------------------
+
+_pipeline: Any = None  # this process's `_core.LogPipeline`, made on first use
+_lane: Any = None  # the pipeline while entries take the core's lane, else None
+# What the lane was chosen for: a change of any of them chooses again.
+_lane_config: Any = None  # the `_Config`
+_lane_masker: Any = None  # the `Masker`
+_lane_stdout: Any = None  # with the default stream, the `sys.stdout` of the choice; else None
+_lane_lock = threading.Lock()
+_modules = sys.modules
+
+
+def _make_pipeline() -> Any:
+    global _pipeline
+    if _pipeline is None:
+        _pipeline = _core.LogPipeline(
+            _format_exception, _MaskedArgs, _writer.capacity, _writer.max_bytes, _writer.max_block
+        )
+    return _pipeline
+
+
+def _refresh_resources(pipeline: Any) -> None:
+    memory, cpu = _resource_sample()
+    pipeline.set_resources(_json_number(memory), _json_number(cpu))
+
+
+def _select_lane() -> Any:
+    """Choose the lane for the configuration, masker and ``sys.stdout`` in force, write what
+    the previous lane or sink holds first, and return the pipeline (None: the Python lane)."""
+    global _lane, _lane_config, _lane_masker, _lane_stdout
+    with _lane_lock:
+        config = _cfg._config
+        masker = _masking._default
+        stdout = _modules["sys"].stdout
+        if (
+            config is _lane_config
+            and masker is _lane_masker
+            and (_lane_stdout is None or stdout is _lane_stdout)
+        ):
+            return _lane
+        stream = config.stream if config.stream is not None else stdout
+        fd = None if config.processors or masker.patterns else _sink_fd(stream)
+        previous = _lane
+        # Entries already queued go to where they were meant to go, first; then what the host
+        # wrote to the stream itself (its lines stay whole: the core writes whole lines and
+        # the stream hands its buffer over in whole writes).
+        if previous is None and (_writer.thread is not None or _writer.queue):
+            _writer.flush(10.0)
+        if _pipeline is not None:
+            _pipeline.flush(10.0)
+            _pipeline.report()  # the previous sink's trouble, before the next sink's
+        _flush_stream(stream)
+        lane = None
+        if fd is not None:
+            try:
+                pipeline = _make_pipeline()
+                pipeline.configure(
+                    masker._text, config.fixed_json, list(_SINK_PAUSES), _WRITE_CHUNK
+                )
+                pipeline.set_limits(_writer.capacity, _writer.max_bytes, _writer.max_block)
+                target = _stderr()
+                pipeline.set_sink(fd, fd != 2 and stream is not target)
+                _refresh_resources(pipeline)
+                lane = pipeline
+                if _writer.direct:
+                    pipeline.set_direct(max(0.0, _writer.direct - _perf()))
+            except Exception:  # a descriptor closed meanwhile: the Python lane writes
+                lane = None
+        _lane = lane
+        _lane_config = config
+        _lane_masker = masker
+        _lane_stdout = stdout if config.stream is None else None
+        return lane
+
+
+def _flush_stream(stream: Any) -> None:
+    try:
+        with _writer.io_lock:
+            stream.flush()
+    except Exception:  # a closed or failing stream: the lane's own writes report it
+        pass
+
+
+def _put(item: _Item, size: int) -> None:
+    """Queue one raw entry (or built dict entry) in the lane in force."""
+    config = _cfg._config
+    if (
+        config is _lane_config
+        and _masking._default is _lane_masker
+        and (_lane_stdout is None or _modules["sys"].stdout is _lane_stdout)
+    ):
+        lane = _lane
+    else:
+        lane = _select_lane()
+    if lane is None:
+        _writer.put(item, size)
+        return
+    try:
+        status = lane.put(item, size)
+    except Exception:  # the core refused the entry (a panic it caught): the Python lane
+        _writer.put(item, size)
+        return
+    if status:
+        _settle(lane, item, size, status, config)
+
+
+def _settle(lane: Any, item: _Item, size: int, status: int, config: _cfg._Config) -> None:
+    """What a `put` into the core's lane asked for: the line rendered here (1: values the core
+    does not take; queued in the entry's place), fresh resource fields (2)."""
+    if status == 1:
+        resources = _resource_sample()
+        rendered = (_json_number(resources[0]), _json_number(resources[1]))
+        status = lane.put_line(_python_line(item, config, resources, rendered), size)
+    if status == 2:
+        _refresh_resources(lane)
+
+
 def _put_event(event: dict[str, Any]) -> None:
     """Queue an already built (masked) dict entry, its large values cut."""
     bounded, size = _bounded(event, _cfg._config.max_value_chars)
-    _writer.put(bounded, max(size, _ENTRY_BYTES))
+    _put(bounded, max(size, _ENTRY_BYTES))
 
 
 def _emit(raw: _RawEntry) -> None:
-    """Hand one raw entry to the listeners (if any) and the writer; never raises."""
-    size = _ENTRY_BYTES
+    """Hand one raw entry to the listeners (if any) and the lane in force; never raises."""
+    config = _cfg._config
     message = raw[_EMSG]
+    if (
+        raw[_META] is None
+        and raw[_EXC] is None
+        and (message is None or len(message) <= config.max_value_chars)
+        and not _cfg._listeners
+    ):
+        _put(raw, _ENTRY_BYTES)  # most entries: nothing to cut, no listener
+        return
+    size = _ENTRY_BYTES
     if (
         raw[_META]
         or raw[_EXC] is not None
-        or (message is not None and len(message) > _cfg._config.max_value_chars)
+        or (message is not None and len(message) > config.max_value_chars)
     ):
-        raw, size = _bounded_raw(raw, _cfg._config.max_value_chars)
+        raw, size = _bounded_raw(raw, config.max_value_chars)
     listeners = _cfg._listeners
     if listeners:
         try:
-            event = _entry_dict(raw, _cfg._config)
+            event = _entry_dict(raw, config)
         except Exception:
-            _writer.put(raw, size)
+            _put(raw, size)
             return
         for listener in listeners:
             try:
@@ -840,4 +964,4 @@ def _emit(raw: _RawEntry) -> None:
                 _writer._report("listener", "rfs-monitoring: a log listener raised; ignored")
         _put_event(event)
     else:
-        _writer.put(raw, size)
+        _put(raw, size)

@@ -15,6 +15,7 @@ use rfs_monitoring_core::mask::{TextMasker, REPLACEMENT};
 use rfs_monitoring_core::native::NATIVE_SCHEMA;
 mod fdsink;
 mod logline;
+mod logpipe;
 
 use rfs_monitoring_core::{
     valid_time, Brief, Config, Cumulative, ForkGate, Headline, Latencies, Latency, OpId, Outcome,
@@ -24,7 +25,7 @@ use rfs_monitoring_core::{
 
 /// Held closed by the fork hooks (`_fork_prepare` / `_fork_done`) around `fork()`, so no
 /// thread waits for or holds a storage lock at that instant (see `rfs_monitoring_core::fork`).
-static FORK_GATE: ForkGate = ForkGate::new();
+pub(crate) static FORK_GATE: ForkGate = ForkGate::new();
 
 /// Runs `f` with the interpreter released and through the fork gate: the way to call anything
 /// that may wait for a registry's storage lock.
@@ -1137,8 +1138,8 @@ impl Monitor {
 
 /// A masking policy for free text (see `rfs_monitoring_core::mask`).
 #[pyclass(frozen, module = "rfs_monitoring._core", name = "TextMasker")]
-struct PyTextMasker {
-    inner: TextMasker,
+pub(crate) struct PyTextMasker {
+    pub(crate) inner: Arc<TextMasker>,
 }
 
 /// Texts longer than this are masked with the interpreter released.
@@ -1173,7 +1174,7 @@ impl PyTextMasker {
     #[pyo3(signature = (extra_keys=Vec::new(), replacement=REPLACEMENT.to_owned()))]
     fn new(extra_keys: Vec<String>, replacement: String) -> Self {
         Self {
-            inner: TextMasker::new(extra_keys, &replacement),
+            inner: Arc::new(TextMasker::new(extra_keys, &replacement)),
         }
     }
 
@@ -1246,6 +1247,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTextMasker>()?;
     m.add_function(wrap_pyfunction!(mask_text, m)?)?;
     m.add_function(wrap_pyfunction!(logline::render_log_chunks, m)?)?;
-    m.add_function(wrap_pyfunction!(logline::write_log_fd, m)?)?;
+    m.add_class::<logpipe::PyLogPipeline>()?;
     Ok(())
 }

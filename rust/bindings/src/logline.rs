@@ -7,7 +7,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use rfs_monitoring_core::logline::{
-    push_py_float, push_str, render, Entry, Frame, Value, MAX_DEPTH,
+    push_py_float, push_str, render_view, Field, Frame, Packed, Value, MAX_DEPTH,
 };
 
 use crate::{detached, PyTextMasker};
@@ -38,12 +38,17 @@ fn text(value: &Bound<'_, PyAny>) -> Option<String> {
     s.to_str().ok().map(str::to_owned)
 }
 
-fn opt_text(value: &Bound<'_, PyAny>) -> Option<Option<String>> {
+/// Push a text field (an exact `str`, or `None`) into `packed`; `None` when it is neither.
+fn put(packed: &mut Packed, field: Field, value: &Bound<'_, PyAny>) -> Option<()> {
     if value.is_none() {
-        Some(None)
+        packed.push(field, None);
     } else {
-        text(value).map(Some)
+        packed.push(
+            field,
+            Some(value.cast_exact::<PyString>().ok()?.to_str().ok()?),
+        );
     }
+    Some(())
 }
 
 /// `str(value)` for a bound `user_id` / `request_id`.
@@ -94,7 +99,7 @@ fn convert(value: &Bound<'_, PyAny>, depth: usize) -> Option<Value> {
 }
 
 /// A value masked at the call, written as JSON as it is (no second masking), else `None`.
-fn premasked(value: &Bound<'_, PyAny>, depth: usize, out: &mut String) -> Option<()> {
+pub(crate) fn premasked(value: &Bound<'_, PyAny>, depth: usize, out: &mut String) -> Option<()> {
     if value.is_none() {
         out.push_str("null");
     } else if let Ok(s) = value.cast_exact::<PyString>() {
@@ -163,27 +168,39 @@ fn merge(into: &mut Vec<(String, Value)>, more: Vec<(String, Value)>) {
     }
 }
 
-fn entry(
+/// The raw entry (the 17-slot tuple) packed into one buffer, converted while the interpreter is
+/// held; `None` when a value is not of the types the core writes (the Python renderer takes it).
+pub(crate) fn entry(
     raw: &Bound<'_, PyAny>,
     format_exception: &Bound<'_, PyAny>,
     masked_args: &Bound<'_, PyAny>,
-) -> Option<Entry> {
+    buffer: String,
+) -> Option<Packed> {
     let raw = raw.cast_exact::<PyTuple>().ok()?;
     if raw.len() != SLOTS {
         return None;
     }
-    let at = |i: usize| raw.get_item(i).ok();
+    // Borrowed: no reference count is touched for the 17 reads.
+    let at = |i: usize| raw.get_borrowed_item(i).ok();
     let ts = at(TS)?.extract::<f64>().ok()?;
-    let ms_item = at(MS)?;
-    let ms = ms_item.cast_exact::<PyFloat>().ok()?.value();
+    let ms = at(MS)?.cast_exact::<PyFloat>().ok()?.value();
     if !(ts.is_finite() && ts >= 0.0 && ms.is_finite()) {
         return None;
     }
     let level = at(LEVEL)?.extract::<i64>().ok()?;
-    let mut user_id = None;
-    let mut request_id = None;
+    let mut packed = Packed::with_buffer(u8::try_from(level).unwrap_or(0), ts, ms, buffer);
+    put(&mut packed, Field::Event, &*at(KIND)?)?;
+    put(&mut packed, Field::CorrelationId, &*at(CID)?)?;
+    put(&mut packed, Field::Operation, &*at(OP)?)?;
+    put(&mut packed, Field::Step, &*at(STEP)?)?;
+    put(&mut packed, Field::ResultType, &*at(RTYPE)?)?;
+    put(&mut packed, Field::SuccessType, &*at(STYPE)?)?;
+    put(&mut packed, Field::ErrorType, &*at(ETYPE)?)?;
+    put(&mut packed, Field::ErrorCode, &*at(ECODE)?)?;
+    put(&mut packed, Field::ErrorMessage, &*at(EMSG)?)?;
     let mut metadata = Vec::new();
     let bound = at(BOUND)?;
+    let (mut user_id, mut request_id) = (None, None);
     if bound.is_truthy().ok()? {
         // The bound context is a read-only view (`MappingProxyType`): read through its items.
         for pair in bound.call_method0("items").ok()?.try_iter().ok()? {
@@ -196,6 +213,8 @@ fn entry(
             }
         }
     }
+    packed.push(Field::UserId, user_id.as_deref());
+    packed.push(Field::RequestId, request_id.as_deref());
     let meta = at(META)?;
     if meta.is_truthy().ok()? {
         let meta = meta.cast_exact::<PyDict>().ok()?;
@@ -214,60 +233,15 @@ fn entry(
         }
         merge(&mut metadata, items);
     }
+    put(&mut packed, Field::TraceId, &*at(TRACE)?)?;
+    put(&mut packed, Field::SpanId, &*at(SPAN)?)?;
     let exc = at(EXC)?;
-    let exception = if exc.is_none() {
-        None
-    } else {
-        Some(text(&format_exception.call1((exc,)).ok()?)?)
-    };
-    Some(Entry {
-        event: text(&at(KIND)?)?,
-        level: u8::try_from(level).unwrap_or(0),
-        ts,
-        correlation_id: text(&at(CID)?)?,
-        operation: text(&at(OP)?)?,
-        step: opt_text(&at(STEP)?)?,
-        result_type: text(&at(RTYPE)?)?,
-        ms,
-        success_type: opt_text(&at(STYPE)?)?,
-        error_type: opt_text(&at(ETYPE)?)?,
-        error_code: opt_text(&at(ECODE)?)?,
-        error_message: opt_text(&at(EMSG)?)?,
-        user_id,
-        request_id,
-        metadata,
-        trace_id: opt_text(&at(TRACE)?)?,
-        span_id: opt_text(&at(SPAN)?)?,
-        exception,
-    })
-}
-
-/// Lines joined into pieces of at most `chunk_chars` characters (a longer line goes alone), each
-/// made of whole lines ending with a newline, with the number of lines in each (the writer's
-/// `_chunks`, for lines rendered here).
-fn chunks(lines: &[String], chunk_chars: usize) -> Vec<(String, usize)> {
-    let mut out = Vec::new();
-    let mut text = String::new();
-    let (mut size, mut count) = (0usize, 0usize);
-    for line in lines {
-        let chars = if line.is_ascii() {
-            line.len()
-        } else {
-            line.chars().count()
-        };
-        if size > 0 && size + chars + 1 > chunk_chars {
-            out.push((std::mem::take(&mut text), count));
-            (size, count) = (0, 0);
-        }
-        text.push_str(line);
-        text.push('\n');
-        size += chars + 1;
-        count += 1;
+    if !exc.is_none() {
+        let formatted = format_exception.call1((exc,)).ok()?;
+        put(&mut packed, Field::Exception, &formatted)?;
     }
-    if count > 0 {
-        out.push((text, count));
-    }
-    out
+    packed.set_metadata(metadata);
+    Some(packed)
 }
 
 /// The batch as whole-line chunks ready for the sink: raw entries rendered and masked with the
@@ -320,7 +294,7 @@ type Chunks<'py> = (Vec<(Bound<'py, PyString>, usize)>, Vec<usize>);
 
 /// One item of a batch, converted while the interpreter is held.
 enum Item {
-    Native(Box<Entry>),
+    Native(Packed),
     Line(String),
 }
 
@@ -347,8 +321,13 @@ fn convert_batch(
                 Some(()) => items.push(Item::Line(line)),
                 None => left.push(i),
             }
-        } else if let Some(e) = entry(&item, format_exception, masked_args) {
-            items.push(Item::Native(Box::new(e)));
+        } else if let Some(e) = entry(
+            &item,
+            format_exception,
+            masked_args,
+            String::with_capacity(128),
+        ) {
+            items.push(Item::Native(e));
         } else {
             left.push(i);
         }
@@ -374,12 +353,12 @@ fn render_items(
             Item::Line(line) => line,
             Item::Native(e) => {
                 let mut line = String::with_capacity(512);
-                render(&e, frame, inner, &mut line);
+                render_view(&e.view(), frame, inner, &mut line);
                 line
             }
         })
         .collect();
-    chunks(&lines, chunk_chars)
+    rfs_monitoring_core::logqueue::chunks(&lines, chunk_chars)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -404,60 +383,4 @@ fn render_batch<'py>(
             .collect(),
         Vec::new(),
     ))
-}
-
-/// What became of one chunk written to a file descriptor: its line count, the text the sink did
-/// not take (`None` when it took all of it) and the message of each failed attempt.
-type FdChunk = (usize, Option<String>, Vec<String>);
-
-/// The batch rendered and masked like `render_log_chunks`, then written to the file descriptor
-/// `fd` with the interpreter released: a partial write goes on with the rest, a failed write is
-/// tried again after each pause of `pauses` (seconds; a sink already failing is tried once per
-/// chunk, `failing`), and what it never took comes back for the caller's fallback. The result
-/// is each chunk's outcome, and the indices of the items left to Python (then nothing was
-/// written).
-///
-/// `fd` is borrowed for the call only (the caller's stream keeps it open): it is duplicated at
-/// once, and the copy is written to and closed here. A panic never crosses into Python: it
-/// becomes a `RuntimeError`.
-#[pyfunction]
-#[pyo3(signature = (batch, masker, fixed_json, memory, cpu, format_exception, chunk_chars, masked_args, fd, pauses, failing))]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn write_log_fd(
-    py: Python<'_>,
-    batch: &Bound<'_, PyList>,
-    masker: Py<PyTextMasker>,
-    fixed_json: &str,
-    memory: &str,
-    cpu: &str,
-    format_exception: &Bound<'_, PyAny>,
-    chunk_chars: usize,
-    masked_args: &Bound<'_, PyAny>,
-    fd: i32,
-    pauses: Vec<f64>,
-    failing: bool,
-) -> PyResult<(Vec<FdChunk>, Vec<usize>)> {
-    let frame = Frame {
-        fixed_json,
-        memory,
-        cpu,
-    };
-    std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let items = match convert_batch(batch, format_exception, masked_args) {
-            Ok(items) => items,
-            Err(left) => return Ok((Vec::new(), left)),
-        };
-        let mut file = crate::fdsink::duplicate(fd)?;
-        let pieces = detached(py, || render_items(items, &masker, &frame, chunk_chars));
-        // Outside the fork gate: the write may block on the sink (a pipe read by a thread of
-        // this process) and holds no lock a child could inherit.
-        let outcomes =
-            py.detach(|| crate::fdsink::write_chunks(&mut file, pieces, &pauses, failing));
-        Ok((outcomes, Vec::new()))
-    }))
-    .unwrap_or_else(|_| {
-        Err(PyRuntimeError::new_err(
-            "writing a log batch panicked; the Python writer takes it",
-        ))
-    })
 }

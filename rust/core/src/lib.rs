@@ -78,6 +78,7 @@ pub mod headline;
 pub mod histogram;
 pub mod json;
 pub mod logline;
+pub mod logqueue;
 pub mod mask;
 pub mod native;
 mod registry;

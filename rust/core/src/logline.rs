@@ -430,34 +430,39 @@ fn push_map(out: &mut String, items: &[(String, Value)], masker: &TextMasker) {
 
 /// Appends `entry` as one JSON line (without the newline).
 pub fn render(entry: &Entry, frame: &Frame<'_>, masker: &TextMasker, out: &mut String) {
+    render_view(&entry.view(), frame, masker, out);
+}
+
+/// Appends the entry `entry` borrows as one JSON line (without the newline).
+pub fn render_view(entry: &View<'_>, frame: &Frame<'_>, masker: &TextMasker, out: &mut String) {
     out.push_str("{\"timestamp\":\"");
     push_stamp(out, entry.ts);
     out.push_str("\",\"level\":\"");
     out.push_str(level_name(entry.level));
     out.push_str("\",\"event\":");
-    push_str(out, &entry.event);
+    push_str(out, entry.event);
     out.push_str(",\"correlation_id\":");
-    push_str(out, &entry.correlation_id);
+    push_str(out, entry.correlation_id);
     out.push_str(",\"operation_name\":");
-    push_str(out, &entry.operation);
+    push_str(out, entry.operation);
     out.push_str(",\"step_name\":");
-    push_opt(out, entry.step.as_deref());
+    push_opt(out, entry.step);
     out.push_str(",\"result_type\":");
-    push_str(out, &entry.result_type);
+    push_str(out, entry.result_type);
     out.push_str(",\"processing_time_ms\":");
     push_py_float(out, py_round4(entry.ms));
     out.push_str(",\"success_type\":");
-    push_opt(out, entry.success_type.as_deref());
+    push_opt(out, entry.success_type);
     out.push_str(",\"error_type\":");
-    push_opt(out, entry.error_type.as_deref());
+    push_opt(out, entry.error_type);
     out.push_str(",\"error_code\":");
-    push_opt(out, entry.error_code.as_deref());
+    push_opt(out, entry.error_code);
     out.push_str(",\"error_message\":");
-    push_masked(out, entry.error_message.as_deref(), masker);
+    push_masked(out, entry.error_message, masker);
     out.push_str(",\"user_id\":");
-    push_masked(out, entry.user_id.as_deref(), masker);
+    push_masked(out, entry.user_id, masker);
     out.push_str(",\"request_id\":");
-    push_masked(out, entry.request_id.as_deref(), masker);
+    push_masked(out, entry.request_id, masker);
     out.push(',');
     out.push_str(frame.fixed_json);
     out.push_str(",\"memory_usage_mb\":");
@@ -465,16 +470,271 @@ pub fn render(entry: &Entry, frame: &Frame<'_>, masker: &TextMasker, out: &mut S
     out.push_str(",\"cpu_usage_percent\":");
     out.push_str(frame.cpu);
     out.push_str(",\"metadata\":");
-    push_map(out, &entry.metadata, masker);
+    push_map(out, entry.metadata, masker);
     out.push_str(",\"trace_id\":");
-    push_opt(out, entry.trace_id.as_deref());
+    push_opt(out, entry.trace_id);
     out.push_str(",\"span_id\":");
-    push_opt(out, entry.span_id.as_deref());
-    if let Some(exception) = &entry.exception {
+    push_opt(out, entry.span_id);
+    if let Some(exception) = entry.exception {
         out.push_str(",\"exception\":");
         push_str(out, &masker.mask(exception));
     }
     out.push('}');
+}
+
+/// An entry's fields, borrowed: what [`render_view`] writes. Made by [`Entry::view`] and
+/// [`Packed::view`].
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// `event`.
+    pub event: &'a str,
+    /// The level number.
+    pub level: u8,
+    /// Unix time, seconds.
+    pub ts: f64,
+    /// `correlation_id`.
+    pub correlation_id: &'a str,
+    /// `operation_name`.
+    pub operation: &'a str,
+    /// `step_name`.
+    pub step: Option<&'a str>,
+    /// `result_type`.
+    pub result_type: &'a str,
+    /// `processing_time_ms`.
+    pub ms: f64,
+    /// `success_type`.
+    pub success_type: Option<&'a str>,
+    /// `error_type`.
+    pub error_type: Option<&'a str>,
+    /// `error_code`.
+    pub error_code: Option<&'a str>,
+    /// `error_message` (masked when rendered).
+    pub error_message: Option<&'a str>,
+    /// `user_id` (masked when rendered).
+    pub user_id: Option<&'a str>,
+    /// `request_id` (masked when rendered).
+    pub request_id: Option<&'a str>,
+    /// `metadata` (masked when rendered).
+    pub metadata: &'a [(String, Value)],
+    /// `trace_id`.
+    pub trace_id: Option<&'a str>,
+    /// `span_id`.
+    pub span_id: Option<&'a str>,
+    /// The traceback (masked when rendered).
+    pub exception: Option<&'a str>,
+}
+
+impl Entry {
+    /// The entry's fields, borrowed.
+    #[must_use]
+    pub fn view(&self) -> View<'_> {
+        View {
+            event: &self.event,
+            level: self.level,
+            ts: self.ts,
+            correlation_id: &self.correlation_id,
+            operation: &self.operation,
+            step: self.step.as_deref(),
+            result_type: &self.result_type,
+            ms: self.ms,
+            success_type: self.success_type.as_deref(),
+            error_type: self.error_type.as_deref(),
+            error_code: self.error_code.as_deref(),
+            error_message: self.error_message.as_deref(),
+            user_id: self.user_id.as_deref(),
+            request_id: self.request_id.as_deref(),
+            metadata: &self.metadata,
+            trace_id: self.trace_id.as_deref(),
+            span_id: self.span_id.as_deref(),
+            exception: self.exception.as_deref(),
+        }
+    }
+}
+
+/// The text fields of a [`Packed`] entry, in the order they are pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Field {
+    /// `event`.
+    Event,
+    /// `correlation_id`.
+    CorrelationId,
+    /// `operation_name`.
+    Operation,
+    /// `step_name`.
+    Step,
+    /// `result_type`.
+    ResultType,
+    /// `success_type`.
+    SuccessType,
+    /// `error_type`.
+    ErrorType,
+    /// `error_code`.
+    ErrorCode,
+    /// `error_message`.
+    ErrorMessage,
+    /// `user_id`.
+    UserId,
+    /// `request_id`.
+    RequestId,
+    /// `trace_id`.
+    TraceId,
+    /// `span_id`.
+    SpanId,
+    /// The traceback.
+    Exception,
+}
+
+const FIELDS: usize = Field::Exception as usize + 1;
+
+/// One entry in one allocation: its text fields one after the other in one buffer, with their
+/// ends. What the log queue holds: an [`Entry`] costs a dozen allocations, freed by another
+/// thread than the one that made them, which the allocator pays for on both sides.
+///
+/// ```
+/// use rfs_monitoring_core::logline::{Field, Packed};
+///
+/// let mut packed = Packed::new(20, 1_767_323_045.5, 1.5);
+/// packed.push(Field::Event, Some("result_operation"));
+/// packed.push(Field::CorrelationId, Some("c-1"));
+/// packed.push(Field::Operation, Some("op"));
+/// packed.push(Field::Step, None);
+/// packed.push(Field::ResultType, Some("success"));
+/// let view = packed.view();
+/// assert_eq!((view.operation, view.step, view.success_type), ("op", None, None));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packed {
+    text: String,
+    /// Each field's end in `text`; a field is `ends[i - 1]..ends[i]`.
+    ends: [u32; FIELDS],
+    /// Bit `i` set: field `i` is present (not `None`).
+    present: u16,
+    /// Fields pushed so far.
+    pushed: u8,
+    level: u8,
+    ts: f64,
+    ms: f64,
+    metadata: Vec<(String, Value)>,
+}
+
+impl Packed {
+    /// An entry with no text fields yet (each is pushed in [`Field`] order; the ones not pushed
+    /// are `None`, or empty for the required ones).
+    #[must_use]
+    pub fn new(level: u8, ts: f64, ms: f64) -> Self {
+        Self::with_buffer(level, ts, ms, String::with_capacity(128))
+    }
+
+    /// Pushes the next text field. `field` must be the next one in [`Field`] order (fields
+    /// skipped are `None`); a field out of order is ignored.
+    pub fn push(&mut self, field: Field, value: Option<&str>) {
+        let index = field as usize;
+        if index < usize::from(self.pushed) {
+            return;
+        }
+        let start = self.text.len();
+        // Fields skipped end where this one starts.
+        for end in self
+            .ends
+            .iter_mut()
+            .take(index)
+            .skip(usize::from(self.pushed))
+        {
+            *end = u32::try_from(start).unwrap_or(u32::MAX);
+        }
+        if let Some(value) = value {
+            self.text.push_str(value);
+            self.present |= 1 << index;
+        }
+        if let Some(end) = self.ends.get_mut(index) {
+            *end = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            self.pushed = (index + 1) as u8;
+        }
+    }
+
+    /// Like [`Packed::new`], writing the text fields into `buffer` (cleared first): a buffer of
+    /// an entry already written, so that the steady state allocates nothing.
+    #[must_use]
+    pub fn with_buffer(level: u8, ts: f64, ms: f64, mut buffer: String) -> Self {
+        buffer.clear();
+        Self {
+            text: buffer,
+            ..Self::new_empty(level, ts, ms)
+        }
+    }
+
+    fn new_empty(level: u8, ts: f64, ms: f64) -> Self {
+        Self {
+            text: String::new(),
+            ends: [0; FIELDS],
+            present: 0,
+            pushed: 0,
+            level,
+            ts,
+            ms,
+            metadata: Vec::new(),
+        }
+    }
+
+    /// The text buffer, for another entry.
+    #[must_use]
+    pub fn into_buffer(self) -> String {
+        self.text
+    }
+
+    /// Sets the metadata.
+    pub fn set_metadata(&mut self, metadata: Vec<(String, Value)>) {
+        self.metadata = metadata;
+    }
+
+    /// The estimated memory the entry holds, in bytes.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.text.capacity() + std::mem::size_of::<Self>()
+    }
+
+    fn field(&self, field: Field) -> Option<&str> {
+        let index = field as usize;
+        if index >= usize::from(self.pushed) || self.present & (1 << index) == 0 {
+            return None;
+        }
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends.get(index - 1).copied().unwrap_or(0) as usize
+        };
+        let end = self.ends.get(index).copied().unwrap_or(0) as usize;
+        self.text.get(start..end)
+    }
+
+    /// The entry's fields, borrowed (a required field never pushed is empty).
+    #[must_use]
+    pub fn view(&self) -> View<'_> {
+        View {
+            event: self.field(Field::Event).unwrap_or("result_operation"),
+            level: self.level,
+            ts: self.ts,
+            correlation_id: self.field(Field::CorrelationId).unwrap_or(""),
+            operation: self.field(Field::Operation).unwrap_or(""),
+            step: self.field(Field::Step),
+            result_type: self.field(Field::ResultType).unwrap_or("success"),
+            ms: self.ms,
+            success_type: self.field(Field::SuccessType),
+            error_type: self.field(Field::ErrorType),
+            error_code: self.field(Field::ErrorCode),
+            error_message: self.field(Field::ErrorMessage),
+            user_id: self.field(Field::UserId),
+            request_id: self.field(Field::RequestId),
+            metadata: &self.metadata,
+            trace_id: self.field(Field::TraceId),
+            span_id: self.field(Field::SpanId),
+            exception: self.field(Field::Exception),
+        }
+    }
 }
 
 /// Every entry of `entries` rendered, one line each (no newline).
