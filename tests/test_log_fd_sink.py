@@ -343,6 +343,7 @@ def test_structlog_and_stdlib_entries_take_the_core_lane_masked_and_in_order(
         "result_operation",
         "login failed: password=***",
     ]
-    assert lines[0]["token"] == "***" and lines[0]["component"] == "billing"
+    assert lines[0]["token"] == "***"
+    assert lines[0]["component"] == "billing"
     assert "hunter2" not in path.read_text(encoding="utf-8")
     assert len(core_calls) == 3  # each through the core's lane
