@@ -697,7 +697,12 @@ fn deliver(shared: &Shared, batch: Vec<Item>) -> (u64, u64, u64) {
             counters
                 .sink_errors
                 .fetch_add(errors.len() as u64, Ordering::SeqCst);
-            let mut text = settings.masker.mask(last).into_owned();
+            // Through the fork gate, as rendering: the masker's regexes keep caches behind locks.
+            let masked = || settings.masker.mask(last).into_owned();
+            let mut text = match shared.gate {
+                Some(gate) => gate.run(masked),
+                None => masked(),
+            };
             if let Some((cut, _)) = text.char_indices().nth(300) {
                 text.truncate(cut);
             }
