@@ -213,7 +213,10 @@ def test_gunicorn_preloaded_forked_workers_recycled_by_max_requests_count_every_
         sys.executable, "-m", "gunicorn", "workers_app:app", "--preload",
         "--workers", "3", "--worker-class", "uvicorn_worker.UvicornWorker",
         "--max-requests", "60", "--max-requests-jitter", "20",
-        "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "20", port,
+        "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "20",
+        # The control socket's default path is one per user: another gunicorn on the machine
+        # (a concurrent test run) would take it over.
+        "--no-control-socket", port,
     ]  # fmt: skip
     with _server(command, tmp_path, shared, log) as base:
         pids = _drive(base, REQUESTS)
