@@ -106,30 +106,39 @@ def _server(command: Sequence[str], cwd: Path, shared: Path, log: Path) -> Itera
                 process.wait(10)
 
 
+def _get(url: str, **params: str) -> httpx.Response:
+    """A GET on a new connection. A worker that gunicorn recycles (``--max-requests``) may close
+    a connection it accepted without answering (the request never reached the application): the
+    request is sent again, on another connection, up to 5 times."""
+    for attempt in range(5):
+        try:
+            return httpx.get(url, params=params, headers={"connection": "close"}, timeout=10)
+        except (httpx.RemoteProtocolError, httpx.ConnectError):
+            if attempt == 4:
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
 def _drive(base: str, count: int) -> set[str]:
     """``count`` requests, each on a new connection so that the kernel spreads them over the
     workers; returns the pids that answered."""
     pids: set[str] = set()
     for n in range(count):
-        response = httpx.get(f"{base}/work/{n}", headers={"connection": "close"}, timeout=10)
+        response = _get(f"{base}/work/{n}")
         assert response.status_code == 200, response.text
         pids.add(response.headers["x-worker-pid"])
     return pids
 
 
 def _metrics(base: str) -> tuple[str, dict[str, object]]:
-    response = httpx.get(
-        f"{base}/monitoring/operations/work/metrics",
-        params={"time_range": "1h"},
-        headers={"connection": "close"},
-        timeout=10,
-    )
+    response = _get(f"{base}/monitoring/operations/work/metrics", time_range="1h")
     assert response.status_code == 200, response.text
     return response.headers["x-worker-pid"], response.json()
 
 
 def _scrape(base: str) -> tuple[str, str]:
-    response = httpx.get(f"{base}/monitoring/metrics", headers={"connection": "close"}, timeout=10)
+    response = _get(f"{base}/monitoring/metrics")
     assert response.status_code == 200, response.text
     return response.headers["x-worker-pid"], response.text
 
