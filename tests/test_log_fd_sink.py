@@ -347,3 +347,45 @@ def test_structlog_and_stdlib_entries_take_the_core_lane_masked_and_in_order(
     assert lines[0]["component"] == "billing"
     assert "hunter2" not in path.read_text(encoding="utf-8")
     assert len(core_calls) == 3  # each through the core's lane
+
+
+def test_a_plain_success_handed_over_by_its_fields_is_the_line_the_raw_entry_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The common entry (an operation's Success, no extras) goes to the core by its fields,
+    without the raw tuple: the same line as through the raw entry (taken when a listener is
+    set), and a bound context (user_id) still reaches the line."""
+    from rfs_monitoring.context import bind_context
+    from rfs_monitoring.result_logging import add_listener
+
+    @log_result_operation("plain_success")
+    def plain() -> Result[int, str]:
+        return Success(1)
+
+    raw_entries: list[Any] = []
+    real_raw_entry = log_writer._raw_entry
+
+    def counting(*args: Any) -> Any:
+        raw_entries.append(args)
+        return real_raw_entry(*args)
+
+    monkeypatch.setattr(log_writer, "_raw_entry", counting)
+    path = tmp_path / "app.log"
+    with open(path, "a", encoding="utf-8") as stream:
+        configure_logging(stream=stream)
+        plain()  # by its fields
+        assert raw_entries == []
+        remove = add_listener(lambda entry: None)
+        plain()  # through the raw entry
+        remove()
+        with bind_context(user_id="u-7"):
+            plain()  # a bound context: through the raw entry
+        assert flush_logs(10) is True
+    fast, raw, bound = (json.loads(line) for line in path.read_text().splitlines())
+    for line in (fast, raw):
+        line.pop("timestamp")
+        line.pop("correlation_id")
+        line.pop("processing_time_ms")
+    assert fast == raw
+    assert fast["success_type"] == "int"
+    assert bound["user_id"] == "u-7"

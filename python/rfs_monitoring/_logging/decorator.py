@@ -22,7 +22,7 @@ from rfs_monitoring._logging import writer as _w
 from rfs_monitoring._logging.entry import _EVENT_OPERATION, _MaskedArgs, _raw_entry
 from rfs_monitoring._logging.levels import _level_number, _levels
 from rfs_monitoring._logging.links import _OTEL_TRACE, _metrics_collector, _modules, _tracing
-from rfs_monitoring._logging.writer import _emit
+from rfs_monitoring._logging.writer import _emit, _emit_success
 from rfs_monitoring.context import OperationScope, _correlation_id, _operation
 from rfs_monitoring.interop import read_outcome
 from rfs_monitoring.masking import get_masker
@@ -252,23 +252,7 @@ def _success(spec: _Spec, scope: OperationScope, outcome: Any, elapsed: float) -
             spec.threshold if spec.version == _levels.version else spec.current_threshold()
         ):
             return
-        _emit(
-            _raw_entry(
-                _EVENT_OPERATION,
-                level,
-                scope,
-                None,
-                False,
-                ms,
-                type(outcome.value).__name__,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-            )
-        )
+        _emit_success(level, scope, ms, type(outcome.value).__name__)
     except Exception:
         _w._writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
 

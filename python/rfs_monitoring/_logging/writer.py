@@ -40,11 +40,13 @@ from rfs_monitoring._logging.config import TextSink
 from rfs_monitoring._logging.entry import (
     _BOUND,
     _EMSG,
+    _EVENT_OPERATION,
     _EXC,
     _META,
     _format_exception,
     _MaskedArgs,
     _now,
+    _raw_entry,
     _RawEntry,
 )
 from rfs_monitoring._logging.levels import _levels
@@ -57,6 +59,7 @@ from rfs_monitoring._logging.render import (
     _render_safely,
     _safe_text,
 )
+from rfs_monitoring.context import OperationScope, _bound
 from rfs_monitoring.masking import get_masker
 
 _perf = time.perf_counter
@@ -818,6 +821,7 @@ _lane_masker: Any = None  # the `Masker`
 _lane_stdout: Any = None  # with the default stream, the `sys.stdout` of the choice; else None
 _lane_lock = threading.Lock()
 _modules = sys.modules
+_get_bound = _bound.get
 
 
 def _make_pipeline() -> Any:
@@ -891,17 +895,22 @@ def _flush_stream(stream: Any) -> None:
         pass
 
 
-def _put(item: _Item, size: int) -> None:
-    """Queue one raw entry (or built dict entry) in the lane in force."""
-    config = _cfg._config
+def _current_lane() -> Any:
+    """The core's lane for the configuration, masker and ``sys.stdout`` in force (chosen again
+    when one of them changed), else None (the Python lane)."""
     if (
-        config is _lane_config
+        _cfg._config is _lane_config
         and _masking._default is _lane_masker
         and (_lane_stdout is None or _modules["sys"].stdout is _lane_stdout)
     ):
-        lane = _lane
-    else:
-        lane = _select_lane()
+        return _lane
+    return _select_lane()
+
+
+def _put(item: _Item, size: int) -> None:
+    """Queue one raw entry (or built dict entry) in the lane in force."""
+    config = _cfg._config
+    lane = _current_lane()
     if lane is None:
         _writer.put(item, size)
         return
@@ -929,6 +938,32 @@ def _put_event(event: dict[str, Any]) -> None:
     """Queue an already built (masked) dict entry, its large values cut."""
     bounded, size = _bounded(event, _cfg._config.max_value_chars)
     _put(bounded, max(size, _ENTRY_BYTES))
+
+
+def _emit_success(level: int, scope: OperationScope, ms: float, success_type: str) -> None:
+    """`_emit` of an operation's plain Success entry (no extras, no span): with the core's lane
+    in force and no listener, its fields go to the core directly, without the raw tuple."""
+    lane = _current_lane()
+    if lane is not None and not _cfg._listeners:
+        try:
+            status = lane.put_success(
+                level,
+                scope.correlation_id or scope.ensure_correlation_id(),
+                scope.name,
+                ms,
+                success_type,
+                _get_bound(),
+            )
+        except Exception:  # the core refused it: the raw entry takes the usual way
+            status = 1
+        if status != 1:
+            if status:
+                _refresh_resources(lane)
+            return
+    _emit(_raw_entry(_EVENT_OPERATION, level, scope, None, False, ms, success_type, *_NO_EXTRAS))
+
+
+_NO_EXTRAS = (None, None, None, None, None, None, None)  # error .. span_id of `_raw_entry`
 
 
 def _emit(raw: _RawEntry) -> None:

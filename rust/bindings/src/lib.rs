@@ -43,7 +43,7 @@ fn value_error(err: impl std::fmt::Display) -> PyErr {
     InvalidArgumentError::new_err(err.to_string())
 }
 
-fn system_now() -> f64 {
+pub(crate) fn system_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

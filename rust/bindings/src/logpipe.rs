@@ -9,6 +9,7 @@ use std::time::Duration;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use rfs_monitoring_core::logline::{Field, Packed};
 use rfs_monitoring_core::logqueue::{Item, Limits, Pipeline, Settings};
 
 use crate::{PyTextMasker, FORK_GATE};
@@ -17,6 +18,10 @@ use crate::{PyTextMasker, FORK_GATE};
 const QUEUED: u8 = 0;
 const NOT_TAKEN: u8 = 1;
 const QUEUED_REFRESH: u8 = 2;
+
+/// What an entry without large values counts for in the queue's byte bound (the package's
+/// `_ENTRY_BYTES`).
+const ENTRY_BYTES: usize = 512;
 
 fn limits(capacity: usize, max_bytes: usize, max_block: f64) -> PyResult<Limits> {
     if capacity < 1 || max_bytes < 1 || !(max_block >= 0.0 && max_block.is_finite()) {
@@ -153,6 +158,35 @@ impl PyLogPipeline {
                 Some(entry) => Ok(self.push(py, Item::Packed(entry), size)),
                 None => Ok(NOT_TAKEN),
             }
+        })
+    }
+
+    /// Queue an operation's plain Success entry from its fields (no step, metadata, span or
+    /// exception), timestamped now: the common entry without its raw tuple. 1 (not taken)
+    /// when `bound` (the bound context) is not empty: the caller queues the raw entry.
+    #[allow(clippy::too_many_arguments)]
+    fn put_success(
+        &self,
+        py: Python<'_>,
+        level: u8,
+        correlation_id: &str,
+        operation: &str,
+        ms: f64,
+        success_type: &str,
+        bound: &Bound<'_, PyAny>,
+    ) -> PyResult<u8> {
+        guarded("queueing a log entry", || {
+            if !bound.is_none() && bound.is_truthy()? || !ms.is_finite() {
+                return Ok(NOT_TAKEN);
+            }
+            let mut packed =
+                Packed::with_buffer(level, crate::system_now(), ms, self.inner.buffer());
+            packed.push(Field::Event, Some("result_operation"));
+            packed.push(Field::CorrelationId, Some(correlation_id));
+            packed.push(Field::Operation, Some(operation));
+            packed.push(Field::ResultType, Some("success"));
+            packed.push(Field::SuccessType, Some(success_type));
+            Ok(self.push(py, Item::Packed(packed), ENTRY_BYTES))
         })
     }
 
