@@ -60,8 +60,8 @@ pub const WAKE_AFTER: usize = 64;
 pub const BATCH_MAX: usize = 256;
 /// Time between two reports of sink trouble or losses.
 pub const REPORT_EVERY: Duration = Duration::from_secs(10);
-/// Text buffers kept for reuse.
-const BUFFERS: usize = 4096;
+/// Text buffers kept for reuse (at most 4 MB: 1024 of at most 4 KB; the default queue holds 1024).
+const BUFFERS: usize = 1024;
 /// Buffers larger than this are not kept.
 const BUFFER_KEPT: usize = 4096;
 /// How often the writer asks for fresh resource fields while it writes.
