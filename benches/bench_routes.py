@@ -31,10 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -241,9 +238,8 @@ def _serve_in_thread(app: FastAPI) -> tuple[int, Any, threading.Thread]:
 
 def wrk_report(seconds: int, connections: int) -> None:
     """Serve the router over a week of traffic with uvicorn and print wrk's requests/s."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    import _wrk
+
     collector = week_of_traffic()
     app, _, _ = build_apps(collector)
     port, server, thread = _serve_in_thread(app)
@@ -254,19 +250,13 @@ def wrk_report(seconds: int, connections: int) -> None:
             "/monitoring/operations?time_range=1h",
             "/monitoring/health/result-patterns?time_range=5m",
         ]:
-            out = subprocess.run(
-                [
-                    wrk,
-                    "-t2",
-                    f"-c{connections}",
-                    f"-d{seconds}s",
-                    "--latency",
-                    f"http://127.0.0.1:{port}{path}",
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+            out = _wrk.run(
+                f"http://127.0.0.1:{port}{path}",
+                threads=2,
+                connections=connections,
+                seconds=seconds,
+                latency=True,
+            )
             rps = next(line for line in out.splitlines() if line.startswith("Requests/sec"))
             p99 = next(line for line in out.splitlines() if line.strip().startswith("99%"))
             print(f"{path}\n  {rps.strip()}   latency {p99.strip()}")

@@ -279,13 +279,11 @@ def wrk_report(seconds: int, connections: int, rounds: int) -> None:
     each for ``rounds`` rounds (which app goes first alternates too): prints each run, the
     median requests/s of each app and the median of the per-round shares (``--wrk``). Runs side
     by side, so that the load of a shared machine falls on both alike."""
-    import shutil
     import socket
     import subprocess
 
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    import _wrk
+
     names = ("bare", "full")
     ports: dict[str, int] = {}
     servers: list[subprocess.Popen[bytes]] = []
@@ -314,20 +312,13 @@ def wrk_report(seconds: int, connections: int, rounds: int) -> None:
             for round_ in range(rounds):
                 order = names if round_ % 2 == 0 else names[::-1]
                 for name in order:
-                    out = subprocess.run(
-                        [
-                            wrk,
-                            "-t1",
-                            f"-c{connections}",
-                            f"-d{seconds}s",
-                            f"http://127.0.0.1:{ports[name]}/users/123",
-                        ],
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                    ).stdout
-                    line = next(x for x in out.splitlines() if x.startswith("Requests/sec"))
-                    rates[name].append(float(line.split()[1]))
+                    report = _wrk.run(
+                        f"http://127.0.0.1:{ports[name]}/users/123",
+                        threads=1,
+                        connections=connections,
+                        seconds=seconds,
+                    )
+                    rates[name].append(_wrk.requests_per_second(report))
                 print(
                     f"round {round_ + 1}: bare {rates['bare'][-1]:7.0f}  "
                     f"full stack {rates['full'][-1]:7.0f} requests/s"

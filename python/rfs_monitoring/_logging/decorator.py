@@ -21,7 +21,7 @@ from rfs_monitoring._instrument import collectors as _collectors
 from rfs_monitoring._logging import writer as _w
 from rfs_monitoring._logging.entry import _EVENT_OPERATION, _MaskedArgs, _raw_entry
 from rfs_monitoring._logging.levels import _level_number, _levels
-from rfs_monitoring._logging.links import _OTEL_TRACE, _metrics_collector, _modules, _tracing
+from rfs_monitoring._logging.links import _OTEL_TRACE, _current_collector, _modules, _tracing
 from rfs_monitoring._logging.writer import _emit, _emit_success
 from rfs_monitoring.context import OperationScope, _correlation_id, _operation
 from rfs_monitoring.interop import read_outcome
@@ -197,15 +197,9 @@ class _Spec(_Hooks):
         if not self.record_metrics:
             return
         try:
-            cls = _collectors.cls
-            if cls is not None:
-                # The installed collector is a class attribute: reading it skips instance()'s
-                # call frame; instance() still creates the first one.
-                collector = getattr(cls, "_instance", None) or cls.instance()
-            else:
-                collector = _metrics_collector()
-                if collector is None:
-                    return
+            collector = _current_collector()
+            if collector is None:
+                return
             if collector is not self.collector:
                 self.handle = collector.operation(self.name)
                 self.collector = collector

@@ -40,6 +40,17 @@ def _tracing() -> Any:
     return module if module.enabled() else None
 
 
+def _current_collector() -> Any:
+    """The process-wide collector in force (created on first use), or ``None`` when none is
+    bound: what the metrics sinks record into."""
+    cls = collectors.cls
+    if cls is not None:
+        # The installed collector is a class attribute: reading it skips instance()'s call
+        # frame; instance() still creates the first one.
+        return getattr(cls, "_instance", None) or cls.instance()
+    return _metrics_collector()
+
+
 _tracing_module: Any = None
 
 

@@ -22,7 +22,7 @@ from rfs_monitoring._instrument import collectors as _collectors
 from rfs_monitoring._logging import writer as _w
 from rfs_monitoring._logging.entry import _EVENT_STEP, _raw_entry
 from rfs_monitoring._logging.levels import _levels
-from rfs_monitoring._logging.links import _OTEL_TRACE, _metrics_collector, _modules, _tracing
+from rfs_monitoring._logging.links import _OTEL_TRACE, _current_collector, _modules, _tracing
 from rfs_monitoring._logging.writer import _emit
 from rfs_monitoring.context import OperationScope, _correlation_id, _operation
 from rfs_monitoring.result import Failure
@@ -76,13 +76,9 @@ class _StepSite:
         """The metrics sink: one pass into the process collector (`ResultMetricsCollector.step`),
         whatever the log level; never raises."""
         try:
-            cls = _collectors.cls
-            if cls is not None:
-                collector = getattr(cls, "_instance", None) or cls.instance()
-            else:
-                collector = _metrics_collector()
-                if collector is None:
-                    return
+            collector = _current_collector()
+            if collector is None:
+                return
             if collector is not self.collector:
                 self.handle = collector.step(self.operation, self.step)
                 self.collector = collector
@@ -123,12 +119,16 @@ def _step_entry(
     """The span and log sinks: a child span of the operation's (when a tracer provider
     records) and one entry (the caller checked the level)."""
     trace_id = span_id = None
-    tracing = _tracing()
-    if tracing is not None:
-        try:
-            trace_id, span_id = tracing.record_step(scope, name, ms, failed, code)
-        except Exception:
-            trace_id = span_id = None
+    trace = _modules.get(_OTEL_TRACE)
+    if trace is not None and (
+        _spans.on or _spans.provider is not getattr(trace, "_TRACER_PROVIDER", None)
+    ):  # `_tracing()`'s kept answer read inline (see `rfs_monitoring.tracing.enabled`)
+        tracing = _tracing()
+        if tracing is not None:
+            try:
+                trace_id, span_id = tracing.record_step(scope, name, ms, failed, code)
+            except Exception:
+                trace_id = span_id = None
     _emit(
         _raw_entry(
             _EVENT_STEP,
@@ -224,34 +224,7 @@ def _observe_mono_step(
         if not site.log_success:
             _step_span(scope, name, ms, False, None)
             return
-        trace_id = span_id = None
-        trace = _modules.get(_OTEL_TRACE)
-        if trace is not None and (
-            _spans.on or _spans.provider is not getattr(trace, "_TRACER_PROVIDER", None)
-        ):  # `_tracing()`'s kept answer read inline (see `rfs_monitoring.tracing.enabled`)
-            tracing = _tracing()
-            if tracing is not None:
-                try:
-                    trace_id, span_id = tracing.record_step(scope, name, ms, False, None)
-                except Exception:
-                    trace_id = span_id = None
-        _emit(
-            _raw_entry(
-                _EVENT_STEP,
-                _SUCCESS_LEVEL,
-                scope,
-                name,
-                False,
-                ms,
-                type(result.value).__name__,
-                None,
-                None,
-                None,
-                None,
-                trace_id,
-                span_id,
-            )
-        )
+        _step_entry(scope, name, ms, False, None, None, None, type(result.value).__name__, None)
     except Exception:
         _w._writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
 
