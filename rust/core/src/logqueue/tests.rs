@@ -195,7 +195,9 @@ fn a_failing_sink_is_retried_then_counted_and_recovers() {
     });
     pipeline.set_sink(Some(Box::new(sink)), false);
     assert!(pipeline.push(line(0), 16));
-    assert!(!pipeline.flush(TEN_SECONDS)); // dropped: no fallback for this sink
+    // Dropped (no fallback for this sink). `flush` says false only when the loss happens after
+    // it was called, and the writer may take the entry first: the counters tell.
+    pipeline.flush(TEN_SECONDS);
     let state = pipeline.state();
     assert_eq!((state.written, state.dropped, state.sink_errors), (0, 1, 3));
     assert!(state.fallback_active);
