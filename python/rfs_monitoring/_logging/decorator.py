@@ -128,14 +128,7 @@ class _Spec(_Hooks):
 
     def enter(self) -> tuple[OperationScope, Any, Any]:
         scope, token = open_operation(self.name)
-        span = None
-        trace = _modules.get(_OTEL_TRACE)
-        if trace is not None and (
-            _spans.on or _spans.provider is not getattr(trace, "_TRACER_PROVIDER", None)
-        ):  # `_tracing()`'s answer, kept by the tracing module, read inline: not "no spans"
-            tracing = _tracing()
-            if tracing is not None:
-                span = _start_span(tracing, self.name, scope)
+        span = None if _OTEL_TRACE not in _modules else _start_span(self.name, scope)
         scope.boundary = _perf()
         return scope, token, span
 
@@ -321,7 +314,17 @@ def _end_span_quietly(span: Any) -> None:
             span.end(False, None, None)
 
 
-def _start_span(tracing: Any, name: str, scope: OperationScope) -> Any:
+def _start_span(name: str, scope: OperationScope) -> Any:
+    """The operation's span when a tracer provider records (OpenTelemetry imported), else
+    None; never raises."""
+    trace = _modules.get(_OTEL_TRACE)
+    if trace is None or not (
+        _spans.on or _spans.provider is not getattr(trace, "_TRACER_PROVIDER", None)
+    ):  # `_tracing()`'s answer, kept by the tracing module, read inline: "no spans"
+        return None
+    tracing = _tracing()
+    if tracing is None:
+        return None
     try:
         return tracing.start_operation(name, scope)
     except Exception:
@@ -358,9 +361,7 @@ class _Deferred(_Hooks):
         if span is not None:
             span.attach()
         elif _OTEL_TRACE in _modules:
-            tracing = _tracing()
-            if tracing is not None:
-                span = _start_span(tracing, spec.name, scope)
+            span = _start_span(spec.name, scope)
         scope.boundary = _perf()
         return scope, token, span
 
