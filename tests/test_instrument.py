@@ -4,9 +4,15 @@ settle a value that finishes later, and the bindings the layers above plug in.""
 from __future__ import annotations
 
 import asyncio
+import copy
+import inspect
+import io
+import json
+import pickle
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,11 +20,21 @@ import returns.future
 import returns.result
 import rfs.reactive as rfs_reactive
 
-from rfs_monitoring import _instrument
+from rfs_monitoring import _core, _instrument
+from rfs_monitoring._instrument import collectors
+from rfs_monitoring._logging import decorator as log_decorator
+from rfs_monitoring.context import OperationScope, _operation, set_correlation_id_generator
 from rfs_monitoring.errors import APIError
-from rfs_monitoring.metrics import ResultMetricsCollector
+from rfs_monitoring.metrics import ResultMetricsCollector, monitor_result
 from rfs_monitoring.reactive import FluxResult, MonoResult
-from rfs_monitoring.result import Failure, Success
+from rfs_monitoring.result import Failure, Result, Success
+from rfs_monitoring.result_logging import (
+    configure_logging,
+    flush_logs,
+    log_result_operation,
+    reset_log_levels,
+    set_log_level,
+)
 
 
 class Sink:
@@ -254,3 +270,369 @@ print("ok")
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+# -- the native sync wrapper and the fast path (`_core.Instrumented`, `_core.FastPath`) --------
+
+
+@pytest.fixture
+def installed() -> Iterator[ResultMetricsCollector]:
+    """A fresh process-wide collector."""
+    fresh = ResultMetricsCollector(sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(fresh)
+    yield fresh
+    ResultMetricsCollector.set_instance(previous)
+    fresh.close()
+
+
+@pytest.fixture
+def log_stream(installed: ResultMetricsCollector) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """Logging into memory; the fixture is the function returning the entries so far."""
+    buffer = io.StringIO()
+    configure_logging(stream=buffer)
+
+    def entries() -> list[dict[str, Any]]:
+        flush_logs()
+        return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+    yield entries
+    flush_logs()
+    configure_logging()
+    reset_log_levels()
+
+
+def _total(collector: ResultMetricsCollector, name: str) -> int:
+    return collector.operation_metrics(name).unwrap().total_requests
+
+
+@pytest.fixture
+def leaves(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The outcomes the log decorator's Python ``leave`` saw (functions decorated after the
+    fixture): what the native fast path did not settle."""
+    seen: list[Any] = []
+    real = log_decorator._Spec.leave
+
+    def counted(self: Any, state: Any, outcome: Any, *rest: Any) -> Any:
+        seen.append(outcome)
+        return real(self, state, outcome, *rest)
+
+    monkeypatch.setattr(log_decorator._Spec, "leave", counted)
+    return seen
+
+
+def test_a_filtered_call_is_settled_natively_sync_and_async(
+    installed: ResultMetricsCollector,
+    log_stream: Callable[[], list[dict[str, Any]]],
+    leaves: list[Any],
+) -> None:
+    """A Success below the level threshold: one sample each call, no entry, and (once the
+    collector's handle is bound) no Python ``leave``, for the sync and the async wrapper."""
+
+    @log_result_operation("quiet_sync", success_level="DEBUG")
+    def quiet(x: int) -> Result[int, str]:
+        return Success(x)
+
+    @log_result_operation("quiet_async", success_level="DEBUG")
+    async def quiet_async(x: int) -> Result[int, str]:
+        return Success(x)
+
+    assert type(quiet).__name__ == "Instrumented"
+    for _ in range(3):
+        assert quiet(1) == Success(1)
+        assert asyncio.run(quiet_async(2)) == Success(2)
+    assert _total(installed, "quiet_sync") == 3
+    assert _total(installed, "quiet_async") == 3
+    assert log_stream() == []
+    assert leaves == []
+
+
+def test_changing_levels_moves_a_call_on_and_off_the_fast_path(
+    installed: ResultMetricsCollector,
+    log_stream: Callable[[], list[dict[str, Any]]],
+    leaves: list[Any],
+) -> None:
+    @log_result_operation("leveled")
+    def leveled() -> Result[int, str]:
+        return Success(1)
+
+    leveled()  # INFO is logged: Python's leave
+    set_log_level("WARNING", operation="leveled")
+    leveled()  # filtered: native
+    set_log_level("DEBUG", operation="leveled")
+    leveled()  # logged again
+    set_log_level("ERROR")
+    leveled()  # the operation's own level still lets it through
+    reset_log_levels()
+    set_log_level("WARNING")
+    leveled()  # filtered by the global level
+    assert len(leaves) == 3
+    assert len(log_stream()) == 3
+    assert _total(installed, "leveled") == 5
+
+
+def test_only_a_plain_success_without_extras_takes_the_fast_path(
+    installed: ResultMetricsCollector,
+    log_stream: Callable[[], list[dict[str, Any]]],
+    leaves: list[Any],
+) -> None:
+    """Failures, other values and specs with extras go to Python's leave (and still log by
+    their own levels)."""
+
+    @log_result_operation("with_args", success_level="DEBUG", log_args=True)
+    def with_args(x: int) -> Result[int, str]:
+        return Success(x)
+
+    @log_result_operation("mixed", success_level="DEBUG")
+    def mixed(kind: str) -> Any:
+        return {"ok": Success(1), "fail": Failure("no"), "plain": 3}[kind]
+
+    with_args(1)
+    mixed("ok")
+    mixed("fail")
+    mixed("plain")
+    assert leaves == [Success(1), Failure("no"), 3]
+    assert [e["operation_name"] for e in log_stream()] == ["mixed"]  # the failure, WARNING
+    assert _total(installed, "mixed") == 3
+
+
+def test_a_swapped_collector_is_followed_by_the_fast_path(
+    log_stream: Callable[[], list[dict[str, Any]]],
+) -> None:
+    @log_result_operation("swapped", success_level="DEBUG")
+    def logged() -> Result[int, str]:
+        return Success(1)
+
+    @monitor_result("swapped_monitor")
+    def monitored() -> Result[int, str]:
+        return Success(1)
+
+    first = ResultMetricsCollector(sample_resources=False)
+    second = ResultMetricsCollector(sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(first)
+    try:
+        logged(), monitored()
+        ResultMetricsCollector.set_instance(second)
+        logged(), monitored()
+        logged(), monitored()
+    finally:
+        ResultMetricsCollector.set_instance(previous)
+        first.close()
+        second.close()
+    assert (_total(first, "swapped"), _total(second, "swapped")) == (1, 2)
+    assert (_total(first, "swapped_monitor"), _total(second, "swapped_monitor")) == (1, 2)
+
+
+class _RaisingHandle:
+    def record(self, *args: Any) -> None:
+        raise RuntimeError("metrics broken")
+
+
+def test_a_failing_metrics_handle_never_reaches_the_caller(
+    installed: ResultMetricsCollector,
+    log_stream: Callable[[], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A collector whose handles raise, and a handle that starts raising after the fast path
+    bound it: the calls return their outcome, the failure is reported, not raised."""
+
+    @log_result_operation("fragile_log", success_level="DEBUG")
+    def fragile_log() -> Result[int, str]:
+        return Success(1)
+
+    @monitor_result("fragile_monitor")
+    def fragile_monitor() -> Result[int, str]:
+        return Success(2)
+
+    assert fragile_log() == Success(1)  # binds the real handles
+    assert fragile_monitor() == Success(2)
+    monkeypatch.setattr(ResultMetricsCollector, "operation", lambda self, name: _RaisingHandle())
+    fresh = ResultMetricsCollector(sample_resources=False)
+    ResultMetricsCollector.set_instance(fresh)
+    try:
+        for _ in range(2):
+            assert fragile_log() == Success(1)
+            assert fragile_monitor() == Success(2)
+            assert asyncio.run(_instrument.wrap(_async_success, _NoopObserver())()) == Success(0)
+    finally:
+        ResultMetricsCollector.set_instance(installed)
+        fresh.close()
+    assert fresh.cumulative() == []
+    assert log_stream() == []
+
+
+def test_a_handle_that_raises_on_the_native_path_falls_back_and_reports(
+    installed: ResultMetricsCollector,
+) -> None:
+    """The fast path's bound handle raising (here: a duration the core refuses) hands the
+    sample to the observer's fallback, which never raises either."""
+    fallback: list[float] = []
+    fast = _core.FastPath("refused", Success, _NoopObserver().leave, fallback.append, collectors)
+    assert fast.leave(None, Success(1), float("nan"), (), {}) == Success(1)
+    assert len(fallback) == 1
+    assert fast.leave(None, Success(1), 0.001, (), {}) == Success(1)
+    assert len(fallback) == 1
+    assert _total(installed, "refused") == 1
+
+
+async def _async_success() -> Result[int, str]:
+    return Success(0)
+
+
+class _NoopObserver:
+    def enter(self) -> None:
+        return None
+
+    def leave(self, state: Any, outcome: Any, elapsed: float, args: Any, kwargs: Any) -> Any:
+        return outcome
+
+    def raised(self, state: Any, error: Exception, elapsed: float, args: Any, kwargs: Any) -> None:
+        return None
+
+    def abandoned(self, state: Any, error: BaseException, elapsed: float) -> None:
+        return None
+
+
+def test_steps_and_nested_operations_see_the_natively_opened_scope(
+    log_stream: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """Inside a natively wrapped sync call: a nested operation shares the correlation ID the
+    outer one hands out, a failing step is named in the outer entry, and the step's duration
+    is measured from the scope's boundary (the native clock reads `time.perf_counter`'s)."""
+
+    @log_result_operation("inner")
+    def inner() -> Result[int, str]:
+        return Success(1)
+
+    @log_result_operation("outer")
+    def outer() -> Result[int, str]:
+        inner()
+        time.sleep(0.002)
+        flux = FluxResult.from_results([Success(1), Failure("bad row")]).log_step("rows")
+        return Failure(f"{flux.count_failures()} failed")
+
+    assert outer() == Failure("1 failed")
+    nested, step, operation = log_stream()
+    assert (nested["operation_name"], step["step_name"], operation["operation_name"]) == (
+        "inner",
+        "rows",
+        "outer",
+    )
+    assert step["correlation_id"] == nested["correlation_id"] == operation["correlation_id"]
+    assert operation["metadata"]["failure_step"] == "rows"
+    assert 2.0 <= step["processing_time_ms"] <= operation["processing_time_ms"]
+
+
+def test_the_native_scope_boundary_is_on_the_perf_counter_clock() -> None:
+    seen: list[float] = []
+
+    @log_result_operation("bounded")
+    def bounded() -> Result[int, str]:
+        scope = _operation.get()
+        assert scope is not None
+        seen.append(scope.boundary)
+        return Success(1)
+
+    before = time.perf_counter()
+    bounded()
+    after = time.perf_counter()
+    assert before <= seen[0] <= after
+    native = _core.perf_counter()
+    assert after <= native <= time.perf_counter()
+
+
+def test_the_native_scope_keeps_the_scope_semantics() -> None:
+    parent = OperationScope("outer", None)
+    child = OperationScope("inner", None, parent)
+    previous = set_correlation_id_generator(lambda: "req-7")
+    try:
+        assert child.ensure_correlation_id() == "req-7"
+    finally:
+        set_correlation_id_generator(previous)
+    assert parent.correlation_id == "req-7"
+    assert child.ensure_correlation_id() == "req-7"
+    child.failure_step = "load"
+    child.boundary = 1.5
+    child.span = span = object()
+    child.failure_step = None
+    assert (child.name, child.parent, child.boundary, child.failure_step, child.span) == (
+        "inner",
+        parent,
+        1.5,
+        None,
+        span,
+    )
+
+
+@log_result_operation("pickled_log")
+def logged_module_level(x: int) -> Result[int, str]:
+    return Success(x)
+
+
+@monitor_result("pickled_monitor")
+def monitored_module_level(x: int) -> Result[int, str]:
+    return Success(x)
+
+
+class _Service:
+    @log_result_operation("method_log")
+    def find(self, x: int) -> Result[int, str]:
+        return Success(x + 1)
+
+    @monitor_result("method_monitor")
+    def count(self, x: int) -> Result[int, str]:
+        return Success(x + 2)
+
+
+def test_natively_wrapped_functions_behave_as_functions(installed: ResultMetricsCollector) -> None:
+    """Methods bind, signatures and names are kept, decorated functions pickle by name."""
+    service = _Service()
+    assert (service.find(1), service.count(1)) == (Success(2), Success(3))
+    assert str(inspect.signature(_Service.find)) == "(self, x: 'int') -> 'Result[int, str]'"
+    assert str(inspect.signature(service.count)) == "(x: 'int') -> 'Result[int, str]'"
+    assert (_Service.find.__name__, _Service.count.__qualname__) == ("find", "_Service.count")
+    for wrapped in (logged_module_level, monitored_module_level, _Service.find):
+        assert pickle.loads(pickle.dumps(wrapped)) is wrapped
+        assert copy.deepcopy(wrapped) is wrapped
+    again = pickle.loads(pickle.dumps(service.count))
+    assert again(0) == Success(2)
+    assert _total(installed, "method_log") == 1
+
+
+def test_fastapi_serves_a_natively_wrapped_sync_endpoint(installed: ResultMetricsCollector) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from rfs_monitoring.web import handle_result
+
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    @handle_result
+    @log_result_operation("item_lookup", success_level="DEBUG")
+    def item(item_id: int, q: str = "x") -> Result[dict[str, Any], str]:
+        return Success({"id": item_id, "q": q})
+
+    with TestClient(app) as client:
+        assert client.get("/items/3?q=y").json() == {"id": 3, "q": "y"}
+        assert client.get("/items/nope").status_code == 422
+    assert _total(installed, "item_lookup") == 1
+
+
+def test_a_generic_observer_sees_every_hook_of_the_native_wrapper(sink: Sink) -> None:
+    def pick(kind: str, **extra: Any) -> Any:
+        if kind == "raise":
+            raise KeyError("k")
+        if kind == "exit":
+            raise SystemExit(3)
+        return Success(extra)
+
+    wrapped = _instrument.wrap(pick, sink)
+    assert wrapped("ok", a=1) == Success({"a": 1})
+    with pytest.raises(KeyError) as raised:
+        wrapped("raise")
+    assert raised.value.__traceback__ is not None
+    with pytest.raises(SystemExit):
+        wrapped("exit")
+    assert [kind for kind, _, _ in sink.seen] == ["returned", "raised", "abandoned"]
+    assert sink.seen[1][1] is raised.value
+    assert sink.entered == 3

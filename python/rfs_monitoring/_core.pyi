@@ -16,13 +16,15 @@ __all__ = [
     "Brief",
     "Cumulative",
     "Exemplar",
+    "FastPath",
     "Handle",
     "Headline",
     "Health",
+    "Instrumented",
     "Latency",
     "LogPipeline",
-    "Monitor",
     "NativeHistogram",
+    "OperationScope",
     "Point",
     "Registry",
     "Resources",
@@ -34,10 +36,10 @@ __all__ = [
     "__version__",
     "_fork_done",
     "_fork_prepare",
-    "bump_generation",
     "expose",
     "judge_health",
     "mask_text",
+    "perf_counter",
     "render_log_chunks",
 ]
 
@@ -343,24 +345,71 @@ class Cumulative:
     def exemplars(self) -> list[Exemplar]: ...
 
 @final
-class Monitor:
-    """Times calls of a sync function and records them (`monitor_result`'s sync path, kept
-    in Rust: through `rfs_monitoring._instrument.wrap` the same decorator costs about twice
-    as much over the bare call)."""
+class OperationScope:
+    """The mutable state of one logged operation, shared by the steps of its chains (re-exported
+    by `rfs_monitoring.context`). ``boundary`` is on `time.perf_counter`'s clock."""
+
+    name: str
+    correlation_id: str | None
+    parent: OperationScope | None
+    boundary: float
+    failure_step: str | None
+    span: Any
+    def __new__(
+        cls, name: str, correlation_id: str | None, parent: OperationScope | None = None
+    ) -> OperationScope: ...
+    def ensure_correlation_id(self) -> str:
+        """The operation's correlation ID, generated on first use; a nested operation shares
+        its parent's."""
+
+@final
+class FastPath:
+    """The common case of one decorated function, settled natively for its sync and async
+    wrappers: a plain `Success` that needs no entry is recorded into the bound handle; anything
+    else goes to ``leave``. ``operation`` (the operation's context variable), ``correlation``,
+    ``levels`` and ``spans`` are given together, for `log_result_operation`."""
 
     def __new__(
         cls,
-        func: Callable[..., Any],
-        resolve: Callable[[], Handle],
-        classify: Callable[[Any], tuple[str | None, str | None]],
-        finish: Callable[[Handle, Any, float], Any],
-        success_type: type,
-        failure_type: type,
-    ) -> Monitor: ...
+        name: str,
+        success: type,
+        leave: Callable[[Any, Any, float, tuple[Any, ...], dict[str, Any]], Any],
+        fallback: Callable[[float], None],
+        collectors: Any,
+        *,
+        operation: Any = None,
+        correlation: Any = None,
+        levels: Any = None,
+        level: int | None = None,
+        spans: Any = None,
+    ) -> FastPath: ...
+    def leave(
+        self,
+        state: Any,
+        outcome: Any,
+        elapsed: float,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+    ) -> Any:
+        """What the caller gets for ``outcome`` (``elapsed`` in seconds)."""
+    def threshold(self) -> int:
+        """The operation's level threshold under the current level table."""
+
+@final
+class Instrumented:
+    """The sync wrapper of the package's decorators (`rfs_monitoring._instrument.wrap`)."""
+
+    __dict__: dict[str, Any]
+    def __new__(
+        cls, func: Callable[..., Any], observer: Any, fast: FastPath | None = None
+    ) -> Instrumented: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, instance: object | None, owner: type | None = None, /) -> Any: ...
+    def __reduce__(self) -> str | tuple[Any, ...]: ...
 
-def bump_generation() -> None: ...
+def perf_counter() -> float:
+    """`time.perf_counter()` read through the native clock."""
+
 def judge_health(
     rows: list[tuple[str, int, int, float]],
     firing: list[tuple[str, str, str]],

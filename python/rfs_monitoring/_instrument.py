@@ -2,23 +2,27 @@
 
 - `wrap`: the one wrapper of the package's decorators, for sync and async functions, calling an
   `Observer`'s hooks around each call (``enter``, then ``leave``, ``raised`` or
-  ``abandoned``); the common case's fast path is the observer's ``leave``, written once.
+  ``abandoned``). The sync wrapper is native (`rfs_monitoring._core.Instrumented`: it opens the
+  operation scope and times the call without a Python frame); the common case's fast path is
+  native too (`rfs_monitoring._core.FastPath`: a plain `Success` that needs no entry is
+  recorded into the bound metrics handle, and nothing else is done), written once and used by
+  the sync and the async wrapper alike; anything else goes to the observer's ``leave``.
 - `defer`: values that finish later (our `MonoResult`, another library's chain, any awaitable)
   are timed when awaited, through the same hooks.
 - `classify` and `failure_fields`: the one reading of an outcome (through
   `rfs_monitoring.interop`, so every library's Results count).
-- `open_operation`, `step_scope` and `close_step`: the operation scope and each step's own
-  duration and failure bookkeeping.
+- `open_operation`, `step_scope` and `close_step`: the operation scope (the native
+  `rfs_monitoring.context.OperationScope`, its ``boundary`` on `time.perf_counter`'s clock) and
+  each step's own duration and failure bookkeeping.
 - Re-exported from `rfs_monitoring._bindings`: the process-wide collector (bound by the package
   root, so nothing here imports `rfs_monitoring.metrics`) and our chain types (registered by
   `rfs_monitoring.reactive`, so nothing here imports it).
 
-The public decorators are observers of it: `rfs_monitoring.metrics.monitor_result` (metrics
-sink; its sync path is the Rust `Monitor`, which classifies through `failure_fields` and hands
-anything but a plain Success or Failure back here) and
+The public decorators are observers of it, each with its fast path:
+`rfs_monitoring.metrics.monitor_result` (metrics sink, no scope) and
 `rfs_monitoring.result_logging.log_result_operation` (metrics, span, log and capture sinks);
-`rfs_monitoring._logging.steps` hands each step to the same sinks. Imports only go down from
-here: no module this one imports imports it back.
+`rfs_monitoring._logging.steps` hands each step to the same sinks. There is no other place that
+times a call. Imports only go down from here: no module this one imports imports it back.
 
 >>> from rfs_monitoring.result import Failure, Success
 >>> classify(Success(3))
@@ -37,6 +41,7 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter as _perf
 from typing import Any, Protocol
 
+from rfs_monitoring import _core
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring.context import OperationScope, _correlation_id, _operation
 from rfs_monitoring.interop import batch_items, chain_of, is_chain, is_result, read_outcome
@@ -154,20 +159,24 @@ class Observer(Protocol):
     def abandoned(self, state: Any, error: BaseException, elapsed: float) -> None: ...
 
 
-def wrap(fn: Callable[..., Any], observer: Observer) -> Callable[..., Any]:
+def wrap(
+    fn: Callable[..., Any], observer: Observer, fast: _core.FastPath | None = None
+) -> Callable[..., Any]:
     """Time every call of the sync or async function ``fn`` for ``observer``: the one wrapper
     of the package's decorators. What the call returns (a Result, a MonoResult, a FluxResult,
     another library's value, an awaitable) is the observer's to read in ``leave``, which
     returns what the caller gets; an exception is handed to ``raised`` and re-raised as is.
-    The wrapper keeps ``fn``'s name, docstring and signature (`functools.wraps`)."""
-    enter, leave, raised, abandoned = (
-        observer.enter,
-        observer.leave,
-        observer.raised,
-        observer.abandoned,
-    )
-    perf = _perf
+
+    ``fast`` settles the common case natively before ``leave`` is asked (see
+    `rfs_monitoring._core.FastPath`): the same object for the sync wrapper (the native
+    `rfs_monitoring._core.Instrumented`, which also opens the operation scope itself) and the
+    async one (``fast.leave`` in place of ``observer.leave``), so the fast path is written once.
+    The wrapper keeps ``fn``'s name, docstring and signature (`functools.update_wrapper`), binds
+    to instances as a method and pickles by qualified name, as ``fn`` does."""
     if inspect.iscoroutinefunction(fn):
+        enter, raised, abandoned = observer.enter, observer.raised, observer.abandoned
+        leave = observer.leave if fast is None else fast.leave
+        perf = _perf
 
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -185,20 +194,10 @@ def wrap(fn: Callable[..., Any], observer: Observer) -> Callable[..., Any]:
 
         return async_wrapper
 
-    @functools.wraps(fn)
-    def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-        state = enter()
-        start = perf()
-        try:
-            outcome = fn(*args, **kwargs)
-        except Exception as exc:
-            raised(state, exc, perf() - start, args, kwargs)
-            raise
-        except BaseException as exc:
-            abandoned(state, exc, perf() - start)
-            raise
-        return leave(state, outcome, perf() - start, args, kwargs)
-
+    sync_wrapper = _core.Instrumented(fn, observer, fast)
+    functools.update_wrapper(sync_wrapper, fn)
+    # FastAPI resolves string annotations through the wrapper's globals.
+    sync_wrapper.__dict__["__globals__"] = getattr(fn, "__globals__", {})
     return sync_wrapper
 
 

@@ -74,35 +74,15 @@ _correlation_id: ContextVar[str | None] = ContextVar("rfs_correlation_id", defau
 _bound: ContextVar[Mapping[str, Any]] = ContextVar("rfs_bound_context", default=_EMPTY)
 
 
-class OperationScope:
-    """The mutable state of one logged operation, shared by the steps of its chains.
+OperationScope = _core.OperationScope
+"""The mutable state of one logged operation, shared by the steps of its chains.
 
-    It lives in a context variable holding this *object*, so tasks created inside the operation
-    (``timeout()`` runs the chain in a task) see and update the same state. Private to the
-    package: `rfs_monitoring.result_logging` and `rfs_monitoring.tracing` use it.
-    """
-
-    __slots__ = ("boundary", "correlation_id", "failure_step", "name", "parent", "span")
-
-    def __init__(
-        self, name: str, correlation_id: str | None, parent: OperationScope | None = None
-    ) -> None:
-        self.name = name
-        self.correlation_id = correlation_id
-        self.parent = parent
-        self.boundary = 0.0
-        self.failure_step: str | None = None
-        self.span: Any = None
-
-    def ensure_correlation_id(self) -> str:
-        """The operation's correlation ID, generated on first use (most calls never need one);
-        a nested operation shares its parent's."""
-        cid = self.correlation_id
-        if cid is None:
-            parent = self.parent
-            cid = parent.ensure_correlation_id() if parent is not None else _generator()
-            self.correlation_id = cid
-        return cid
+It lives in a context variable holding this *object*, so tasks created inside the operation
+(``timeout()`` runs the chain in a task) see and update the same state. Native (made by the
+instrumentation layer's sync wrapper without a Python frame); ``boundary`` is on
+`time.perf_counter`'s clock; ``ensure_correlation_id`` uses this module's generator. Private to
+the package: `rfs_monitoring.result_logging` and `rfs_monitoring.tracing` use it.
+"""
 
 
 _operation: ContextVar[OperationScope | None] = ContextVar("rfs_operation", default=None)

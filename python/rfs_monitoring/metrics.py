@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import inspect
 import logging
 import os
 import re
@@ -44,6 +43,7 @@ from rfs_monitoring._instrument import (
     awaits_later,
     bind_collector,
     classify,
+    collectors,
     defer,
     failure_fields,
     wrap,
@@ -505,7 +505,6 @@ class ResultMetricsCollector:
         with cls._instance_lock:
             if cls._instance is None:
                 cls._instance = cls._default()
-                _core.bump_generation()
             return cls._instance
 
     @classmethod
@@ -529,7 +528,6 @@ class ResultMetricsCollector:
         with cls._instance_lock:
             previous = cls._instance if cls._instance is not None else cls._default()
             cls._instance = collector
-            _core.bump_generation()
         return previous
 
     # -- recording ----------------------------------------------------------------------------
@@ -1188,9 +1186,10 @@ def monitor_result(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
     A returned `Failure` is recorded as a failure with its error's code and message; a raised
     exception likewise, then re-raised unchanged; a returned `MonoResult` is recorded each time
-    the chain runs; a `FluxResult` is a failure when any of its results is. The sync path is
-    timed and recorded in Rust. The wrapper keeps the function's name, docstring and
-    signature, so FastAPI sees the same parameters.
+    the chain runs; a `FluxResult` is a failure when any of its results is. A `Success` is
+    recorded natively (`rfs_monitoring._core.FastPath`), and the sync wrapper is native. The
+    wrapper keeps the function's name, docstring and signature, so FastAPI sees the same
+    parameters.
 
     >>> collector = ResultMetricsCollector(clock=lambda: 7200.0, sample_resources=False)
     >>> previous = ResultMetricsCollector.set_instance(collector)
@@ -1210,45 +1209,41 @@ def monitor_result(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return ResultMetricsCollector.instance().operation(name)
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        if inspect.iscoroutinefunction(fn):
-            return cast(Callable[P, R], wrap(fn, _Monitored(resolve)))
-        monitor = _core.Monitor(fn, resolve, failure_fields, _safe_settle, Success, Failure)
-        functools.update_wrapper(monitor, fn)
-        # FastAPI resolves string annotations through the wrapper's globals.
-        monitor.__dict__["__globals__"] = getattr(fn, "__globals__", {})
-        return cast(Callable[P, R], monitor)
+        observer = _Monitored(resolve)
+        fast = _core.FastPath(name, Success, observer.leave, observer.record_success, collectors)
+        return cast(Callable[P, R], wrap(fn, observer, fast))
 
     return decorate
 
 
-_UNBOUND = object()
-
-
 class _Monitored:
-    """The observer of `monitor_result`'s async wrapper (`_instrument.wrap`): metrics only, no
-    operation scope. The common case (a Success, the same collector as last time) records into
-    the handle bound on an earlier call."""
+    """The observer of `monitor_result`'s wrappers (`_instrument.wrap`): metrics only, no
+    operation scope. The common case (a Success) is settled by the wrapper's native fast path
+    (`_core.FastPath`: recorded into the handle bound for the installed collector); this
+    observer sees everything else."""
 
-    __slots__ = ("bound", "resolve")
+    __slots__ = ("resolve",)
 
     def __init__(self, resolve: Callable[[], _core.Handle]) -> None:
         self.resolve = resolve
-        # (collector, handle) of the last call: reused while that collector is still installed.
-        self.bound: list[Any] = [_UNBOUND, None]
 
     def enter(self) -> None:
         return None
 
     def leave(self, state: None, outcome: Any, elapsed: float, args: Any, kwargs: Any) -> Any:
-        duration_ms = elapsed * 1_000.0
-        bound = self.bound
-        if bound[0] is ResultMetricsCollector._instance and type(outcome) is Success:
-            try:
-                bound[1].record(duration_ms, True)
-            except Exception:  # metrics never break the observed call
-                _logger.debug("recording a monitored call failed", exc_info=True)
+        try:
+            handle = self.resolve()
+        except Exception:  # metrics never break the observed call
+            _logger.debug("recording a monitored call failed", exc_info=True)
             return outcome
-        return _settle_and_bind(self.resolve, bound, outcome, duration_ms)
+        return _safe_settle(handle, outcome, elapsed * 1_000.0)
+
+    def record_success(self, duration_ms: float) -> None:
+        """A success the fast path could not record into its bound handle; never raises."""
+        try:
+            self.resolve().record(duration_ms, True)
+        except Exception:  # metrics never break the observed call
+            _logger.debug("recording a monitored call failed", exc_info=True)
 
     def raised(self, state: None, error: Exception, elapsed: float, args: Any, kwargs: Any) -> None:
         _record_raised(self.resolve, elapsed * 1_000.0, error)
@@ -1264,17 +1259,3 @@ def _record_raised(
         _record_exception(resolve(), duration_ms, error)
     except Exception:  # metrics never break the observed call
         _logger.debug("recording a monitored call failed", exc_info=True)
-
-
-def _settle_and_bind(
-    resolve: Callable[[], _core.Handle], bound: list[Any], value: Any, duration_ms: float
-) -> Any:
-    try:
-        collector = ResultMetricsCollector.instance()
-        handle = resolve()
-    except Exception:  # metrics never break the observed call
-        _logger.debug("recording a monitored call failed", exc_info=True)
-        return value
-    if not handle.folded:
-        bound[0], bound[1] = collector, handle
-    return _safe_settle(handle, value, duration_ms)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
+from rfs_monitoring import _core
 from rfs_monitoring._bindings import spans as _spans
 from rfs_monitoring._instrument import (
     awaits_later,
@@ -77,6 +78,7 @@ class _Spec(_Hooks):
         "collector",
         "error_level",
         "failure_level",
+        "fast",
         "handle",
         "log_args",
         "log_result",
@@ -86,8 +88,6 @@ class _Spec(_Hooks):
         "record_metrics",
         "signature",
         "success_level",
-        "threshold",
-        "version",
     )
 
     def __init__(
@@ -119,10 +119,22 @@ class _Spec(_Hooks):
                 self.signature = inspect.signature(fn)
             except (TypeError, ValueError):
                 self.signature = None
-        self.version = -1
-        self.threshold = 20
-        # Most calls return a Success and log no extras: they take the short path.
+        # Most calls return a Success and log no extras: they take the short path, and when
+        # their level is filtered out, the native one (`_core.FastPath`: the scope's context
+        # variable reset and the metrics sample recorded without a Python frame).
         self.plain = not (self.metadata or log_args or log_result)
+        self.fast = _core.FastPath(
+            name,
+            Success,
+            self.leave,
+            self.record_success,
+            _collectors if record_metrics else None,
+            operation=_operation,
+            correlation=_correlation_id,
+            levels=_levels,
+            level=self.success_level if self.plain else None,
+            spans=_spans,
+        )
 
     # -- the observer of `_instrument.wrap` ---------------------------------------------------
 
@@ -140,14 +152,10 @@ class _Spec(_Hooks):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
+        # A Success filtered out by level was settled by `self.fast` before this is called.
         scope, token, span = state
         _reset_operation(token)
         if self.plain and span is None and type(outcome) is Success:
-            if self.version == _levels.version and self.success_level < self.threshold:
-                # Filtered out: the metrics sample is all that is left to do, into the handle
-                # bound on an earlier call while its collector is still the installed one.
-                self.record_success(elapsed * 1000.0)
-                return outcome
             _success(self, scope, outcome, elapsed)
             return outcome
         if awaits_later(outcome):
@@ -165,25 +173,14 @@ class _Spec(_Hooks):
     # -- caches -------------------------------------------------------------------------------
 
     def current_threshold(self) -> int:
-        version = _levels.version
-        if self.version != version:
-            # The version is read first: a change racing with this read leaves a stale version
-            # behind, so the next call recomputes instead of keeping a stale threshold.
-            self.threshold = _levels.threshold(self.name)
-            self.version = version
-        return self.threshold
+        """The level threshold for this operation, kept by the fast path per level-table
+        version."""
+        return self.fast.threshold()
 
     def record_success(self, ms: float) -> None:
-        """`record` of a success, into the handle bound on an earlier call while its collector
-        is still the installed one; never raises."""
-        cls = _collectors.cls
-        if cls is not None and self.collector is getattr(cls, "_instance", None):
-            try:
-                self.handle.record(ms, True)
-            except Exception:
-                self.record(ms, True, None, None)  # reports it
-        else:
-            self.record(ms, True, None, None)
+        """`record` of a success; never raises (the fast path's fallback when its bound handle
+        raised)."""
+        self.record(ms, True, None, None)
 
     def record(self, ms: float, ok: bool, code: str | None, message: str | None) -> None:
         """One metrics sample; never raises."""
@@ -233,11 +230,9 @@ def _success(spec: _Spec, scope: OperationScope, outcome: Any, elapsed: float) -
     """`_finish` for the common case: a Success, no extras, no span; never raises."""
     try:
         ms = elapsed * 1000.0
-        spec.record_success(ms)
+        spec.record(ms, True, None, None)
         level = spec.success_level
-        if level < (
-            spec.threshold if spec.version == _levels.version else spec.current_threshold()
-        ):
+        if level < spec.fast.threshold():
             return
         _emit_success(level, scope, ms, type(outcome.value).__name__)
     except Exception:
@@ -451,7 +446,7 @@ def log_result_operation(
             metadata=metadata,
             record_metrics=record_metrics,
         )
-        return cast("Callable[P, R]", wrap(fn, spec))
+        return cast("Callable[P, R]", wrap(fn, spec, spec.fast))
 
     if callable(name):
         return decorate(name)

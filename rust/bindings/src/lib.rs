@@ -1,19 +1,19 @@
 //! The `rfs_monitoring._core` extension module: a thin adapter over `rfs-monitoring-core`.
 //!
-//! The hot paths (`Handle.record` and calling a `Monitor`) stay attached to the interpreter;
+//! The hot paths (`Handle.record` and a decorated call, see `instrument`) stay attached to the interpreter;
 //! queries, which merge many buckets, release it while they run.
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyString, PyTuple};
 use rfs_monitoring_core::exposition::{Exposition, Family, Format, Kind, Labels, StepTotals};
 use rfs_monitoring_core::mask::{TextMasker, REPLACEMENT};
 use rfs_monitoring_core::native::NATIVE_SCHEMA;
 mod fdsink;
+mod instrument;
 mod logline;
 mod logpipe;
 
@@ -33,13 +33,10 @@ fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
     py.detach(|| FORK_GATE.run(f))
 }
 
-/// Bumped whenever the process-wide collector changes, so `Monitor`s refresh their handle.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-
 pyo3::import_exception!(rfs_monitoring.exceptions, InvalidArgumentError);
 
 /// A value the core refused, as the package's own `InvalidArgumentError` (a `ValueError`).
-fn value_error(err: impl std::fmt::Display) -> PyErr {
+pub(crate) fn value_error(err: impl std::fmt::Display) -> PyErr {
     InvalidArgumentError::new_err(err.to_string())
 }
 
@@ -774,16 +771,21 @@ impl PyBrief {
 
 /// A handle bound to one operation: recording skips the name lookup.
 #[pyclass(frozen, module = "rfs_monitoring._core", name = "Handle")]
-struct PyHandle {
+pub(crate) struct PyHandle {
     registry: Arc<Registry>,
     clock: Option<Py<PyAny>>,
     id: OpId,
     name: String,
-    folded: bool,
+    pub(crate) folded: bool,
 }
 
 impl PyHandle {
-    fn record_outcome(&self, py: Python<'_>, duration_ms: f64, outcome: Outcome) -> PyResult<()> {
+    pub(crate) fn record_outcome(
+        &self,
+        py: Python<'_>,
+        duration_ms: f64,
+        outcome: Outcome,
+    ) -> PyResult<()> {
         let now = match read_clock(py, self.clock.as_ref()) {
             Ok(t) if valid_time(t) => t,
             reading => self.clock_fallback(py, reading),
@@ -875,12 +877,6 @@ impl PyHandle {
     ) -> PyResult<()> {
         self.record_outcome(py, duration_ms, outcome(success, error_code, error_message))
     }
-}
-
-/// Tells every `Monitor` to look its handle up again (the process-wide collector changed).
-#[pyfunction]
-fn bump_generation() {
-    GENERATION.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Before `fork()`: waits until no thread runs a storage operation with the interpreter released
@@ -1002,140 +998,6 @@ fn judge_health(
     )
 }
 
-/// Times calls of a sync function and records them, classifying the outcome.
-///
-/// `resolve()` returns the `Handle` to record into (called again after `bump_generation`);
-/// `classify(error)` returns `(code, message)` for a Failure's error or a raised exception;
-/// `finish(handle, value, duration_ms)` handles any return value that is neither a `Success`
-/// nor a `Failure` and returns what the caller gets.
-///
-/// `monitor_result`'s sync path, and the one place outside the Python instrumentation layer
-/// (`rfs_monitoring._instrument.wrap`) that times a call. It stays on purpose: the same
-/// decorator through `wrap` and its metrics observer costs about twice as much over the bare
-/// call (measured +0.8 to +1.2 µs against +0.47 µs for a function returning `Success` on
-/// the project's 2-core machine), and `monitor_result_vs_prometheus_timer` is held to its
-/// budget. It classifies only the two exact types itself; the error's code and message come
-/// from the layer's `failure_fields` (`classify`) and every other value goes back to the
-/// layer (`finish`), so the reading of an outcome is still written once.
-#[pyclass(frozen, dict, module = "rfs_monitoring._core", name = "Monitor")]
-struct Monitor {
-    func: Py<PyAny>,
-    resolve: Py<PyAny>,
-    classify: Py<PyAny>,
-    finish: Py<PyAny>,
-    success_type: Py<PyType>,
-    failure_type: Py<PyType>,
-    cache: Mutex<Option<(u64, Py<PyHandle>)>>,
-}
-
-impl Monitor {
-    fn handle(&self, py: Python<'_>) -> PyResult<Py<PyHandle>> {
-        let generation = GENERATION.load(Ordering::Relaxed);
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((cached, handle)) = cache.as_ref() {
-                if *cached == generation {
-                    return Ok(handle.clone_ref(py));
-                }
-            }
-        }
-        let handle: Py<PyHandle> = self.resolve.bind(py).call0()?.extract()?;
-        if let Ok(mut cache) = self.cache.lock() {
-            *cache = Some((generation, handle.clone_ref(py)));
-        }
-        Ok(handle)
-    }
-
-    fn record_failure(
-        &self,
-        py: Python<'_>,
-        handle: &PyHandle,
-        duration_ms: f64,
-        error: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let (code, message): (Option<String>, Option<String>) =
-            self.classify.bind(py).call1((error,))?.extract()?;
-        handle.record_outcome(py, duration_ms, Outcome::Failure { code, message })
-    }
-}
-
-#[pymethods]
-impl Monitor {
-    #[new]
-    fn new(
-        func: Py<PyAny>,
-        resolve: Py<PyAny>,
-        classify: Py<PyAny>,
-        finish: Py<PyAny>,
-        success_type: Py<PyType>,
-        failure_type: Py<PyType>,
-    ) -> Self {
-        Self {
-            func,
-            resolve,
-            classify,
-            finish,
-            success_type,
-            failure_type,
-            cache: Mutex::new(None),
-        }
-    }
-
-    #[pyo3(signature = (*args, **kwargs))]
-    fn __call__<'py>(
-        &self,
-        py: Python<'py>,
-        args: &Bound<'py, PyTuple>,
-        kwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let start = Instant::now();
-        let result = self.func.bind(py).call(args, kwargs);
-        let duration_ms = start.elapsed().as_secs_f64() * 1_000.0;
-        // Metrics never break the observed call: a failure to record is swallowed.
-        let Ok(handle) = self.handle(py) else {
-            return result;
-        };
-        let handle_ref = handle.get();
-        match result {
-            Ok(value) => {
-                let kind = value.get_type();
-                if kind.is(self.success_type.bind(py)) {
-                    let _ = handle_ref.record_outcome(py, duration_ms, Outcome::Success);
-                    Ok(value)
-                } else if kind.is(self.failure_type.bind(py)) {
-                    if let Ok(error) = value.getattr("error") {
-                        let _ = self.record_failure(py, handle_ref, duration_ms, &error);
-                    }
-                    Ok(value)
-                } else {
-                    self.finish.bind(py).call1((handle, &value, duration_ms))
-                }
-            }
-            Err(err) => {
-                let _ = self.record_failure(py, handle_ref, duration_ms, err.value(py));
-                Err(err)
-            }
-        }
-    }
-
-    /// Binds the monitor to an instance when it decorates a method.
-    fn __get__<'py>(
-        slf: Bound<'py, Self>,
-        instance: Option<Bound<'py, PyAny>>,
-        owner: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = owner;
-        match instance {
-            None => Ok(slf.into_any()),
-            Some(instance) => {
-                let py = slf.py();
-                py.import("types")?
-                    .getattr("MethodType")?
-                    .call1((slf, instance))
-            }
-        }
-    }
-}
-
 /// A masking policy for free text (see `rfs_monitoring_core::mask`).
 #[pyclass(frozen, module = "rfs_monitoring._core", name = "TextMasker")]
 pub(crate) struct PyTextMasker {
@@ -1238,8 +1100,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCumulative>()?;
     m.add_class::<PyWorker>()?;
     m.add_class::<PySharedStatus>()?;
-    m.add_class::<Monitor>()?;
-    m.add_function(wrap_pyfunction!(bump_generation, m)?)?;
+    m.add_class::<instrument::OperationScope>()?;
+    m.add_class::<instrument::FastPath>()?;
+    m.add_class::<instrument::Instrumented>()?;
+    m.add_function(wrap_pyfunction!(instrument::perf_counter, m)?)?;
     m.add_function(wrap_pyfunction!(expose, m)?)?;
     m.add_function(wrap_pyfunction!(judge_health, m)?)?;
     m.add_function(wrap_pyfunction!(_fork_prepare, m)?)?;

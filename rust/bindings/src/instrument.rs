@@ -1,0 +1,605 @@
+//! The instrumentation layer's native half (`rfs_monitoring._instrument` is the other): the
+//! operation scope, the sync wrapper of both decorators and the common case's fast path.
+//!
+//! - `OperationScope`: the mutable state of one logged operation, made here so that opening
+//!   one costs one allocation and no Python frame.
+//! - `FastPath`: what a decorated function does with a plain `Success` when nothing has to be
+//!   logged (`monitor_result`: always; `log_result_operation`: a plain spec, no span, the
+//!   success level below the threshold): reset the operation's context variable and record the
+//!   sample into the bound metrics handle, without calling Python. Anything else goes to the
+//!   observer's Python `leave`. Written once: the sync wrapper below and the async wrapper of
+//!   `_instrument.wrap` (through `FastPath.leave`) both settle through it.
+//! - `Instrumented`: the sync wrapper. It opens the scope (or asks the observer's `enter` when
+//!   a span may be started), times the call and settles it through its `FastPath`; a raised
+//!   exception goes to `raised` (an `Exception`) or `abandoned` (any other `BaseException`).
+//!
+//! Context variables are set and reset through their Python methods (bound once): the C
+//! functions (`PyContextVar_Set`...) are not part of the limited API this abi3 module is built
+//! against, so there is no `unsafe` here. Recording never breaks the call: a failure on the
+//! fast path goes back to Python, which reports it.
+use std::sync::Mutex;
+use std::time::Instant;
+
+use pyo3::exceptions::PyException;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use rfs_monitoring_core::Outcome;
+
+use crate::PyHandle;
+
+/// `time.perf_counter()`'s reading at one `Instant`: both read the same monotonic clock
+/// (`CLOCK_MONOTONIC` on Linux, `mach_absolute_time` on macOS, `QueryPerformanceCounter` on
+/// Windows), so an `Instant` converts to `perf_counter` seconds by its distance to this one.
+/// Taken between two `perf_counter` readings, their midpoint (a few tens of ns apart).
+static PERF_ANCHOR: PyOnceLock<(Instant, f64)> = PyOnceLock::new();
+
+fn perf_anchor(py: Python<'_>) -> PyResult<&'static (Instant, f64)> {
+    PERF_ANCHOR.get_or_try_init(py, || {
+        let perf = py.import("time")?.getattr("perf_counter")?;
+        let before: f64 = perf.call0()?.extract()?;
+        let at = Instant::now();
+        let after: f64 = perf.call0()?.extract()?;
+        Ok((at, (before + after) / 2.0))
+    })
+}
+
+/// `at` on `time.perf_counter`'s clock, in seconds.
+fn perf_seconds(py: Python<'_>, at: Instant) -> PyResult<f64> {
+    let (anchor, seconds) = perf_anchor(py)?;
+    Ok(if at >= *anchor {
+        seconds + at.duration_since(*anchor).as_secs_f64()
+    } else {
+        seconds - anchor.duration_since(at).as_secs_f64()
+    })
+}
+
+/// `time.perf_counter()` read through the native clock (what `OperationScope.boundary` holds
+/// when the native wrapper opened the scope).
+#[pyfunction]
+pub(crate) fn perf_counter(py: Python<'_>) -> PyResult<f64> {
+    perf_seconds(py, Instant::now())
+}
+
+static CONTEXT_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// A fresh correlation ID from `rfs_monitoring.context`'s generator (the one
+/// `set_correlation_id_generator` installs).
+fn new_correlation_id(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let module = CONTEXT_MODULE.get_or_try_init(py, || {
+        py.import("rfs_monitoring.context").map(Bound::unbind)
+    })?;
+    module.bind(py).getattr(intern!(py, "_generator"))?.call0()
+}
+
+fn some(value: Bound<'_, PyAny>) -> Option<Py<PyAny>> {
+    if value.is_none() {
+        None
+    } else {
+        Some(value.unbind())
+    }
+}
+
+/// The mutable state of one logged operation, shared by the steps of its chains.
+///
+/// It lives in a context variable holding this *object*, so tasks created inside the operation
+/// (``timeout()`` runs the chain in a task) see and update the same state. ``boundary`` is on
+/// `time.perf_counter`'s clock. Private to the package (re-exported by
+/// `rfs_monitoring.context`).
+#[pyclass(module = "rfs_monitoring._core", name = "OperationScope")]
+pub(crate) struct OperationScope {
+    #[pyo3(get, set)]
+    name: Py<PyAny>,
+    #[pyo3(get, set)]
+    correlation_id: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    parent: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    boundary: f64,
+    #[pyo3(get, set)]
+    failure_step: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    span: Option<Py<PyAny>>,
+}
+
+#[pymethods]
+impl OperationScope {
+    #[new]
+    #[pyo3(signature = (name, correlation_id, parent=None))]
+    fn new(name: Py<PyAny>, correlation_id: Option<Py<PyAny>>, parent: Option<Py<PyAny>>) -> Self {
+        Self {
+            name,
+            correlation_id,
+            parent,
+            boundary: 0.0,
+            failure_step: None,
+            span: None,
+        }
+    }
+
+    /// The operation's correlation ID, generated on first use (most calls never need one); a
+    /// nested operation shares its parent's.
+    fn ensure_correlation_id(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let parent = {
+            let scope = slf.try_borrow()?;
+            if let Some(cid) = &scope.correlation_id {
+                return Ok(cid.clone_ref(py));
+            }
+            scope.parent.as_ref().map(|p| p.clone_ref(py))
+        };
+        let cid = match parent {
+            Some(parent) => parent
+                .bind(py)
+                .call_method0(intern!(py, "ensure_correlation_id"))?,
+            None => new_correlation_id(py)?,
+        };
+        slf.try_borrow_mut()?.correlation_id = some(cid.clone());
+        Ok(cid.unbind())
+    }
+}
+
+/// What one call's hooks share: nothing (`monitor_result`), the operation the call runs in
+/// (opened here or by the observer's `enter`), or another observer's own state.
+enum State<'py> {
+    Metrics,
+    Scope {
+        scope: Bound<'py, PyAny>,
+        token: Bound<'py, PyAny>,
+        /// The call's span (never `None` here: no span is `Option::None`).
+        span: Option<Bound<'py, PyAny>>,
+    },
+    Opaque(Bound<'py, PyAny>),
+}
+
+impl<'py> State<'py> {
+    /// An observer's `enter` result: `(scope, token, span)` for a logged call.
+    fn read(value: Bound<'py, PyAny>) -> Self {
+        if value.is_none() {
+            return State::Metrics;
+        }
+        if let Ok(tuple) = value.cast::<PyTuple>() {
+            if tuple.len() == 3 {
+                if let (Ok(scope), Ok(token), Ok(span)) =
+                    (tuple.get_item(0), tuple.get_item(1), tuple.get_item(2))
+                {
+                    if scope.is_instance_of::<OperationScope>() {
+                        return State::Scope {
+                            scope,
+                            token,
+                            span: if span.is_none() { None } else { Some(span) },
+                        };
+                    }
+                }
+            }
+        }
+        State::Opaque(value)
+    }
+
+    /// The state as the Python hooks take it.
+    fn to_py(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match self {
+            State::Metrics => py.None().into_bound(py),
+            State::Scope { scope, token, span } => PyTuple::new(
+                py,
+                [
+                    scope.clone(),
+                    token.clone(),
+                    span.clone().unwrap_or_else(|| py.None().into_bound(py)),
+                ],
+            )?
+            .into_any(),
+            State::Opaque(value) => value.clone(),
+        })
+    }
+}
+
+/// The log decorator's part of a fast path: the operation's context variables, the level
+/// table and whether spans may be started.
+struct Operation {
+    get_operation: Py<PyAny>,
+    set_operation: Py<PyAny>,
+    reset_operation: Py<PyAny>,
+    get_correlation: Py<PyAny>,
+    /// `rfs_monitoring._logging.levels._levels` (``version``, ``threshold(name)``).
+    levels: Py<PyAny>,
+    /// The success level when the spec logs no extras (metadata, arguments, result): only
+    /// then can a success be settled here.
+    level: Option<i64>,
+    /// `(levels.version, threshold)` of the last lookup.
+    threshold: Mutex<(i64, i64)>,
+    /// `sys.modules` and `rfs_monitoring._bindings.spans`: whether a span may be started.
+    modules: Py<PyDict>,
+    spans: Py<PyAny>,
+}
+
+impl Operation {
+    /// Whether no span can be started now (`_start_span` would answer `None` without asking
+    /// the tracing module): OpenTelemetry not imported, or the tracing module's kept answer
+    /// "off" for the provider still installed. An error reads as "maybe".
+    fn spans_off(&self, py: Python<'_>) -> bool {
+        let trace = match self
+            .modules
+            .bind(py)
+            .get_item(intern!(py, "opentelemetry.trace"))
+        {
+            Ok(None) => return true,
+            Ok(Some(trace)) => trace,
+            Err(_) => return false,
+        };
+        let spans = self.spans.bind(py);
+        if !matches!(
+            spans
+                .getattr(intern!(py, "on"))
+                .and_then(|on| on.is_truthy()),
+            Ok(false)
+        ) {
+            return false;
+        }
+        let provider = trace
+            .getattr(intern!(py, "_TRACER_PROVIDER"))
+            .unwrap_or_else(|_| py.None().into_bound(py));
+        spans
+            .getattr(intern!(py, "provider"))
+            .is_ok_and(|kept| kept.is(&provider))
+    }
+
+    fn threshold(&self, py: Python<'_>, name: &Bound<'_, PyString>) -> PyResult<i64> {
+        let levels = self.levels.bind(py);
+        // The version first: a change racing with the lookup leaves a stale version behind,
+        // so the next call looks again instead of keeping a stale threshold.
+        let version: i64 = levels.getattr(intern!(py, "version"))?.extract()?;
+        if let Ok(cached) = self.threshold.lock() {
+            if cached.0 == version {
+                return Ok(cached.1);
+            }
+        }
+        let threshold: i64 = levels
+            .call_method1(intern!(py, "threshold"), (name,))?
+            .extract()?;
+        if let Ok(mut cached) = self.threshold.lock() {
+            *cached = (version, threshold);
+        }
+        Ok(threshold)
+    }
+
+    /// Whether a success is filtered out by level (any error: not here, Python decides).
+    fn filtered(&self, py: Python<'_>, name: &Bound<'_, PyString>) -> bool {
+        self.level
+            .is_some_and(|level| self.threshold(py, name).is_ok_and(|t| level < t))
+    }
+
+    /// A new scope made current, and the `Instant` its boundary reads.
+    fn open<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<(State<'py>, Instant)> {
+        let parent = self.get_operation.bind(py).call0()?;
+        let correlation = self.get_correlation.bind(py).call0()?;
+        let scope = Bound::new(
+            py,
+            OperationScope::new(
+                name.clone().into_any().unbind(),
+                some(correlation),
+                some(parent),
+            ),
+        )?;
+        let token = self.set_operation.bind(py).call1((&scope,))?;
+        let start = Instant::now();
+        if let Ok(mut open) = scope.try_borrow_mut() {
+            open.boundary = perf_seconds(py, start)?;
+        }
+        Ok((
+            State::Scope {
+                scope: scope.into_any(),
+                token,
+                span: None,
+            },
+            start,
+        ))
+    }
+}
+
+/// What a settled sample goes into: nothing (metrics off), or a handle.
+enum Sample {
+    Skip,
+    Into(Py<PyHandle>),
+}
+
+/// The fast path of one decorated function, shared by its sync and async wrappers.
+///
+/// `leave(state, outcome, elapsed, args, kwargs)` settles a call the way the observer's Python
+/// `leave` would: a plain `Success` that needs no entry is recorded here (into the handle of the
+/// collector installed now, bound on first use); anything else is handed to `leave`.
+#[pyclass(frozen, module = "rfs_monitoring._core", name = "FastPath")]
+pub(crate) struct FastPath {
+    name: Py<PyString>,
+    success: Py<PyType>,
+    leave: Py<PyAny>,
+    /// Records a success when the bound handle raised (the Python sink retries and reports).
+    fallback: Py<PyAny>,
+    /// `rfs_monitoring._bindings.collectors` (``cls._instance`` is the installed collector);
+    /// `None` when the function records no metrics.
+    collectors: Option<Py<PyAny>>,
+    /// `(collector, handle)` of the last sample, reused while that collector is installed.
+    bound: Mutex<Option<(Py<PyAny>, Py<PyHandle>)>>,
+    operation: Option<Operation>,
+}
+
+impl FastPath {
+    /// The state a call starts with: a scope opened here when no span can be started, else
+    /// the observer's `enter`; nothing for `monitor_result`.
+    fn enter<'py>(
+        &self,
+        py: Python<'py>,
+        python_enter: &Bound<'py, PyAny>,
+    ) -> PyResult<(State<'py>, Instant)> {
+        match &self.operation {
+            None => Ok((State::Metrics, Instant::now())),
+            Some(operation) if operation.spans_off(py) => operation.open(py, self.name.bind(py)),
+            Some(_) => {
+                let state = State::read(python_enter.call0()?);
+                Ok((state, Instant::now()))
+            }
+        }
+    }
+
+    /// Where a fast-path sample goes, or `None` when this call cannot settle here.
+    fn sample(&self, py: Python<'_>, state: &State<'_>) -> Option<Sample> {
+        match (&self.operation, state) {
+            (None, State::Metrics) => {}
+            (Some(operation), State::Scope { span: None, .. }) => {
+                if !operation.filtered(py, self.name.bind(py)) {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        let Some(collectors) = &self.collectors else {
+            return Some(Sample::Skip);
+        };
+        let cls = collectors.bind(py).getattr(intern!(py, "cls")).ok()?;
+        if cls.is_none() {
+            return None;
+        }
+        let current = cls.getattr(intern!(py, "_instance")).ok()?;
+        if current.is_none() {
+            return None; // the first sample creates the collector: Python's
+        }
+        if let Ok(bound) = self.bound.lock() {
+            if let Some((collector, handle)) = bound.as_ref() {
+                if collector.bind(py).is(&current) {
+                    return Some(Sample::Into(handle.clone_ref(py)));
+                }
+            }
+        }
+        let handle = current
+            .call_method1(intern!(py, "operation"), (self.name.bind(py),))
+            .ok()?
+            .cast_into::<PyHandle>()
+            .ok()?;
+        if !handle.get().folded {
+            // A folded name is looked up on every call (the collector warns about it).
+            let replaced =
+                self.bound.lock().ok().and_then(|mut bound| {
+                    bound.replace((current.unbind(), handle.clone().unbind()))
+                });
+            drop(replaced); // outside the lock: dropping a collector may run Python code
+        }
+        Some(Sample::Into(handle.unbind()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn settle<'py>(
+        &self,
+        py: Python<'py>,
+        state: &State<'py>,
+        outcome: Bound<'py, PyAny>,
+        elapsed: f64,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if outcome.get_type().is(self.success.bind(py)) {
+            if let Some(sample) = self.sample(py, state) {
+                if let (Some(operation), State::Scope { token, .. }) = (&self.operation, state) {
+                    operation.reset_operation.bind(py).call1((token,))?;
+                }
+                if let Sample::Into(handle) = sample {
+                    let ms = elapsed * 1_000.0;
+                    if handle
+                        .get()
+                        .record_outcome(py, ms, Outcome::Success)
+                        .is_err()
+                    {
+                        // Metrics never break the call: the Python sink retries and reports.
+                        if let Err(err) = self.fallback.bind(py).call1((ms,)) {
+                            err.write_unraisable(py, Some(self.fallback.bind(py)));
+                        }
+                    }
+                }
+                return Ok(outcome);
+            }
+        }
+        let kwargs = kwargs.map_or_else(|| PyDict::new(py), Bound::clone);
+        self.leave
+            .bind(py)
+            .call1((state.to_py(py)?, outcome, elapsed, args, kwargs))
+    }
+}
+
+#[pymethods]
+impl FastPath {
+    #[new]
+    #[pyo3(signature = (
+        name, success, leave, fallback, collectors, *, operation=None, correlation=None,
+        levels=None, level=None, spans=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        name: Py<PyString>,
+        success: Py<PyType>,
+        leave: Py<PyAny>,
+        fallback: Py<PyAny>,
+        collectors: Option<Py<PyAny>>,
+        operation: Option<Bound<'_, PyAny>>,
+        correlation: Option<Bound<'_, PyAny>>,
+        levels: Option<Py<PyAny>>,
+        level: Option<i64>,
+        spans: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let operation = match (operation, correlation, levels, spans) {
+            (None, None, None, None) => None,
+            (Some(var), Some(correlation), Some(levels), Some(spans)) => Some(Operation {
+                get_operation: var.getattr("get")?.unbind(),
+                set_operation: var.getattr("set")?.unbind(),
+                reset_operation: var.getattr("reset")?.unbind(),
+                get_correlation: correlation.getattr("get")?.unbind(),
+                levels,
+                level,
+                threshold: Mutex::new((-1, 0)),
+                modules: py.import("sys")?.getattr("modules")?.cast_into()?.unbind(),
+                spans,
+            }),
+            _ => {
+                return Err(crate::value_error(
+                    "operation, correlation, levels and spans go together",
+                ))
+            }
+        };
+        Ok(Self {
+            name,
+            success,
+            leave,
+            fallback,
+            collectors,
+            bound: Mutex::new(None),
+            operation,
+        })
+    }
+
+    /// Settles a call (see the class): what the caller gets.
+    fn leave<'py>(
+        &self,
+        py: Python<'py>,
+        state: Bound<'py, PyAny>,
+        outcome: Bound<'py, PyAny>,
+        elapsed: f64,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.settle(py, &State::read(state), outcome, elapsed, args, kwargs)
+    }
+
+    /// The level threshold for this operation under the current level table (looked up
+    /// again only when the table's version moved); a `ValueError` for `monitor_result`'s.
+    fn threshold(&self, py: Python<'_>) -> PyResult<i64> {
+        match &self.operation {
+            Some(operation) => operation.threshold(py, self.name.bind(py)),
+            None => Err(crate::value_error("a metrics-only fast path has no level")),
+        }
+    }
+}
+
+/// The sync wrapper of the package's decorators (`rfs_monitoring._instrument.wrap`).
+///
+/// Calls `func` between the observer's hooks; with a `FastPath`, the scope is opened and the
+/// common case settled natively (see the module). Carries the wrapped function's attributes in
+/// its `__dict__` (`functools.update_wrapper`), binds to instances as a method, and pickles by
+/// qualified name like the function it replaces.
+#[pyclass(frozen, dict, module = "rfs_monitoring._core", name = "Instrumented")]
+pub(crate) struct Instrumented {
+    func: Py<PyAny>,
+    enter: Py<PyAny>,
+    leave: Py<PyAny>,
+    raised: Py<PyAny>,
+    abandoned: Py<PyAny>,
+    fast: Option<Py<FastPath>>,
+}
+
+#[pymethods]
+impl Instrumented {
+    #[new]
+    #[pyo3(signature = (func, observer, fast=None))]
+    fn new(
+        func: Py<PyAny>,
+        observer: &Bound<'_, PyAny>,
+        fast: Option<Py<FastPath>>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            func,
+            enter: observer.getattr("enter")?.unbind(),
+            leave: observer.getattr("leave")?.unbind(),
+            raised: observer.getattr("raised")?.unbind(),
+            abandoned: observer.getattr("abandoned")?.unbind(),
+            fast,
+        })
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let fast = self.fast.as_ref().map(Py::get);
+        let (state, start) = match fast {
+            Some(fast) => fast.enter(py, self.enter.bind(py))?,
+            None => (State::Opaque(self.enter.bind(py).call0()?), Instant::now()),
+        };
+        let result = self.func.bind(py).call(args, kwargs);
+        let elapsed = start.elapsed().as_secs_f64();
+        match result {
+            Ok(outcome) => match fast {
+                Some(fast) => fast.settle(py, &state, outcome, elapsed, args, kwargs),
+                None => {
+                    let kwargs = kwargs.map_or_else(|| PyDict::new(py), Bound::clone);
+                    self.leave
+                        .bind(py)
+                        .call1((state.to_py(py)?, outcome, elapsed, args, kwargs))
+                }
+            },
+            Err(err) => {
+                let state = state.to_py(py)?;
+                let is_exception = err.is_instance_of::<PyException>(py);
+                // The hooks see the exception with its traceback, as in an `except` block.
+                let error = err.into_value(py).into_bound(py);
+                if is_exception {
+                    let kwargs = kwargs.map_or_else(|| PyDict::new(py), Bound::clone);
+                    self.raised
+                        .bind(py)
+                        .call1((state, &error, elapsed, args, kwargs))?;
+                } else {
+                    self.abandoned.bind(py).call1((state, &error, elapsed))?;
+                }
+                Err(PyErr::from_value(error.into_any()))
+            }
+        }
+    }
+
+    /// Binds the wrapper to an instance when it decorates a method.
+    fn __get__<'py>(
+        slf: Bound<'py, Self>,
+        instance: Option<Bound<'py, PyAny>>,
+        owner: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = owner;
+        match instance {
+            None => Ok(slf.into_any()),
+            Some(instance) => {
+                let py = slf.py();
+                py.import("types")?
+                    .getattr("MethodType")?
+                    .call1((slf, instance))
+            }
+        }
+    }
+
+    /// Pickled by reference, as a function is: its module and qualified name.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.getattr(intern!(slf.py(), "__qualname__"))
+    }
+}
