@@ -422,6 +422,28 @@ def test_a_swapped_collector_is_followed_by_the_fast_path(
     assert (_total(first, "swapped_monitor"), _total(second, "swapped_monitor")) == (1, 2)
 
 
+def test_an_installed_collector_assigned_directly_is_followed(
+    installed: ResultMetricsCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path keys its handle on the collector generation, which every assignment of
+    ``ResultMetricsCollector._instance`` bumps (its metaclass), not only ``set_instance``."""
+
+    @monitor_result("assigned")
+    def monitored() -> Result[int, str]:
+        return Success(1)
+
+    other = ResultMetricsCollector(sample_resources=False)
+    try:
+        monitored()
+        monkeypatch.setattr(ResultMetricsCollector, "_instance", other)
+        monitored()
+        monkeypatch.undo()
+        monitored()
+    finally:
+        other.close()
+    assert (_total(installed, "assigned"), _total(other, "assigned")) == (2, 1)
+
+
 class _RaisingHandle:
     def record(self, *args: Any) -> None:
         raise RuntimeError("metrics broken")

@@ -36,6 +36,7 @@ __all__ = [
     "__version__",
     "_fork_done",
     "_fork_prepare",
+    "bump_generation",
     "expose",
     "judge_health",
     "mask_text",
@@ -406,6 +407,9 @@ class Instrumented:
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, instance: object | None, owner: type | None = None, /) -> Any: ...
     def __reduce__(self) -> str | tuple[Any, ...]: ...
+
+def bump_generation() -> None:
+    """Tells every fast path that the process-wide collector changed."""
 
 def perf_counter() -> float:
     """`time.perf_counter()` read through the native clock."""

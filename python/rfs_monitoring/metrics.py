@@ -403,7 +403,25 @@ def _rate(successes: int, total: int) -> float:
     return successes / total if total else 1.0
 
 
-class ResultMetricsCollector:
+class _FollowsInstance(type):
+    """The metaclass of `ResultMetricsCollector`: any assignment of the process-wide
+    ``_instance`` (`ResultMetricsCollector.set_instance`, the first ``instance()``, a direct
+    assignment or a test's monkeypatch) tells the native fast paths to look their metrics
+    handle up again (`rfs_monitoring._core.bump_generation`), so they never record into a
+    collector that is no longer installed, and never read ``_instance`` on a call."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "_instance":
+            _core.bump_generation()
+
+    def __delattr__(cls, name: str) -> None:
+        super().__delattr__(name)
+        if name == "_instance":
+            _core.bump_generation()
+
+
+class ResultMetricsCollector(metaclass=_FollowsInstance):
     """Collects per-operation metrics in time buckets and answers window queries.
 
     ``clock`` is a zero-argument callable returning seconds since the epoch (default

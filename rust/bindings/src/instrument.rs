@@ -17,6 +17,7 @@
 //! functions (`PyContextVar_Set`...) are not part of the limited API this abi3 module is built
 //! against, so there is no `unsafe` here. Recording never breaks the call: a failure on the
 //! fast path goes back to Python, which reports it.
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -60,6 +61,17 @@ fn perf_seconds(py: Python<'_>, at: Instant) -> PyResult<f64> {
 #[pyfunction]
 pub(crate) fn perf_counter(py: Python<'_>) -> PyResult<f64> {
     perf_seconds(py, Instant::now())
+}
+
+/// Bumped whenever the process-wide collector changes (any assignment of
+/// `ResultMetricsCollector._instance`, through its metaclass), so the fast paths look their
+/// handle up again.
+static COLLECTOR_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Tells every fast path that the process-wide collector changed.
+#[pyfunction]
+pub(crate) fn bump_generation() {
+    COLLECTOR_GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
 static CONTEXT_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -323,8 +335,9 @@ pub(crate) struct FastPath {
     /// `rfs_monitoring._bindings.collectors` (``cls._instance`` is the installed collector);
     /// `None` when the function records no metrics.
     collectors: Option<Py<PyAny>>,
-    /// `(collector, handle)` of the last sample, reused while that collector is installed.
-    bound: Mutex<Option<(Py<PyAny>, Py<PyHandle>)>>,
+    /// `(collector generation, handle)` of the last sample, reused while that collector is
+    /// installed.
+    bound: Mutex<Option<(u64, Py<PyHandle>)>>,
     operation: Option<Operation>,
 }
 
@@ -360,6 +373,16 @@ impl FastPath {
         let Some(collectors) = &self.collectors else {
             return Some(Sample::Skip);
         };
+        // Read before the collector is: a change racing with the lookup leaves a stale
+        // generation behind, so the next call looks again.
+        let generation = COLLECTOR_GENERATION.load(Ordering::Acquire);
+        if let Ok(bound) = self.bound.lock() {
+            if let Some((bound_generation, handle)) = bound.as_ref() {
+                if *bound_generation == generation {
+                    return Some(Sample::Into(handle.clone_ref(py)));
+                }
+            }
+        }
         let cls = collectors.bind(py).getattr(intern!(py, "cls")).ok()?;
         if cls.is_none() {
             return None;
@@ -368,13 +391,6 @@ impl FastPath {
         if current.is_none() {
             return None; // the first sample creates the collector: Python's
         }
-        if let Ok(bound) = self.bound.lock() {
-            if let Some((collector, handle)) = bound.as_ref() {
-                if collector.bind(py).is(&current) {
-                    return Some(Sample::Into(handle.clone_ref(py)));
-                }
-            }
-        }
         let handle = current
             .call_method1(intern!(py, "operation"), (self.name.bind(py),))
             .ok()?
@@ -382,11 +398,12 @@ impl FastPath {
             .ok()?;
         if !handle.get().folded {
             // A folded name is looked up on every call (the collector warns about it).
-            let replaced =
-                self.bound.lock().ok().and_then(|mut bound| {
-                    bound.replace((current.unbind(), handle.clone().unbind()))
-                });
-            drop(replaced); // outside the lock: dropping a collector may run Python code
+            let replaced = self
+                .bound
+                .lock()
+                .ok()
+                .and_then(|mut bound| bound.replace((generation, handle.clone().unbind())));
+            drop(replaced); // outside the lock: dropping a handle may run Python code
         }
         Some(Sample::Into(handle.unbind()))
     }

@@ -1104,6 +1104,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<instrument::FastPath>()?;
     m.add_class::<instrument::Instrumented>()?;
     m.add_function(wrap_pyfunction!(instrument::perf_counter, m)?)?;
+    m.add_function(wrap_pyfunction!(instrument::bump_generation, m)?)?;
     m.add_function(wrap_pyfunction!(expose, m)?)?;
     m.add_function(wrap_pyfunction!(judge_health, m)?)?;
     m.add_function(wrap_pyfunction!(_fork_prepare, m)?)?;
