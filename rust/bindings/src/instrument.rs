@@ -22,10 +22,12 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use pyo3::exceptions::PyException;
+use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::PyTraverseError;
 use rfs_monitoring_core::Outcome;
 
 use crate::PyHandle;
@@ -149,6 +151,23 @@ impl OperationScope {
         };
         slf.try_borrow_mut()?.correlation_id = some(cid.clone());
         Ok(cid.unbind())
+    }
+
+    // The garbage collector sees what a scope holds: a span's context token may hold the
+    // context that holds the scope.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.name)?;
+        visit.call(&self.correlation_id)?;
+        visit.call(&self.parent)?;
+        visit.call(&self.failure_step)?;
+        visit.call(&self.span)
+    }
+
+    fn __clear__(&mut self) {
+        self.correlation_id = None;
+        self.parent = None;
+        self.failure_step = None;
+        self.span = None;
     }
 }
 
@@ -497,6 +516,33 @@ impl FastPath {
         })
     }
 
+    // The garbage collector sees what a fast path holds (its observer's hooks usually hold
+    // the observer, which holds the fast path).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.name)?;
+        visit.call(&self.success)?;
+        visit.call(&self.leave)?;
+        visit.call(&self.fallback)?;
+        visit.call(&self.collectors)?;
+        if let Some(operation) = &self.operation {
+            visit.call(&operation.get_operation)?;
+            visit.call(&operation.set_operation)?;
+            visit.call(&operation.reset_operation)?;
+            visit.call(&operation.get_correlation)?;
+            visit.call(&operation.levels)?;
+            visit.call(&operation.modules)?;
+            visit.call(&operation.spans)?;
+        }
+        // Never held while Python code runs (nor across an allocation): free unless another
+        // thread is inside it, and then the handle is skipped (a handle is not collectable).
+        if let Ok(bound) = self.bound.try_lock() {
+            if let Some((_, handle)) = bound.as_ref() {
+                visit.call(handle)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Settles a call (see the class): what the caller gets.
     fn leave<'py>(
         &self,
@@ -595,6 +641,17 @@ impl Instrumented {
                 Err(PyErr::from_value(error.into_any()))
             }
         }
+    }
+
+    // The garbage collector sees the function, the hooks and the fast path (the instance
+    // `__dict__` is visited by PyO3).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.func)?;
+        visit.call(&self.enter)?;
+        visit.call(&self.leave)?;
+        visit.call(&self.raised)?;
+        visit.call(&self.abandoned)?;
+        visit.call(&self.fast)
     }
 
     /// Binds the wrapper to an instance when it decorates a method.
