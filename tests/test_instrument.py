@@ -20,8 +20,9 @@ import pytest
 import returns.future
 import returns.result
 import rfs.reactive as rfs_reactive
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from rfs_monitoring import _core, _instrument
+from rfs_monitoring import _core, _instrument, tracing
 from rfs_monitoring._instrument import collectors
 from rfs_monitoring._logging import decorator as log_decorator
 from rfs_monitoring.context import OperationScope, _operation, set_correlation_id_generator
@@ -679,3 +680,38 @@ def test_decorated_functions_that_go_away_are_collected() -> None:
         transient()
         del transient
     assert specs() == before
+
+
+def test_the_scope_is_opened_natively_unless_a_span_may_start(
+    installed: ResultMetricsCollector,
+    log_stream: Callable[[], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """With a recording tracer provider every call asks the observer's ``enter`` (its span is
+    exported even when the entry is filtered out); with none, the kept "no spans" answer lets
+    the native wrapper open the scope itself."""
+    entered: list[int] = []
+    real = log_decorator._Spec.enter
+
+    def counted(self: Any) -> Any:
+        entered.append(1)
+        return real(self)
+
+    monkeypatch.setattr(log_decorator._Spec, "enter", counted)
+
+    @log_result_operation("spanned", success_level="DEBUG")
+    def spanned() -> Result[int, str]:
+        return Success(1)
+
+    spanned()
+    spanned()
+    assert len(entered) == 2
+    assert [span.name for span in exporter.get_finished_spans()] == ["spanned", "spanned"]
+    tracing.set_tracer_provider(None)
+    spanned()  # works the "no spans" answer out, through enter
+    spanned()
+    spanned()
+    assert len(entered) == 3
+    assert _total(installed, "spanned") == 5
+    assert log_stream() == []
