@@ -22,7 +22,7 @@ import returns.result
 import rfs.reactive as rfs_reactive
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from rfs_monitoring import _core, _instrument, tracing
+from rfs_monitoring import _core, _instrument, metrics, tracing
 from rfs_monitoring._instrument import collectors
 from rfs_monitoring._logging import decorator as log_decorator
 from rfs_monitoring.context import OperationScope, _operation, set_correlation_id_generator
@@ -496,6 +496,30 @@ def test_a_handle_that_raises_on_the_native_path_falls_back_and_reports(
     assert fast.leave(None, Success(1), 0.001, (), {}) == Success(1)
     assert len(fallback) == 1
     assert _total(installed, "refused") == 1
+    # The decorators' own fallbacks: the sample is refused again, reported, never raised.
+    monitored = metrics._Monitored(lambda: installed.operation("refused"))
+    fast = _core.FastPath("refused", Success, monitored.leave, monitored.record_success, collectors)
+    assert fast.leave(None, Success(2), float("nan"), (), {}) == Success(2)
+    spec = log_decorator._Spec(
+        "refused",
+        _module_level_plain,
+        log_args=False,
+        log_result=False,
+        success_level="DEBUG",
+        failure_level="WARNING",
+        error_level="ERROR",
+        metadata=None,
+        record_metrics=True,
+    )
+    scope = OperationScope("refused", None)
+    token = _operation.set(scope)
+    assert spec.fast.leave((scope, token, None), Success(3), float("nan"), (), {}) == Success(3)
+    assert _operation.get() is None
+    assert _total(installed, "refused") == 1
+
+
+def _module_level_plain() -> Result[int, str]:
+    return Success(0)
 
 
 async def _async_success() -> Result[int, str]:
