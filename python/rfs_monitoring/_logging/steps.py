@@ -207,7 +207,12 @@ def _observe_mono_step(
             ms = close_step(scope, name, True, started)
             _observe(scope, name, ms, True, result.error, None, None, errors_only)
             return
-        ms = close_step(scope, name, False, started)
+        # `close_step(scope, name, False, started)` inline: a Success ends the step here.
+        now = _perf()
+        boundary = scope.boundary
+        ms = (now - (boundary if boundary > started else started)) * 1000.0
+        scope.boundary = now
+        scope.failure_step = None
         site = _sites.get((scope.name, name)) or _site(scope.name, name)
         cls = _collectors.cls
         if cls is not None and site.collector is getattr(cls, "_instance", None):

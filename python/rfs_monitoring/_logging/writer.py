@@ -947,7 +947,13 @@ def _emit_success(
     """`_emit` of a plain Success entry (no extras, no span): an operation's, or with ``step``
     that step's. With the core's lane in force and no listener, its fields go to the core
     directly, without the raw tuple."""
-    lane = _current_lane()
+    lane = (  # `_current_lane()` inline: this runs for most entries
+        _lane
+        if _cfg._config is _lane_config
+        and _masking._default is _lane_masker
+        and (_lane_stdout is None or _modules["sys"].stdout is _lane_stdout)
+        else _select_lane()
+    )
     if lane is not None and not _cfg._listeners:
         try:
             status = lane.put_success(
