@@ -636,22 +636,21 @@ def log_writer_state() -> LogWriterState:
     pipeline = _pipeline
     if pipeline is None:
         return state
-    pending, queued_bytes, written, diverted, dropped, errors, last, last_time, failing = (
-        pipeline.state()
-    )
+    core = pipeline.state()
+    last_time = core.last_error_time
     newer = last_time is not None and (
         state.last_error_time is None or last_time >= state.last_error_time
     )
     return LogWriterState(
-        queue_depth=state.queue_depth + pending,
-        queued_bytes=state.queued_bytes + queued_bytes,
-        written=state.written + written,
-        diverted=state.diverted + diverted,
-        dropped=state.dropped + dropped,
-        sink_errors=state.sink_errors + errors,
-        last_error=last if newer else state.last_error,
+        queue_depth=state.queue_depth + core.pending,
+        queued_bytes=state.queued_bytes + core.queued_bytes,
+        written=state.written + core.written,
+        diverted=state.diverted + core.diverted,
+        dropped=state.dropped + core.dropped,
+        sink_errors=state.sink_errors + core.sink_errors,
+        last_error=core.last_error if newer else state.last_error,
         last_error_time=last_time if newer else state.last_error_time,
-        fallback_active=state.fallback_active or failing,
+        fallback_active=state.fallback_active or core.fallback_active,
     )
 
 
