@@ -15,7 +15,7 @@ class RfsMonitoringError(Exception):
     >>> try:
     ...     MonoResult.from_value(1).timeout(-1)
     ... except RfsMonitoringError as error:
-    ...     print(type(error).__name__, error)
+    ...     print(f"{type(error).__name__}: {error}")
     InvalidArgumentError: timeout must be more than zero, got -1
     """
 

@@ -402,7 +402,7 @@ def to_result(value: Any) -> Result[Any, Any]:
     >>> to_result("not a result")
     Traceback (most recent call last):
     ...
-    TypeError: expected a Result, got str
+    rfs_monitoring.exceptions.InvalidTypeError: expected a Result, got str
     """
     if value.__class__ is Success or value.__class__ is Failure:
         return typing.cast("Result[Any, Any]", value)

@@ -207,7 +207,7 @@ class MonoResult(Generic[T, E]):
         >>> MonoResult.from_rfs(42)
         Traceback (most recent call last):
         ...
-        TypeError: from_rfs() needs a Result or a chain of one, got int
+        rfs_monitoring.exceptions.InvalidTypeError: from_rfs() needs a Result or a chain of one, ...
         """
         if isinstance(source, MonoResult):
             return source
