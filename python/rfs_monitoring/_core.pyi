@@ -29,6 +29,7 @@ __all__ = [
     "PipelineState",
     "Point",
     "Registry",
+    "RenderedChunks",
     "Resources",
     "Sample",
     "SharedStatus",
@@ -482,6 +483,19 @@ class TextMasker:
     def is_sensitive_key(self, key: str) -> bool: ...
 
 def mask_text(text: str) -> str: ...
+
+@final
+class RenderedChunks:
+    """What `render_log_chunks` made of a batch: the chunks and the lines each holds, or the
+    indices of the items left to Python (then no chunks)."""
+
+    @property
+    def chunks(self) -> list[str]: ...
+    @property
+    def lines(self) -> list[int]: ...
+    @property
+    def left(self) -> list[int]: ...
+
 def render_log_chunks(
     batch: list[Any],
     masker: TextMasker,
@@ -491,7 +505,7 @@ def render_log_chunks(
     format_exception: Callable[[BaseException], str],
     chunk_chars: int,
     masked_args: type,
-) -> tuple[list[tuple[str, int]], list[int]]: ...
+) -> RenderedChunks: ...
 
 @final
 class LogPipeline:

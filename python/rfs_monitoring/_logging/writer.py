@@ -199,7 +199,7 @@ def _batch_chunks(
         items = list(batch)  # the core leaves what it does not take: rendered here, in place
         try:
             for _ in range(2):
-                pieces, left = _core.render_log_chunks(
+                made = _core.render_log_chunks(
                     items,
                     masker._text,
                     config.fixed_json,
@@ -209,9 +209,9 @@ def _batch_chunks(
                     _WRITE_CHUNK,
                     _MaskedArgs,
                 )
-                if not left:
-                    return pieces
-                for index in left:  # the items the core leaves, rendered here
+                if not made.left:
+                    return list(zip(made.chunks, made.lines, strict=True))
+                for index in made.left:  # the items the core leaves, rendered here
                     items[index] = _python_line(items[index], config, resources, rendered)
         except Exception:  # the core refused the batch: the Python renderer writes it
             pass

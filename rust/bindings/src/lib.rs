@@ -164,8 +164,7 @@ impl PyRegistry {
     /// In a forked child: forget the parent's samples and take a segment of its own.
     fn after_fork_in_child(&self, py: Python<'_>) -> PyResult<()> {
         let inner = &self.inner;
-        detached(py, || inner.after_fork_in_child())
-            .map_err(storage_error)
+        detached(py, || inner.after_fork_in_child()).map_err(storage_error)
     }
 
     /// Messages about damaged segments found since the last call.
@@ -1291,6 +1290,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTextMasker>()?;
     m.add_function(wrap_pyfunction!(mask_text, m)?)?;
     m.add_function(wrap_pyfunction!(logline::render_log_chunks, m)?)?;
+    m.add_class::<logline::RenderedChunks>()?;
     m.add_class::<logpipe::PyLogPipeline>()?;
     Ok(())
 }

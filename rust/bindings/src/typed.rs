@@ -6,7 +6,13 @@ use pyo3::types::{PyDict, PyList};
 use rfs_monitoring_core::exposition::{Family, Kind, Labels};
 
 /// One operation's row for `judge_health`, read from elsewhere (a Prometheus source).
-#[pyclass(frozen, get_all, eq, module = "rfs_monitoring._core", name = "HealthRow")]
+#[pyclass(
+    frozen,
+    get_all,
+    eq,
+    module = "rfs_monitoring._core",
+    name = "HealthRow"
+)]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PyHealthRow {
     pub(crate) operation: String,
@@ -37,7 +43,13 @@ impl PyHealthRow {
 }
 
 /// An alert firing for an operation, as the health route counts it.
-#[pyclass(frozen, get_all, eq, module = "rfs_monitoring._core", name = "FiringAlert")]
+#[pyclass(
+    frozen,
+    get_all,
+    eq,
+    module = "rfs_monitoring._core",
+    name = "FiringAlert"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PyFiringAlert {
     pub(crate) operation: String,
@@ -213,7 +225,12 @@ impl PyFamily {
 }
 
 /// The log pipeline's counters and state (`LogPipeline.state`).
-#[pyclass(frozen, get_all, module = "rfs_monitoring._core", name = "PipelineState")]
+#[pyclass(
+    frozen,
+    get_all,
+    module = "rfs_monitoring._core",
+    name = "PipelineState"
+)]
 #[derive(Debug, Clone)]
 pub(crate) struct PyPipelineState {
     pub(crate) pending: u64,

@@ -703,7 +703,9 @@ fn uuid_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
 /// Whether `[start, end)` lies inside one of the sorted, disjoint `spans`.
 fn within(spans: &[(usize, usize)], start: usize, end: usize) -> bool {
     let after = spans.partition_point(|&(_, e)| e <= start);
-    spans.get(after).is_some_and(|&(s, e)| s <= start && end <= e)
+    spans
+        .get(after)
+        .is_some_and(|&(s, e)| s <= start && end <= e)
 }
 
 /// Whether `[start, end)` overlaps one of the sorted, disjoint `spans`.
