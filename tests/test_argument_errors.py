@@ -243,3 +243,27 @@ def test_an_alert_models_refusal_carries_ours(build: Callable[[], Any]) -> None:
         build()
     (error,) = caught.value.errors()
     assert isinstance(error["ctx"]["error"], InvalidArgumentError)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidArgumentError("bad value"),
+        InvalidTypeError("bad type"),
+        StorageError("cannot write"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_the_classes_are_public_and_pickle(error: RfsMonitoringError) -> None:
+    """Defined below `errors` (which raises them), they are named and pickled as
+    `rfs_monitoring.exceptions`' own."""
+    import pickle
+
+    import rfs_monitoring.exceptions as public
+
+    assert type(error).__module__ == "rfs_monitoring.exceptions"
+    assert getattr(public, type(error).__name__) is type(error)
+    assert type(error).__name__ in public.__all__
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
