@@ -389,3 +389,56 @@ def test_a_plain_success_handed_over_by_its_fields_is_the_line_the_raw_entry_giv
     assert fast == raw
     assert fast["success_type"] == "int"
     assert bound["user_id"] == "u-7"
+
+
+def test_a_steps_success_handed_over_by_its_fields_is_the_line_the_raw_entry_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step's Success entry goes to the core by its fields too (event ``result_step``, its
+    ``step_name``), with no raw tuple: the same line as through the raw entry (taken when a
+    listener is set), and the operation's own entry is unchanged."""
+    import asyncio
+
+    from rfs_monitoring._logging import steps as log_steps
+    from rfs_monitoring.reactive import MonoResult
+    from rfs_monitoring.result_logging import add_listener
+
+    @log_result_operation("stepped")
+    async def stepped() -> Result[int, str]:
+        return await MonoResult.from_value(1).log_step("load").map(str).log_step("shown")
+
+    raw_entries: list[Any] = []
+
+    def counting(real: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any) -> Any:
+            raw_entries.append(args)
+            return real(*args)
+
+        return wrapper
+
+    monkeypatch.setattr(log_writer, "_raw_entry", counting(log_writer._raw_entry))
+    monkeypatch.setattr(log_steps, "_raw_entry", counting(log_steps._raw_entry))
+    path = tmp_path / "app.log"
+    with open(path, "a", encoding="utf-8") as stream:
+        configure_logging(stream=stream)
+        asyncio.run(stepped())  # by their fields
+        assert raw_entries == []
+        remove = add_listener(lambda entry: None)
+        asyncio.run(stepped())  # through the raw entries
+        remove()
+        assert len(raw_entries) == 3
+        assert flush_logs(10) is True
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(line["event"], line.get("step_name")) for line in lines] == [
+        ("result_step", "load"),
+        ("result_step", "shown"),
+        ("result_operation", None),
+    ] * 2
+    for line in lines:  # what differs between two runs, or is sampled on its own clock
+        for key in ("timestamp", "correlation_id", "processing_time_ms", "memory_usage_mb"):
+            line.pop(key)
+        line.pop("cpu_usage_percent")
+    for fast, raw in zip(lines[:3], lines[3:], strict=True):
+        assert fast == raw
+    assert lines[1]["success_type"] == "str"
+    assert lines[1]["operation_name"] == "stepped"

@@ -23,7 +23,7 @@ from rfs_monitoring._logging import writer as _w
 from rfs_monitoring._logging.entry import _EVENT_STEP, _raw_entry
 from rfs_monitoring._logging.levels import _levels
 from rfs_monitoring._logging.links import _OTEL_TRACE, _current_collector, _modules, _tracing
-from rfs_monitoring._logging.writer import _emit
+from rfs_monitoring._logging.writer import _emit, _emit_success
 from rfs_monitoring.context import OperationScope, _correlation_id, _operation
 from rfs_monitoring.result import Failure
 
@@ -207,7 +207,12 @@ def _observe_mono_step(
             ms = close_step(scope, name, True, started)
             _observe(scope, name, ms, True, result.error, None, None, errors_only)
             return
-        ms = close_step(scope, name, False, started)
+        # `close_step(scope, name, False, started)` inline: a Success ends the step here.
+        now = _perf()
+        boundary = scope.boundary
+        ms = (now - (boundary if boundary > started else started)) * 1000.0
+        scope.boundary = now
+        scope.failure_step = None
         site = _sites.get((scope.name, name)) or _site(scope.name, name)
         cls = _collectors.cls
         if cls is not None and site.collector is getattr(cls, "_instance", None):
@@ -223,6 +228,12 @@ def _observe_mono_step(
             site.levels()
         if not site.log_success:
             _step_span(scope, name, ms, False, None)
+            return
+        trace = _modules.get(_OTEL_TRACE)
+        if trace is None or not (
+            _spans.on or _spans.provider is not getattr(trace, "_TRACER_PROVIDER", None)
+        ):  # no spans (`_tracing()`'s kept answer, as in `_step_entry`): the fields go over
+            _emit_success(_SUCCESS_LEVEL, scope, ms, type(result.value).__name__, name)
             return
         _step_entry(scope, name, ms, False, None, None, None, type(result.value).__name__, None)
     except Exception:

@@ -41,6 +41,7 @@ from rfs_monitoring._logging.entry import (
     _BOUND,
     _EMSG,
     _EVENT_OPERATION,
+    _EVENT_STEP,
     _EXC,
     _META,
     _format_exception,
@@ -939,10 +940,19 @@ def _put_event(event: dict[str, Any]) -> None:
     _put(bounded, max(size, _ENTRY_BYTES))
 
 
-def _emit_success(level: int, scope: OperationScope, ms: float, success_type: str) -> None:
-    """`_emit` of an operation's plain Success entry (no extras, no span): with the core's lane
-    in force and no listener, its fields go to the core directly, without the raw tuple."""
-    lane = _current_lane()
+def _emit_success(
+    level: int, scope: OperationScope, ms: float, success_type: str, step: str | None = None
+) -> None:
+    """`_emit` of a plain Success entry (no extras, no span): an operation's, or with ``step``
+    that step's. With the core's lane in force and no listener, its fields go to the core
+    directly, without the raw tuple."""
+    lane = (  # `_current_lane()` inline: this runs for most entries
+        _lane
+        if _cfg._config is _lane_config
+        and _masking._default is _lane_masker
+        and (_lane_stdout is None or _modules["sys"].stdout is _lane_stdout)
+        else _select_lane()
+    )
     if lane is not None and not _cfg._listeners:
         try:
             status = lane.put_success(
@@ -952,6 +962,7 @@ def _emit_success(level: int, scope: OperationScope, ms: float, success_type: st
                 ms,
                 success_type,
                 _get_bound(),
+                step,
             )
         except Exception:  # the core refused it: the raw entry takes the usual way
             status = 1
@@ -959,7 +970,8 @@ def _emit_success(level: int, scope: OperationScope, ms: float, success_type: st
             if status:
                 _refresh_resources(lane)
             return
-    _emit(_raw_entry(_EVENT_OPERATION, level, scope, None, False, ms, success_type, *_NO_EXTRAS))
+    kind = _EVENT_OPERATION if step is None else _EVENT_STEP
+    _emit(_raw_entry(kind, level, scope, step, False, ms, success_type, *_NO_EXTRAS))
 
 
 _NO_EXTRAS = (None, None, None, None, None, None, None)  # error .. span_id of `_raw_entry`

@@ -162,10 +162,12 @@ impl PyLogPipeline {
         })
     }
 
-    /// Queue an operation's plain Success entry from its fields (no step, metadata, span or
-    /// exception), timestamped now: the common entry without its raw tuple. 1 (not taken)
-    /// when `bound` (the bound context) is not empty: the caller queues the raw entry.
+    /// Queue a plain Success entry from its fields (no metadata, span or exception),
+    /// timestamped now: the common entry without its raw tuple. An operation's entry, or
+    /// with `step` the entry of that step of `operation`. 1 (not taken) when `bound` (the
+    /// bound context) is not empty: the caller queues the raw entry.
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (level, correlation_id, operation, ms, success_type, bound, step=None))]
     fn put_success(
         &self,
         py: Python<'_>,
@@ -175,6 +177,7 @@ impl PyLogPipeline {
         ms: f64,
         success_type: &str,
         bound: &Bound<'_, PyAny>,
+        step: Option<&str>,
     ) -> PyResult<u8> {
         guarded("queueing a log entry", || {
             if !bound.is_none() && bound.is_truthy()? || !ms.is_finite() {
@@ -182,9 +185,15 @@ impl PyLogPipeline {
             }
             let mut packed =
                 Packed::with_buffer(level, crate::system_now(), ms, self.inner.buffer());
-            packed.push(Field::Event, Some("result_operation"));
+            let event = if step.is_some() {
+                "result_step"
+            } else {
+                "result_operation"
+            };
+            packed.push(Field::Event, Some(event));
             packed.push(Field::CorrelationId, Some(correlation_id));
             packed.push(Field::Operation, Some(operation));
+            packed.push(Field::Step, step);
             packed.push(Field::ResultType, Some("success"));
             packed.push(Field::SuccessType, Some(success_type));
             Ok(self.push(py, Item::Packed(packed), ENTRY_BYTES))
