@@ -61,9 +61,12 @@ def test_cumulative_is_typed_with_native_buckets_and_exemplars(registry: _core.R
     (row,) = registry.cumulative()
     assert isinstance(row, _core.Cumulative)
     assert (row.operation, row.total, row.failures) == ("checkout", 2, 1)
-    assert row.errors_by_code == [("TIMEOUT_ERROR", 1)]
+    assert row.errors_by_code == {"TIMEOUT_ERROR": 1}
     assert row.sum_seconds == pytest.approx(0.042)
-    assert row.buckets[-1] == (float("inf"), 2)
+    bounds = list(row.buckets)
+    assert bounds == sorted(bounds)
+    assert bounds[-1] == float("inf")
+    assert row.buckets[float("inf")] == 2
     assert isinstance(row.native, _core.NativeHistogram)
     assert sum(row.native.counts) + row.native.zero_count == 2
     (exemplar,) = row.exemplars
@@ -99,7 +102,7 @@ def test_the_collector_builds_its_records_from_the_typed_values(clock: FakeClock
         lambda: _core.Registry().handle(""),
         lambda: _core.Registry(max_operations=0),
         lambda: _core.expose("yaml", _core.Registry()),
-        lambda: _core.expose("text", _core.Registry(), None, [("x", "help", "histogram", [])]),
+        lambda: _core.Family(name="x", help="help", kind="histogram", samples=[]),
     ],
     ids=["empty name", "no operations", "unknown format", "unknown family type"],
 )
@@ -123,7 +126,8 @@ def test_health_is_typed(registry: _core.Registry, clock: FakeClock) -> None:
         1,
     )
     assert b'"checkout"' in health.rows_json
-    judged = _core.judge_health([("checkout", 2, 1, 30.0)], [], 0.99, 0.9, 1)
+    row = _core.HealthRow(operation="checkout", total=2, failures=1, p99_ms=30.0)
+    judged = _core.judge_health([row], [], 0.99, 0.9, 1)
     assert (judged.status, judged.total, judged.failed) == ("unhealthy", 2, 1)
     with pytest.raises(AttributeError):
         health.status = "healthy"  # type: ignore[misc]
@@ -150,3 +154,81 @@ def test_a_summarys_resources_are_typed(clock: FakeClock) -> None:
         iter(resources)  # type: ignore[call-overload]  # no positional pair any more
     metrics = collector.operation_metrics("search", "1h").unwrap()
     assert (metrics.avg_memory_usage_mb, metrics.avg_cpu_usage_percent) == (150.0, 20.0)
+
+
+def test_a_summarys_breakdowns_are_mappings(registry: _core.Registry, clock: FakeClock) -> None:
+    """Error codes and hours come as dicts, not lists of positional pairs."""
+    summary = registry.summary("checkout", clock(), 3_600, 10)
+    assert summary is not None
+    assert summary.errors_by_code == {"TIMEOUT_ERROR": 1}
+    assert summary.hourly == {int(clock() // 3_600 % 24): 2}
+
+
+def test_health_inputs_are_typed(registry: _core.Registry, clock: FakeClock) -> None:
+    """The health judgement takes `HealthRow`s and `FiringAlert`s with named fields; the
+    positional tuples it took before are refused."""
+    alert = _core.FiringAlert(operation="checkout", rule="slow", severity="critical")
+    assert (alert.operation, alert.rule, alert.severity) == ("checkout", "slow", "critical")
+    assert alert == _core.FiringAlert(operation="checkout", rule="slow", severity="critical")
+    assert "FiringAlert(" in repr(alert)
+    health = registry.health_json(clock(), 3_600, [alert], 0.5, 0.1, 1)
+    assert health.firing == 1
+    row = _core.HealthRow(operation="search", total=10, failures=0, p99_ms=5.0)
+    assert (row.operation, row.total, row.failures, row.p99_ms) == ("search", 10, 0, 5.0)
+    assert "HealthRow(" in repr(row)
+    assert _core.judge_health([row], [], 0.99, 0.9, 1).status == "healthy"
+    # The critical alert on an operation without rows still counts, and makes it unhealthy.
+    judged = _core.judge_health([row], [alert], 0.99, 0.9, 1)
+    assert (judged.status, judged.total, judged.operations, judged.firing) == (
+        "unhealthy",
+        10,
+        2,
+        1,
+    )
+    with pytest.raises(AttributeError):
+        row.total = 0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        _core.judge_health([("search", 10, 0, 5.0)], [], 0.99, 0.9, 1)  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        registry.health_json(clock(), 3_600, [("checkout", "slow", "critical")], 0.5, 0.1, 1)  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        _core.HealthRow("search", 10, 0, 5.0)  # type: ignore[call-arg]  # keywords only
+
+
+def test_extra_families_are_typed(registry: _core.Registry) -> None:
+    """`expose` takes `Family` objects of `Sample`s; the collector still accepts the tuple
+    form and converts it before the core sees it."""
+    sample = _core.Sample(2.0, {"queue": "fast", "area": "eu"})
+    assert (sample.value, sample.labels) == (2.0, {"queue": "fast", "area": "eu"})
+    assert sample == _core.Sample(2.0, {"queue": "fast", "area": "eu"})
+    family = _core.Family(name="jobs", help="Jobs run.", kind="counter", samples=[sample])
+    assert (family.name, family.help, family.kind, family.samples) == (
+        "jobs",
+        "Jobs run.",
+        "counter",
+        [sample],
+    )
+    assert "Family(" in repr(family)
+    assert "Sample(" in repr(sample)
+    text = _core.expose("text", registry, None, [family]).decode()
+    assert 'jobs_total{area="eu",queue="fast"} 2.0' in text
+    with pytest.raises(TypeError):
+        _core.expose("text", registry, None, [("jobs", "Jobs.", "counter", [])])  # type: ignore[list-item]
+    collector = ResultMetricsCollector(sample_resources=False)
+    legacy = collector.expose("text", [("jobs", "Jobs run.", "gauge", [([("queue", "a")], 3)])])
+    assert b'jobs{queue="a"} 3.0' in legacy
+    typed = collector.expose("text", [family])
+    assert b'jobs_total{area="eu",queue="fast"} 2.0' in typed
+
+
+def test_the_log_pipelines_state_is_typed() -> None:
+    """`LogPipeline.state` is a frozen `PipelineState`, not a nine-slot tuple."""
+    pipeline = _core.LogPipeline(str, tuple)
+    state = pipeline.state()
+    assert isinstance(state, _core.PipelineState)
+    assert (state.pending, state.written, state.dropped, state.sink_errors) == (0, 0, 0, 0)
+    assert (state.last_error, state.last_error_time, state.fallback_active) == (None, None, False)
+    assert state.queued_bytes == state.diverted == 0
+    assert "PipelineState(" in repr(state)
+    with pytest.raises(AttributeError):
+        state.dropped = 1  # type: ignore[misc]

@@ -107,7 +107,8 @@ raw_entries = st.tuples(
 
 
 def chunks(batch: list[Any], chunk_chars: int = 262144) -> tuple[list[tuple[str, int]], list[int]]:
-    return _core.render_log_chunks(
+    """The core's `RenderedChunks` as ``([(chunk, lines), ...], left)``."""
+    made = _core.render_log_chunks(
         batch,
         get_masker()._text,
         log_config._config.fixed_json,
@@ -117,6 +118,10 @@ def chunks(batch: list[Any], chunk_chars: int = 262144) -> tuple[list[tuple[str,
         chunk_chars,
         _MaskedArgs,
     )
+    assert isinstance(made, _core.RenderedChunks)  # typed, not a positional pair
+    assert len(made.chunks) == len(made.lines)
+    assert not (made.chunks and made.left)
+    return list(zip(made.chunks, made.lines, strict=True)), made.left
 
 
 def native(raw: Any) -> str | None:

@@ -16,16 +16,22 @@ __all__ = [
     "Brief",
     "Cumulative",
     "Exemplar",
+    "Family",
+    "FiringAlert",
     "Handle",
     "Headline",
     "Health",
+    "HealthRow",
     "Latency",
     "LogPipeline",
     "Monitor",
     "NativeHistogram",
+    "PipelineState",
     "Point",
     "Registry",
+    "RenderedChunks",
     "Resources",
+    "Sample",
     "SharedStatus",
     "Summary",
     "TextMasker",
@@ -72,7 +78,12 @@ class Latency:
 
 @final
 class Registry:
-    """Per-operation statistics in time buckets."""
+    """Per-operation statistics in time buckets.
+
+    A refused setting or name raises `rfs_monitoring.exceptions.InvalidArgumentError` (a
+    `ValueError`); the shared directory's I/O failing (opening it, `sync`, `compact`,
+    `after_fork_in_child`) raises `rfs_monitoring.exceptions.StorageError` (an `OSError`).
+    """
 
     def __new__(
         cls,
@@ -111,7 +122,7 @@ class Registry:
         self,
         now: float,
         window: int,
-        firing: list[tuple[str, str, str]],
+        firing: Sequence[FiringAlert],
         degraded_below: float,
         unhealthy_below: float,
         min_requests: int,
@@ -219,11 +230,13 @@ class Summary(Headline):
     """The statistics of one operation over a window: its headline numbers and breakdowns."""
 
     @property
-    def errors_by_code(self) -> list[tuple[str, int]]: ...
+    def errors_by_code(self) -> dict[str, int]:
+        """Failures by error code, most frequent first."""
     @property
     def top_errors(self) -> list[TopError]: ...
     @property
-    def hourly(self) -> list[tuple[int, int]]: ...
+    def hourly(self) -> dict[int, int]:
+        """Requests by hour of the day (UTC), the hours with requests only."""
     @property
     def window_end(self) -> float: ...
     @property
@@ -332,11 +345,13 @@ class Cumulative:
     @property
     def failures(self) -> int: ...
     @property
-    def errors_by_code(self) -> list[tuple[str, int]]: ...
+    def errors_by_code(self) -> dict[str, int]:
+        """Failures by error code, most frequent first."""
     @property
     def sum_seconds(self) -> float: ...
     @property
-    def buckets(self) -> list[tuple[float, int]]: ...
+    def buckets(self) -> dict[float, int]:
+        """Cumulative counts by upper bound in seconds, increasing, the last one ``inf``."""
     @property
     def native(self) -> NativeHistogram: ...
     @property
@@ -360,10 +375,89 @@ class Monitor:
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, instance: object | None, owner: type | None = None, /) -> Any: ...
 
+@final
+class HealthRow:
+    """One operation's row for `judge_health`, read from elsewhere (a Prometheus source)."""
+
+    def __new__(cls, *, operation: str, total: int, failures: int, p99_ms: float) -> HealthRow: ...
+    @property
+    def operation(self) -> str: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def p99_ms(self) -> float: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class FiringAlert:
+    """An alert firing for an operation, as the health route counts it."""
+
+    def __new__(cls, *, operation: str, rule: str, severity: str) -> FiringAlert: ...
+    @property
+    def operation(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Sample:
+    """One sample of an extra family: its labels (in order) and its value."""
+
+    def __new__(cls, value: float, labels: dict[str, str] | None = None) -> Sample: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels, in the order given."""
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Family:
+    """A counter or gauge family added to an exposition (`expose`'s ``extra``); an unknown
+    ``kind`` raises `rfs_monitoring.exceptions.InvalidArgumentError`."""
+
+    def __new__(cls, *, name: str, help: str, kind: str, samples: Sequence[Sample]) -> Family: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def help(self) -> str: ...
+    @property
+    def kind(self) -> Literal["counter", "gauge"]:
+        """``"counter"`` or ``"gauge"``."""
+    @property
+    def samples(self) -> list[Sample]: ...
+
+@final
+class PipelineState:
+    """The log pipeline's counters and state (`LogPipeline.state`)."""
+
+    @property
+    def pending(self) -> int: ...
+    @property
+    def queued_bytes(self) -> int: ...
+    @property
+    def written(self) -> int: ...
+    @property
+    def diverted(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def sink_errors(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
+    @property
+    def last_error_time(self) -> float | None: ...
+    @property
+    def fallback_active(self) -> bool: ...
+
 def bump_generation() -> None: ...
 def judge_health(
-    rows: list[tuple[str, int, int, float]],
-    firing: list[tuple[str, str, str]],
+    rows: Sequence[HealthRow],
+    firing: Sequence[FiringAlert],
     degraded_below: float,
     unhealthy_below: float,
     min_requests: int,
@@ -372,7 +466,7 @@ def expose(
     format: str,
     operations: Registry,
     steps: Registry | None = None,
-    extra: list[tuple[str, str, str, list[tuple[list[tuple[str, str]], float]]]] = ...,
+    extra: Sequence[Family] = ...,
     separator: str = "\x1f",
 ) -> bytes: ...
 def _fork_prepare() -> None: ...
@@ -389,6 +483,19 @@ class TextMasker:
     def is_sensitive_key(self, key: str) -> bool: ...
 
 def mask_text(text: str) -> str: ...
+
+@final
+class RenderedChunks:
+    """What `render_log_chunks` made of a batch: the chunks and the lines each holds, or the
+    indices of the items left to Python (then no chunks)."""
+
+    @property
+    def chunks(self) -> list[str]: ...
+    @property
+    def lines(self) -> list[int]: ...
+    @property
+    def left(self) -> list[int]: ...
+
 def render_log_chunks(
     batch: list[Any],
     masker: TextMasker,
@@ -398,7 +505,7 @@ def render_log_chunks(
     format_exception: Callable[[BaseException], str],
     chunk_chars: int,
     masked_args: type,
-) -> tuple[list[tuple[str, int]], list[int]]: ...
+) -> RenderedChunks: ...
 
 @final
 class LogPipeline:
@@ -436,6 +543,4 @@ class LogPipeline:
     def give_up(self) -> int: ...
     def set_direct(self, seconds: float) -> None: ...
     def report(self) -> None: ...
-    def state(
-        self,
-    ) -> tuple[int, int, int, int, int, int, str | None, float | None, bool]: ...
+    def state(self) -> PipelineState: ...

@@ -25,6 +25,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 
+from rfs_monitoring._exceptions import InvalidArgumentError
 from rfs_monitoring.alerts import AlertConfiguration, AlertManager, AlertRule, LogNotifier
 from rfs_monitoring.context import CorrelationIdMiddleware
 from rfs_monitoring.dashboard_api import monitoring_router
@@ -298,7 +299,7 @@ class TrafficGenerator:
         self, app: Any, rps: float = 25.0, *, seed: int | None = None, concurrency: int = 200
     ) -> None:
         if not (rps > 0 and math.isfinite(rps)):
-            raise ValueError(f"rps must be a positive number, got {rps!r}")
+            raise InvalidArgumentError(f"rps must be a positive number, got {rps!r}")
         self.app = app
         self.rps = rps
         self.sent = 0

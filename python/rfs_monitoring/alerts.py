@@ -192,7 +192,9 @@ class AlertRule(BaseModel):
         # monitoring route also checks it against its collector's own retention.
         parsed = parse_time_range(value, max_seconds=_MAX_WINDOW_SECONDS)
         if parsed.is_failure():
-            raise ValueError(getattr(parsed.unwrap_error(), "message", "invalid time range"))
+            raise InvalidArgumentError(
+                getattr(parsed.unwrap_error(), "message", "invalid time range")
+            )
         return value
 
     def breaches(self, value: float) -> bool:
@@ -495,7 +497,7 @@ class AlertConfiguration(BaseModel):
         seen: set[str] = set()
         for rule in self.rules:
             if rule.name in seen:
-                raise ValueError(f"duplicate rule name {rule.name!r}")
+                raise InvalidArgumentError(f"duplicate rule name {rule.name!r}")
             seen.add(rule.name)
         return self
 

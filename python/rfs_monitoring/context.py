@@ -43,6 +43,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from rfs_monitoring import _core
+from rfs_monitoring._exceptions import InvalidArgumentError
 from rfs_monitoring._fork import on_fork
 
 __all__ = [
@@ -269,7 +270,7 @@ class correlation_context:
     def __init__(self, id: str | None = None) -> None:
         if id is not None and not is_valid_correlation_id(id):
             shown = repr(_core.mask_text(id)[:40]) if isinstance(id, str) else type(id).__name__
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"a correlation ID is 1 to 128 characters from [A-Za-z0-9._:-], got {shown}"
             )
         self._id = id
@@ -322,7 +323,7 @@ class bind_context:
 
     def __init__(self, **fields: Any) -> None:
         if "correlation_id" in fields:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "set the correlation ID with correlation_context(), not bind_context()"
             )
         merged = dict(_bound.get())

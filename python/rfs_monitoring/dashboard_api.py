@@ -74,6 +74,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
+from rfs_monitoring._core import FiringAlert
 from rfs_monitoring.alerts import (
     AlertConfiguration,
     AlertEvent,
@@ -90,7 +91,8 @@ from rfs_monitoring.metrics import (
     SHARED_DIR_ENV,
     ErrorSummary,
     ExpositionFormat,
-    ExtraFamily,
+    MetricFamily,
+    MetricSample,
     OperationMetrics,
     ResultMetricsCollector,
     TimeSeriesPoint,
@@ -345,34 +347,37 @@ def negotiate_exposition(accept: str) -> tuple[ExpositionFormat, str]:
 _process_collectors: list[Collector] = []
 
 
-def process_families() -> list[ExtraFamily]:
+def process_families() -> list[MetricFamily]:
     """The standard ``process_*`` and ``python_info`` metrics (prometheus_client's collectors)
     as families for `ResultMetricsCollector.expose`."""
     if not _process_collectors:
         _process_collectors.extend(
             [ProcessCollector(registry=None), PlatformCollector(registry=None)]
         )
-    families: list[ExtraFamily] = []
+    families: list[MetricFamily] = []
     for source in _process_collectors:
         for metric in source.collect():
             kind = "counter" if metric.type == "counter" else "gauge"
             wanted = f"{metric.name}_total" if kind == "counter" else metric.name
             samples = [
-                (sorted(sample.labels.items()), float(sample.value))
+                MetricSample(float(sample.value), dict(sorted(sample.labels.items())))
                 for sample in metric.samples
                 if sample.name == wanted
             ]
-            families.append((metric.name, metric.documentation, kind, samples))
+            help_text = metric.documentation
+            families.append(
+                MetricFamily(name=metric.name, help=help_text, kind=kind, samples=samples)
+            )
     return families
 
 
-def _log_writer_families() -> list[ExtraFamily]:
+def _log_writer_families() -> list[MetricFamily]:
     """The log writer's counters as families for `ResultMetricsCollector.expose`."""
     from rfs_monitoring.result_logging import log_writer_state
 
     writer = log_writer_state()
     return [
-        (name, help_text, "counter", [([], float(value))])
+        MetricFamily(name=name, help=help_text, kind="counter", samples=[MetricSample(value)])
         for name, help_text, value in _log_writer_counters(writer.dropped, writer.sink_errors)
     ]
 
@@ -832,7 +837,10 @@ def monitoring_router(
     ) -> Result[Any, APIError]:  # a ResultPatternHealth body, written as bytes
         c = data()
         fresh_alerts()
-        firing = [(a.operation, a.rule, a.severity) for a in manager.firing()]
+        firing = [
+            FiringAlert(operation=a.operation, rule=a.rule, severity=a.severity)
+            for a in manager.firing()
+        ]
         limits_tuple = (limits.degraded_below, limits.unhealthy_below, limits.min_requests)
         # The rows are judged and written as JSON by the core (also validating the range):
         # a health check over 1000 operations builds no Python object per operation.

@@ -25,6 +25,8 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
+from rfs_monitoring._exceptions import InvalidArgumentError
+
 __all__ = ["APIError", "ErrorCode"]
 
 
@@ -132,13 +134,13 @@ class APIError(Exception):
         try:
             member = ErrorCode(code)
         except ValueError:
-            raise ValueError(f"unknown ErrorCode {code!r}") from None
+            raise InvalidArgumentError(f"unknown ErrorCode {code!r}") from None
         if status_code is None:
             status_code = member.status_code
         elif isinstance(status_code, bool) or not isinstance(status_code, int):
-            raise ValueError(f"status_code must be an int, got {status_code!r}")
+            raise InvalidArgumentError(f"status_code must be an int, got {status_code!r}")
         elif not 400 <= status_code <= 599:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"status_code must be an HTTP error status 400..599, got {status_code}"
             )
         super().__init__(message)
@@ -430,7 +432,7 @@ def _retry_after(seconds: int | None) -> dict[str, str] | None:
     if seconds is None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
-        raise ValueError(f"retry_after must be an int >= 0, got {seconds!r}")
+        raise InvalidArgumentError(f"retry_after must be an int >= 0, got {seconds!r}")
     return {"Retry-After": str(seconds)}
 
 

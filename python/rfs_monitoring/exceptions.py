@@ -1,39 +1,33 @@
 """Exceptions raised by rfs-monitoring.
 
 Each one also derives from the built-in exception a caller would expect (``ValueError``,
-``KeyError``), the way pydantic and orjson do, so ``except ValueError`` keeps working.
+``TypeError``, ``OSError``, ``TimeoutError``), the way pydantic and orjson do, so
+``except ValueError`` keeps working: a bad argument is an `InvalidArgumentError` (a
+``ValueError``) or an `InvalidTypeError` (a ``TypeError``), a shared directory that cannot be
+used a `StorageError` (an ``OSError``), and ``except RfsMonitoringError`` catches them all.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from rfs_monitoring._exceptions import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    RfsMonitoringError,
+    StorageError,
+)
 from rfs_monitoring.errors import APIError, ErrorCode
 
 __all__ = [
     "ClockError",
     "InvalidArgumentError",
+    "InvalidTypeError",
     "OperationTimeoutError",
     "RfsMonitoringError",
+    "StorageError",
     "UnwrapError",
 ]
-
-
-class RfsMonitoringError(Exception):
-    """Base class of every exception this package raises on its own."""
-
-
-class InvalidArgumentError(RfsMonitoringError, ValueError):
-    """A value refused by the Rust core (``rfs_monitoring._core``): an empty operation name, an
-    unknown exposition format or family type, a registry setting out of range.
-
-    >>> from rfs_monitoring import _core
-    >>> try:
-    ...     _core.Registry().handle("")
-    ... except InvalidArgumentError as error:
-    ...     isinstance(error, ValueError)
-    True
-    """
 
 
 class UnwrapError(RfsMonitoringError, ValueError):

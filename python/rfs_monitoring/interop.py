@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+from rfs_monitoring._exceptions import InvalidArgumentError, InvalidTypeError
 from rfs_monitoring.result import Failure, Result, Success
 
 __all__ = [
@@ -241,17 +242,19 @@ def register_result_adapter(
     same type again replaces its adapter. Returns the adapter.
     """
     if not callable(is_failure) or not callable(error) or not callable(value):
-        raise TypeError("register_result_adapter needs callables for is_failure, error and value")
+        raise InvalidTypeError(
+            "register_result_adapter needs callables for is_failure, error and value"
+        )
     if isinstance(result_type, str):
         if "." not in result_type:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"give the qualified class name ('package.module.Class'), got {result_type!r}"
             )
         name = result_type
     elif isinstance(result_type, type):
         name = _class_name(result_type)
     else:
-        raise TypeError(f"result_type is a class or its qualified name, got {result_type!r}")
+        raise InvalidTypeError(f"result_type is a class or its qualified name, got {result_type!r}")
     adapter = ResultAdapter(
         library or name.rsplit(".", 1)[0], is_failure, error, value, success, failure
     )
@@ -399,13 +402,13 @@ def to_result(value: Any) -> Result[Any, Any]:
     >>> to_result("not a result")
     Traceback (most recent call last):
     ...
-    TypeError: expected a Result, got str
+    rfs_monitoring.exceptions.InvalidTypeError: expected a Result, got str
     """
     if value.__class__ is Success or value.__class__ is Failure:
         return typing.cast("Result[Any, Any]", value)
     outcome = read_outcome(value)
     if outcome is None:
-        raise TypeError(f"expected a Result, got {type(value).__name__}")
+        raise InvalidTypeError(f"expected a Result, got {type(value).__name__}")
     failed, payload = outcome
     return Failure(payload) if failed else Success(payload)
 

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from rfs_monitoring import _core, _shutdown
+from rfs_monitoring._exceptions import InvalidTypeError
 from rfs_monitoring._fork import on_fork
 from rfs_monitoring._headline import latencies_of, latency_fields, latency_reader
 from rfs_monitoring._instrument import (
@@ -81,8 +82,15 @@ _logger = logging.getLogger("rfs_monitoring.metrics")
 
 ExpositionFormat = Literal["text", "openmetrics", "protobuf"]
 """The formats of `ResultMetricsCollector.expose`."""
-ExtraFamily = tuple[str, str, str, Sequence[tuple[Sequence[tuple[str, str]], float]]]
-"""A counter or gauge family for `ResultMetricsCollector.expose`."""
+MetricFamily = _core.Family
+"""A counter or gauge family for `ResultMetricsCollector.expose`: ``MetricFamily(name=...,
+help=..., kind="counter" | "gauge", samples=[MetricSample(value, {"label": "value"}), ...])``,
+a counter's name without ``_total``; an unknown ``kind`` is an `InvalidArgumentError`."""
+MetricSample = _core.Sample
+"""One sample of a `MetricFamily`: ``MetricSample(value, labels=None)``, labels a dict."""
+ExtraFamily = MetricFamily | tuple[str, str, str, Sequence[tuple[Sequence[tuple[str, str]], float]]]
+"""What `ResultMetricsCollector.expose` adds: a `MetricFamily`, or the same as a tuple
+``(name, help, kind, [(labels, value), ...])`` (converted before it reaches the core)."""
 
 OperationHandle = _core.Handle
 """A handle bound to one operation: ``handle.record(duration_ms, success, error_code=None,
@@ -341,6 +349,21 @@ class Exemplar:
     time: float
 
 
+def _family(
+    name: str,
+    help_text: str,
+    kind: str,
+    samples: Sequence[tuple[Sequence[tuple[str, str]], float]],
+) -> MetricFamily:
+    """A family given as a tuple, as the core takes it."""
+    return MetricFamily(
+        name=name,
+        help=help_text,
+        kind=kind,
+        samples=[MetricSample(float(value), dict(labels)) for labels, value in samples],
+    )
+
+
 def _cumulative(row: _core.Cumulative, operation_name: str) -> CumulativeOperation:
     native = row.native
     return CumulativeOperation(
@@ -348,9 +371,9 @@ def _cumulative(row: _core.Cumulative, operation_name: str) -> CumulativeOperati
         total=row.total,
         successes=row.total - row.failures,
         failures=row.failures,
-        errors_by_code=dict(row.errors_by_code),
+        errors_by_code=row.errors_by_code,
         sum_seconds=row.sum_seconds,
-        buckets=row.buckets,
+        buckets=list(row.buckets.items()),
         native=NativeBuckets(native.schema, native.zero_count, native.offset, native.counts),
         exemplars=[
             Exemplar(e.bucket_upper_bound, e.trace_id, e.span_id, e.seconds, e.time)
@@ -525,7 +548,9 @@ class ResultMetricsCollector:
         True
         """
         if not isinstance(collector, ResultMetricsCollector):
-            raise TypeError(f"expected a ResultMetricsCollector, got {type(collector).__name__}")
+            raise InvalidTypeError(
+                f"expected a ResultMetricsCollector, got {type(collector).__name__}"
+            )
         with cls._instance_lock:
             previous = cls._instance if cls._instance is not None else cls._default()
             cls._instance = collector
@@ -553,7 +578,7 @@ class ResultMetricsCollector:
         if handle is not None:
             return handle
         if not isinstance(name, str):
-            raise TypeError(f"operation name must be a str, got {type(name).__name__}")
+            raise InvalidTypeError(f"operation name must be a str, got {type(name).__name__}")
         handle = self._registry.handle(name)
         if handle.folded:
             self._warn_folded(name)
@@ -587,9 +612,9 @@ class ResultMetricsCollector:
         if handle is not None:
             return handle
         if not isinstance(operation, str) or not operation:
-            raise ValueError("operation name must be a non-empty string")
+            raise InvalidArgumentError("operation name must be a non-empty string")
         if not isinstance(step, str) or not step:
-            raise ValueError("step name must be a non-empty string")
+            raise InvalidArgumentError("step name must be a non-empty string")
         with self._lock:
             names = self._step_names.get(operation)
             if names is None:
@@ -777,11 +802,11 @@ class ResultMetricsCollector:
                 successful_requests=summary.successes,
                 failed_requests=summary.failures,
                 success_rate=_rate(summary.successes, summary.total),
-                error_breakdown=dict(summary.errors_by_code),
+                error_breakdown=summary.errors_by_code,
                 top_errors=[(_masked(e.message), e.count) for e in summary.top_errors],
                 avg_memory_usage_mb=rss_mb,
                 avg_cpu_usage_percent=cpu_percent,
-                hourly_distribution=dict(summary.hourly),
+                hourly_distribution=summary.hourly,
                 window_start=_utc(summary.window_start),
                 window_end=_utc(summary.window_end),
                 throughput_rps=summary.throughput_rps,
@@ -827,7 +852,7 @@ class ResultMetricsCollector:
     def _health_json(
         self,
         time_range: str,
-        firing: Sequence[tuple[str, str, str]],
+        firing: Sequence[_core.FiringAlert],
         limits: tuple[float, float, int],
     ) -> Result[_core.Health, APIError]:
         """The health route's rows judged by the core; ``limits`` are ``(degraded_below,
@@ -982,19 +1007,21 @@ class ResultMetricsCollector:
         """The Prometheus exposition of the lifetime totals, rendered by the core: ``"text"``
         (0.0.4), ``"openmetrics"`` (1.0) or ``"protobuf"`` (delimited ``MetricFamily``
         messages whose duration histograms carry native buckets, schema 6, beside the classic
-        ones). ``extra`` adds counter and gauge families: ``(name, help, "counter" | "gauge",
-        [(labels, value), ...])``, a counter's name without ``_total``.
+        ones). ``extra`` adds counter and gauge families (`MetricFamily`, or the tuples
+        ``(name, help, "counter" | "gauge", [(labels, value), ...])``).
 
         >>> c = ResultMetricsCollector(sample_resources=False)
         >>> c.record("search", 30.0, success=False, error_code="TIMEOUT_ERROR")
         >>> text = c.expose().decode()
         >>> 'rfs_operation_errors_total{error_code="TIMEOUT_ERROR",operation="search"} 1.0' in text
         True
+        >>> family = MetricFamily(
+        ...     name="jobs", help="Jobs run.", kind="counter", samples=[MetricSample(3, {"q": "a"})]
+        ... )
+        >>> 'jobs_total{q="a"} 3.0' in c.expose("text", [family]).decode()
+        True
         """
-        families = [
-            (name, help_text, kind, [(list(labels), float(value)) for labels, value in samples])
-            for name, help_text, kind, samples in extra
-        ]
+        families = [f if isinstance(f, MetricFamily) else _family(*f) for f in extra]
         return _core.expose(format, self._registry, self._steps, families, _STEP_SEPARATOR)
 
     def step_cumulative(self) -> list[tuple[str, str, CumulativeOperation]]:
@@ -1204,7 +1231,7 @@ def monitor_result(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     >>> _ = ResultMetricsCollector.set_instance(previous)
     """
     if not isinstance(name, str) or not name:
-        raise ValueError("monitor_result needs a non-empty operation name")
+        raise InvalidArgumentError("monitor_result needs a non-empty operation name")
 
     def resolve() -> _core.Handle:
         return ResultMetricsCollector.instance().operation(name)

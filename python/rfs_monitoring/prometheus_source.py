@@ -270,7 +270,7 @@ class PrometheusSource:
     def _health_json(
         self,
         time_range: str,
-        firing: Sequence[tuple[str, str, str]],
+        firing: Sequence[_core.FiringAlert],
         limits: tuple[float, float, int],
     ) -> Result[_core.Health, APIError]:
         """The health route's rows, judged by the same rules as for one process."""
@@ -280,7 +280,12 @@ class PrometheusSource:
             return self._guarded(
                 lambda: _core.judge_health(
                     [
-                        (name, int(h["total"]), int(h["failures"]), h["p99_ms"])
+                        _core.HealthRow(
+                            operation=name,
+                            total=int(h["total"]),
+                            failures=int(h["failures"]),
+                            p99_ms=h["p99_ms"],
+                        )
                         for name, h in sorted(self._headlines(window, now).items())
                     ],
                     list(firing),

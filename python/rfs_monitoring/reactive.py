@@ -39,6 +39,7 @@ from types import CoroutineType
 from typing import Any, Generic, TypeVar, cast
 
 from rfs_monitoring import _instrument
+from rfs_monitoring._exceptions import InvalidArgumentError, InvalidTypeError
 from rfs_monitoring._instrument import step_scope as _step_scope
 from rfs_monitoring._logging.steps import _flux_step, _observe_mono_step
 from rfs_monitoring.context import _operation
@@ -94,10 +95,10 @@ async def _resolve(value: Any) -> Result[Any, Any]:
 
 def _check_seconds(name: str, value: float, *, allow_zero: bool) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be a finite number of seconds, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         bound = "zero or more" if allow_zero else "more than zero"
-        raise ValueError(f"{name} must be {bound}, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be {bound}, got {value!r}")
 
 
 _STEP_MARKS: dict[str, tuple[_Step, _Step]] = {}
@@ -206,7 +207,7 @@ class MonoResult(Generic[T, E]):
         >>> MonoResult.from_rfs(42)
         Traceback (most recent call last):
         ...
-        TypeError: from_rfs() needs a Result or a chain of one, got int
+        rfs_monitoring.exceptions.InvalidTypeError: from_rfs() needs a Result or a chain of one, ...
         """
         if isinstance(source, MonoResult):
             return source
@@ -216,7 +217,9 @@ class MonoResult(Generic[T, E]):
         if is_chain(source):
             run = chain_of(source)[0]
             return cls.from_async_result(lambda: run(source))
-        raise TypeError(f"from_rfs() needs a Result or a chain of one, got {type(source).__name__}")
+        raise InvalidTypeError(
+            f"from_rfs() needs a Result or a chain of one, got {type(source).__name__}"
+        )
 
     # -- running ------------------------------------------------------------------------------
 
@@ -435,7 +438,7 @@ class MonoResult(Generic[T, E]):
         (Success(value='ok'), 3)
         """
         if isinstance(times, bool) or not isinstance(times, int) or times < 0:
-            raise ValueError(f"times must be an int >= 0, got {times!r}")
+            raise InvalidArgumentError(f"times must be an int >= 0, got {times!r}")
         _check_seconds("delay", delay, allow_zero=True)
         _check_seconds("backoff", backoff, allow_zero=False)
         inner = self._run
@@ -627,7 +630,9 @@ class FluxResult(Generic[T, E]):
         if concurrency is not None and (
             isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
         ):
-            raise ValueError(f"concurrency must be None or an int >= 1, got {concurrency!r}")
+            raise InvalidArgumentError(
+                f"concurrency must be None or an int >= 1, got {concurrency!r}"
+            )
         pending: list[Any] = list(items)
         results: list[Result[T, E]] = [Failure(cast("E", None))] * len(pending)
 
@@ -866,7 +871,7 @@ def _native(value: Any, problem: str) -> Result[Any, Any]:
     """Our Result with the payload of ``value``, a Result of any library; else `TypeError`."""
     outcome = read_outcome(value)
     if outcome is None:
-        raise TypeError(f"{problem}, got {type(value).__name__}")
+        raise InvalidTypeError(f"{problem}, got {type(value).__name__}")
     return Failure(outcome[1]) if outcome[0] else Success(outcome[1])
 
 

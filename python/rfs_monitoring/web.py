@@ -74,6 +74,7 @@ from pydantic_core import core_schema
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rfs_monitoring._exceptions import InvalidTypeError
 from rfs_monitoring.context import (
     _accepted_id,
     _correlation_id,
@@ -452,7 +453,7 @@ def handle_result(
 
 def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
     if not callable(fn):
-        raise TypeError(f"handle_result decorates a function, got {type(fn).__name__}")
+        raise InvalidTypeError(f"handle_result decorates a function, got {type(fn).__name__}")
     _install_openapi_hook()
     signature = inspect.signature(fn)
     success_type = _success_type(fn, signature)

@@ -6,6 +6,7 @@ import logging
 import math
 from collections.abc import Sequence
 
+from rfs_monitoring._exceptions import InvalidArgumentError
 from rfs_monitoring._logging import config as _cfg
 from rfs_monitoring._logging import writer as _w
 from rfs_monitoring._logging.bridges import StdlibBridgeHandler
@@ -64,15 +65,19 @@ def configure_logging(
     global _captured
     number = _level_number(level)
     if queue_size < 1:
-        raise ValueError(f"queue_size must be at least 1, got {queue_size}")
+        raise InvalidArgumentError(f"queue_size must be at least 1, got {queue_size}")
     if max_block_seconds < 0:
-        raise ValueError(f"max_block_seconds must be zero or more, got {max_block_seconds}")
+        raise InvalidArgumentError(
+            f"max_block_seconds must be zero or more, got {max_block_seconds}"
+        )
     if max_queue_bytes < 1:
-        raise ValueError(f"max_queue_bytes must be at least 1, got {max_queue_bytes}")
+        raise InvalidArgumentError(f"max_queue_bytes must be at least 1, got {max_queue_bytes}")
     if max_value_chars < 16:
-        raise ValueError(f"max_value_chars must be at least 16, got {max_value_chars}")
+        raise InvalidArgumentError(f"max_value_chars must be at least 16, got {max_value_chars}")
     if exit_flush_seconds < 0:
-        raise ValueError(f"exit_flush_seconds must be zero or more, got {exit_flush_seconds}")
+        raise InvalidArgumentError(
+            f"exit_flush_seconds must be zero or more, got {exit_flush_seconds}"
+        )
     _w._flush_both(10.0)
     defaults = _default_config()
     _cfg._config = _Config(

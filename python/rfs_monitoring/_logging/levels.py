@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from rfs_monitoring._exceptions import InvalidArgumentError
+
 _LEVEL_NUMBERS: dict[str, int] = {
     "DEBUG": 10,
     "INFO": 20,
@@ -17,16 +19,20 @@ _LEVEL_NAMES: dict[int, str] = {10: "debug", 20: "info", 30: "warning", 40: "err
 
 def _level_number(level: str | int) -> int:
     if isinstance(level, bool):
-        raise ValueError(f"unknown log level {level!r}")
+        raise InvalidArgumentError(f"unknown log level {level!r}")
     if isinstance(level, int):
         if level in _LEVEL_NAMES:
             return level
-        raise ValueError(f"unknown log level {level!r}; use one of {sorted(_LEVEL_NAMES)}")
+        raise InvalidArgumentError(
+            f"unknown log level {level!r}; use one of {sorted(_LEVEL_NAMES)}"
+        )
     if isinstance(level, str):
         number = _LEVEL_NUMBERS.get(level.strip().upper())
         if number is not None:
             return number
-    raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    raise InvalidArgumentError(
+        f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+    )
 
 
 MAX_OPERATION_LEVELS = 1024

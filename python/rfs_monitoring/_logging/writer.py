@@ -200,7 +200,7 @@ def _batch_chunks(
         items = list(batch)  # the core leaves what it does not take: rendered here, in place
         try:
             for _ in range(2):
-                pieces, left = _core.render_log_chunks(
+                made = _core.render_log_chunks(
                     items,
                     masker._text,
                     config.fixed_json,
@@ -210,9 +210,9 @@ def _batch_chunks(
                     _WRITE_CHUNK,
                     _MaskedArgs,
                 )
-                if not left:
-                    return pieces
-                for index in left:  # the items the core leaves, rendered here
+                if not made.left:
+                    return list(zip(made.chunks, made.lines, strict=True))
+                for index in made.left:  # the items the core leaves, rendered here
                     items[index] = _python_line(items[index], config, resources, rendered)
         except Exception:  # the core refused the batch: the Python renderer writes it
             pass
@@ -637,22 +637,21 @@ def log_writer_state() -> LogWriterState:
     pipeline = _pipeline
     if pipeline is None:
         return state
-    pending, queued_bytes, written, diverted, dropped, errors, last, last_time, failing = (
-        pipeline.state()
-    )
+    core = pipeline.state()
+    last_time = core.last_error_time
     newer = last_time is not None and (
         state.last_error_time is None or last_time >= state.last_error_time
     )
     return LogWriterState(
-        queue_depth=state.queue_depth + pending,
-        queued_bytes=state.queued_bytes + queued_bytes,
-        written=state.written + written,
-        diverted=state.diverted + diverted,
-        dropped=state.dropped + dropped,
-        sink_errors=state.sink_errors + errors,
-        last_error=last if newer else state.last_error,
+        queue_depth=state.queue_depth + core.pending,
+        queued_bytes=state.queued_bytes + core.queued_bytes,
+        written=state.written + core.written,
+        diverted=state.diverted + core.diverted,
+        dropped=state.dropped + core.dropped,
+        sink_errors=state.sink_errors + core.sink_errors,
+        last_error=core.last_error if newer else state.last_error,
         last_error_time=last_time if newer else state.last_error_time,
-        fallback_active=state.fallback_active or failing,
+        fallback_active=state.fallback_active or core.fallback_active,
     )
 
 

@@ -15,6 +15,8 @@ import math
 import threading
 from datetime import datetime
 
+from rfs_monitoring._exceptions import InvalidArgumentError
+
 __all__ = ["DEFAULT_START", "FakeClock"]
 
 #: 2024-01-01T00:00:00Z: a fixed start, so hour-of-day distributions are reproducible.
@@ -37,11 +39,11 @@ class FakeClock:
     def _seconds(instant: float | datetime) -> float:
         if isinstance(instant, datetime):
             if instant.tzinfo is None:
-                raise ValueError("a naive datetime is ambiguous: give it a timezone")
+                raise InvalidArgumentError("a naive datetime is ambiguous: give it a timezone")
             return instant.timestamp()
         value = float(instant)
         if not math.isfinite(value):
-            raise ValueError(f"the clock needs a finite time, not {instant!r}")
+            raise InvalidArgumentError(f"the clock needs a finite time, not {instant!r}")
         return value
 
     def __call__(self) -> float:
@@ -57,7 +59,9 @@ class FakeClock:
         """Move forward by ``seconds`` (not negative: use `set` to go back) and return the time."""
         step = float(seconds)
         if not (math.isfinite(step) and step >= 0):
-            raise ValueError(f"advance() takes a finite, non-negative number, not {seconds!r}")
+            raise InvalidArgumentError(
+                f"advance() takes a finite, non-negative number, not {seconds!r}"
+            )
         with self._lock:
             self._now += step
             return self._now

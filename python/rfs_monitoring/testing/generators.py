@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rfs_monitoring._exceptions import InvalidArgumentError
 from rfs_monitoring.result import Failure, Result, Success
 
 if TYPE_CHECKING:
@@ -90,12 +91,12 @@ def record_samples(
 
 def _check_rate(failure_rate: float) -> None:
     if not 0.0 <= failure_rate <= 1.0:
-        raise ValueError(f"failure_rate must be between 0 and 1, not {failure_rate!r}")
+        raise InvalidArgumentError(f"failure_rate must be between 0 and 1, not {failure_rate!r}")
 
 
 def _check_count(count: int) -> None:
     if count < 0:
-        raise ValueError(f"count must be non-negative, not {count!r}")
+        raise InvalidArgumentError(f"count must be non-negative, not {count!r}")
 
 
 def make_success(value: Any = None) -> Success[Any]:
@@ -179,11 +180,11 @@ def make_operation_samples(
     _check_count(count)
     _check_rate(failure_rate)
     if not (median_ms > 0 and math.isfinite(median_ms)):
-        raise ValueError(f"median_ms must be a positive number, not {median_ms!r}")
+        raise InvalidArgumentError(f"median_ms must be a positive number, not {median_ms!r}")
     if spread < 0:
-        raise ValueError(f"spread must be non-negative, not {spread!r}")
+        raise InvalidArgumentError(f"spread must be non-negative, not {spread!r}")
     if failure_rate and not error_codes:
-        raise ValueError("failing samples need at least one error code")
+        raise InvalidArgumentError("failing samples need at least one error code")
     rng = random.Random(seed)
     samples = []
     for _ in range(count):

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rfs_monitoring._exceptions import InvalidArgumentError, InvalidTypeError
+
 __all__ = [
     "AsyncBenchmark",
     "BenchmarkComparison",
@@ -83,14 +85,14 @@ def _ns(value: float) -> str:
 
 def _check_rounds(rounds: int, iterations: int | None) -> None:
     if rounds < 1:
-        raise ValueError(f"rounds must be at least 1, not {rounds}")
+        raise InvalidArgumentError(f"rounds must be at least 1, not {rounds}")
     if iterations is not None and iterations < 1:
-        raise ValueError(f"iterations must be at least 1, not {iterations}")
+        raise InvalidArgumentError(f"iterations must be at least 1, not {iterations}")
 
 
 def _refuse_async(*fns: Callable[[], Any]) -> None:
     if any(inspect.iscoroutinefunction(fn) for fn in fns):
-        raise TypeError("async callables need `await measure_overhead_async(...)`")
+        raise InvalidTypeError("async callables need `await measure_overhead_async(...)`")
 
 
 def _batch(fn: Callable[[], Any], iterations: int) -> float:
@@ -181,11 +183,11 @@ async def measure_overhead_async(
 
 def _limits(max_ratio: float | None, max_ns: float | None) -> None:
     if max_ratio is None and max_ns is None:
-        raise ValueError("give max_ratio, max_ns or both")
+        raise InvalidArgumentError("give max_ratio, max_ns or both")
     if max_ratio is not None and not max_ratio > 0:
-        raise ValueError(f"max_ratio must be positive, not {max_ratio!r}")
+        raise InvalidArgumentError(f"max_ratio must be positive, not {max_ratio!r}")
     if max_ns is not None and not max_ns >= 0:
-        raise ValueError(f"max_ns must be non-negative, not {max_ns!r}")
+        raise InvalidArgumentError(f"max_ns must be non-negative, not {max_ns!r}")
 
 
 def _within(report: OverheadReport, max_ratio: float | None, max_ns: float | None) -> bool:
@@ -376,9 +378,13 @@ def parse_regression(value: str | float) -> float:
     try:
         fraction = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
-        raise ValueError(f"not a regression tolerance: {value!r} (use e.g. 10% or 0.1)") from None
+        raise InvalidArgumentError(
+            f"not a regression tolerance: {value!r} (use e.g. 10% or 0.1)"
+        ) from None
     if not (math.isfinite(fraction) and fraction >= 0):
-        raise ValueError(f"a regression tolerance must be a non-negative number, not {value!r}")
+        raise InvalidArgumentError(
+            f"a regression tolerance must be a non-negative number, not {value!r}"
+        )
     return fraction
 
 
@@ -392,14 +398,18 @@ def load_benchmark_stats(
     data = source if isinstance(source, Mapping) else json.loads(Path(source).read_text("utf-8"))
     benchmarks = data.get("benchmarks") if isinstance(data, Mapping) else None
     if not isinstance(benchmarks, list):
-        raise ValueError(f"{source!r} is not a pytest-benchmark JSON report (no 'benchmarks')")
+        raise InvalidArgumentError(
+            f"{source!r} is not a pytest-benchmark JSON report (no 'benchmarks')"
+        )
     found: dict[str, float] = {}
     for bench in benchmarks:
         try:
             name = bench.get("fullname") or bench["name"]
             found[str(name)] = float(bench["stats"][stat])
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise ValueError(f"malformed benchmark entry in {source!r}: {bench!r}") from None
+            raise InvalidArgumentError(
+                f"malformed benchmark entry in {source!r}: {bench!r}"
+            ) from None
     return found
 
 

@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
+from rfs_monitoring._exceptions import InvalidArgumentError
 from rfs_monitoring._outcome import error_code_of, error_message_of
 from rfs_monitoring.exceptions import RfsMonitoringError
 from rfs_monitoring.interop import batch_items, read_outcome, result_builders
@@ -198,10 +199,12 @@ def _builders_for(source: Any) -> tuple[Callable[[Any], Any], Callable[[Any], An
     try:
         found = result_builders(source)
     except ImportError as exc:
-        raise ValueError(f"result_type={source!r}: the library is not installed ({exc})") from None
+        raise InvalidArgumentError(
+            f"result_type={source!r}: the library is not installed ({exc})"
+        ) from None
     if found is None:
         if isinstance(source, str):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"result_type={source!r} is not a known Result library: use 'rfs', 'returns', "
                 "'returns.io', 'result', 'expression', or a Result class"
             )
@@ -322,9 +325,11 @@ class ResultServiceMocker:
         """
         items = list(results)
         if then not in ("fail", "repeat_last", "cycle"):
-            raise ValueError(f"then must be 'fail', 'repeat_last' or 'cycle', not {then!r}")
+            raise InvalidArgumentError(
+                f"then must be 'fail', 'repeat_last' or 'cycle', not {then!r}"
+            )
         if not items and then != "fail":
-            raise ValueError(f"then={then!r} needs at least one result")
+            raise InvalidArgumentError(f"then={then!r} needs at least one result")
         source: Iterator[Any] = itertools.cycle(items) if then == "cycle" else iter(items)
         position = 0
         guard = threading.Lock()
@@ -369,7 +374,9 @@ class ResultServiceMocker:
     def with_delay(self, seconds: float) -> ResultServiceMocker:
         """Wait ``seconds`` before answering (``asyncio.sleep`` when async), to test timeouts."""
         if not seconds >= 0:
-            raise ValueError(f"delay must be a non-negative number of seconds, not {seconds!r}")
+            raise InvalidArgumentError(
+                f"delay must be a non-negative number of seconds, not {seconds!r}"
+            )
         self._delay = float(seconds)
         return self
 
@@ -909,7 +916,7 @@ async def assert_mono_result_timeout(
     """
     __tracebackhide__ = True
     if not timeout_seconds > 0:
-        raise ValueError(f"timeout_seconds must be positive, not {timeout_seconds!r}")
+        raise InvalidArgumentError(f"timeout_seconds must be positive, not {timeout_seconds!r}")
     limit = timeout_seconds * max_ratio + grace_seconds
     awaitable = mono_result.to_result() if hasattr(mono_result, "to_result") else mono_result
     started = time.perf_counter()
@@ -976,7 +983,7 @@ def assert_operation_recorded(
         collector = ResultMetricsCollector.instance()
     outcome = collector.operation_metrics(name, time_range)
     if not outcome.is_success() and error_code_of(outcome.unwrap_error()) == "VALIDATION_ERROR":
-        raise ValueError(error_message_of(outcome.unwrap_error()))
+        raise InvalidArgumentError(error_message_of(outcome.unwrap_error()))
     if not outcome.is_success() or outcome.unwrap().total_requests == 0:
         known = collector.list_operations(time_range)
         raise AssertionError(

@@ -7,15 +7,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
-use rfs_monitoring_core::exposition::{Exposition, Family, Format, Kind, Labels, StepTotals};
+use rfs_monitoring_core::exposition::{Exposition, Family, Format, StepTotals};
 use rfs_monitoring_core::mask::{TextMasker, REPLACEMENT};
 use rfs_monitoring_core::native::NATIVE_SCHEMA;
 mod fdsink;
 mod logline;
 mod logpipe;
+mod typed;
+
+use typed::{firing_alerts, PyFamily, PyFiringAlert, PyHealthRow};
 
 use rfs_monitoring_core::{
     valid_time, Brief, Config, Cumulative, ForkGate, Headline, Latencies, Latency, OpId, Outcome,
@@ -37,10 +39,16 @@ fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 pyo3::import_exception!(rfs_monitoring.exceptions, InvalidArgumentError);
+pyo3::import_exception!(rfs_monitoring.exceptions, StorageError);
 
 /// A value the core refused, as the package's own `InvalidArgumentError` (a `ValueError`).
-fn value_error(err: impl std::fmt::Display) -> PyErr {
+pub(crate) fn value_error(err: impl std::fmt::Display) -> PyErr {
     InvalidArgumentError::new_err(err.to_string())
+}
+
+/// The shared directory's I/O failed, as the package's own `StorageError` (an `OSError`).
+fn storage_error(err: impl std::fmt::Display) -> PyErr {
+    StorageError::new_err(err.to_string())
 }
 
 pub(crate) fn system_now() -> f64 {
@@ -122,7 +130,7 @@ impl PyRegistry {
                 };
                 detached(py, || Registry::open_shared(config, options)).map_err(
                     |err| match err {
-                        SharedError::Io(io) => PyOSError::new_err(format!(
+                        SharedError::Io(io) => storage_error(format!(
                             "rfs-monitoring: cannot use the shared directory: {io}"
                         )),
                         other => value_error(other),
@@ -144,20 +152,19 @@ impl PyRegistry {
     /// directory does nothing); returns whether it wrote.
     fn sync(&self, py: Python<'_>) -> PyResult<bool> {
         let inner = &self.inner;
-        detached(py, || inner.sync()).map_err(|err| PyOSError::new_err(err.to_string()))
+        detached(py, || inner.sync()).map_err(storage_error)
     }
 
     /// Merges the segments of dead processes into the archive now; returns how many.
     fn compact(&self, py: Python<'_>) -> PyResult<usize> {
         let inner = &self.inner;
-        detached(py, || inner.compact()).map_err(|err| PyOSError::new_err(err.to_string()))
+        detached(py, || inner.compact()).map_err(storage_error)
     }
 
     /// In a forked child: forget the parent's samples and take a segment of its own.
     fn after_fork_in_child(&self, py: Python<'_>) -> PyResult<()> {
         let inner = &self.inner;
-        detached(py, || inner.after_fork_in_child())
-            .map_err(|err| PyOSError::new_err(err.to_string()))
+        detached(py, || inner.after_fork_in_child()).map_err(storage_error)
     }
 
     /// Messages about damaged segments found since the last call.
@@ -255,19 +262,19 @@ impl PyRegistry {
     }
 
     /// The health route's rows as JSON bytes, judged in the core (see
-    /// `rfs_monitoring_core::json::health_rows`): `(rows, status, total, failed, firing,
-    /// operations)`. `firing` lists `(operation, rule, severity)`.
+    /// `rfs_monitoring_core::json::health_rows`) with the `FiringAlert`s counted.
     #[allow(clippy::too_many_arguments)]
     fn health_json(
         &self,
         py: Python<'_>,
         now: f64,
         window: u64,
-        firing: Vec<(String, String, String)>,
+        firing: Vec<PyRef<'_, PyFiringAlert>>,
         degraded_below: f64,
         unhealthy_below: f64,
         min_requests: u64,
     ) -> PyHealth {
+        let firing = firing_alerts(&firing);
         let inner = &self.inner;
         let limits = rfs_monitoring_core::json::HealthLimits {
             degraded_below,
@@ -492,20 +499,52 @@ struct PyNative {
 }
 
 /// Lifetime totals of one operation (since the last reset), for exposition.
-#[pyclass(frozen, get_all, module = "rfs_monitoring._core", name = "Cumulative")]
+#[pyclass(frozen, module = "rfs_monitoring._core", name = "Cumulative")]
 struct PyCumulative {
+    #[pyo3(get)]
     operation: String,
+    #[pyo3(get)]
     total: u64,
+    #[pyo3(get)]
     failures: u64,
     errors_by_code: Vec<(String, u64)>,
+    #[pyo3(get)]
     sum_seconds: f64,
     buckets: Vec<(f64, u64)>,
+    #[pyo3(get)]
     native: Py<PyNative>,
+    #[pyo3(get)]
     exemplars: Vec<Py<PyExemplar>>,
+}
+
+/// A list of pairs as a Python dict, in the list's order.
+fn pairs_dict<'py, K, V>(py: Python<'py>, pairs: &[(K, V)]) -> PyResult<Bound<'py, PyDict>>
+where
+    K: IntoPyObject<'py> + Clone,
+    V: IntoPyObject<'py> + Clone,
+{
+    let dict = PyDict::new(py);
+    for (k, v) in pairs {
+        dict.set_item(k.clone(), v.clone())?;
+    }
+    Ok(dict)
 }
 
 #[pymethods]
 impl PyCumulative {
+    /// Failures by error code, most frequent first.
+    #[getter]
+    fn errors_by_code<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        pairs_dict(py, &self.errors_by_code)
+    }
+
+    /// Cumulative counts by upper bound in seconds (Prometheus' default bounds, the last
+    /// one `inf`), in increasing order.
+    #[getter]
+    fn buckets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        pairs_dict(py, &self.buckets)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Cumulative(operation={:?}, total={}, failures={})",
@@ -720,13 +759,31 @@ impl PyResources {
 }
 
 /// The statistics of one operation over a window: its headline numbers and the breakdowns.
-#[pyclass(frozen, get_all, extends = PyHeadline, module = "rfs_monitoring._core", name = "Summary")]
+#[pyclass(frozen, extends = PyHeadline, module = "rfs_monitoring._core", name = "Summary")]
 struct PySummary {
     errors_by_code: Vec<(String, u64)>,
+    #[pyo3(get)]
     top_errors: Vec<Py<PyTopError>>,
     hourly: Vec<(u8, u64)>,
+    #[pyo3(get)]
     window_end: f64,
+    #[pyo3(get)]
     resources: Option<Py<PyResources>>,
+}
+
+#[pymethods]
+impl PySummary {
+    /// Failures by error code, most frequent first.
+    #[getter]
+    fn errors_by_code<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        pairs_dict(py, &self.errors_by_code)
+    }
+
+    /// Requests by hour of the day (UTC), the hours with requests only.
+    #[getter]
+    fn hourly<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        pairs_dict(py, &self.hourly)
+    }
 }
 
 impl PySummary {
@@ -897,9 +954,6 @@ fn _fork_done() {
     FORK_GATE.open();
 }
 
-/// One extra family handed to `expose`: `(name, help, "counter" | "gauge", [(labels, value)])`.
-type FamilyTuple = (String, String, String, Vec<(Labels, f64)>);
-
 /// The Prometheus exposition of `operations` and `steps` (a registry whose names are
 /// `operation + separator + step`) plus `extra` families, in `format` (`"text"`,
 /// `"openmetrics"` or `"protobuf"`), rendered with the interpreter released.
@@ -910,7 +964,7 @@ fn expose<'py>(
     format: &str,
     operations: &PyRegistry,
     steps: Option<&PyRegistry>,
-    extra: Vec<FamilyTuple>,
+    extra: Vec<PyRef<'_, PyFamily>>,
     separator: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let format = match format {
@@ -919,22 +973,7 @@ fn expose<'py>(
         "protobuf" => Format::Protobuf,
         other => return Err(value_error(format!("unknown exposition format {other:?}"))),
     };
-    let extra = extra
-        .into_iter()
-        .map(|(name, help, kind, samples)| {
-            let kind = match kind.as_str() {
-                "counter" => Kind::Counter,
-                "gauge" => Kind::Gauge,
-                other => return Err(value_error(format!("unknown family type {other:?}"))),
-            };
-            Ok(Family {
-                name,
-                help,
-                kind,
-                samples,
-            })
-        })
-        .collect::<PyResult<Vec<Family>>>()?;
+    let extra: Vec<Family> = extra.iter().map(|f| f.family()).collect();
     let ops = &operations.inner;
     let step_registry = steps.map(|s| &s.inner);
     let body = detached(py, || {
@@ -962,29 +1001,28 @@ fn expose<'py>(
     Ok(PyBytes::new(py, &body))
 }
 
-/// The health route's judgement of rows that come from elsewhere (a Prometheus source):
-/// `rows` lists `(operation, total, failures, p99_ms)`; the answer is
-/// `Registry.health_json`'s.
+/// The health route's judgement of `HealthRow`s that come from elsewhere (a Prometheus
+/// source); the answer is `Registry.health_json`'s.
 #[pyfunction]
-#[allow(clippy::type_complexity)]
 fn judge_health(
     py: Python<'_>,
-    rows: Vec<(String, u64, u64, f64)>,
-    firing: Vec<(String, String, String)>,
+    rows: Vec<PyRef<'_, PyHealthRow>>,
+    firing: Vec<PyRef<'_, PyFiringAlert>>,
     degraded_below: f64,
     unhealthy_below: f64,
     min_requests: u64,
 ) -> PyHealth {
+    let firing = firing_alerts(&firing);
     let briefs: Vec<Brief> = rows
-        .into_iter()
-        .map(|(operation, total, failures, p99_ms)| Brief {
-            operation,
+        .iter()
+        .map(|row| Brief {
+            operation: row.operation.clone(),
             headline: Headline {
-                total,
-                successes: total.saturating_sub(failures),
-                failures: failures.min(total),
+                total: row.total,
+                successes: row.total.saturating_sub(row.failures),
+                failures: row.failures.min(row.total),
                 latencies: Latencies {
-                    p99_ms,
+                    p99_ms: row.p99_ms,
                     ..Latencies::default()
                 },
                 ..Headline::default()
@@ -1239,6 +1277,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWorker>()?;
     m.add_class::<PySharedStatus>()?;
     m.add_class::<Monitor>()?;
+    m.add_class::<PyHealthRow>()?;
+    m.add_class::<PyFiringAlert>()?;
+    m.add_class::<typed::PySample>()?;
+    m.add_class::<PyFamily>()?;
+    m.add_class::<typed::PyPipelineState>()?;
     m.add_function(wrap_pyfunction!(bump_generation, m)?)?;
     m.add_function(wrap_pyfunction!(expose, m)?)?;
     m.add_function(wrap_pyfunction!(judge_health, m)?)?;
@@ -1247,6 +1290,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTextMasker>()?;
     m.add_function(wrap_pyfunction!(mask_text, m)?)?;
     m.add_function(wrap_pyfunction!(logline::render_log_chunks, m)?)?;
+    m.add_class::<logline::RenderedChunks>()?;
     m.add_class::<logpipe::PyLogPipeline>()?;
     Ok(())
 }

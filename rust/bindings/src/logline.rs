@@ -247,14 +247,14 @@ pub(crate) fn entry(
 /// The batch as whole-line chunks ready for the sink: raw entries rendered and masked with the
 /// interpreter released, dict entries (masked when they were made) written as JSON, `str` items
 /// (lines the caller rendered) kept as they are. When an item
-/// is neither, the chunks are empty and its index is in the second list (the caller renders
-/// those and asks again).
+/// is neither, the chunks are empty and its index is in `left` (the caller renders those and
+/// asks again).
 ///
 /// A panic never crosses into Python: it becomes a `RuntimeError`, and the writer renders the
 /// batch in Python.
 #[pyfunction]
 #[pyo3(signature = (batch, masker, fixed_json, memory, cpu, format_exception, chunk_chars, masked_args))]
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn render_log_chunks<'py>(
     py: Python<'py>,
     batch: &Bound<'py, PyList>,
@@ -290,7 +290,21 @@ pub(crate) fn render_log_chunks<'py>(
 }
 
 /// Whole-line chunks with their line counts, and the indices of the items left to Python.
-type Chunks<'py> = (Vec<(Bound<'py, PyString>, usize)>, Vec<usize>);
+type Chunks<'py> = Bound<'py, RenderedChunks>;
+
+/// What `render_log_chunks` made of a batch: the chunks and the lines each holds, or the
+/// indices of the items left to Python (then no chunks).
+#[pyclass(
+    frozen,
+    get_all,
+    module = "rfs_monitoring._core",
+    name = "RenderedChunks"
+)]
+pub(crate) struct RenderedChunks {
+    chunks: Vec<Py<PyString>>,
+    lines: Vec<usize>,
+    left: Vec<usize>,
+}
 
 /// One item of a batch, converted while the interpreter is held.
 enum Item {
@@ -373,14 +387,28 @@ fn render_batch<'py>(
 ) -> PyResult<Chunks<'py>> {
     let items = match convert_batch(batch, format_exception, masked_args) {
         Ok(items) => items,
-        Err(left) => return Ok((Vec::new(), left)),
+        Err(left) => {
+            return Bound::new(
+                py,
+                RenderedChunks {
+                    chunks: Vec::new(),
+                    lines: Vec::new(),
+                    left,
+                },
+            )
+        }
     };
     let pieces = detached(py, || render_items(items, masker, frame, chunk_chars));
-    Ok((
-        pieces
-            .into_iter()
-            .map(|(text, count)| (PyString::new(py, &text), count))
-            .collect(),
-        Vec::new(),
-    ))
+    let (chunks, lines) = pieces
+        .into_iter()
+        .map(|(text, count)| (PyString::new(py, &text).unbind(), count))
+        .unzip();
+    Bound::new(
+        py,
+        RenderedChunks {
+            chunks,
+            lines,
+            left: Vec::new(),
+        },
+    )
 }

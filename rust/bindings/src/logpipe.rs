@@ -6,12 +6,13 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rfs_monitoring_core::logline::{Field, Packed};
 use rfs_monitoring_core::logqueue::{Item, Limits, Pipeline, Settings};
 
+use crate::typed::PyPipelineState;
 use crate::{PyTextMasker, FORK_GATE};
 
 /// What `put` tells its caller.
@@ -25,7 +26,7 @@ const ENTRY_BYTES: usize = 512;
 
 fn limits(capacity: usize, max_bytes: usize, max_block: f64) -> PyResult<Limits> {
     if capacity < 1 || max_bytes < 1 || !(max_block >= 0.0 && max_block.is_finite()) {
-        return Err(PyValueError::new_err(format!(
+        return Err(crate::value_error(format!(
             "invalid log queue bounds: capacity {capacity}, max_bytes {max_bytes}, max_block {max_block}"
         )));
     }
@@ -232,37 +233,23 @@ impl PyLogPipeline {
         self.inner.report();
     }
 
-    /// `(pending, queued_bytes, written, diverted, dropped, sink_errors, last_error,
-    /// last_error_time, fallback_active)`.
-    #[allow(clippy::type_complexity)]
-    fn state(
-        &self,
-    ) -> (
-        u64,
-        u64,
-        u64,
-        u64,
-        u64,
-        u64,
-        Option<String>,
-        Option<f64>,
-        bool,
-    ) {
+    /// The queue's and the writer's counters, as a `PipelineState`.
+    fn state(&self) -> PyPipelineState {
         let s = self.inner.state();
         let (last_error, last_error_time) = match s.last_error {
             Some((text, when)) => (Some(text), Some(when)),
             None => (None, None),
         };
-        (
-            s.pending,
-            s.queued_bytes,
-            s.written,
-            s.diverted,
-            s.dropped,
-            s.sink_errors,
+        PyPipelineState {
+            pending: s.pending,
+            queued_bytes: s.queued_bytes,
+            written: s.written,
+            diverted: s.diverted,
+            dropped: s.dropped,
+            sink_errors: s.sink_errors,
             last_error,
             last_error_time,
-            s.fallback_active,
-        )
+            fallback_active: s.fallback_active,
+        }
     }
 }

@@ -17,7 +17,7 @@
 //! 1. PEM private key blocks (`-----BEGIN ... PRIVATE KEY-----` up to the `END` line);
 //! 2. the password of a URL's userinfo (`postgres://user:***@host`);
 //! 3. Slack and Discord webhook URLs (the path after `services/`);
-//! 4. token formats: AWS access key IDs (`AKIA`, `ASIA`, ...), GitHub (`ghp_`, `gho_`, `ghu_`,
+//! 4. token formats (except inside a UUID, see rule 9): AWS access key IDs (`AKIA`, `ASIA`, ...), GitHub (`ghp_`, `gho_`, `ghu_`,
 //!    `ghs_`, `ghr_`, `github_pat_`), GitLab (`glpat-`), Slack (`xoxb-`, ...), Stripe
 //!    (`sk_live_`, `rk_live_`, `whsec_`), OpenAI/Anthropic style `sk-`, Google API keys
 //!    (`AIza`), npm, SendGrid, Hugging Face;
@@ -30,7 +30,8 @@
 //! 8. query parameters that carry credentials (`?key=`, `&sig=`, `signature=`, `X-Amz-Signature=`,
 //!    `access_token=`, ...);
 //! 9. card numbers that pass the Luhn check: 13 to 19 digits, with single spaces or dashes
-//!    between groups, wherever they start (after a letter or a dash too);
+//!    between groups, wherever they start (after a letter or a dash too), except digits inside
+//!    a UUID (32 hexadecimal digits, or `8-4-4-4-12`), which are an identifier's;
 //! 10. long opaque tokens: a run of at least 32 base64 characters with upper and lower case
 //!     letters and digits, few separators and a Shannon entropy of at least 4 bits per
 //!     character. Runs of hexadecimal digits and dashes (UUIDs, trace IDs, hashes), paths (many
@@ -363,7 +364,8 @@ impl TextMasker {
                 continue;
             };
             let next = match index {
-                0 | 3 => whole(regex, &out, &self.replacement),
+                0 => whole(regex, &out, &self.replacement),
+                3 => tokens(regex, &out, &self.replacement),
                 1 | 2 | 7 => group(regex, &out, &self.replacement),
                 4 => jwts(regex, &out, &self.replacement),
                 5 => schemes(regex, &out, &self.replacement),
@@ -465,6 +467,21 @@ fn whole(regex: &Regex, text: &str, rep: &str) -> Option<String> {
     let mut edits = Edits::new(text);
     for m in regex.find_iter(text) {
         edits.replace(m.start(), m.end(), rep);
+    }
+    edits.finish()
+}
+
+/// Token formats, except a match that lies inside a UUID: uppercase hexadecimal can spell an
+/// AWS key ID (`ACCA` and 16 more), and a UUID is an identifier. A token that only begins or
+/// ends like a UUID (`glpat-` and a UUID) is masked.
+fn tokens(regex: &Regex, text: &str, rep: &str) -> Option<String> {
+    let mut edits = Edits::new(text);
+    let mut uuids: Option<Vec<(usize, usize)>> = None;
+    for m in regex.find_iter(text) {
+        let spans = uuids.get_or_insert_with(|| uuid_spans(text.as_bytes()));
+        if !within(spans, m.start(), m.end()) {
+            edits.replace(m.start(), m.end(), rep);
+        }
     }
     edits.finish()
 }
@@ -638,9 +655,71 @@ impl Luhn {
     }
 }
 
+/// The UUIDs in a text, as sorted byte ranges: a word of 32 hexadecimal digits, or five words of
+/// 8, 4, 4, 4 and 12 hexadecimal digits joined by single dashes (`8-4-4-4-12`), where a word is
+/// a maximal run of ASCII letters and digits. One pass over the text.
+fn uuid_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    // The words of the current dash-joined chain that fit the 8-4-4-4-12 shape so far.
+    let mut chain: Vec<(usize, usize)> = Vec::with_capacity(5);
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+            i += 1;
+        }
+        let word = bytes.get(start..i).unwrap_or(&[]);
+        let hex = word.iter().all(u8::is_ascii_hexdigit);
+        if hex && word.len() == 32 {
+            spans.push((start, i));
+        }
+        // Does this word continue the chain (right after a single dash)?
+        let joined = chain.last().is_some_and(|&(_, end)| end + 1 == start)
+            && bytes.get(start.wrapping_sub(1)) == Some(&b'-');
+        if !joined {
+            chain.clear();
+        }
+        let wanted = [8, 4, 4, 4, 12].get(chain.len()).copied();
+        if hex && wanted == Some(word.len()) {
+            chain.push((start, i));
+            if chain.len() == 5 {
+                spans.push((chain.first().map_or(start, |w| w.0), i));
+                chain.clear();
+            }
+        } else {
+            chain.clear();
+            if hex && word.len() == 8 {
+                chain.push((start, i));
+            }
+        }
+    }
+    spans
+}
+
+/// Whether `[start, end)` lies inside one of the sorted, disjoint `spans`.
+fn within(spans: &[(usize, usize)], start: usize, end: usize) -> bool {
+    let after = spans.partition_point(|&(_, e)| e <= start);
+    spans
+        .get(after)
+        .is_some_and(|&(s, e)| s <= start && end <= e)
+}
+
+/// Whether `[start, end)` overlaps one of the sorted, disjoint `spans`.
+fn overlaps(spans: &[(usize, usize)], start: usize, end: usize) -> bool {
+    let after = spans.partition_point(|&(_, e)| e <= start);
+    spans.get(after).is_some_and(|&(s, _)| s < end)
+}
+
 fn cards(regex: &Regex, text: &str, rep: &str) -> Option<String> {
     let mut edits = Edits::new(text);
     let bytes = text.as_bytes();
+    // Digits inside a UUID are an identifier's, not a card's: about one random UUID in 500
+    // holds a run of 13 to 19 digits that passes the Luhn check. Found on first need.
+    let mut uuids: Option<Vec<(usize, usize)>> = None;
     for m in regex.find_iter(text) {
         if m.len() < 13 {
             continue;
@@ -669,8 +748,11 @@ fn cards(regex: &Regex, text: &str, rep: &str) -> Option<String> {
                         break 'groups;
                     }
                 }
-                if window.len >= 13 && window.valid() {
-                    let start = groups.get(first).map_or(s, |g| g.0);
+                let start = groups.get(first).map_or(s, |g| g.0);
+                if window.len >= 13
+                    && window.valid()
+                    && !overlaps(uuids.get_or_insert_with(|| uuid_spans(bytes)), start, e)
+                {
                     cover = match cover {
                         Some((cs, ce)) if start <= ce + 1 => Some((cs, ce.max(e))),
                         Some((cs, ce)) => {
@@ -856,6 +938,29 @@ mod tests {
                 "id 123e4567-e89b-12d3-a456-426614174000",
             ),
             ("req-123", "req-123"),
+            // UUIDs whose digits hold a Luhn-valid run of 13 to 19 (one random UUID in 500).
+            (
+                "id d3758266-4760-448f-aeaa-3e5530781d06",
+                "id d3758266-4760-448f-aeaa-3e5530781d06",
+            ),
+            ("40e8dc2575754836871c215e771a63b8", "40e8dc2575754836871c215e771a63b8"),
+            // Uppercase hex that spells an AWS key ID's prefix (ACCA).
+            ("ACCA901A0E904AF09DB36447F39D3300", "ACCA901A0E904AF09DB36447F39D3300"),
+            ("key ACCA901A0E904AF09DB3 used", "key *** used"),
+            ("glpat-d3758266-4760-448f-aeaa-3e5530781d06", "***"),
+            ("req-40E8DC2575754836871C215E771A63B8.", "req-40E8DC2575754836871C215E771A63B8."),
+            ("00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"),
+            // ... but not a card beside one, nor digits in a longer hex word.
+            (
+                "4111 1111 1111 1111 d3758266-4760-448f-aeaa-3e5530781d06",
+                "*** d3758266-4760-448f-aeaa-3e5530781d06",
+            ),
+            (
+                "d3758266-4760-448f-aeaa-3e5530781d06 4111-1111-1111-1111",
+                "d3758266-4760-448f-aeaa-3e5530781d06 ***",
+            ),
+            ("40e8dc2575754836871c215e771a63b8a", "40e8dc***c215e771a63b8a"),
+            ("d3758266-4760-448f-aeaa-3e5530781d0", "d***f-aeaa-3e5530781d0"),
             (
                 "/usr/lib/python3.11/site-packages/rfs_monitoring/masking.py",
                 "/usr/lib/python3.11/site-packages/rfs_monitoring/masking.py",
@@ -911,6 +1016,9 @@ mod tests {
             "xoxb-",
             "hooks.slack.com/services/",
             "AbC123xyZ/",
+            "d3758266-4760-448f-aeaa-3e5530781d06 ",
+            "d3758266-",
+            "40e8dc2575754836871c215e771a63b8",
             "1234 ",
             "AKIA",
             "ghp_",
