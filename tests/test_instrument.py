@@ -25,7 +25,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from rfs_monitoring import _core, _instrument, metrics, tracing
 from rfs_monitoring._instrument import collectors
 from rfs_monitoring._logging import decorator as log_decorator
-from rfs_monitoring.context import OperationScope, _operation, set_correlation_id_generator
+from rfs_monitoring.context import (
+    OperationScope,
+    _operation,
+    get_correlation_id,
+    set_correlation_id_generator,
+)
 from rfs_monitoring.errors import APIError
 from rfs_monitoring.metrics import ResultMetricsCollector, monitor_result
 from rfs_monitoring.reactive import FluxResult, MonoResult
@@ -357,9 +362,9 @@ def test_changing_levels_moves_a_call_on_and_off_the_fast_path(
     def leveled() -> Result[int, str]:
         return Success(1)
 
-    leveled()  # INFO is logged: Python's leave
+    leveled()  # INFO is logged
     set_log_level("WARNING", operation="leveled")
-    leveled()  # filtered: native
+    leveled()  # filtered
     set_log_level("DEBUG", operation="leveled")
     leveled()  # logged again
     set_log_level("ERROR")
@@ -367,9 +372,79 @@ def test_changing_levels_moves_a_call_on_and_off_the_fast_path(
     reset_log_levels()
     set_log_level("WARNING")
     leveled()  # filtered by the global level
-    assert len(leaves) == 3
-    assert len(log_stream()) == 3
+    assert leaves == []  # all five settled natively, logged or not
+    assert [entry["level"] for entry in log_stream()] == ["info"] * 3
     assert _total(installed, "leveled") == 5
+
+
+def test_a_logged_plain_success_is_settled_natively_and_written_through_emit(
+    installed: ResultMetricsCollector,
+    log_stream: Callable[[], list[dict[str, Any]]],
+    leaves: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plain Success whose level passes: the native fast path records it and hands its
+    entry straight to ``emit`` (no Python ``leave``, no ``_success``), for the sync and the
+    async wrapper; the entry is the one the Python path writes, its correlation ID the one the
+    call saw."""
+    seen: list[str | None] = []
+
+    def no_python_path(*args: Any) -> None:
+        raise AssertionError("the Python path ran")
+
+    monkeypatch.setattr(log_decorator, "_success", no_python_path)
+
+    @log_result_operation("loud_sync")
+    def loud(x: int) -> Result[int, str]:
+        seen.append(get_correlation_id())
+        return Success(x)
+
+    @log_result_operation("loud_async")
+    async def loud_async(x: int) -> Result[str, str]:
+        seen.append(get_correlation_id())
+        return Success(str(x))
+
+    for _ in range(2):
+        assert loud(1) == Success(1)
+        assert asyncio.run(loud_async(2)) == Success("2")
+    entries = log_stream()
+    assert leaves == []
+    assert [(e["operation_name"], e["level"], e["success_type"]) for e in entries] == [
+        ("loud_sync", "info", "int"),
+        ("loud_async", "info", "str"),
+    ] * 2
+    assert [e["correlation_id"] for e in entries] == seen
+    assert all(e["event"] == "result_operation" and e["step_name"] is None for e in entries)
+    assert _total(installed, "loud_sync") == 2
+    assert _total(installed, "loud_async") == 2
+
+
+def test_a_failing_emit_never_reaches_the_caller(
+    installed: ResultMetricsCollector,
+    log_stream: Callable[[], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The entry's writer failing is reported by the log's own counters, and the call still
+    returns its value with its sample recorded."""
+
+    def failing(*args: Any) -> None:
+        raise RuntimeError("sink exploded")
+
+    monkeypatch.setattr(log_decorator, "_emit_success", failing)
+
+    @log_result_operation("emit_fails")
+    def call() -> Result[int, str]:
+        return Success(7)
+
+    @log_result_operation("emit_fails_async")
+    async def call_async() -> Result[int, str]:
+        return Success(8)
+
+    assert call() == Success(7)
+    assert asyncio.run(call_async()) == Success(8)
+    assert _total(installed, "emit_fails") == 1
+    assert _total(installed, "emit_fails_async") == 1
+    assert log_stream() == []
 
 
 def test_only_a_plain_success_without_extras_takes_the_fast_path(
@@ -378,7 +453,7 @@ def test_only_a_plain_success_without_extras_takes_the_fast_path(
     leaves: list[Any],
 ) -> None:
     """Failures, other values and specs with extras go to Python's leave (and still log by
-    their own levels)."""
+    their own levels); a plain Success, logged or not, does not."""
 
     @log_result_operation("with_args", success_level="DEBUG", log_args=True)
     def with_args(x: int) -> Result[int, str]:

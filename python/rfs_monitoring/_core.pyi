@@ -381,9 +381,10 @@ class OperationScope:
 @final
 class FastPath:
     """The common case of one decorated function, settled natively for its sync and async
-    wrappers: a plain `Success` that needs no entry is recorded into the bound handle; anything
-    else goes to ``leave``. ``operation`` (the operation's context variable), ``correlation``,
-    ``levels`` and ``spans`` are given together, for `log_result_operation`."""
+    wrappers: a plain `Success` is recorded into the bound handle and, when its level passes,
+    its entry handed to ``emit(level, scope, ms, success_type)``; anything else goes to
+    ``leave``. ``operation`` (the operation's context variable), ``correlation``, ``levels``
+    and ``spans`` are given together, for `log_result_operation`."""
 
     def __new__(
         cls,
@@ -398,6 +399,7 @@ class FastPath:
         levels: Any = None,
         level: int | None = None,
         spans: Any = None,
+        emit: Callable[[int, Any, float, str], None] | None = None,
     ) -> FastPath: ...
     def leave(
         self,

@@ -3,11 +3,12 @@
 //!
 //! - `OperationScope`: the mutable state of one logged operation, made here so that opening
 //!   one costs one allocation and no Python frame.
-//! - `FastPath`: what a decorated function does with a plain `Success` when nothing has to be
-//!   logged (`monitor_result`: always; `log_result_operation`: a plain spec, no span, the
-//!   success level below the threshold): reset the operation's context variable and record the
-//!   sample into the bound metrics handle, without calling Python. Anything else goes to the
-//!   observer's Python `leave`. Written once: the sync wrapper below and the async wrapper of
+//! - `FastPath`: what a decorated function does with a plain `Success` (`monitor_result`:
+//!   always; `log_result_operation`: a plain spec, no span): reset the operation's context
+//!   variable and record the sample into the bound metrics handle, without calling Python;
+//!   when the success level passes the threshold, the entry goes straight to the log's `emit`
+//!   (one Python call, no observer frames). Anything else goes to the observer's Python
+//!   `leave`. Written once: the sync wrapper below and the async wrapper of
 //!   `_instrument.wrap` (through `FastPath.leave`) both settle through it.
 //! - `Instrumented`: the sync wrapper. It opens the scope (or asks the observer's `enter` when
 //!   a span may be started), times the call and settles it through its `FastPath`; a raised
@@ -295,12 +296,6 @@ impl Operation {
         Ok(threshold)
     }
 
-    /// Whether a success is filtered out by level (any error: not here, Python decides).
-    fn filtered(&self, py: Python<'_>, name: &Bound<'_, PyString>) -> bool {
-        self.level
-            .is_some_and(|level| self.threshold(py, name).is_ok_and(|t| level < t))
-    }
-
     /// A new scope made current, and the `Instant` its boundary reads.
     fn open<'py>(
         &self,
@@ -342,8 +337,9 @@ enum Sample {
 /// The fast path of one decorated function, shared by its sync and async wrappers.
 ///
 /// `leave(state, outcome, elapsed, args, kwargs)` settles a call the way the observer's Python
-/// `leave` would: a plain `Success` that needs no entry is recorded here (into the handle of the
-/// collector installed now, bound on first use); anything else is handed to `leave`.
+/// `leave` would: a plain `Success` is recorded here (into the handle of the collector installed
+/// now, bound on first use) and, when its level passes, its entry handed to `emit`; anything
+/// else is handed to `leave`.
 #[pyclass(frozen, module = "rfs_monitoring._core", name = "FastPath")]
 pub(crate) struct FastPath {
     name: Py<PyString>,
@@ -358,6 +354,9 @@ pub(crate) struct FastPath {
     /// installed.
     bound: Mutex<Option<(u64, Py<PyHandle>)>>,
     operation: Option<Operation>,
+    /// `emit(level, scope, ms, success_type)`: the entry of a plain `Success` whose level
+    /// passes (a Python function that never raises); `None` leaves such calls to `leave`.
+    emit: Option<Py<PyAny>>,
 }
 
 impl FastPath {
@@ -378,17 +377,30 @@ impl FastPath {
         }
     }
 
-    /// Where a fast-path sample goes, or `None` when this call cannot settle here.
-    fn sample(&self, py: Python<'_>, state: &State<'_>) -> Option<Sample> {
-        match (&self.operation, state) {
-            (None, State::Metrics) => {}
+    /// Where a fast-path sample goes, and the level of the entry to write when the call's
+    /// level passes; `None` when this call cannot settle here.
+    fn sample(&self, py: Python<'_>, state: &State<'_>) -> Option<(Sample, Option<i64>)> {
+        let logged = match (&self.operation, state) {
+            (None, State::Metrics) => None,
             (Some(operation), State::Scope { span: None, .. }) => {
-                if !operation.filtered(py, self.name.bind(py)) {
+                let level = operation.level?;
+                let threshold = operation.threshold(py, self.name.bind(py)).ok()?;
+                if level < threshold {
+                    None // filtered out: the sample is all there is to do
+                } else if self.emit.is_some() {
+                    Some(level)
+                } else {
                     return None;
                 }
             }
             _ => return None,
-        }
+        };
+        self.handle(py).map(|sample| (sample, logged))
+    }
+
+    /// The handle a sample goes into (bound for the installed collector), `Sample::Skip`
+    /// when the function records no metrics, `None` when Python has to look.
+    fn handle(&self, py: Python<'_>) -> Option<Sample> {
         let Some(collectors) = &self.collectors else {
             return Some(Sample::Skip);
         };
@@ -427,6 +439,27 @@ impl FastPath {
         Some(Sample::Into(handle.unbind()))
     }
 
+    /// The entry of a plain `Success` whose level passes: `emit(level, scope, ms,
+    /// type(outcome.value).__name__)`. `emit` never raises; if it did, or the value's type
+    /// name cannot be read, the failure is reported as unraisable and the call goes on.
+    fn write_entry<'py>(
+        &self,
+        py: Python<'py>,
+        emit: &Bound<'py, PyAny>,
+        level: i64,
+        scope: &Bound<'py, PyAny>,
+        outcome: &Bound<'py, PyAny>,
+        ms: f64,
+    ) {
+        let written = outcome
+            .getattr(intern!(py, "value"))
+            .and_then(|value| value.get_type().name())
+            .and_then(|type_name| emit.call1((level, scope, ms, type_name)));
+        if let Err(err) = written {
+            err.write_unraisable(py, Some(emit));
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn settle<'py>(
         &self,
@@ -438,12 +471,12 @@ impl FastPath {
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         if outcome.get_type().is(self.success.bind(py)) {
-            if let Some(sample) = self.sample(py, state) {
+            if let Some((sample, logged)) = self.sample(py, state) {
                 if let (Some(operation), State::Scope { token, .. }) = (&self.operation, state) {
                     operation.reset_operation.bind(py).call1((token,))?;
                 }
+                let ms = elapsed * 1_000.0;
                 if let Sample::Into(handle) = sample {
-                    let ms = elapsed * 1_000.0;
                     if handle
                         .get()
                         .record_outcome(py, ms, Outcome::Success)
@@ -454,6 +487,11 @@ impl FastPath {
                             err.write_unraisable(py, Some(self.fallback.bind(py)));
                         }
                     }
+                }
+                if let (Some(level), Some(emit), State::Scope { scope, .. }) =
+                    (logged, &self.emit, state)
+                {
+                    self.write_entry(py, emit.bind(py), level, scope, &outcome, ms);
                 }
                 return Ok(outcome);
             }
@@ -470,7 +508,7 @@ impl FastPath {
     #[new]
     #[pyo3(signature = (
         name, success, leave, fallback, collectors, *, operation=None, correlation=None,
-        levels=None, level=None, spans=None,
+        levels=None, level=None, spans=None, emit=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -485,6 +523,7 @@ impl FastPath {
         levels: Option<Py<PyAny>>,
         level: Option<i64>,
         spans: Option<Py<PyAny>>,
+        emit: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let operation = match (operation, correlation, levels, spans) {
             (None, None, None, None) => None,
@@ -513,6 +552,7 @@ impl FastPath {
             collectors,
             bound: Mutex::new(None),
             operation,
+            emit,
         })
     }
 
@@ -524,6 +564,7 @@ impl FastPath {
         visit.call(&self.leave)?;
         visit.call(&self.fallback)?;
         visit.call(&self.collectors)?;
+        visit.call(&self.emit)?;
         if let Some(operation) = &self.operation {
             visit.call(&operation.get_operation)?;
             visit.call(&operation.set_operation)?;
