@@ -374,6 +374,10 @@ class OperationScope:
     def __new__(
         cls, name: str, correlation_id: str | None, parent: OperationScope | None = None
     ) -> OperationScope: ...
+    def close_step(self, name: str, failed: bool, started: float) -> float:
+        """Close a step: its own duration in ms (since the previous step ended or ``started``,
+        whichever is later); the first failing step is kept in ``failure_step``, a success
+        clears it."""
     def ensure_correlation_id(self) -> str:
         """The operation's correlation ID, generated on first use; a nested operation shares
         its parent's."""
@@ -410,6 +414,9 @@ class FastPath:
         kwargs: dict[str, Any] | None,
     ) -> Any:
         """What the caller gets for ``outcome`` (``elapsed`` in seconds)."""
+    def enter(self, python_enter: Callable[[], Any]) -> Any:
+        """The state an async call starts with (the scope opened natively when no span can
+        be started, else ``python_enter()``'s)."""
     def threshold(self) -> int:
         """The operation's level threshold under the current level table."""
 

@@ -174,8 +174,11 @@ def wrap(
     The wrapper keeps ``fn``'s name, docstring and signature (`functools.update_wrapper`), binds
     to instances as a method and pickles by qualified name, as ``fn`` does."""
     if inspect.iscoroutinefunction(fn):
-        enter, raised, abandoned = observer.enter, observer.raised, observer.abandoned
-        leave = observer.leave if fast is None else fast.leave
+        raised, abandoned = observer.raised, observer.abandoned
+        if fast is None:
+            enter, leave = observer.enter, observer.leave
+        else:  # the scope opened and the common case settled natively, as in the sync wrapper
+            enter, leave = functools.partial(fast.enter, observer.enter), fast.leave
         perf = _perf
 
         @functools.wraps(fn)
@@ -232,16 +235,9 @@ def step_scope(name: str, started: float) -> tuple[OperationScope, Any]:
 def close_step(scope: OperationScope, name: str, failed: bool, started: float) -> float:
     """Close a step of ``scope``: its own duration in ms (since the previous step ended, or the
     operation or step started, whichever is later), and the operation's failure bookkeeping
-    (the first failing step is named in the operation's entry; a recovery starts over)."""
-    now = _perf()
-    since = scope.boundary if scope.boundary > started else started
-    scope.boundary = now
-    if failed:
-        if scope.failure_step is None:
-            scope.failure_step = name
-    else:
-        scope.failure_step = None
-    return (now - since) * 1000.0
+    (the first failing step is named in the operation's entry; a recovery starts over): the
+    native scope's own ``close_step``."""
+    return scope.close_step(name, failed, started)
 
 
 # -- values that finish later --------------------------------------------------------------

@@ -13,7 +13,6 @@ entries pass the operation's level threshold (re-read when the level table's ver
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from rfs_monitoring._bindings import spans as _spans
@@ -27,7 +26,6 @@ from rfs_monitoring._logging.writer import _emit, _emit_success
 from rfs_monitoring.context import OperationScope, _correlation_id, _operation
 from rfs_monitoring.result import Failure
 
-_perf = time.perf_counter
 _get_operation = _operation.get
 _reset_operation = _operation.reset
 _get_correlation = _correlation_id.get
@@ -207,12 +205,7 @@ def _observe_mono_step(
             ms = close_step(scope, name, True, started)
             _observe(scope, name, ms, True, result.error, None, None, errors_only)
             return
-        # `close_step(scope, name, False, started)` inline: a Success ends the step here.
-        now = _perf()
-        boundary = scope.boundary
-        ms = (now - (boundary if boundary > started else started)) * 1000.0
-        scope.boundary = now
-        scope.failure_step = None
+        ms = scope.close_step(name, False, started)  # `close_step`, without its frame
         site = _sites.get((scope.name, name)) or _site(scope.name, name)
         cls = _collectors.cls
         if cls is not None and site.collector is getattr(cls, "_instance", None):

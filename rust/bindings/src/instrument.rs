@@ -133,6 +133,32 @@ impl OperationScope {
         }
     }
 
+    /// Close a step of this operation (`rfs_monitoring._instrument.close_step`): its own
+    /// duration in ms, since the previous step ended or `started` (seconds on
+    /// `time.perf_counter`'s clock), whichever is later; the first failing step is named in
+    /// `failure_step`, and a success clears it (a recovery starts over).
+    fn close_step(
+        &mut self,
+        py: Python<'_>,
+        name: Py<PyAny>,
+        failed: bool,
+        started: f64,
+    ) -> PyResult<f64> {
+        let now = perf_seconds(py, Instant::now())?;
+        let since = if self.boundary > started {
+            self.boundary
+        } else {
+            started
+        };
+        self.boundary = now;
+        if !failed {
+            self.failure_step = None;
+        } else if self.failure_step.is_none() {
+            self.failure_step = Some(name);
+        }
+        Ok((now - since) * 1000.0)
+    }
+
     /// The operation's correlation ID, generated on first use (most calls never need one); a
     /// nested operation shares its parent's.
     fn ensure_correlation_id(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
@@ -362,7 +388,7 @@ pub(crate) struct FastPath {
 impl FastPath {
     /// The state a call starts with: a scope opened here when no span can be started, else
     /// the observer's `enter`; nothing for `monitor_result`.
-    fn enter<'py>(
+    fn begin<'py>(
         &self,
         py: Python<'py>,
         python_enter: &Bound<'py, PyAny>,
@@ -597,6 +623,17 @@ impl FastPath {
         self.settle(py, &State::read(state), outcome, elapsed, args, kwargs)
     }
 
+    /// The state an async call starts with, opened as the sync wrapper opens it: a scope made
+    /// current here when no span can be started, else `python_enter()`'s; `None` for
+    /// `monitor_result`. For `rfs_monitoring._instrument.wrap`'s async wrapper.
+    fn enter<'py>(
+        &self,
+        py: Python<'py>,
+        python_enter: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.begin(py, python_enter)?.0.to_py(py)
+    }
+
     /// The level threshold for this operation under the current level table (looked up
     /// again only when the table's version moved); a `ValueError` for `monitor_result`'s.
     fn threshold(&self, py: Python<'_>) -> PyResult<i64> {
@@ -651,7 +688,7 @@ impl Instrumented {
     ) -> PyResult<Bound<'py, PyAny>> {
         let fast = self.fast.as_ref().map(Py::get);
         let (state, start) = match fast {
-            Some(fast) => fast.enter(py, self.enter.bind(py))?,
+            Some(fast) => fast.begin(py, self.enter.bind(py))?,
             None => (State::Opaque(self.enter.bind(py).call0()?), Instant::now()),
         };
         let result = self.func.bind(py).call(args, kwargs);
