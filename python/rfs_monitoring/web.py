@@ -486,7 +486,8 @@ def _decorate(fn: C, codes: list[ErrorCode] | None) -> C:
         if fills_own:
             fill_own(kwargs, served, request)
         token = None
-        if get_correlation_id() is None:
+        # `get_correlation_id()`, its common answer (the middleware's ID) read inline.
+        if _correlation_id.get() is None and get_correlation_id() is None:
             if request is None or not direct:
                 # Set the ID before the call, so the endpoint's log entries and the response
                 # agree.

@@ -147,13 +147,30 @@ fn level_name(level: u8) -> &'static str {
     }
 }
 
+/// The bytes a JSON string escapes: the control characters, the quote and the backslash.
+static ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// Appends `text` as a JSON string, escaped as Python's `json` module does with
-/// `ensure_ascii=False` (`json.encoder.encode_basestring`).
+/// `ensure_ascii=False` (`json.encoder.encode_basestring`). Runs without an escape are copied
+/// whole (most strings have none).
 pub fn push_str(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('"');
     let mut start = 0;
-    for (i, byte) in text.bytes().enumerate() {
+    for (i, &byte) in text.as_bytes().iter().enumerate() {
+        if !ESCAPED[usize::from(byte)] {
+            continue;
+        }
         let escape = match byte {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -162,10 +179,9 @@ pub fn push_str(out: &mut String, text: &str) {
             b'\t' => "\\t",
             0x08 => "\\b",
             0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
+            _ => "",
         };
-        out.push_str(&text[start..i]);
+        out.push_str(text.get(start..i).unwrap_or(""));
         if escape.is_empty() {
             let _ = write!(out, "\\u{byte:04x}");
         } else {
@@ -173,7 +189,7 @@ pub fn push_str(out: &mut String, text: &str) {
         }
         start = i + 1;
     }
-    out.push_str(&text[start..]);
+    out.push_str(text.get(start..).unwrap_or(""));
     out.push('"');
 }
 
@@ -268,6 +284,42 @@ pub fn push_py_float(out: &mut String, value: f64) {
     }
 }
 
+/// [`push_py_float`] of a value [`py_round4`] returned (a duration in ms), without the general
+/// formatter in the common case: a value at most 1e11 and at least 1e-4 in size that is the
+/// float nearest to `n / 10^4` for an integer `n` is written as that decimal, its trailing
+/// zeros dropped. That is `repr`'s answer: below 1e11 two decimals of four places differ by
+/// more than the float's precision, so no shorter decimal reads back to the same float, and
+/// between 1e-4 and 1e16 `repr` writes the fixed notation. Anything else goes to
+/// [`push_py_float`].
+pub fn push_round4(out: &mut String, value: f64) {
+    let size = value.abs();
+    if (1e-4..1e11).contains(&size) {
+        let scaled = (size * 10_000.0).round();
+        if scaled / 10_000.0 == size {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let n = scaled as u64;
+            if value < 0.0 {
+                out.push('-');
+            }
+            push_digits(out, n / 10_000, 1);
+            out.push('.');
+            let mut fraction = n % 10_000;
+            if fraction == 0 {
+                out.push('0');
+                return;
+            }
+            let mut width = 4;
+            while fraction.is_multiple_of(10) {
+                fraction /= 10;
+                width -= 1;
+            }
+            push_digits(out, fraction, width);
+            return;
+        }
+    }
+    push_py_float(out, value);
+}
+
 /// Python's `repr` breaks an exact tie between two shortest candidates (the float lies exactly
 /// midway between two decimals of that length that both read back to it) toward the even last
 /// digit; Rust's formatter may take the other. Returns the even last digit when `digits` (the
@@ -344,6 +396,27 @@ pub fn push_stamp(out: &mut String, ts: f64) {
     let fraction = ts - second as f64;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let micros = (fraction * 1_000_000.0) as u64;
+    // The date and time up to the second change once a second: kept per thread (the writer's).
+    STAMP.with(|cell| {
+        let mut kept = cell.borrow_mut();
+        if kept.0 != Some(second) || kept.1.is_empty() {
+            kept.1.clear();
+            push_second(&mut kept.1, second);
+            kept.0 = Some(second);
+        }
+        out.push_str(&kept.1);
+    });
+    push_digits(out, micros, 6);
+    out.push('Z');
+}
+
+thread_local! {
+    static STAMP: std::cell::RefCell<(Option<u64>, String)> =
+        const { std::cell::RefCell::new((None, String::new())) };
+}
+
+/// `2026-01-02T03:04:05.` for the Unix time `second`.
+fn push_second(out: &mut String, second: u64) {
     let (days, rest) = (second / 86_400, second % 86_400);
     let (year, month, day) = crate::json::civil_date(days);
     #[allow(clippy::cast_sign_loss)]
@@ -360,8 +433,6 @@ pub fn push_stamp(out: &mut String, ts: f64) {
     out.push(':');
     push_digits(out, rest % 60, 2);
     out.push('.');
-    push_digits(out, micros, 6);
-    out.push('Z');
 }
 
 /// Appends `value` in decimal, zero-padded to `width` digits (more when it needs more).
@@ -450,7 +521,7 @@ pub fn render_view(entry: &View<'_>, frame: &Frame<'_>, masker: &TextMasker, out
     out.push_str(",\"result_type\":");
     push_str(out, entry.result_type);
     out.push_str(",\"processing_time_ms\":");
-    push_py_float(out, py_round4(entry.ms));
+    push_round4(out, py_round4(entry.ms));
     out.push_str(",\"success_type\":");
     push_opt(out, entry.success_type);
     out.push_str(",\"error_type\":");
@@ -809,6 +880,48 @@ mod tests {
     }
 
     #[test]
+    fn rounded_durations_are_written_as_python_repr() {
+        let round4 = |value: f64| {
+            let mut out = String::new();
+            push_round4(&mut out, py_round4(value));
+            out
+        };
+        let cases = [
+            (0.0, "0.0"),
+            (0.000_04, "0.0"),
+            (0.000_1, "0.0001"),
+            (1.0, "1.0"),
+            (12.5, "12.5"),
+            (1.234_567, "1.2346"),
+            (-2.5, "-2.5"),
+            (100.000_01, "100.0"),
+            (99_999_999_999.999, "99999999999.999"),
+            (123_456_789_012.5, "123456789012.5"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(round4(value), text, "{value}");
+        }
+    }
+
+    #[test]
+    fn stamps_of_the_same_second_share_their_prefix() {
+        let mut out = String::new();
+        push_stamp(&mut out, 86_400.25);
+        push_stamp(&mut out, 86_400.5);
+        push_stamp(&mut out, 86_401.0);
+        push_stamp(&mut out, 0.75);
+        assert_eq!(
+            out,
+            concat!(
+                "1970-01-02T00:00:00.250000Z1970-01-02T00:00:00.500000Z",
+                "1970-01-02T00:00:01.000000Z1970-01-01T00:00:00.750000Z"
+            )
+        );
+    }
+
+    #[test]
     fn stamps_truncate_microseconds() {
         let mut out = String::new();
         push_stamp(&mut out, 0.0);
@@ -906,6 +1019,17 @@ mod tests {
             let scaled = value * 32.0;
             prop_assume!(!(scaled.fract() == 0.0 && (scaled % 2.0).abs() == 1.0));
             prop_assert_eq!(py_round4(value).to_bits(), exact.to_bits());
+        }
+
+        #[test]
+        fn rounded_durations_are_written_as_the_general_formatter_writes_them(
+            value in prop_oneof![-1e12f64..1e12, 0.0f64..10.0, 0.0f64..0.01, 1e10f64..2e11],
+        ) {
+            let rounded = py_round4(value);
+            let (mut fast, mut general) = (String::new(), String::new());
+            push_round4(&mut fast, rounded);
+            push_py_float(&mut general, rounded);
+            prop_assert_eq!(fast, general);
         }
 
         #[test]
