@@ -419,31 +419,40 @@ def test_a_logged_plain_success_is_settled_natively_and_written_through_emit(
     assert _total(installed, "loud_async") == 2
 
 
-def test_a_failing_emit_never_reaches_the_caller(
+def test_a_failing_entry_never_reaches_the_caller(
     installed: ResultMetricsCollector,
     log_stream: Callable[[], list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The entry's writer failing is reported by the log's own counters, and the call still
-    returns its value with its sample recorded."""
+    """The entry cannot be written (choosing the log's lane raises): the natively settled call
+    still returns its value with its sample recorded, and the failure is reported by the log's
+    own counters, neither raised nor left to ``sys.unraisablehook``."""
+    from rfs_monitoring._logging import writer as log_writer
 
-    def failing(*args: Any) -> None:
-        raise RuntimeError("sink exploded")
+    log_stream()  # the lane chosen for the in-memory stream
 
-    monkeypatch.setattr(log_decorator, "_emit_success", failing)
+    def failing_choice() -> Any:
+        raise RuntimeError("no lane today")
 
-    @log_result_operation("emit_fails")
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    monkeypatch.setattr(log_writer, "_select_lane", failing_choice)
+    monkeypatch.setattr(log_writer, "_lane_config", None)  # the next entry chooses again
+
+    @log_result_operation("entry_fails")
     def call() -> Result[int, str]:
         return Success(7)
 
-    @log_result_operation("emit_fails_async")
+    @log_result_operation("entry_fails_async")
     async def call_async() -> Result[int, str]:
         return Success(8)
 
     assert call() == Success(7)
     assert asyncio.run(call_async()) == Success(8)
-    assert _total(installed, "emit_fails") == 1
-    assert _total(installed, "emit_fails_async") == 1
+    assert unraisable == []
+    assert _total(installed, "entry_fails") == 1
+    assert _total(installed, "entry_fails_async") == 1
+    monkeypatch.undo()
     assert log_stream() == []
 
 

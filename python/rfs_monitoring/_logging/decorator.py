@@ -122,7 +122,7 @@ class _Spec(_Hooks):
         # Most calls return a Success and log no extras: they take the native short path
         # (`_core.FastPath`: the scope's context variable reset and the metrics sample recorded
         # without a Python frame, then the entry, if its level passes, through
-        # `_logged_success`).
+        # `_emit_success`).
         self.plain = not (self.metadata or log_args or log_result)
         self.fast = _core.FastPath(
             name,
@@ -135,7 +135,7 @@ class _Spec(_Hooks):
             levels=_levels,
             level=self.success_level if self.plain else None,
             spans=_spans,
-            emit=_logged_success,
+            emit=_emit_success,
         )
 
     # -- the observer of `_instrument.wrap` ---------------------------------------------------
@@ -237,15 +237,6 @@ def _success(spec: _Spec, scope: OperationScope, outcome: Any, elapsed: float) -
         if level < spec.fast.threshold():
             return
         _emit_success(level, scope, ms, type(outcome.value).__name__)
-    except Exception:
-        _w._writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
-
-
-def _logged_success(level: int, scope: OperationScope, ms: float, success_type: str) -> None:
-    """The entry of a plain Success whose level passes, recorded by the native fast path
-    (`_core.FastPath`'s ``emit``); never raises."""
-    try:
-        _emit_success(level, scope, ms, success_type)
     except Exception:
         _w._writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
 

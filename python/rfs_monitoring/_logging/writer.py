@@ -944,34 +944,37 @@ def _emit_success(
     level: int, scope: OperationScope, ms: float, success_type: str, step: str | None = None
 ) -> None:
     """`_emit` of a plain Success entry (no extras, no span): an operation's, or with ``step``
-    that step's. With the core's lane in force and no listener, its fields go to the core
-    directly, without the raw tuple."""
-    lane = (  # `_current_lane()` inline: this runs for most entries
-        _lane
-        if _cfg._config is _lane_config
-        and _masking._default is _lane_masker
-        and (_lane_stdout is None or _modules["sys"].stdout is _lane_stdout)
-        else _select_lane()
-    )
-    if lane is not None and not _cfg._listeners:
-        try:
-            status = lane.put_success(
-                level,
-                scope.correlation_id or scope.ensure_correlation_id(),
-                scope.name,
-                ms,
-                success_type,
-                _get_bound(),
-                step,
-            )
-        except Exception:  # the core refused it: the raw entry takes the usual way
-            status = 1
-        if status != 1:
-            if status:
-                _refresh_resources(lane)
-            return
-    kind = _EVENT_OPERATION if step is None else _EVENT_STEP
-    _emit(_raw_entry(kind, level, scope, step, False, ms, success_type, *_NO_EXTRAS))
+    that step's; never raises. With the core's lane in force and no listener, its fields go to
+    the core directly, without the raw tuple."""
+    try:
+        lane = (  # `_current_lane()` inline: this runs for most entries
+            _lane
+            if _cfg._config is _lane_config
+            and _masking._default is _lane_masker
+            and (_lane_stdout is None or _modules["sys"].stdout is _lane_stdout)
+            else _select_lane()
+        )
+        if lane is not None and not _cfg._listeners:
+            try:
+                status = lane.put_success(
+                    level,
+                    scope.correlation_id or scope.ensure_correlation_id(),
+                    scope.name,
+                    ms,
+                    success_type,
+                    _get_bound(),
+                    step,
+                )
+            except Exception:  # the core refused it: the raw entry takes the usual way
+                status = 1
+            if status != 1:
+                if status:
+                    _refresh_resources(lane)
+                return
+        kind = _EVENT_OPERATION if step is None else _EVENT_STEP
+        _emit(_raw_entry(kind, level, scope, step, False, ms, success_type, *_NO_EXTRAS))
+    except Exception:  # a correlation ID generator or a lane that failed: reported
+        _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
 
 
 _NO_EXTRAS = (None, None, None, None, None, None, None)  # error .. span_id of `_raw_entry`
