@@ -42,3 +42,14 @@ def collector(clock: FakeClock) -> Iterator[ResultMetricsCollector]:
     made = ResultMetricsCollector(clock=clock, sample_resources=False)
     yield made
     made.close()
+
+
+@pytest.fixture
+def installed() -> Iterator[ResultMetricsCollector]:
+    """A fresh process-wide collector (what the decorators record into), the previous one
+    put back afterwards."""
+    fresh = ResultMetricsCollector(sample_resources=False)
+    previous = ResultMetricsCollector.set_instance(fresh)
+    yield fresh
+    ResultMetricsCollector.set_instance(previous)
+    fresh.close()

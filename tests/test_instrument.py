@@ -283,16 +283,6 @@ print("ok")
 
 
 @pytest.fixture
-def installed() -> Iterator[ResultMetricsCollector]:
-    """A fresh process-wide collector."""
-    fresh = ResultMetricsCollector(sample_resources=False)
-    previous = ResultMetricsCollector.set_instance(fresh)
-    yield fresh
-    ResultMetricsCollector.set_instance(previous)
-    fresh.close()
-
-
-@pytest.fixture
 def log_stream(installed: ResultMetricsCollector) -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """Logging into memory; the fixture is the function returning the entries so far."""
     buffer = io.StringIO()

@@ -110,13 +110,9 @@ class Sink:
 
 
 @pytest.fixture
-def collector() -> Iterator[ResultMetricsCollector]:
-    """A fresh process-wide metrics collector for the test."""
-    fresh = ResultMetricsCollector(sample_resources=False)
-    previous = ResultMetricsCollector.set_instance(fresh)
-    yield fresh
-    ResultMetricsCollector.set_instance(previous)
-    fresh.close()
+def collector(installed: ResultMetricsCollector) -> ResultMetricsCollector:
+    """A fresh process-wide metrics collector for the test (conftest's ``installed``)."""
+    return installed
 
 
 @pytest.fixture
