@@ -517,16 +517,7 @@ class MonoResult(Generic[T, E]):
         >>> seen[0]["step_name"], seen[0]["result_type"]
         ('load', 'success')
         """
-        # `_observed(name, False)` inlined (no helper call): chains are built on the request path.
-        marks = _STEP_MARKS.get(name) or _marks(name, False)
-        steps = self._steps
-        extended: MonoResult[T, E] = MonoResult()
-        extended._source = self._source
-        if steps and steps[0][0] == _SCOPE:
-            extended._steps = (marks[0], *steps[1:], marks[1])
-        else:
-            extended._steps = (marks[0], *steps, marks[1])
-        return extended
+        return self._observed(name, False)
 
     def log_error(self, name: str) -> MonoResult[T, E]:
         """Like `log_step`, but emit only when the chain holds a Failure at this point.

@@ -115,12 +115,17 @@ def _step_entry(
     metadata: dict[str, Any] | None,
 ) -> None:
     """The span and log sinks: a child span of the operation's (when a tracer provider
-    records) and one entry (the caller checked the level)."""
+    records) and one entry (the caller checked the level). Without a span, a plain Success's
+    entry goes to the core by its fields (`_emit_success`)."""
     trace_id = span_id = None
     trace = _modules.get(_OTEL_TRACE)
-    if trace is not None and (
+    if trace is None or not (
         _spans.on or _spans.provider is not getattr(trace, "_TRACER_PROVIDER", None)
-    ):  # `_tracing()`'s kept answer read inline (see `rfs_monitoring.tracing.enabled`)
+    ):  # `_tracing()`'s kept answer read inline (see `rfs_monitoring.tracing.enabled`): no spans
+        if not failed and metadata is None and success_type is not None:
+            _emit_success(_SUCCESS_LEVEL, scope, ms, success_type, name)
+            return
+    else:
         tracing = _tracing()
         if tracing is not None:
             try:
@@ -197,8 +202,8 @@ def _observe_mono_step(
     ``log_error(name)`` (True), with the chain's ``result`` so far (exactly a `Success` or a
     `Failure`): the step closed in its operation and handed to the sinks; never raises.
 
-    A Success is the request path's common case: its sinks are written out here, in one frame
-    (the cached site's handle, the cached level answer, the tracing check, the entry)."""
+    A Success is the request path's common case: its metrics sink is written out here (the
+    cached site's handle, the cached level answer), its span and entry by `_step_entry`."""
     name, errors_only = spec
     try:
         if result.__class__ is Failure:
@@ -221,12 +226,6 @@ def _observe_mono_step(
             site.levels()
         if not site.log_success:
             _step_span(scope, name, ms, False, None)
-            return
-        trace = _modules.get(_OTEL_TRACE)
-        if trace is None or not (
-            _spans.on or _spans.provider is not getattr(trace, "_TRACER_PROVIDER", None)
-        ):  # no spans (`_tracing()`'s kept answer, as in `_step_entry`): the fields go over
-            _emit_success(_SUCCESS_LEVEL, scope, ms, type(result.value).__name__, name)
             return
         _step_entry(scope, name, ms, False, None, None, None, type(result.value).__name__, None)
     except Exception:
