@@ -947,13 +947,7 @@ def _emit_success(
     that step's; never raises. With the core's lane in force and no listener, its fields go to
     the core directly, without the raw tuple."""
     try:
-        lane = (  # `_current_lane()` inline: this runs for most entries
-            _lane
-            if _cfg._config is _lane_config
-            and _masking._default is _lane_masker
-            and (_lane_stdout is None or _modules["sys"].stdout is _lane_stdout)
-            else _select_lane()
-        )
+        lane = _current_lane()
         if lane is not None and not _cfg._listeners:
             try:
                 status = lane.put_success(
