@@ -1,7 +1,7 @@
 """Typed stubs of the Rust extension module ``rfs_monitoring._core``."""
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from typing import Any, Literal, final
 
 from typing_extensions import disjoint_base
@@ -14,6 +14,7 @@ __all__ = [
     "TRACKABLE_MS",
     "UNKNOWN_CODE",
     "Brief",
+    "CorrelatedRequest",
     "Cumulative",
     "Exemplar",
     "Family",
@@ -32,6 +33,7 @@ __all__ = [
     "Point",
     "Registry",
     "RenderedChunks",
+    "RequestIds",
     "Resources",
     "Sample",
     "SharedStatus",
@@ -48,6 +50,9 @@ __all__ = [
     "mask_text",
     "perf_counter",
     "render_log_chunks",
+    "reset_uuid4_pool",
+    "splice_header",
+    "uuid4_hex",
 ]
 
 __version__: str
@@ -606,3 +611,51 @@ class LogPipeline:
     def set_direct(self, seconds: float) -> None: ...
     def report(self) -> None: ...
     def state(self) -> PipelineState: ...
+
+# -- correlation IDs (rust/bindings/src/correlation.rs) ----------------------------------------
+
+def uuid4_hex() -> str:
+    """A fresh UUID4 hex string (what ``uuid.uuid4().hex`` looks like), from OS randomness
+    drawn in batches."""
+
+def reset_uuid4_pool() -> None:
+    """In a forked child: drops the IDs inherited from the parent (which it hands out next)."""
+
+@final
+class RequestIds:
+    """What `CorrelationIdMiddleware` does per request around the application."""
+
+    def __new__(
+        cls,
+        header: bytes,
+        accept: Sequence[bytes],
+        context: tuple[Any, Any, Any, Any, Any],
+        echo: bool = True,
+        generator: Callable[[], str] | None = None,
+    ) -> RequestIds: ...
+    def ids(self, headers: Iterable[Any]) -> tuple[str | None, str | None]:
+        """The accepted correlation ID and the valid ``X-Request-ID`` of raw ASGI headers."""
+
+    def enter(
+        self, scope: MutableMapping[str, Any], send: Any, default: Callable[[], str]
+    ) -> CorrelatedRequest | None:
+        """Takes the request's ID, puts it in ``scope["state"]``, sets the request's context;
+        ``None`` (nothing done) for a scope neither HTTP nor WebSocket."""
+
+@final
+class CorrelatedRequest:
+    """One request under the middleware: its ``send`` and the context to restore."""
+
+    def send(self, message: MutableMapping[str, Any]) -> Any:
+        """Sends ``message``, with the ID header spliced into the response start."""
+
+    @property
+    def started(self) -> bool:
+        """Whether the response start went through ``send``."""
+
+    def leave(self) -> None:
+        """The context variables back to their values from before the request."""
+
+def splice_header(message: MutableMapping[str, Any], name: bytes, value: bytes) -> dict[str, Any]:
+    """A copy of a response start ``message`` carrying the header ``(name, value)``, replacing
+    any header of that name whatever its case; the header list is a new list."""

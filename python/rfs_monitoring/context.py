@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from concurrent.futures import Executor
@@ -69,7 +68,6 @@ R = TypeVar("R")
 _MAX_ID_LENGTH = 128
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-_REQUEST_ID = b"x-request-id"
 
 _correlation_id: ContextVar[str | None] = ContextVar("rfs_correlation_id", default=None)
 _bound: ContextVar[Mapping[str, Any]] = ContextVar("rfs_bound_context", default=_EMPTY)
@@ -89,44 +87,14 @@ the package: `rfs_monitoring.result_logging` and `rfs_monitoring.tracing` use it
 _operation: ContextVar[OperationScope | None] = ContextVar("rfs_operation", default=None)
 
 
-# Correlation IDs must be unique, not secret: a private generator seeded from os.urandom (and
-# reseeded in forked children, so pre-forked workers never share a sequence) costs a fraction of
-# a urandom system call per ID. A private instance, so random.seed() in user code has no effect.
-# IDs are made `_BATCH` at a time, in C: one draw of random bytes, the version and variant bits
-# set on every 16-byte block with two `bytes.translate` over strided slices, one hex string cut
-# in 32-character pieces; each ID is then one `list.pop` (atomic: threads never share one).
-_rng = random.Random()
-_BATCH = 256
-_VERSION_NIBBLE = bytes((b & 0x0F) | 0x40 for b in range(256))  # byte 6: version 4
-_VARIANT_BITS = bytes((b & 0x3F) | 0x80 for b in range(256))  # byte 8: RFC 4122 variant
-_pool: list[str] = []
+# Correlation IDs must be unique, not secret. The native generator draws OS random bytes for 256
+# IDs at a time into a per-process pool (so `random.seed()` in user code has no effect on them),
+# and each ID is one short native call. A forked child (a pre-forked worker) drops the pool it
+# inherited, so it never hands out the IDs its parent hands out next.
+_uuid4_hex: Callable[[], str] = _core.uuid4_hex
+"""What ``uuid.uuid4().hex`` looks like (version 4, RFC 4122 variant), without the UUID object."""
 
-
-def _refill() -> str:
-    block = bytearray(_rng.randbytes(16 * _BATCH))
-    block[6::16] = block[6::16].translate(_VERSION_NIBBLE)
-    block[8::16] = block[8::16].translate(_VARIANT_BITS)
-    text = block.hex()
-    fresh = [text[i : i + 32] for i in range(0, len(text), 32)]
-    cid = fresh.pop()
-    _pool.extend(fresh)
-    return cid
-
-
-def _uuid4_hex() -> str:
-    # What uuid.uuid4().hex looks like (version 4, RFC 4122 variant), without the UUID object.
-    try:
-        return _pool.pop()
-    except IndexError:
-        return _refill()
-
-
-def _reseed_in_child() -> None:
-    _pool.clear()  # the batch the parent hands out next stays the parent's
-    _rng.seed()
-
-
-on_fork(after_in_child=_reseed_in_child, name="correlation ids")
+on_fork(after_in_child=_core.reset_uuid4_pool, name="correlation ids")
 
 
 _generator: Callable[[], str] = _uuid4_hex
@@ -393,66 +361,19 @@ async def run_in_executor(fn: Callable[..., R], *args: Any, executor: Executor |
     return await loop.run_in_executor(executor, with_current_context(fn), *args)
 
 
-def _valid_ids(
-    headers: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes]
-) -> dict[bytes, str] | None:
-    """The valid values among the ``wanted`` (lowercase) names of raw ASGI ``headers`` (first
-    occurrence of each), or ``None`` when the request carries none of them (the common case:
-    no dictionary built)."""
-    found: dict[bytes, bytes] | None = None
-    for name, value in headers:
-        # ASGI servers send lowercase names; others are lowered only when they might match.
-        if name not in wanted:
-            if name.islower():
-                continue
-            name = name.lower()
-            if name not in wanted:
-                continue
-        if found is None:
-            found = {name: value}
-        elif name not in found:
-            found[name] = value
-    if found is None:
-        return None
-    valid: dict[bytes, str] = {}
-    for name, raw in found.items():
-        if len(raw) <= _MAX_ID_LENGTH:
-            text = raw.decode("latin-1").strip()
-            if is_valid_correlation_id(text):
-                valid[name] = text
-    return valid
-
-
-_ACCEPTED_RAW = tuple(name.lower().encode("latin-1") for name in ACCEPTED_ID_HEADERS)
-_ACCEPTED_WANTED = frozenset(_ACCEPTED_RAW)
+# The context variables `_core.RequestIds` sets and resets per request (natively).
+_REQUEST_CONTEXT = (_correlation_id, _bound, _operation, _EMPTY, MappingProxyType)
+_ACCEPTED = _core.RequestIds(
+    b"x-correlation-id",
+    [name.lower().encode("latin-1") for name in ACCEPTED_ID_HEADERS],
+    _REQUEST_CONTEXT,
+)
 
 
 def _accepted_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """`correlation_id_from_headers` with the accepted headers, read from raw ASGI ``headers``
     (a request's ``scope["headers"]``) without building a headers mapping."""
-    found = _valid_ids(headers, _ACCEPTED_WANTED)
-    if found:
-        for name in _ACCEPTED_RAW:
-            cid = found.get(name)
-            if cid is not None:
-                return cid
-    return None
-
-
-def _with_header(message: Mapping[str, Any], header: tuple[bytes, bytes]) -> dict[str, Any]:
-    """A copy of a response start ``message`` carrying ``header`` (replacing any header of
-    that name, whatever its case)."""
-    raw = message.get("headers") or ()
-    name = header[0]
-    headers = list(raw)
-    for pair in raw:
-        if pair[0].lower() == name:  # rare: the application set it itself
-            headers = [pair for pair in raw if pair[0].lower() != name]
-            break
-    headers.append(header)
-    copy = dict(message)
-    copy["headers"] = headers
-    return copy
+    return _ACCEPTED.ids(headers)[0]
 
 
 _Scope = MutableMapping[str, Any]
@@ -493,83 +414,43 @@ class CorrelationIdMiddleware:
         self.app = app
         self.header_name = header_name
         self._header = header_name.lower().encode("latin-1")
-        self._accept = tuple(h.lower().encode("latin-1") for h in accept_headers)
-        self._wanted = frozenset((*self._accept, _REQUEST_ID))
+        self._accept = [h.lower().encode("latin-1") for h in accept_headers]
         self._generator = generator
         self.echo = echo
 
-    def _new_id(self) -> str:
-        if self._generator is None:
-            return _generator()
-        try:
-            cid = self._generator()
-        except Exception:
-            return _uuid4_hex()
-        return cid if is_valid_correlation_id(cid) else _uuid4_hex()
+    @property
+    def echo(self) -> bool:
+        """Whether the ID is echoed in the response header."""
+        return self._echo
+
+    @echo.setter
+    def echo(self, echo: bool) -> None:
+        self._echo = echo
+        # Per request, natively: the ID read from the headers or generated, the state, the
+        # context variables set, and the `send` that echoes the header.
+        self._enter = _core.RequestIds(
+            self._header, self._accept, _REQUEST_CONTEXT, echo, self._generator
+        ).enter
 
     async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
-        kind = scope.get("type")
-        if kind != "http" and kind != "websocket":
+        # The ID is set before the application runs, with no bound fields (but a valid
+        # X-Request-ID as request_id) and no operation current; `request` is None for a scope
+        # that is neither HTTP nor WebSocket (lifespan), passed through untouched.
+        request = self._enter(scope, send, _generator)
+        if request is None:
             await self.app(scope, receive, send)
             return
-        incoming = _valid_ids(scope.get("headers") or (), self._wanted)
-        if incoming is None:
-            cid = _generator() if self._generator is None else self._new_id()
-            request_id = None
-        else:
-            cid = next((incoming[n] for n in self._accept if n in incoming), None) or self._new_id()
-            # A valid X-Request-ID is also the entries' request_id field.
-            request_id = incoming.get(_REQUEST_ID)
-        state = scope.get("state")
-        if isinstance(state, dict):
-            state["correlation_id"] = cid
-        else:
-            scope["state"] = {"correlation_id": cid}
-        id_token = _correlation_id.set(cid)
-        # The request starts with no bound fields (but its request_id) and no operation. Each
-        # `ContextVar.set` costs every later read of any context variable its cache, so the two
-        # are set only when they are not so already (a server's fresh request task).
-        bound_token = None
-        if request_id is not None:
-            bound_token = _bound.set(MappingProxyType({"request_id": request_id}))
-        elif _bound.get() is not _EMPTY:
-            bound_token = _bound.set(_EMPTY)
-        op_token = None if _operation.get() is None else _operation.set(None)
-        header = (self._header, cid.encode("latin-1"))
-        echo = self.echo
-        started = False
-
-        def send_with_header(message: _Message) -> Awaitable[None]:
-            # Not a coroutine function: the message goes on to ``send`` without one more
-            # coroutine per message.
-            nonlocal started
-            if not started:
-                mtype = message.get("type")
-                if mtype == "http.response.start" or mtype == "websocket.accept":
-                    started = True
-                    if echo:
-                        message = _with_header(message, header)
-            return send(message)
-
         try:
-            await self.app(scope, receive, send_with_header)
+            await self.app(scope, receive, request.send)
         except Exception as exc:
             # The context stays set on purpose: an outer handler (Starlette's
             # ServerErrorMiddleware, the server's logger) still sees the request's ID.
-            if kind == "http" and not started:
-                await self._answer_500(scope, receive, send_with_header, exc, lambda: started)
+            if scope.get("type") == "http" and not request.started:
+                await self._answer_500(scope, receive, request.send, exc, lambda: request.started)
             raise
         # Back to the values from before the request: set ones reset, and fields bound or an
         # operation left current by the application cleared.
-        if op_token is not None:
-            _operation.reset(op_token)
-        elif _operation.get() is not None:
-            _operation.set(None)
-        if bound_token is not None:
-            _bound.reset(bound_token)
-        elif _bound.get() is not _EMPTY:
-            _bound.set(_EMPTY)
-        _correlation_id.reset(id_token)
+        request.leave()
 
     async def _answer_500(
         self,

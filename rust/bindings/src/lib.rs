@@ -11,6 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use rfs_monitoring_core::exposition::{Exposition, Family, Format, StepTotals};
 use rfs_monitoring_core::mask::{TextMasker, REPLACEMENT};
 use rfs_monitoring_core::native::NATIVE_SCHEMA;
+mod correlation;
 mod fdsink;
 mod instrument;
 mod logline;
@@ -1157,5 +1158,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(logline::render_log_chunks, m)?)?;
     m.add_class::<logline::RenderedChunks>()?;
     m.add_class::<logpipe::PyLogPipeline>()?;
+    correlation::register(m)?;
     Ok(())
 }
