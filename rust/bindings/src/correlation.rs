@@ -4,16 +4,19 @@
 //!   pool of OS random bytes, refilled `BATCH` IDs at a time (one `getrandom` call). A forked
 //!   child must never hand out the IDs its parent hands out next: `reset_uuid4_pool`, run by the
 //!   package's fork hook in the child, drops the inherited pool.
-//! - `RequestIds`: what `CorrelationIdMiddleware` does per request before and around the
-//!   application, built once per middleware: `begin` reads the accepted ID and the
-//!   `request_id` from the raw ASGI headers (the rule of `correlation_id_from_headers`: the
-//!   first occurrence of each name, ASCII case-insensitive, the value decoded as latin-1,
-//!   stripped and valid by `is_valid_correlation_id`), generates the ID when none is accepted,
-//!   stores it in `scope["state"]` and returns the `HeaderSend` the application sends through.
-//! - `HeaderSend`: the application's `send`, splicing the response header into the first
-//!   `http.response.start` / `websocket.accept` message (a copy of the message, any header of
-//!   that name, whatever its case, replaced), without a Python frame per message.
+//! - `RequestIds`: what `CorrelationIdMiddleware` does per request before and after the
+//!   application, built once per middleware. `enter` reads the accepted ID and the `request_id`
+//!   from the raw ASGI headers (the rule of `correlation_id_from_headers`: the first occurrence
+//!   of each name, ASCII case-insensitive, the value decoded as latin-1, stripped and valid by
+//!   `is_valid_correlation_id`), generates the ID when none is accepted, stores it in
+//!   `scope["state"]`, sets the request's context variables and returns a `CorrelatedRequest`.
+//! - `CorrelatedRequest`: its `send` is the application's, splicing the response header into
+//!   the first `http.response.start` / `websocket.accept` message (`splice_header`: a copy of
+//!   the message, any header of that name, whatever its case, replaced), without a Python frame
+//!   per message; `leave` restores the context variables when the application returns.
 //!
+//! Context variables are set, read and reset through their Python methods, bound once: the C
+//! functions are not part of the limited API this abi3 module is built against.
 //! Validity is checked here with the core's default masker (`mask::mask_text`), the one
 //! `_core.mask_text` uses, so both halves apply one rule.
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -174,7 +177,7 @@ fn note<'py>(
     found: &mut [Option<Bound<'py, PyAny>>],
     missing: &mut usize,
 ) -> bool {
-    let Ok(name) = name.cast_exact::<PyBytes>() else {
+    let Ok(name) = name.cast::<PyBytes>() else {
         return false; // not a raw name: Python's rule ignores it too
     };
     let name = name.as_bytes();
