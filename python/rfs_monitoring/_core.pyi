@@ -36,6 +36,7 @@ __all__ = [
     "Sample",
     "SharedStatus",
     "StepPath",
+    "SuccessEmitter",
     "Summary",
     "TextMasker",
     "TopError",
@@ -432,6 +433,19 @@ class Instrumented:
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, instance: object | None, owner: type | None = None, /) -> Any: ...
     def __reduce__(self) -> str | tuple[Any, ...]: ...
+
+@final
+class SuccessEmitter:
+    """The entry of a plain `Success` handed to the core's log lane by its fields
+    (`rfs_monitoring._logging.writer._emit_success`); never raises."""
+
+    def __new__(cls, *, writer: Any, config: Any, masking: Any, sys: Any) -> SuccessEmitter: ...
+    def current_lane(self) -> Any:
+        """The lane in force: the core's pipeline, or None for the Python lane."""
+    def __call__(
+        self, level: int, scope: Any, ms: float, success_type: str, step: str | None = None
+    ) -> None:
+        """Hands the entry over."""
 
 @final
 class StepPath:

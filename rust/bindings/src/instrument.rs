@@ -118,6 +118,16 @@ pub(crate) struct OperationScope {
     span: Option<Py<PyAny>>,
 }
 
+impl OperationScope {
+    /// The operation's name and its correlation ID when one is kept (not generated here).
+    pub(crate) fn name_and_id(&self, py: Python<'_>) -> (Py<PyAny>, Option<Py<PyAny>>) {
+        (
+            self.name.clone_ref(py),
+            self.correlation_id.as_ref().map(|cid| cid.clone_ref(py)),
+        )
+    }
+}
+
 #[pymethods]
 impl OperationScope {
     #[new]
@@ -548,7 +558,9 @@ impl FastPath {
         let written = outcome
             .getattr(intern!(py, "value"))
             .and_then(|value| value.get_type().name())
-            .and_then(|type_name| emit.call1((level, scope, ms, type_name)));
+            .and_then(|type_name| {
+                crate::emit::emit_success(py, emit, level, scope, ms, type_name.as_any(), None)
+            });
         if let Err(err) = written {
             err.write_unraisable(py, Some(emit));
         }
@@ -985,9 +997,15 @@ impl StepPath {
         let logged = STEP_SUCCESS_LEVEL >= threshold;
         if self.links.spans_off(py) {
             if logged {
-                self.emit
-                    .bind(py)
-                    .call1((STEP_SUCCESS_LEVEL, scope, ms, &success_type, name))?;
+                crate::emit::emit_success(
+                    py,
+                    self.emit.bind(py),
+                    STEP_SUCCESS_LEVEL,
+                    scope,
+                    ms,
+                    success_type.as_any(),
+                    Some(name.as_any()),
+                )?;
             }
         } else if logged {
             self.entry.bind(py).call1((
