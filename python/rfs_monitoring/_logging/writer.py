@@ -895,18 +895,6 @@ def _flush_stream(stream: Any) -> None:
         pass
 
 
-def _current_lane() -> Any:
-    """The core's lane for the configuration, masker and ``sys.stdout`` in force (chosen again
-    when one of them changed), else None (the Python lane)."""
-    if (
-        _cfg._config is _lane_config
-        and _masking._default is _lane_masker
-        and (_lane_stdout is None or _modules["sys"].stdout is _lane_stdout)
-    ):
-        return _lane
-    return _select_lane()
-
-
 def _put(item: _Item, size: int) -> None:
     """Queue one raw entry (or built dict entry) in the lane in force."""
     config = _cfg._config
@@ -940,35 +928,33 @@ def _put_event(event: dict[str, Any]) -> None:
     _put(bounded, max(size, _ENTRY_BYTES))
 
 
-def _emit_success(
-    level: int, scope: OperationScope, ms: float, success_type: str, step: str | None = None
+def _emit_raw_success(
+    level: int, scope: OperationScope, ms: float, success_type: str, step: str | None
 ) -> None:
-    """`_emit` of a plain Success entry (no extras, no span): an operation's, or with ``step``
-    that step's; never raises. With the core's lane in force and no listener, its fields go to
-    the core directly, without the raw tuple."""
-    try:
-        lane = _current_lane()
-        if lane is not None and not _cfg._listeners:
-            try:
-                status = lane.put_success(
-                    level,
-                    scope.correlation_id or scope.ensure_correlation_id(),
-                    scope.name,
-                    ms,
-                    success_type,
-                    _get_bound(),
-                    step,
-                )
-            except Exception:  # the core refused it: the raw entry takes the usual way
-                status = 1
-            if status != 1:
-                if status:
-                    _refresh_resources(lane)
-                return
-        kind = _EVENT_OPERATION if step is None else _EVENT_STEP
-        _emit(_raw_entry(kind, level, scope, step, False, ms, success_type, *_NO_EXTRAS))
-    except Exception:  # a correlation ID generator or a lane that failed: reported
-        _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
+    """The entry of a plain Success as a raw entry, through `_emit`: what `_emit_success`
+    does when the core's lane does not take the entry by its fields (the Python lane in force,
+    a listener, a bound context, a refusal)."""
+    kind = _EVENT_OPERATION if step is None else _EVENT_STEP
+    _emit(_raw_entry(kind, level, scope, step, False, ms, success_type, *_NO_EXTRAS))
+
+
+def _report_emit(error: BaseException) -> None:
+    """A failure of `_emit_success` (a correlation ID generator or a lane that failed)."""
+    _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
+
+
+_emit_success = _core.SuccessEmitter(
+    writer=sys.modules[__name__], config=_cfg, masking=_masking, sys=sys
+)
+"""``_emit_success(level, scope, ms, success_type, step=None)``: `_emit` of a plain Success
+entry (no extras, no span), an operation's or with ``step`` that step's; never raises. Native:
+with the core's lane in force and no listener, its fields go to the core directly, without the
+raw tuple or a Python frame (the native fast paths call it without a Python call either);
+anything else goes to `_emit_raw_success`."""
+
+_current_lane = _emit_success.current_lane
+"""The core's lane for the configuration, masker and ``sys.stdout`` in force (chosen again by
+`_select_lane` when one of them changed), else None (the Python lane)."""
 
 
 _NO_EXTRAS = (None, None, None, None, None, None, None)  # error .. span_id of `_raw_entry`

@@ -12,6 +12,7 @@ use rfs_monitoring_core::exposition::{Exposition, Family, Format, StepTotals};
 use rfs_monitoring_core::mask::{TextMasker, REPLACEMENT};
 use rfs_monitoring_core::native::NATIVE_SCHEMA;
 mod correlation;
+mod emit;
 mod fdsink;
 mod instrument;
 mod logline;
@@ -1142,6 +1143,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<instrument::OperationScope>()?;
     m.add_class::<instrument::FastPath>()?;
     m.add_class::<instrument::Instrumented>()?;
+    m.add_class::<instrument::StepPath>()?;
+    m.add_class::<emit::SuccessEmitter>()?;
     m.add_function(wrap_pyfunction!(instrument::perf_counter, m)?)?;
     m.add_function(wrap_pyfunction!(instrument::bump_generation, m)?)?;
     m.add_class::<PyHealthRow>()?;
