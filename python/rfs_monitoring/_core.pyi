@@ -35,6 +35,7 @@ __all__ = [
     "Resources",
     "Sample",
     "SharedStatus",
+    "SpanSwitch",
     "StepPath",
     "SuccessEmitter",
     "Summary",
@@ -446,6 +447,16 @@ class SuccessEmitter:
         self, level: int, scope: Any, ms: float, success_type: str, step: str | None = None
     ) -> None:
         """Hands the entry over."""
+
+@final
+class SpanSwitch:
+    """Whether spans may be produced, kept for the provider it was worked out for
+    (`rfs_monitoring._bindings.spans`)."""
+
+    on: bool
+    provider: Any
+    version: int
+    def __new__(cls, provider: Any) -> SpanSwitch: ...
 
 @final
 class StepPath:
