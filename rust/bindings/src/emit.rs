@@ -1,14 +1,17 @@
-//! The entry of a plain `Success` (an operation's, or a step's), handed to the core's log lane
-//! by its fields without a Python frame: `SuccessEmitter` is
-//! `rfs_monitoring._logging.writer._emit_success`, and the native fast paths (`FastPath`,
-//! `StepPath`) call it without even a Python call.
+//! The log's lane in force, and the entry of a plain `Success` (an operation's, or a step's)
+//! handed to the core's lane by its fields without a Python frame: `LaneInForce` is
+//! `rfs_monitoring._logging.writer._lanes` (its `current` is the writer's `_current_lane`, its
+//! `emit_success` the writer's `_emit_success`), and the native fast paths (`FastPath`,
+//! `StepPath`) hand their entries to it without even a Python call.
 //!
-//! The lane in force is the one `rfs_monitoring._logging.writer._select_lane` chose for the
-//! configuration, masker and `sys.stdout` in force; its choice is read from the writer module's
-//! globals (`_lane`, `_lane_config`, `_lane_masker`, `_lane_stdout`), and made again by calling
-//! `_select_lane` when one of them changed. Everything the core does not take (the Python lane,
-//! listeners, a bound context, a refusal) goes to the writer's `_emit_raw_success`. The
-//! writer's functions are read from its module when they are needed, as Python code would.
+//! The lane is the one `rfs_monitoring._logging.writer._select_lane` chose (and recorded here
+//! with `chose`) for the configuration, masker and `sys.stdout` in force; when one of them
+//! changed, `_select_lane` is called to choose again. Everything the core does not take (the
+//! Python lane, listeners, a bound context, a refusal) goes to the writer's
+//! `_emit_raw_success`. The writer's functions are read from its namespace when they are
+//! needed, as Python code would.
+use std::sync::Mutex;
+
 use pyo3::exceptions::PyKeyError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -20,13 +23,22 @@ use crate::logpipe::PyLogPipeline;
 /// What `LogPipeline.put_success` answers for an entry it did not take.
 const NOT_TAKEN: u8 = 1;
 
-/// `rfs_monitoring._logging.writer._emit_success` (see the module): callable as
-/// `emit(level, scope, ms, success_type, step=None)`; never raises (a failure is handed to
-/// `report`).
-#[pyclass(frozen, module = "rfs_monitoring._core", name = "SuccessEmitter")]
-pub(crate) struct SuccessEmitter {
-    /// The writer module's namespace: `_lane`, `_lane_config`, `_lane_masker`, `_lane_stdout`, and
-    /// `_get_bound()` (the bound context), `_select_lane()` (the lane chosen again),
+/// The lane chosen, and what it was chosen for.
+struct Choice {
+    /// The core's pipeline, or `None` (the Python lane).
+    lane: Py<PyAny>,
+    /// The `_Config` and the `Masker` in force at the choice (`None` before the first).
+    config: Py<PyAny>,
+    masker: Py<PyAny>,
+    /// With the default stream, the `sys.stdout` of the choice; else `None`.
+    stdout: Py<PyAny>,
+}
+
+/// The log's lane in force and the entry of a plain `Success` (see the module).
+#[pyclass(frozen, module = "rfs_monitoring._core", name = "LaneInForce")]
+pub(crate) struct LaneInForce {
+    choice: Mutex<Choice>,
+    /// The writer module's namespace: `_select_lane()` (the lane chosen again),
     /// `_emit_raw_success(level, scope, ms, success_type, step)` (the general path),
     /// `_refresh_resources(lane)` and `_report_emit(error)` (a failure, reported once).
     writer: Py<PyDict>,
@@ -36,6 +48,8 @@ pub(crate) struct SuccessEmitter {
     masking: Py<PyDict>,
     /// `sys`'s namespace: `stdout`.
     sys: Py<PyDict>,
+    /// The bound context's getter (`rfs_monitoring.context._bound.get`).
+    bound: Py<PyAny>,
 }
 
 /// `namespace[name]`: a module's global, read as Python code reads it (a module's attribute
@@ -54,22 +68,40 @@ fn namespace(module: &Bound<'_, PyAny>) -> PyResult<Py<PyDict>> {
     Ok(module.getattr("__dict__")?.cast_into::<PyDict>()?.unbind())
 }
 
-impl SuccessEmitter {
+impl LaneInForce {
+    /// The lane chosen, when it was chosen for `config`, `masker` and `stdout` (what is in
+    /// force); `None` when one of them changed since.
+    fn chosen_lane<'py>(
+        &self,
+        py: Python<'py>,
+        config: &Bound<'py, PyAny>,
+        masker: &Bound<'py, PyAny>,
+        stdout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let choice = self.choice.lock().map_err(|_| {
+            pyo3::exceptions::PyRuntimeError::new_err("the lane choice is poisoned")
+        })?;
+        if !(choice.config.bind(py).is(config) && choice.masker.bind(py).is(masker)) {
+            return Ok(None);
+        }
+        let chosen_stdout = choice.stdout.bind(py);
+        let same_stdout = chosen_stdout.is_none()
+            || match stdout {
+                Some(stdout) => chosen_stdout.is(stdout),
+                None => chosen_stdout.is(&global(self.sys.bind(py), intern!(py, "stdout"))?),
+            };
+        Ok(same_stdout.then(|| choice.lane.bind(py).clone()))
+    }
+
     /// The lane in force (`None`: the Python lane), chosen again when what it was chosen for
     /// changed.
-    fn lane<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let writer = self.writer.bind(py);
-        let same = global(writer, intern!(py, "_lane_config"))?
-            .is(&global(self.config.bind(py), intern!(py, "_config"))?)
-            && global(writer, intern!(py, "_lane_masker"))?
-                .is(&global(self.masking.bind(py), intern!(py, "_default"))?);
-        if same {
-            let stdout = global(writer, intern!(py, "_lane_stdout"))?;
-            if stdout.is_none() || stdout.is(&global(self.sys.bind(py), intern!(py, "stdout"))?) {
-                return global(writer, intern!(py, "_lane"));
-            }
+    fn in_force<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let config = global(self.config.bind(py), intern!(py, "_config"))?;
+        let masker = global(self.masking.bind(py), intern!(py, "_default"))?;
+        match self.chosen_lane(py, &config, &masker, None)? {
+            Some(lane) => Ok(lane),
+            None => self.call(py, intern!(py, "_select_lane"), ()),
         }
-        self.call(py, intern!(py, "_select_lane"), ())
     }
 
     /// Calls the writer's function `name`.
@@ -91,7 +123,7 @@ impl SuccessEmitter {
         success_type: &Bound<'_, PyAny>,
         step: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let lane = self.lane(py)?;
+        let lane = self.in_force(py)?;
         if !global(self.config.bind(py), intern!(py, "_listeners"))?.is_truthy()? {
             if let Ok(pipeline) = lane.cast::<PyLogPipeline>() {
                 // The entry's fields into the pipeline; anything refused or failing is
@@ -126,7 +158,7 @@ impl SuccessEmitter {
                         &name.cast::<PyString>()?.to_cow()?,
                         ms,
                         &success_type.cast::<PyString>()?.to_cow()?,
-                        &self.call(py, intern!(py, "_get_bound"), ())?,
+                        &self.bound.bind(py).call0()?,
                         step.as_deref(),
                     )
                 };
@@ -168,8 +200,8 @@ impl SuccessEmitter {
     }
 }
 
-/// `emit(level, scope, ms, success_type, step)` for a native fast path: a `SuccessEmitter`
-/// without a Python call, any other callable through one (its errors are the caller's).
+/// `emit(level, scope, ms, success_type, step)` for a native fast path: a `LaneInForce`'s
+/// `emit_success` without a Python call, any other callable through one (its errors are the caller's).
 pub(crate) fn emit_success(
     py: Python<'_>,
     emit: &Bound<'_, PyAny>,
@@ -179,7 +211,7 @@ pub(crate) fn emit_success(
     success_type: &Bound<'_, PyAny>,
     step: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    if let Ok(native) = emit.cast::<SuccessEmitter>() {
+    if let Ok(native) = emit.cast::<LaneInForce>() {
         native.get().emit(py, level, scope, ms, success_type, step);
         return Ok(());
     }
@@ -191,32 +223,99 @@ pub(crate) fn emit_success(
 }
 
 #[pymethods]
-impl SuccessEmitter {
+impl LaneInForce {
     #[new]
-    #[pyo3(signature = (*, writer, config, masking, sys))]
+    #[pyo3(signature = (*, writer, config, masking, sys, bound))]
     fn new(
+        py: Python<'_>,
         writer: &Bound<'_, PyAny>,
         config: &Bound<'_, PyAny>,
         masking: &Bound<'_, PyAny>,
         sys: &Bound<'_, PyAny>,
+        bound: Py<PyAny>,
     ) -> PyResult<Self> {
         Ok(Self {
+            choice: Mutex::new(Choice {
+                lane: py.None(),
+                config: py.None(),
+                masker: py.None(),
+                stdout: py.None(),
+            }),
             writer: namespace(writer)?,
             config: namespace(config)?,
             masking: namespace(masking)?,
             sys: namespace(sys)?,
+            bound,
+        })
+    }
+
+    /// The lane chosen last (the core's pipeline, or `None` for the Python lane), whatever is
+    /// in force now.
+    #[getter]
+    fn lane(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let choice = self.choice.lock().map_err(|_| {
+            pyo3::exceptions::PyRuntimeError::new_err("the lane choice is poisoned")
+        })?;
+        Ok(choice.lane.clone_ref(py))
+    }
+
+    /// Records the lane `_select_lane` chose for `config`, `masker` and `stdout` (`None` when
+    /// a stream was configured).
+    fn chose(
+        &self,
+        py: Python<'_>,
+        lane: Py<PyAny>,
+        config: Py<PyAny>,
+        masker: Py<PyAny>,
+        stdout: Py<PyAny>,
+    ) -> PyResult<()> {
+        let previous = {
+            let mut choice = self.choice.lock().map_err(|_| {
+                pyo3::exceptions::PyRuntimeError::new_err("the lane choice is poisoned")
+            })?;
+            std::mem::replace(
+                &mut *choice,
+                Choice {
+                    lane,
+                    config,
+                    masker,
+                    stdout,
+                },
+            )
+        };
+        drop(previous); // outside the lock: dropping the previous lane may run Python code
+        let _ = py;
+        Ok(())
+    }
+
+    /// Forgets the choice (a forked child): the next entry chooses again.
+    fn forget(&self, py: Python<'_>) -> PyResult<()> {
+        self.chose(py, py.None(), py.None(), py.None(), py.None())
+    }
+
+    /// The lane chosen, when it was chosen for `config`, `masker` and `stdout`; else `None`.
+    fn chosen_for<'py>(
+        &self,
+        py: Python<'py>,
+        config: &Bound<'py, PyAny>,
+        masker: &Bound<'py, PyAny>,
+        stdout: &Bound<'py, PyAny>,
+    ) -> PyResult<(bool, Option<Bound<'py, PyAny>>)> {
+        Ok(match self.chosen_lane(py, config, masker, Some(stdout))? {
+            Some(lane) => (true, Some(lane)),
+            None => (false, None),
         })
     }
 
     /// The lane in force: the core's pipeline, or `None` for the Python lane (chosen again
     /// when the configuration, the masker or `sys.stdout` changed since the last choice).
-    fn current_lane<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.lane(py)
+    fn current<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.in_force(py)
     }
 
     /// Hands the entry of a plain `Success` over; never raises.
     #[pyo3(signature = (level, scope, ms, success_type, step=None))]
-    fn __call__(
+    fn emit_success(
         &self,
         py: Python<'_>,
         level: i64,
@@ -229,9 +328,17 @@ impl SuccessEmitter {
     }
 
     fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        // Never held while Python code runs: free unless another thread is inside it.
+        if let Ok(choice) = self.choice.try_lock() {
+            visit.call(&choice.lane)?;
+            visit.call(&choice.config)?;
+            visit.call(&choice.masker)?;
+            visit.call(&choice.stdout)?;
+        }
         visit.call(&self.writer)?;
         visit.call(&self.config)?;
         visit.call(&self.masking)?;
-        visit.call(&self.sys)
+        visit.call(&self.sys)?;
+        visit.call(&self.bound)
     }
 }

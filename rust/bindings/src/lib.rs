@@ -1144,7 +1144,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<instrument::FastPath>()?;
     m.add_class::<instrument::Instrumented>()?;
     m.add_class::<instrument::StepPath>()?;
-    m.add_class::<emit::SuccessEmitter>()?;
+    m.add_class::<instrument::SpanSwitch>()?;
+    m.add_class::<emit::LaneInForce>()?;
     m.add_function(wrap_pyfunction!(instrument::perf_counter, m)?)?;
     m.add_function(wrap_pyfunction!(instrument::bump_generation, m)?)?;
     m.add_class::<PyHealthRow>()?;
