@@ -9,7 +9,7 @@ use crossbeam_queue::ArrayQueue;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::headline::{Latencies, QUANTILES};
-use crate::histogram::{quantiles_ms, BUCKET_COUNT, TRACKABLE_NS};
+use crate::histogram::{index_of, ms_to_ns, quantiles_ms, BUCKET_COUNT, TRACKABLE_NS};
 use crate::native::NativeHistogram;
 use crate::ring::{epoch_of, Bucket, FailureKey, ResourceTier, Tier};
 
@@ -1278,9 +1278,11 @@ impl State {
                 op.own_codes.push(key.code);
             }
         }
+        // The latency bucket is the same in every tier: computed once.
+        let index = index_of(ms_to_ns(sample.ms));
         let mut kept = false;
         for tier in &mut op.tiers {
-            kept |= tier.add(sample.t, sample.ms, failure.as_ref());
+            kept |= tier.add(sample.t, sample.ms, index, failure.as_ref());
         }
         if !kept {
             self.expired += 1;

@@ -3,7 +3,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::histogram::{index_of, ms_to_ns, CompactCounts};
+use crate::histogram::CompactCounts;
+#[cfg(test)]
+use crate::histogram::{index_of, ms_to_ns};
 
 /// How many distinct (code, message) pairs one time bucket tracks for its top errors.
 pub(crate) const ERRORS_PER_BUCKET: usize = 8;
@@ -60,13 +62,15 @@ impl Bucket {
         }
     }
 
-    fn add(&mut self, t: f64, ms: f64, failure: Option<&FailureKey>) {
+    /// Adds a sample of `ms` milliseconds whose latency bucket is `index` (the caller computes
+    /// it once for every tier).
+    fn add(&mut self, t: f64, ms: f64, index: usize, failure: Option<&FailureKey>) {
         self.encoded = None;
         self.total += 1;
         self.sum_ms += ms;
         self.min_ms = self.min_ms.min(ms);
         self.max_ms = self.max_ms.max(ms);
-        self.counts.add(index_of(ms_to_ns(ms)), 1);
+        self.counts.add(index, 1);
         if let Some(key) = failure {
             self.failures += 1;
             match self.codes.iter_mut().find(|(code, _)| *code == key.code) {
@@ -134,8 +138,12 @@ pub(crate) struct Tier {
 }
 
 /// Converts a time in seconds to a bucket epoch of `width` seconds (negative times clamp to 0).
+///
+/// `floor(t / width)` without the rounding function (a library call on the baseline x86-64
+/// target): `as` truncates, which is the floor for the non-negative quotients, and saturates
+/// the negative ones (and NaN) to 0, the clamp.
 pub(crate) fn epoch_of(t: f64, width: u64) -> u64 {
-    (t / width as f64).floor().max(0.0) as u64
+    (t / width as f64) as u64
 }
 
 /// Clock steps this long (in seconds) either way lose no bucket to age alone.
@@ -189,24 +197,31 @@ impl Tier {
         }
     }
 
-    /// Adds a sample taken at `t` (the clock's time when it was recorded); always kept.
-    pub fn add(&mut self, t: f64, ms: f64, failure: Option<&FailureKey>) -> bool {
+    /// Adds a sample of `ms` milliseconds taken at `t` (the clock's time when it was recorded)
+    /// whose latency bucket is `index` (`index_of(ms_to_ns(ms))`); always kept.
+    pub fn add(&mut self, t: f64, ms: f64, index: usize, failure: Option<&FailureKey>) -> bool {
         let epoch = epoch_of(t, self.width);
         if let Some(bucket) = self.buckets.back_mut().filter(|b| b.epoch == epoch) {
-            bucket.add(t, ms, failure);
+            bucket.add(t, ms, index, failure);
             return true;
         }
         let position = self.buckets.partition_point(|b| b.epoch < epoch);
         match self.buckets.get_mut(position) {
-            Some(bucket) if bucket.epoch == epoch => bucket.add(t, ms, failure),
+            Some(bucket) if bucket.epoch == epoch => bucket.add(t, ms, index, failure),
             _ => {
                 let mut bucket = Bucket::new(epoch);
-                bucket.add(t, ms, failure);
+                bucket.add(t, ms, index, failure);
                 self.buckets.insert(position, bucket);
                 trim(&mut self.buckets, |b| b.epoch, epoch, self.len, self.width);
             }
         }
         true
+    }
+
+    /// [`Tier::add`] computing the latency bucket itself.
+    #[cfg(test)]
+    pub fn add_sample(&mut self, t: f64, ms: f64, failure: Option<&FailureKey>) -> bool {
+        self.add(t, ms, index_of(ms_to_ns(ms)), failure)
     }
 
     /// Drops buckets older than the span ending at epoch `now_epoch` by more than the step
@@ -320,19 +335,69 @@ impl ResourceTier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// A bucket of the plain model: count, sum, min, max and latency counts.
+    type ModelBucket = (u64, f64, f64, f64, BTreeMap<usize, u32>);
+
+    proptest! {
+        #[test]
+        fn epoch_of_is_the_clamped_floor_of_the_quotient(
+            t in prop_oneof![any::<f64>(), 0.0..2.6e11f64, -1e6..1e6f64],
+            width in prop_oneof![Just(10u64), Just(900), Just(3_600), Just(86_400), 1..100_000u64],
+        ) {
+            prop_assert_eq!(epoch_of(t, width), (t / width as f64).floor().max(0.0) as u64);
+        }
+
+        /// Every bucket of a tier holds what adding its samples one by one, the plain way (the
+        /// floor of the quotient for the epoch, the rounded nanoseconds for the latency bucket),
+        /// gives: the same epochs, counts, sums (same order of additions), extremes and latency
+        /// counts.
+        #[test]
+        fn a_tier_matches_a_plain_model_of_its_buckets(
+            samples in prop::collection::vec((0.0..400.0f64, 0.0..5_000.0f64), 1..300),
+        ) {
+            let mut tier = Tier::new(10, 3_600);
+            let mut model: BTreeMap<u64, ModelBucket> = BTreeMap::new();
+            for &(t, ms) in &samples {
+                let ms = if ms > 4_000.0 { (ms - 4_000.0) * 1e-4 } else { ms }; // some tiny ones
+                prop_assert!(tier.add(t, ms, index_of(ms_to_ns(ms)), None));
+                let epoch = (t / 10.0).floor().max(0.0) as u64;
+                let index = index_of((ms * 1_000_000.0).round() as u64);
+                let bucket = model
+                    .entry(epoch)
+                    .or_insert((0, 0.0, f64::INFINITY, 0.0, BTreeMap::new()));
+                bucket.0 += 1;
+                bucket.1 += ms;
+                bucket.2 = bucket.2.min(ms);
+                bucket.3 = bucket.3.max(ms);
+                *bucket.4.entry(index).or_default() += 1;
+            }
+            prop_assert_eq!(tier.buckets.len(), model.len());
+            for (bucket, (&epoch, expected)) in tier.buckets.iter().zip(&model) {
+                prop_assert_eq!(bucket.epoch, epoch);
+                prop_assert_eq!(bucket.total, expected.0);
+                prop_assert_eq!(bucket.sum_ms.to_bits(), expected.1.to_bits());
+                prop_assert_eq!((bucket.min_ms, bucket.max_ms), (expected.2, expected.3));
+                let counts: Vec<(usize, u32)> = expected.4.iter().map(|(&i, &n)| (i, n)).collect();
+                prop_assert_eq!(bucket.counts.entries(), counts);
+            }
+        }
+    }
 
     #[test]
     fn tier_is_bounded_and_places_every_sample_at_its_time() {
         let mut tier = Tier::new(10, 60);
         for t in 0..200 {
-            assert!(tier.add(f64::from(t), 1.0, None));
+            assert!(tier.add_sample(f64::from(t), 1.0, None));
         }
         assert_eq!(tier.buckets.len(), capacity(7));
         // A clock stepped back: the sample is kept where the clock put it.
-        assert!(tier.add(0.0, 1.0, None));
+        assert!(tier.add_sample(0.0, 1.0, None));
         assert_eq!(tier.window(5.0, 10).map(|b| b.total).sum::<u64>(), 1);
         assert_eq!(tier.buckets.len(), capacity(7));
-        assert!(tier.add(185.0, 1.0, None));
+        assert!(tier.add_sample(185.0, 1.0, None));
     }
 
     fn total(tier: &Tier, now: f64, window: u64) -> u64 {
@@ -345,7 +410,7 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         let mut tier = Tier::new(10, 3_600);
         for t in sorted {
-            tier.add(t, 1.0, None);
+            tier.add_sample(t, 1.0, None);
         }
         tier
     }
@@ -383,7 +448,7 @@ mod tests {
             let mut tier = in_order(&samples);
             let now = t0 - step;
             for _ in 0..100 {
-                tier.add(now, 1.0, None);
+                tier.add_sample(now, 1.0, None);
                 samples.push(now);
             }
             assert!(total(&tier, now, 300) >= 100);
@@ -399,15 +464,15 @@ mod tests {
             let mut samples = busy_hour_samples(t0);
             let mut tier = in_order(&samples);
             for _ in 0..100 {
-                tier.add(t0 + step, 1.0, None);
+                tier.add_sample(t0 + step, 1.0, None);
                 samples.push(t0 + step);
             }
             assert_eq!(total(&tier, t0 + step, 300), 100);
             let mut queried = tier.clone();
             queried.expire(epoch_of(t0 + step, 10)); // a query while the clock is ahead
             for _ in 0..100 {
-                tier.add(t0 + 1.0, 1.0, None);
-                queried.add(t0 + 1.0, 1.0, None);
+                tier.add_sample(t0 + 1.0, 1.0, None);
+                queried.add_sample(t0 + 1.0, 1.0, None);
                 samples.push(t0 + 1.0);
             }
             let nows = [t0 + 1.0, t0 + 300.0, t0 + step];
@@ -426,7 +491,7 @@ mod tests {
                 500 => 90_000.0,
                 _ => 3.0,
             };
-            tier.add(t, 1.0, None);
+            tier.add_sample(t, 1.0, None);
             assert!(tier.buckets.len() <= capacity(tier.len));
         }
         let epochs: Vec<u64> = tier.buckets.iter().map(|b| b.epoch).collect();
@@ -436,10 +501,10 @@ mod tests {
     #[test]
     fn late_samples_land_in_their_own_bucket() {
         let mut tier = Tier::new(10, 60);
-        assert!(tier.add(50.0, 1.0, None));
-        assert!(tier.add(15.0, 2.0, None));
-        assert!(tier.add(35.0, 3.0, None));
-        assert!(tier.add(16.0, 2.0, None));
+        assert!(tier.add_sample(50.0, 1.0, None));
+        assert!(tier.add_sample(15.0, 2.0, None));
+        assert!(tier.add_sample(35.0, 3.0, None));
+        assert!(tier.add_sample(16.0, 2.0, None));
         let epochs: Vec<u64> = tier.buckets.iter().map(|b| b.epoch).collect();
         assert_eq!(epochs, vec![1, 3, 5]);
         assert_eq!(tier.window(50.0, 40).map(|b| b.total).sum::<u64>(), 4);
@@ -454,12 +519,12 @@ mod tests {
             message: Arc::from("heavy"),
         };
         for i in 0..100 {
-            tier.add(1.0, 1.0, Some(&heavy));
+            tier.add_sample(1.0, 1.0, Some(&heavy));
             let noise = FailureKey {
                 code: 1,
                 message: Arc::from(format!("noise {i}").as_str()),
             };
-            tier.add(1.0, 1.0, Some(&noise));
+            tier.add_sample(1.0, 1.0, Some(&noise));
         }
         let bucket = &tier.buckets[0];
         assert_eq!(bucket.errors.len(), ERRORS_PER_BUCKET);
