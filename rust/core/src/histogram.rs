@@ -156,6 +156,41 @@ impl Cells {
         }
     }
 
+    /// Adds `n` to the cell at `offset` when there is such a cell and the sum fits it (true);
+    /// false, changing nothing, otherwise.
+    #[inline]
+    fn try_add(&mut self, offset: usize, n: u32) -> bool {
+        match self {
+            Self::U8(v) => match v.get_mut(offset) {
+                Some(cell) => match u8::try_from(u32::from(*cell).saturating_add(n)) {
+                    Ok(sum) => {
+                        *cell = sum;
+                        true
+                    }
+                    Err(_) => false,
+                },
+                None => false,
+            },
+            Self::U16(v) => match v.get_mut(offset) {
+                Some(cell) => match u16::try_from(u32::from(*cell).saturating_add(n)) {
+                    Ok(sum) => {
+                        *cell = sum;
+                        true
+                    }
+                    Err(_) => false,
+                },
+                None => false,
+            },
+            Self::U32(v) => match v.get_mut(offset) {
+                Some(cell) => {
+                    *cell = cell.saturating_add(n);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
     /// Adds `n` to the cell at `offset` (saturating at `u32::MAX`), widening the cells only when
     /// the sum does not fit.
     fn add_at(&mut self, offset: usize, n: u32) {
@@ -253,7 +288,23 @@ impl Cells {
 
 impl CompactCounts {
     /// Adds `n` to bucket `index` (saturating at `u32::MAX`).
+    #[inline]
     pub fn add(&mut self, index: usize, n: u32) {
+        // The common case first, inline: a dense range that holds `index` and a cell that
+        // holds the sum without widening.
+        if let Repr::Dense { low, cells } = &mut self.repr {
+            if let Some(offset) = index.checked_sub(*low) {
+                if cells.try_add(offset, n) {
+                    return;
+                }
+            }
+        }
+        self.add_slow(index, n);
+    }
+
+    /// [`CompactCounts::add`] for the sparse form, outside the dense range and when a cell widens.
+    #[inline(never)]
+    fn add_slow(&mut self, index: usize, n: u32) {
         match &mut self.repr {
             Repr::Sparse(entries) => {
                 let key = u16::try_from(index).unwrap_or(u16::MAX);

@@ -64,21 +64,34 @@ impl Bucket {
 
     /// Adds a sample of `ms` milliseconds whose latency bucket is `index` (the caller computes
     /// it once for every tier).
+    #[inline]
     fn add(&mut self, t: f64, ms: f64, index: usize, failure: Option<&FailureKey>) {
         self.encoded = None;
         self.total += 1;
         self.sum_ms += ms;
-        self.min_ms = self.min_ms.min(ms);
-        self.max_ms = self.max_ms.max(ms);
+        // `ms` is a number (never NaN): a comparison keeps the extremes as `min`/`max` do.
+        if ms < self.min_ms {
+            self.min_ms = ms;
+        }
+        if ms > self.max_ms {
+            self.max_ms = ms;
+        }
         self.counts.add(index, 1);
         if let Some(key) = failure {
-            self.failures += 1;
-            match self.codes.iter_mut().find(|(code, _)| *code == key.code) {
-                Some((_, count)) => *count += 1,
-                None => self.codes.push((key.code, 1)),
-            }
-            self.add_error(t, key);
+            self.add_failure(t, key);
         }
+    }
+
+    /// The failure's share of [`Bucket::add`] (kept out of the success path).
+    #[cold]
+    #[inline(never)]
+    fn add_failure(&mut self, t: f64, key: &FailureKey) {
+        self.failures += 1;
+        match self.codes.iter_mut().find(|(code, _)| *code == key.code) {
+            Some((_, count)) => *count += 1,
+            None => self.codes.push((key.code, 1)),
+        }
+        self.add_error(t, key);
     }
 
     /// Space-saving: a new message replaces the least counted one and inherits its count, so
@@ -146,6 +159,99 @@ pub(crate) fn epoch_of(t: f64, width: u64) -> u64 {
     (t / width as f64) as u64
 }
 
+/// The span `[from, until)` of times whose epoch of `width` is `epoch` (all of it, or a part
+/// that holds `epoch * width`), `None` when it cannot be established.
+///
+/// [`epoch_of`] is monotonic in the time (a correctly rounded quotient, truncated), so two
+/// times of an epoch bound a span of times that all have it. `epoch * width` is the first time
+/// of the epoch (an exact product and an exact quotient); the last is within a few floats below
+/// `(epoch + 1) * width` (the quotient is off by at most half a unit in the last place).
+fn epoch_span(epoch: u64, width: u64) -> Option<(f64, f64)> {
+    #[allow(clippy::cast_precision_loss)]
+    let (from, mut until) = (
+        epoch as f64 * width as f64,
+        epoch.checked_add(1)? as f64 * width as f64,
+    );
+    let mut steps = 0;
+    while epoch_of(until.next_down(), width) != epoch {
+        until = until.next_down();
+        steps += 1;
+        if steps > 8 {
+            return None;
+        }
+    }
+    (from < until && epoch_of(from, width) == epoch).then_some((from, until))
+}
+
+/// How many ring widths an [`EpochCache`] holds (the three tiers and a shared registry's
+/// archive).
+const CACHED_WIDTHS: usize = 4;
+
+/// The bucket epochs of the latest sample's time in each ring width, with the span of times
+/// that share them: consecutive samples (the clock moves little between them) skip the
+/// division and the conversions of [`epoch_of`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EpochCache {
+    /// Times in `from..until` have `epochs` (empty until filled).
+    from: f64,
+    until: f64,
+    /// The ring widths, in the order of the rings the cache was filled for (0: none).
+    widths: [u64; CACHED_WIDTHS],
+    epochs: [u64; CACHED_WIDTHS],
+}
+
+impl Default for EpochCache {
+    fn default() -> Self {
+        Self {
+            from: f64::INFINITY,
+            until: f64::NEG_INFINITY,
+            widths: [0; CACHED_WIDTHS],
+            epochs: [0; CACHED_WIDTHS],
+        }
+    }
+}
+
+impl EpochCache {
+    /// Makes the cache hold the epochs of `t` in `widths` (the widths of a ring list, in
+    /// order), unless it holds them already.
+    #[inline]
+    pub fn fill(&mut self, t: f64, widths: impl Iterator<Item = u64>) {
+        if t >= self.from && t < self.until {
+            return;
+        }
+        *self = Self::default();
+        let (mut from, mut until) = (f64::NEG_INFINITY, f64::INFINITY);
+        let mut filled = Self::default();
+        for (slot, width) in widths.take(CACHED_WIDTHS).enumerate() {
+            let epoch = epoch_of(t, width);
+            let Some((low, high)) = epoch_span(epoch, width) else {
+                return;
+            };
+            from = from.max(low);
+            until = until.min(high);
+            if let (Some(w), Some(e)) = (filled.widths.get_mut(slot), filled.epochs.get_mut(slot)) {
+                (*w, *e) = (width, epoch);
+            }
+        }
+        if from <= t && t < until {
+            (filled.from, filled.until) = (from, until);
+            *self = filled;
+        }
+    }
+
+    /// The epoch of `t` in the ring of `width` at position `slot` of the list: the cached one
+    /// when `t` and `width` are the cache's, else [`epoch_of`]'s.
+    #[inline]
+    pub fn epoch(&self, slot: usize, t: f64, width: u64) -> u64 {
+        if t >= self.from && t < self.until && self.widths.get(slot) == Some(&width) {
+            if let Some(&epoch) = self.epochs.get(slot) {
+                return epoch;
+            }
+        }
+        epoch_of(t, width)
+    }
+}
+
 /// Clock steps this long (in seconds) either way lose no bucket to age alone.
 pub(crate) const STEP_TOLERANCE_SECONDS: u64 = 86_400;
 
@@ -199,8 +305,21 @@ impl Tier {
 
     /// Adds a sample of `ms` milliseconds taken at `t` (the clock's time when it was recorded)
     /// whose latency bucket is `index` (`index_of(ms_to_ns(ms))`); always kept.
+    #[cfg(test)]
     pub fn add(&mut self, t: f64, ms: f64, index: usize, failure: Option<&FailureKey>) -> bool {
-        let epoch = epoch_of(t, self.width);
+        self.add_at(epoch_of(t, self.width), t, ms, index, failure)
+    }
+
+    /// [`Tier::add`] with the epoch of `t` known (`epoch_of(t, self.width)`).
+    #[inline]
+    pub fn add_at(
+        &mut self,
+        epoch: u64,
+        t: f64,
+        ms: f64,
+        index: usize,
+        failure: Option<&FailureKey>,
+    ) -> bool {
         if let Some(bucket) = self.buckets.back_mut().filter(|b| b.epoch == epoch) {
             bucket.add(t, ms, index, failure);
             return true;
@@ -341,7 +460,85 @@ mod tests {
     /// A bucket of the plain model: count, sum, min, max and latency counts.
     type ModelBucket = (u64, f64, f64, f64, BTreeMap<usize, u32>);
 
+    const WIDTHS: [u64; 4] = [10, 900, 3_600, 86_400];
+
+    /// Looks every time of `times` up through one cache, as `apply` does, against `epoch_of`.
+    fn check_cache(times: &[f64], widths: &[u64]) -> Result<(), TestCaseError> {
+        let mut cache = EpochCache::default();
+        for &t in times {
+            cache.fill(t, widths.iter().copied());
+            for (slot, &width) in widths.iter().enumerate() {
+                prop_assert_eq!(cache.epoch(slot, t, width), epoch_of(t, width), "t {}", t);
+                // A width the cache was not filled for at that place is computed.
+                prop_assert_eq!(cache.epoch(slot, t, width + 1), epoch_of(t, width + 1));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_epoch_cache_covers_whole_buckets_and_agrees_at_their_edges() -> Result<(), TestCaseError>
+    {
+        let t0 = 1_767_323_045.0;
+        let mut cache = EpochCache::default();
+        cache.fill(t0, WIDTHS.iter().copied());
+        // The 10-second bucket of t0, all of it: the first float of the next one is outside.
+        assert_eq!(
+            (cache.from, cache.until),
+            (1_767_323_040.0, 1_767_323_050.0)
+        );
+        let mut times = vec![0.0, -0.0, 5.0, 9.999_999_999, 10.0, MAX_TIME_FOR_TESTS];
+        for edge in [
+            1_767_323_040.0f64,
+            1_767_323_050.0,
+            1_767_322_800.0,
+            1_767_312_000.0,
+        ] {
+            let mut below = edge;
+            let mut above = edge;
+            for _ in 0..6 {
+                times.extend([below, above]);
+                below = below.next_down();
+                above = above.next_up();
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        check_cache(&times, &WIDTHS)?;
+        times.reverse();
+        check_cache(&times, &WIDTHS)?;
+        check_cache(
+            &[f64::NAN, 3.0, f64::NAN, -5.0, f64::INFINITY, 3.0],
+            &WIDTHS,
+        )
+    }
+
+    /// The latest time a sample may carry (the registry's `MAX_TIME`).
+    const MAX_TIME_FOR_TESTS: f64 = 253_402_300_799.0;
+
     proptest! {
+        #[test]
+        fn the_epoch_cache_gives_the_epoch_of_every_time(
+            start in prop_oneof![0.0..2.6e11f64, 1.7e9..1.8e9f64],
+            steps in prop::collection::vec(
+                prop_oneof![0.0..0.01f64, 0.0..20.0f64, -5_000.0..5_000.0f64, Just(0.0)],
+                1..200,
+            ),
+            widths in prop_oneof![
+                Just(WIDTHS.to_vec()),
+                Just(vec![10u64, 900]),
+                prop::collection::vec(1..100_000u64, 0..6),
+            ],
+        ) {
+            let times: Vec<f64> = steps
+                .iter()
+                .scan(start, |t, step| {
+                    *t += step;
+                    Some(*t)
+                })
+                .collect();
+            check_cache(&times, &widths)?;
+        }
+
         #[test]
         fn epoch_of_is_the_clamped_floor_of_the_quotient(
             t in prop_oneof![any::<f64>(), 0.0..2.6e11f64, -1e6..1e6f64],
