@@ -160,34 +160,65 @@ static ESCAPED: [bool; 256] = {
     table
 };
 
+/// Eight copies of `byte` in one word (the same in either byte order).
+const fn splat(byte: u8) -> u64 {
+    u64::from_ne_bytes([byte; 8])
+}
+
+/// Whether any byte of `word` is one [`push_str`] escapes: below 0x20, `"` or `\\`. (A byte
+/// below 0x20 leaves the high bit of its difference set and of its complement too; an equal
+/// byte is a zero after the XOR. Borrows never hide such a byte, they only come from one.)
+#[inline]
+const fn needs_escape(word: u64) -> bool {
+    const HIGH: u64 = splat(0x80);
+    let low = word.wrapping_sub(splat(0x20)) & !word;
+    let quote = word ^ splat(b'"');
+    let backslash = word ^ splat(b'\\');
+    let quote = quote.wrapping_sub(splat(1)) & !quote;
+    let backslash = backslash.wrapping_sub(splat(1)) & !backslash;
+    (low | quote | backslash) & HIGH != 0
+}
+
 /// Appends `text` as a JSON string, escaped as Python's `json` module does with
 /// `ensure_ascii=False` (`json.encoder.encode_basestring`). Runs without an escape are copied
-/// whole (most strings have none).
+/// whole (most strings have none), found eight bytes at a time.
 pub fn push_str(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('"');
+    let bytes = text.as_bytes();
     let mut start = 0;
-    for (i, &byte) in text.as_bytes().iter().enumerate() {
-        if !ESCAPED[usize::from(byte)] {
-            continue;
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes
+            .get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        {
+            if !needs_escape(u64::from_ne_bytes(word)) {
+                i += 8;
+                continue;
+            }
         }
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            _ => "",
-        };
-        out.push_str(text.get(start..i).unwrap_or(""));
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
+        let byte = bytes.get(i).copied().unwrap_or(0);
+        if ESCAPED[usize::from(byte)] {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                _ => "",
+            };
+            out.push_str(text.get(start..i).unwrap_or(""));
+            if escape.is_empty() {
+                let _ = write!(out, "\\u{byte:04x}");
+            } else {
+                out.push_str(escape);
+            }
+            start = i + 1;
         }
-        start = i + 1;
+        i += 1;
     }
     out.push_str(text.get(start..).unwrap_or(""));
     out.push('"');
@@ -524,22 +555,41 @@ pub fn render_view(entry: &View<'_>, frame: &Frame<'_>, masker: &TextMasker, out
     push_round4(out, py_round4(entry.ms));
     out.push_str(",\"success_type\":");
     push_opt(out, entry.success_type);
-    out.push_str(",\"error_type\":");
-    push_opt(out, entry.error_type);
-    out.push_str(",\"error_code\":");
-    push_opt(out, entry.error_code);
-    out.push_str(",\"error_message\":");
-    push_masked(out, entry.error_message, masker);
-    out.push_str(",\"user_id\":");
-    push_masked(out, entry.user_id, masker);
-    out.push_str(",\"request_id\":");
-    push_masked(out, entry.request_id, masker);
-    out.push(',');
+    let no_error = entry.error_type.is_none()
+        && entry.error_code.is_none()
+        && entry.error_message.is_none()
+        && entry.user_id.is_none()
+        && entry.request_id.is_none();
+    if no_error {
+        // A success entry's run of nulls, in one piece.
+        out.push_str(NO_ERROR_FIELDS);
+    } else {
+        out.push_str(",\"error_type\":");
+        push_opt(out, entry.error_type);
+        out.push_str(",\"error_code\":");
+        push_opt(out, entry.error_code);
+        out.push_str(",\"error_message\":");
+        push_masked(out, entry.error_message, masker);
+        out.push_str(",\"user_id\":");
+        push_masked(out, entry.user_id, masker);
+        out.push_str(",\"request_id\":");
+        push_masked(out, entry.request_id, masker);
+        out.push(',');
+    }
     out.push_str(frame.fixed_json);
     out.push_str(",\"memory_usage_mb\":");
     out.push_str(frame.memory);
     out.push_str(",\"cpu_usage_percent\":");
     out.push_str(frame.cpu);
+    if entry.metadata.is_empty()
+        && entry.trace_id.is_none()
+        && entry.span_id.is_none()
+        && entry.exception.is_none()
+    {
+        // An entry without metadata, trace or exception ends the same way: in one piece.
+        out.push_str(PLAIN_END);
+        return;
+    }
     out.push_str(",\"metadata\":");
     push_map(out, entry.metadata, masker);
     out.push_str(",\"trace_id\":");
@@ -552,6 +602,14 @@ pub fn render_view(entry: &View<'_>, frame: &Frame<'_>, masker: &TextMasker, out
     }
     out.push('}');
 }
+
+/// What [`render_view`] writes from `error_type` to `request_id` when all of them are `None`.
+const NO_ERROR_FIELDS: &str = ",\"error_type\":null,\"error_code\":null,\"error_message\":null,\
+\"user_id\":null,\"request_id\":null,";
+
+/// What [`render_view`] writes from `metadata` on for an entry without metadata, trace IDs or
+/// exception.
+const PLAIN_END: &str = ",\"metadata\":{},\"trace_id\":null,\"span_id\":null}";
 
 /// An entry's fields, borrowed: what [`render_view`] writes. Made by [`Entry::view`] and
 /// [`Packed::view`].
@@ -932,6 +990,140 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_success_entry_in_schema_order() {
+        let frame = Frame {
+            fixed_json: "\"service_name\":\"s\",\"environment\":\"e\"",
+            memory: "12.5",
+            cpu: "null",
+        };
+        let plain = Entry {
+            ts: 1_767_323_045.123_456_7,
+            correlation_id: "c8dd2ab717e84eddbbe01c1b94151ca3".into(),
+            operation: "user_retrieval".into(),
+            step: Some("user_validation".into()),
+            ms: 0.974_51,
+            success_type: Some("User".into()),
+            ..Entry::default()
+        };
+        let mut line = String::new();
+        render(&plain, &frame, &TextMasker::default(), &mut line);
+        assert_eq!(
+            line,
+            concat!(
+                "{\"timestamp\":\"2026-01-02T03:04:05.123456Z\",\"level\":\"info\",",
+                "\"event\":\"result_operation\",",
+                "\"correlation_id\":\"c8dd2ab717e84eddbbe01c1b94151ca3\",",
+                "\"operation_name\":\"user_retrieval\",\"step_name\":\"user_validation\",",
+                "\"result_type\":\"success\",\"processing_time_ms\":0.9745,",
+                "\"success_type\":\"User\",\"error_type\":null,\"error_code\":null,",
+                "\"error_message\":null,\"user_id\":null,\"request_id\":null,",
+                "\"service_name\":\"s\",\"environment\":\"e\",\"memory_usage_mb\":12.5,",
+                "\"cpu_usage_percent\":null,\"metadata\":{},\"trace_id\":null,\"span_id\":null}"
+            )
+        );
+        // Each field of the null runs written alone is written where the run would be.
+        let one_each = [
+            Entry {
+                error_type: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                error_code: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                error_message: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                user_id: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                request_id: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                trace_id: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                span_id: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                metadata: vec![("k".into(), Value::Null)],
+                ..plain.clone()
+            },
+        ];
+        let fields = [
+            ("error_type", "\"x\""),
+            ("error_code", "\"x\""),
+            ("error_message", "\"x\""),
+            ("user_id", "\"x\""),
+            ("request_id", "\"x\""),
+            ("trace_id", "\"x\""),
+            ("span_id", "\"x\""),
+            ("metadata", "{\"k\":null}"),
+        ];
+        for (entry, (name, value)) in one_each.iter().zip(fields) {
+            let mut other = String::new();
+            render(entry, &frame, &TextMasker::default(), &mut other);
+            let null = if name == "metadata" { "{}" } else { "null" };
+            let expected = line.replace(
+                &format!("\"{name}\":{null}"),
+                &format!("\"{name}\":{value}"),
+            );
+            assert_eq!(other, expected, "{name}");
+        }
+        let mut excepted = String::new();
+        let entry = Entry {
+            exception: Some("E".into()),
+            ..plain.clone()
+        };
+        render(&entry, &frame, &TextMasker::default(), &mut excepted);
+        assert_eq!(excepted, line.replace("null}", "null,\"exception\":\"E\"}"));
+    }
+
+    /// What `push_str` wrote before it scanned eight bytes at a time: one byte at a time.
+    fn push_str_bytewise(out: &mut String, text: &str) {
+        out.push('"');
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if u32::from(c) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    #[test]
+    fn every_escaped_byte_is_found_at_every_place_of_a_word() {
+        for byte in 0u8..0x80 {
+            for length in 1..20 {
+                for place in 0..length {
+                    let mut text: Vec<u8> = b"abcdefghijklmnopqrstu"[..length].to_vec();
+                    text[place] = byte;
+                    let text = String::from_utf8(text).unwrap_or_default();
+                    let (mut fast, mut plain) = (String::new(), String::new());
+                    push_str(&mut fast, &text);
+                    push_str_bytewise(&mut plain, &text);
+                    assert_eq!(fast, plain, "byte {byte:#x} at {place} of {length}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_full_entry_in_schema_order() {
         let entry = Entry {
             event: "result_step".into(),
@@ -1004,6 +1196,27 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn digits_are_padded_decimal(value in prop_oneof![any::<u64>(), 0..1_000u64], width in 0..22usize) {
+            let mut out = String::from("x");
+            push_digits(&mut out, value, width);
+            let mut expected = format!("x{value:0width$}");
+            if expected.len() > 21 {
+                expected = format!("x{}", &expected[expected.len() - 20..]); // at most 20 digits
+            }
+            prop_assert_eq!(out, expected);
+        }
+
+        #[test]
+        fn strings_are_escaped_as_one_byte_at_a_time(
+            text in prop_oneof![".{0,80}", "[a-z\"\\\\\\x00-\\x1f\\x7f é☃]{0,80}"],
+        ) {
+            let (mut fast, mut plain) = (String::new(), String::new());
+            push_str(&mut fast, &text);
+            push_str_bytewise(&mut plain, &text);
+            prop_assert_eq!(fast, plain);
+        }
+
         #[test]
         fn the_fast_rounding_agrees_with_exact_decimal_rounding(value in -1e12f64..1e12) {
             // Off ties (handled apart), `{:.4}` is the exact decimal rounding.
