@@ -179,6 +179,39 @@ const fn needs_escape(word: u64) -> bool {
     (low | quote | backslash) & HIGH != 0
 }
 
+/// How many leading bytes of `bytes` surely need no escape (all of them when none does),
+/// looked at eight at a time; the last few bytes as the last eight (overlapping).
+#[inline]
+fn clean_prefix(bytes: &[u8]) -> usize {
+    let word_at = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(u64::MAX, u64::from_ne_bytes) // (MAX has bytes to escape: never clean)
+    };
+    let mut clean = 0;
+    while clean + 8 <= bytes.len() {
+        if needs_escape(word_at(clean)) {
+            return clean;
+        }
+        clean += 8;
+    }
+    if clean == bytes.len() {
+        return clean;
+    }
+    if bytes.len() >= 8 {
+        return if needs_escape(word_at(bytes.len() - 8)) {
+            clean
+        } else {
+            bytes.len()
+        };
+    }
+    match bytes.iter().position(|&b| ESCAPED[usize::from(b)]) {
+        Some(_) => clean,
+        None => bytes.len(),
+    }
+}
+
 /// Appends `text` as a JSON string, escaped as Python's `json` module does with
 /// `ensure_ascii=False` (`json.encoder.encode_basestring`). Runs without an escape are copied
 /// whole (most strings have none), found eight bytes at a time.
@@ -186,8 +219,14 @@ pub fn push_str(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('"');
     let bytes = text.as_bytes();
+    let mut i = clean_prefix(bytes);
+    if i == bytes.len() {
+        // The common case: nothing to escape.
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
-    let mut i = 0;
     while i < bytes.len() {
         if let Some(word) = bytes
             .get(i..i + 8)
