@@ -364,7 +364,7 @@ pub fn push_py_float(out: &mut String, value: f64) {
 pub fn push_round4(out: &mut String, value: f64) {
     let size = value.abs();
     if (1e-4..1e11).contains(&size) {
-        let scaled = (size * 10_000.0).round();
+        let scaled = round_small(size * 10_000.0); // below 1e15
         if scaled / 10_000.0 == size {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let n = scaled as u64;
@@ -388,6 +388,30 @@ pub fn push_round4(out: &mut String, value: f64) {
         }
     }
     push_py_float(out, value);
+}
+
+/// `x.trunc()` for `|x| < 2^62`, without the library call: the conversion truncates, and the
+/// sign is copied back for a zero (`-0.3` truncates to `-0.0`).
+#[inline]
+fn trunc_small(x: f64) -> f64 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    let whole = (x as i64) as f64;
+    whole.copysign(x)
+}
+
+/// `x.round()` (half away from zero) for `|x| < 2^52`, without the library call: there the
+/// fraction `x - trunc(x)` is exact.
+#[inline]
+fn round_small(x: f64) -> f64 {
+    let whole = trunc_small(x);
+    let fraction = x - whole;
+    if fraction >= 0.5 {
+        whole + 1.0
+    } else if fraction <= -0.5 {
+        whole - 1.0
+    } else {
+        whole
+    }
 }
 
 /// Python's `repr` breaks an exact tie between two shortest candidates (the float lies exactly
@@ -437,7 +461,7 @@ pub fn py_round4(value: f64) -> f64 {
     // An exact tie at the fifth decimal: value = odd / 2^5 (2 * 10^4 = 2^5 * 5^4, and a float's
     // denominator is a power of two), so value * 10^4 = n + 0.5 exactly.
     let scaled = value * 32.0;
-    if scaled.fract() == 0.0 && scaled.abs() < 1e12 && (scaled % 2.0).abs() == 1.0 {
+    if scaled.abs() < 1e12 && scaled - trunc_small(scaled) == 0.0 && (scaled % 2.0).abs() == 1.0 {
         let half = value * 10_000.0; // exact: q * 312.5 with |q| < 1e12
         let (low, high) = (half.floor(), half.ceil());
         let even = if (low % 2.0) == 0.0 { low } else { high };
@@ -448,10 +472,10 @@ pub fn py_round4(value: f64) -> f64 {
     // rounded, as Python's reading of the rounded decimal is.
     let product = value * 10_000.0;
     if product.abs() < 4.5e15 {
-        let gap = (product - product.trunc()).abs();
+        let gap = (product - trunc_small(product)).abs();
         let margin = product.abs() * f64::EPSILON * 4.0 + f64::MIN_POSITIVE;
         if (gap - 0.5).abs() > margin {
-            return product.round() / 10_000.0;
+            return round_small(product) / 10_000.0;
         }
     }
     format!("{value:.4}").parse().unwrap_or(value)
@@ -461,7 +485,7 @@ pub fn py_round4(value: f64) -> f64 {
 /// `2026-01-02T03:04:05.123456Z` (microseconds truncated). `ts` must be finite and not negative.
 pub fn push_stamp(out: &mut String, ts: f64) {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let second = ts.trunc() as u64;
+    let second = ts as u64; // truncates, as `trunc` does
     #[allow(clippy::cast_precision_loss)]
     let fraction = ts - second as f64;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -1234,7 +1258,43 @@ mod tests {
         })
     }
 
+    #[test]
+    fn small_rounding_matches_the_library_at_its_edges() {
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -2.5,
+            0.499_999_999_999_999_94,
+            4.5e15,
+        ];
+        for k in 0..2_000 {
+            let half = f64::from(k) + 0.5;
+            cases.extend([
+                half,
+                half.next_down(),
+                half.next_up(),
+                -half,
+                -half.next_up(),
+            ]);
+        }
+        for x in cases {
+            assert_eq!(round_small(x).to_bits(), x.round().to_bits(), "{x}");
+            assert_eq!(trunc_small(x).to_bits(), x.trunc().to_bits(), "{x}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn small_rounding_matches_the_library(
+            x in prop_oneof![-4.5e15..4.5e15f64, -10.0..10.0f64, -1e-3..1e-3f64],
+        ) {
+            prop_assert_eq!(round_small(x).to_bits(), x.round().to_bits());
+            prop_assert_eq!(trunc_small(x).to_bits(), x.trunc().to_bits());
+        }
+
         #[test]
         fn digits_are_padded_decimal(value in prop_oneof![any::<u64>(), 0..1_000u64], width in 0..22usize) {
             let mut out = String::from("x");
