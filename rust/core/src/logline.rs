@@ -137,13 +137,14 @@ pub struct Frame<'a> {
 /// Containers nested deeper than this are not rendered here (the caller renders the entry).
 pub const MAX_DEPTH: usize = 32;
 
-fn level_name(level: u8) -> &'static str {
+/// The level's name, with the text around it: `","level":"info","event":`.
+fn level_piece(level: u8) -> &'static str {
     match level {
-        10 => "debug",
-        30 => "warning",
-        40 => "error",
-        50 => "critical",
-        _ => "info",
+        10 => "\",\"level\":\"debug\",\"event\":",
+        30 => "\",\"level\":\"warning\",\"event\":",
+        40 => "\",\"level\":\"error\",\"event\":",
+        50 => "\",\"level\":\"critical\",\"event\":",
+        _ => "\",\"level\":\"info\",\"event\":",
     }
 }
 
@@ -602,19 +603,29 @@ pub fn render(entry: &Entry, frame: &Frame<'_>, masker: &TextMasker, out: &mut S
 pub fn render_view(entry: &View<'_>, frame: &Frame<'_>, masker: &TextMasker, out: &mut String) {
     out.push_str("{\"timestamp\":\"");
     push_stamp(out, entry.ts);
-    out.push_str("\",\"level\":\"");
-    out.push_str(level_name(entry.level));
-    out.push_str("\",\"event\":");
-    push_str(out, entry.event);
+    // The level and the two events the package writes, each with the text around it in one
+    // piece.
+    out.push_str(level_piece(entry.level));
+    match entry.event {
+        "result_operation" => out.push_str("\"result_operation\""),
+        "result_step" => out.push_str("\"result_step\""),
+        event => push_str(out, event),
+    }
     out.push_str(",\"correlation_id\":");
     push_str(out, entry.correlation_id);
     out.push_str(",\"operation_name\":");
     push_str(out, entry.operation);
     out.push_str(",\"step_name\":");
     push_opt(out, entry.step);
-    out.push_str(",\"result_type\":");
-    push_str(out, entry.result_type);
-    out.push_str(",\"processing_time_ms\":");
+    match entry.result_type {
+        "success" => out.push_str(",\"result_type\":\"success\",\"processing_time_ms\":"),
+        "error" => out.push_str(",\"result_type\":\"error\",\"processing_time_ms\":"),
+        result_type => {
+            out.push_str(",\"result_type\":");
+            push_str(out, result_type);
+            out.push_str(",\"processing_time_ms\":");
+        }
+    }
     push_round4(out, py_round4(entry.ms));
     out.push_str(",\"success_type\":");
     push_opt(out, entry.success_type);
@@ -1146,6 +1157,47 @@ mod tests {
         };
         render(&entry, &frame, &TextMasker::default(), &mut excepted);
         assert_eq!(excepted, line.replace("null}", "null,\"exception\":\"E\"}"));
+    }
+
+    #[test]
+    fn levels_events_and_result_types_are_written_as_json_strings() {
+        let frame = Frame {
+            fixed_json: "\"service_name\":\"s\",\"environment\":\"e\"",
+            memory: "null",
+            cpu: "null",
+        };
+        let levels = [
+            (10, "debug"),
+            (20, "info"),
+            (25, "info"),
+            (30, "warning"),
+            (40, "error"),
+        ];
+        let levels = levels.into_iter().chain([(50, "critical"), (0, "info")]);
+        for (level, name) in levels {
+            for event in ["result_operation", "result_step", "other \"event\"", ""] {
+                for result_type in ["success", "error", "odd\n", ""] {
+                    let entry = Entry {
+                        level,
+                        event: event.into(),
+                        result_type: result_type.into(),
+                        ..Entry::default()
+                    };
+                    let mut line = String::new();
+                    render(&entry, &frame, &TextMasker::default(), &mut line);
+                    let (mut event_json, mut result_json) = (String::new(), String::new());
+                    push_str(&mut event_json, event);
+                    push_str(&mut result_json, result_type);
+                    let expected_event = format!(
+                        "\",\"level\":\"{name}\",\"event\":{event_json},\"correlation_id\":"
+                    );
+                    let expected_result =
+                        format!(",\"result_type\":{result_json},\"processing_time_ms\":0.0,");
+                    assert!(line.contains(&expected_event), "{line}");
+                    assert!(line.contains(&expected_result), "{line}");
+                }
+            }
+        }
     }
 
     /// What `push_str` wrote before it scanned eight bytes at a time: one byte at a time.
