@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from rfs_monitoring._core import StepPath
 from rfs_monitoring.errors import APIError, ErrorCode
 from rfs_monitoring.exceptions import OperationTimeoutError
 from rfs_monitoring.reactive import MonoResult
@@ -479,8 +480,7 @@ def test_log_steps_run_inline_in_the_chain() -> None:
     kinds = [kind for kind, _ in chain._steps]
     assert kinds.count(max(kinds)) == 1  # one scope marker, first, naming the last step
     assert chain._steps[0][1] == "b"
-    assert [spec for kind, spec in chain._steps if isinstance(spec, tuple)] == [
-        ("a", False),
-        ("b", True),
-    ]
+    assert [
+        (spec.name, spec.errors_only) for _, spec in chain._steps if isinstance(spec, StepPath)
+    ] == [("a", False), ("b", True)]
     assert asyncio.run(chain.to_result()) == Success("1")

@@ -219,10 +219,58 @@ def test_a_broken_step_sink_never_breaks_the_chain(
 
     monkeypatch.setattr(metrics_collector, "step", broken)
     assert asyncio.run(MonoResult.from_value(1).log_step("s").to_result()) == Success(1)
-    monkeypatch.setattr(log_steps, "close_step", broken)
-    assert asyncio.run(MonoResult.from_error("e").log_error("s").to_result()) == Failure("e")
+    # Steps made from now on hand their passes to a sink that raises.
     monkeypatch.setattr(log_steps, "_observe", broken)
+    failed = MonoResult.from_error("e").log_error("s-broken")
+    assert asyncio.run(failed.to_result()) == Failure("e")
     assert FluxResult.from_values([1]).log_step("f").count_total() == 1
+
+
+def test_a_step_observer_reports_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The native observer of a step never raises into the chain, whatever it is handed: a
+    failure of its own is reported once, on stderr, as every other failure of the log."""
+    from rfs_monitoring._logging import steps as log_steps
+    from rfs_monitoring._logging import writer
+
+    reports: list[str] = []
+    monkeypatch.setattr(writer._writer, "_reported", set())
+    monkeypatch.setattr(writer._writer, "_say", reports.append)
+    observer = log_steps.step_path("odd", False)
+    assert observer(object(), Success(1), 0.0) is None  # no scope to close the step in
+    assert observer(None, Failure("e"), 0.0) is None
+    assert reports == ["rfs-monitoring: logging a step failed; ignored"]
+
+
+def test_one_step_in_several_operations_is_recorded_in_each(
+    metrics_collector: ResultMetricsCollector,
+) -> None:
+    """A chain shared by operations records its step into the operation it runs in."""
+
+    def shared(value: int) -> MonoResult[int, Any]:
+        return MonoResult.from_value(value).log_step("shared_step")
+
+    @log_result_operation("first_user")
+    async def first() -> Result[int, Any]:
+        return await shared(1)
+
+    @log_result_operation("second_user")
+    async def second() -> Result[int, Any]:
+        return await shared(2)
+
+    async def calls() -> None:
+        for _ in range(3):
+            await first()
+        await second()
+
+    asyncio.run(calls())
+    counts = {
+        name: [
+            (s.name, s.total_requests)
+            for s in metrics_collector.operation_metrics(name).unwrap().steps
+        ]
+        for name in ("first_user", "second_user")
+    }
+    assert counts == {"first_user": [("shared_step", 3)], "second_user": [("shared_step", 1)]}
 
 
 def test_steps_without_a_collector_are_still_logged(monkeypatch: pytest.MonkeyPatch) -> None:

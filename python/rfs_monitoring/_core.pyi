@@ -35,6 +35,7 @@ __all__ = [
     "Resources",
     "Sample",
     "SharedStatus",
+    "StepPath",
     "Summary",
     "TextMasker",
     "TopError",
@@ -431,6 +432,36 @@ class Instrumented:
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, instance: object | None, owner: type | None = None, /) -> Any: ...
     def __reduce__(self) -> str | tuple[Any, ...]: ...
+
+@final
+class StepPath:
+    """One observed step of MonoResult chains (``log_step`` / ``log_error``): a `Success` is
+    closed, recorded and its entry handed to ``emit`` natively; anything else goes to the
+    step's Python sinks. Never raises: a failure goes to ``report``."""
+
+    def __new__(
+        cls,
+        name: str,
+        errors_only: bool,
+        success: type,
+        *,
+        observe: Callable[..., None],
+        entry: Callable[..., None],
+        span: Callable[..., None],
+        emit: Callable[[int, Any, float, str, str | None], None],
+        report: Callable[[BaseException], None],
+        collectors: Any,
+        levels: Any,
+        spans: Any,
+    ) -> StepPath: ...
+    @property
+    def name(self) -> str:
+        """The step's name."""
+    @property
+    def errors_only(self) -> bool:
+        """Whether the step logs only failures (``log_error``)."""
+    def __call__(self, scope: Any, result: Any, started: float) -> None:
+        """One pass of a chain through the step."""
 
 def bump_generation() -> None:
     """Tells every fast path that the process-wide collector changed."""

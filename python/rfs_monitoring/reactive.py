@@ -41,7 +41,7 @@ from typing import Any, Generic, TypeVar, cast
 from rfs_monitoring import _instrument
 from rfs_monitoring._exceptions import InvalidArgumentError, InvalidTypeError
 from rfs_monitoring._instrument import step_scope as _step_scope
-from rfs_monitoring._logging.steps import _flux_step, _observe_mono_step
+from rfs_monitoring._logging.steps import _flux_step, step_path
 from rfs_monitoring.context import _operation
 from rfs_monitoring.exceptions import OperationTimeoutError
 from rfs_monitoring.interop import batch_items, chain_of, is_chain, read_outcome
@@ -64,7 +64,7 @@ _BIND = 1  # Success(value) -> fn(value), resolved to a Result
 _MAP_ERROR = 2  # Failure(error) -> Failure(fn(error))
 _RECOVER = 3  # Failure(error) -> fn(error), resolved to a Result
 _RECOVER_VALUE = 4  # Failure(_) -> Success(the given value)
-_OBSERVE = 5  # log_step / log_error: (name, errors_only), the pass handed to the step sinks
+_OBSERVE = 5  # log_step / log_error: a `_core.StepPath`, called with each pass (never raises)
 _SCOPE = 6  # first of a chain with observed steps: the name of the last one (see `_run`)
 _Step = tuple[int, Any]
 
@@ -111,7 +111,7 @@ def _marks(name: str, errors_only: bool) -> tuple[_Step, _Step]:
     table = _ERROR_MARKS if errors_only else _STEP_MARKS
     if len(table) >= _MAX_MARKS:
         table.clear()
-    marks = table[name] = ((_SCOPE, name), (_OBSERVE, (name, errors_only)))
+    marks = table[name] = ((_SCOPE, name), (_OBSERVE, step_path(name, errors_only)))
     return marks
 
 
@@ -248,7 +248,7 @@ class MonoResult(Generic[T, E]):
             for kind, fn in steps:
                 if kind >= _OBSERVE:
                     if kind == _OBSERVE:  # never raises: the sinks never break the chain
-                        _observe_mono_step(scope, fn, result, started)
+                        fn(scope, result, started)
                     continue
                 try:
                     # `result` is exactly a Success or a Failure here (`_resolve` normalises).

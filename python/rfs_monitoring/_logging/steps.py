@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rfs_monitoring import _core
 from rfs_monitoring._bindings import spans as _spans
 from rfs_monitoring._instrument import close_step, failure_fields
 from rfs_monitoring._instrument import collectors as _collectors
@@ -24,10 +25,9 @@ from rfs_monitoring._logging.levels import _levels
 from rfs_monitoring._logging.links import _OTEL_TRACE, _current_collector, _modules, _tracing
 from rfs_monitoring._logging.writer import _emit, _emit_success
 from rfs_monitoring.context import OperationScope, _correlation_id, _operation
-from rfs_monitoring.result import Failure
+from rfs_monitoring.result import Failure, Success
 
 _get_operation = _operation.get
-_reset_operation = _operation.reset
 _get_correlation = _correlation_id.get
 
 _SUCCESS_LEVEL = 20  # INFO
@@ -195,41 +195,34 @@ def _observe(
         _w._writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
 
 
-def _observe_mono_step(
-    scope: OperationScope, spec: tuple[str, bool], result: Any, started: float
-) -> None:
-    """One pass of a MonoResult chain through ``log_step(name)`` (``errors_only`` False) or
-    ``log_error(name)`` (True), with the chain's ``result`` so far (exactly a `Success` or a
-    `Failure`): the step closed in its operation and handed to the sinks; never raises.
+def _report_step_failure(error: BaseException) -> None:
+    """What a `_core.StepPath` does with a failure of its own: reported once, never raised."""
+    _w._writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
 
-    A Success is the request path's common case: its metrics sink is written out here (the
-    cached site's handle, the cached level answer), its span and entry by `_step_entry`."""
-    name, errors_only = spec
-    try:
-        if result.__class__ is Failure:
-            ms = close_step(scope, name, True, started)
-            _observe(scope, name, ms, True, result.error, None, None, errors_only)
-            return
-        ms = scope.close_step(name, False, started)  # `close_step`, without its frame
-        site = _sites.get((scope.name, name)) or _site(scope.name, name)
-        cls = _collectors.cls
-        if cls is not None and site.collector is getattr(cls, "_instance", None):
-            try:
-                site.handle.record(ms, True)
-            except Exception:
-                site.record(ms, False, None, None)  # reports it
-        else:
-            site.record(ms, False, None, None)
-        if errors_only:
-            return
-        if site.version != _levels.version:
-            site.levels()
-        if not site.log_success:
-            _step_span(scope, name, ms, False, None)
-            return
-        _step_entry(scope, name, ms, False, None, None, None, type(result.value).__name__, None)
-    except Exception:
-        _w._writer._report("emit", "rfs-monitoring: logging a step failed; ignored")
+
+def step_path(name: str, errors_only: bool) -> _core.StepPath:
+    """The observer of ``log_step(name)`` (``errors_only`` False) or ``log_error(name)``
+    (True) in MonoResult chains, called once per pass with the operation's scope, the chain's
+    result so far and when the chain started (see `rfs_monitoring.reactive.MonoResult._run`).
+
+    Native (`_core.StepPath`): a Success (the request path's common case) is closed, recorded
+    into the handle bound for the installed collector and, when its level passes and no span
+    can be started, its entry goes to `_emit_success`, without a Python frame of its own. A
+    Failure, a sample only Python can place, or a pass that may start a span goes to this
+    module's sinks (`_observe`, `_step_entry`, `_step_span`)."""
+    return _core.StepPath(
+        name,
+        errors_only,
+        Success,
+        observe=_observe,
+        entry=_step_entry,
+        span=_step_span,
+        emit=_emit_success,
+        report=_report_step_failure,
+        collectors=_collectors,
+        levels=_levels,
+        spans=_spans,
+    )
 
 
 def _flux_step(flux: Any, name: str, errors_only: bool) -> Any:

@@ -253,26 +253,25 @@ impl<'py> State<'py> {
     }
 }
 
-/// The log decorator's part of a fast path: the operation's context variables, the level
-/// table and whether spans may be started.
-struct Operation {
-    get_operation: Py<PyAny>,
-    set_operation: Py<PyAny>,
-    reset_operation: Py<PyAny>,
-    get_correlation: Py<PyAny>,
+/// What the native paths read of the log's configuration: the level table and whether spans
+/// may be started. Shared by a decorated function's `FastPath` and a step's `StepPath`.
+struct Links {
     /// `rfs_monitoring._logging.levels._levels` (``version``, ``threshold(name)``).
     levels: Py<PyAny>,
-    /// The success level when the spec logs no extras (metadata, arguments, result): only
-    /// then can a success be settled here.
-    level: Option<i64>,
-    /// `(levels.version, threshold)` of the last lookup.
-    threshold: Mutex<(i64, i64)>,
     /// `sys.modules` and `rfs_monitoring._bindings.spans`: whether a span may be started.
     modules: Py<PyDict>,
     spans: Py<PyAny>,
 }
 
-impl Operation {
+impl Links {
+    fn new(py: Python<'_>, levels: Py<PyAny>, spans: Py<PyAny>) -> PyResult<Self> {
+        Ok(Self {
+            levels,
+            modules: py.import("sys")?.getattr("modules")?.cast_into()?.unbind(),
+            spans,
+        })
+    }
+
     /// Whether no span can be started now (`_start_span` would answer `None` without asking
     /// the tracing module): OpenTelemetry not imported, or the tracing module's kept answer
     /// "off" for the provider still installed. An error reads as "maybe".
@@ -303,23 +302,118 @@ impl Operation {
             .is_ok_and(|kept| kept.is(&provider))
     }
 
-    fn threshold(&self, py: Python<'_>, name: &Bound<'_, PyString>) -> PyResult<i64> {
+    /// The level threshold of operation `name`, kept in `cached` as `(levels.version,
+    /// threshold)` and looked up again only when the table's version moved.
+    fn threshold(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        cached: &Mutex<(i64, i64)>,
+    ) -> PyResult<i64> {
         let levels = self.levels.bind(py);
         // The version first: a change racing with the lookup leaves a stale version behind,
         // so the next call looks again instead of keeping a stale threshold.
         let version: i64 = levels.getattr(intern!(py, "version"))?.extract()?;
-        if let Ok(cached) = self.threshold.lock() {
-            if cached.0 == version {
-                return Ok(cached.1);
+        if let Ok(kept) = cached.lock() {
+            if kept.0 == version {
+                return Ok(kept.1);
             }
         }
         let threshold: i64 = levels
             .call_method1(intern!(py, "threshold"), (name,))?
             .extract()?;
-        if let Ok(mut cached) = self.threshold.lock() {
-            *cached = (version, threshold);
+        if let Ok(mut kept) = cached.lock() {
+            *kept = (version, threshold);
         }
         Ok(threshold)
+    }
+
+    fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.levels)?;
+        visit.call(&self.modules)?;
+        visit.call(&self.spans)
+    }
+}
+
+/// A metrics handle bound for the collector installed when it was looked up: reused while
+/// that collector stays installed (the collector generation has not moved).
+struct BoundHandle(Mutex<Option<(u64, Py<PyHandle>)>>);
+
+impl BoundHandle {
+    fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    /// The handle for the installed collector: the bound one, or `lookup(collector)`'s (bound
+    /// for next time unless its name was folded, which the collector re-checks on every
+    /// lookup). `None` when Python has to look: no collector class or instance yet (the first
+    /// sample creates the collector), or a lookup that failed.
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        collectors: &Bound<'py, PyAny>,
+        lookup: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>,
+    ) -> Option<Py<PyHandle>> {
+        // Read before the collector is: a change racing with the lookup leaves a stale
+        // generation behind, so the next call looks again.
+        let generation = COLLECTOR_GENERATION.load(Ordering::Acquire);
+        if let Ok(bound) = self.0.lock() {
+            if let Some((bound_generation, handle)) = bound.as_ref() {
+                if *bound_generation == generation {
+                    return Some(handle.clone_ref(py));
+                }
+            }
+        }
+        let cls = collectors.getattr(intern!(py, "cls")).ok()?;
+        if cls.is_none() {
+            return None;
+        }
+        let current = cls.getattr(intern!(py, "_instance")).ok()?;
+        if current.is_none() {
+            return None;
+        }
+        let handle = lookup(&current).ok()?.cast_into::<PyHandle>().ok()?;
+        if !handle.get().folded {
+            let replaced = self
+                .0
+                .lock()
+                .ok()
+                .and_then(|mut bound| bound.replace((generation, handle.clone().unbind())));
+            drop(replaced); // outside the lock: dropping a handle may run Python code
+        }
+        Some(handle.unbind())
+    }
+
+    // Never held while Python code runs (nor across an allocation): free unless another
+    // thread is inside it, and then the handle is skipped (a handle is not collectable).
+    fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Ok(bound) = self.0.try_lock() {
+            if let Some((_, handle)) = bound.as_ref() {
+                visit.call(handle)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The log decorator's part of a fast path: the operation's context variables, the level
+/// table and whether spans may be started.
+struct Operation {
+    get_operation: Py<PyAny>,
+    set_operation: Py<PyAny>,
+    reset_operation: Py<PyAny>,
+    get_correlation: Py<PyAny>,
+    links: Links,
+    /// The success level when the spec logs no extras (metadata, arguments, result): only
+    /// then can a success be settled here.
+    level: Option<i64>,
+    /// `(levels.version, threshold)` of the last lookup.
+    threshold: Mutex<(i64, i64)>,
+}
+
+impl Operation {
+    fn threshold(&self, py: Python<'_>, name: &Bound<'_, PyString>) -> PyResult<i64> {
+        self.links.threshold(py, name.as_any(), &self.threshold)
     }
 
     /// A new scope made current, and the `Instant` its boundary reads.
@@ -376,9 +470,8 @@ pub(crate) struct FastPath {
     /// `rfs_monitoring._bindings.collectors` (``cls._instance`` is the installed collector);
     /// `None` when the function records no metrics.
     collectors: Option<Py<PyAny>>,
-    /// `(collector generation, handle)` of the last sample, reused while that collector is
-    /// installed.
-    bound: Mutex<Option<(u64, Py<PyHandle>)>>,
+    /// The handle of the last sample, reused while its collector is installed.
+    bound: BoundHandle,
     operation: Option<Operation>,
     /// `emit(level, scope, ms, success_type)`: the entry of a plain `Success` whose level
     /// passes (a Python function that never raises); `None` leaves such calls to `leave`.
@@ -395,7 +488,9 @@ impl FastPath {
     ) -> PyResult<(State<'py>, Instant)> {
         match &self.operation {
             None => Ok((State::Metrics, Instant::now())),
-            Some(operation) if operation.spans_off(py) => operation.open(py, self.name.bind(py)),
+            Some(operation) if operation.links.spans_off(py) => {
+                operation.open(py, self.name.bind(py))
+            }
             Some(_) => {
                 let state = State::read(python_enter.call0()?);
                 Ok((state, Instant::now()))
@@ -430,39 +525,12 @@ impl FastPath {
         let Some(collectors) = &self.collectors else {
             return Some(Sample::Skip);
         };
-        // Read before the collector is: a change racing with the lookup leaves a stale
-        // generation behind, so the next call looks again.
-        let generation = COLLECTOR_GENERATION.load(Ordering::Acquire);
-        if let Ok(bound) = self.bound.lock() {
-            if let Some((bound_generation, handle)) = bound.as_ref() {
-                if *bound_generation == generation {
-                    return Some(Sample::Into(handle.clone_ref(py)));
-                }
-            }
-        }
-        let cls = collectors.bind(py).getattr(intern!(py, "cls")).ok()?;
-        if cls.is_none() {
-            return None;
-        }
-        let current = cls.getattr(intern!(py, "_instance")).ok()?;
-        if current.is_none() {
-            return None; // the first sample creates the collector: Python's
-        }
-        let handle = current
-            .call_method1(intern!(py, "operation"), (self.name.bind(py),))
-            .ok()?
-            .cast_into::<PyHandle>()
-            .ok()?;
-        if !handle.get().folded {
-            // A folded name is looked up on every call (the collector warns about it).
-            let replaced = self
-                .bound
-                .lock()
-                .ok()
-                .and_then(|mut bound| bound.replace((generation, handle.clone().unbind())));
-            drop(replaced); // outside the lock: dropping a handle may run Python code
-        }
-        Some(Sample::Into(handle.unbind()))
+        let name = self.name.bind(py);
+        self.bound
+            .get(py, collectors.bind(py), |collector| {
+                collector.call_method1(intern!(py, "operation"), (name,))
+            })
+            .map(Sample::Into)
     }
 
     /// The entry of a plain `Success` whose level passes: `emit(level, scope, ms,
@@ -558,11 +626,9 @@ impl FastPath {
                 set_operation: var.getattr("set")?.unbind(),
                 reset_operation: var.getattr("reset")?.unbind(),
                 get_correlation: correlation.getattr("get")?.unbind(),
-                levels,
+                links: Links::new(py, levels, spans)?,
                 level,
                 threshold: Mutex::new((-1, 0)),
-                modules: py.import("sys")?.getattr("modules")?.cast_into()?.unbind(),
-                spans,
             }),
             _ => {
                 return Err(crate::value_error(
@@ -576,7 +642,7 @@ impl FastPath {
             leave,
             fallback,
             collectors,
-            bound: Mutex::new(None),
+            bound: BoundHandle::new(),
             operation,
             emit,
         })
@@ -596,18 +662,9 @@ impl FastPath {
             visit.call(&operation.set_operation)?;
             visit.call(&operation.reset_operation)?;
             visit.call(&operation.get_correlation)?;
-            visit.call(&operation.levels)?;
-            visit.call(&operation.modules)?;
-            visit.call(&operation.spans)?;
+            operation.links.traverse(&visit)?;
         }
-        // Never held while Python code runs (nor across an allocation): free unless another
-        // thread is inside it, and then the handle is skipped (a handle is not collectable).
-        if let Ok(bound) = self.bound.try_lock() {
-            if let Some((_, handle)) = bound.as_ref() {
-                visit.call(handle)?;
-            }
-        }
-        Ok(())
+        self.bound.traverse(&visit)
     }
 
     /// Settles a call (see the class): what the caller gets.
@@ -753,5 +810,285 @@ impl Instrumented {
     /// Pickled by reference, as a function is: its module and qualified name.
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         slf.getattr(intern!(slf.py(), "__qualname__"))
+    }
+}
+
+/// The level of a step's success entry (INFO), and the threshold test's bound.
+const STEP_SUCCESS_LEVEL: i64 = 20;
+
+/// What a step keeps per operation it runs in: the bound handle and the level answer.
+struct StepSite {
+    operation: Py<PyString>,
+    handle: BoundHandle,
+    /// `(levels.version, threshold)` of the operation's last lookup.
+    threshold: Mutex<(i64, i64)>,
+}
+
+/// Operations a step keeps sites for before it starts over (a step shared by more
+/// operations than this looks its handle up again; names are user input).
+const MAX_STEP_SITES: usize = 64;
+
+/// One observed step of MonoResult chains (`log_step(name)` / `log_error(name)`), called by the
+/// chain with the operation's scope, the chain's result so far (exactly a `Success` or a
+/// `Failure`) and when the chain started: the step is closed in its operation, and a `Success`
+/// (the request path's common case) is recorded into the handle bound for the installed
+/// collector and, when its level passes and no span can be started, its entry handed to
+/// `emit(level, scope, ms, success_type, step)`; otherwise the step's Python sinks take it
+/// (`observe` for a `Failure` or when Python has to look the handle up, `entry` / `span` when a
+/// span may be started). Never raises: a failure is handed to `report`.
+#[pyclass(frozen, module = "rfs_monitoring._core", name = "StepPath")]
+pub(crate) struct StepPath {
+    name: Py<PyString>,
+    errors_only: bool,
+    success: Py<PyType>,
+    /// `observe(scope, name, ms, failed, error, success_type, metadata, errors_only)`.
+    observe: Py<PyAny>,
+    /// `entry(scope, name, ms, failed, error, code, message, success_type, metadata)`.
+    entry: Py<PyAny>,
+    /// `span(scope, name, ms, failed, code)`.
+    span: Py<PyAny>,
+    emit: Py<PyAny>,
+    report: Py<PyAny>,
+    /// `rfs_monitoring._bindings.collectors` (``cls._instance`` is the installed collector).
+    collectors: Py<PyAny>,
+    links: Links,
+    sites: Mutex<Vec<std::sync::Arc<StepSite>>>,
+}
+
+impl StepPath {
+    /// The site of `operation` (made on its first pass).
+    fn site(&self, py: Python<'_>, operation: &Bound<'_, PyString>) -> std::sync::Arc<StepSite> {
+        if let Ok(sites) = self.sites.lock() {
+            // Identity first: an operation's name is usually the same string object.
+            let found = sites
+                .iter()
+                .find(|site| site.operation.bind(py).is(operation))
+                .or_else(|| {
+                    sites.iter().find(|site| {
+                        site.operation
+                            .bind(py)
+                            .as_any()
+                            .eq(operation)
+                            .unwrap_or(false)
+                    })
+                });
+            if let Some(site) = found {
+                return site.clone();
+            }
+        }
+        let site = std::sync::Arc::new(StepSite {
+            operation: operation.clone().unbind(),
+            handle: BoundHandle::new(),
+            threshold: Mutex::new((-1, 0)),
+        });
+        let dropped = self.sites.lock().ok().map(|mut sites| {
+            let dropped = if sites.len() >= MAX_STEP_SITES {
+                std::mem::take(&mut *sites)
+            } else {
+                Vec::new()
+            };
+            sites.push(site.clone());
+            dropped
+        });
+        drop(dropped); // outside the lock: dropping handles may run Python code
+        site
+    }
+
+    /// Closes the step in `scope`: its own duration in ms.
+    fn close(
+        &self,
+        py: Python<'_>,
+        scope: &Bound<'_, PyAny>,
+        failed: bool,
+        started: f64,
+    ) -> PyResult<f64> {
+        match scope.cast::<OperationScope>() {
+            Ok(native) => native.try_borrow_mut()?.close_step(
+                py,
+                self.name.clone_ref(py).into_any(),
+                failed,
+                started,
+            ),
+            Err(_) => scope
+                .call_method1(
+                    intern!(py, "close_step"),
+                    (self.name.bind(py), failed, started),
+                )?
+                .extract(),
+        }
+    }
+
+    fn pass(
+        &self,
+        py: Python<'_>,
+        scope: &Bound<'_, PyAny>,
+        result: &Bound<'_, PyAny>,
+        started: f64,
+    ) -> PyResult<()> {
+        let name = self.name.bind(py);
+        let none = py.None().into_bound(py);
+        if !result.get_type().is(self.success.bind(py)) {
+            let ms = self.close(py, scope, true, started)?;
+            let error = result.getattr(intern!(py, "error"))?;
+            self.observe.bind(py).call1((
+                scope,
+                name,
+                ms,
+                true,
+                error,
+                &none,
+                &none,
+                self.errors_only,
+            ))?;
+            return Ok(());
+        }
+        let ms = self.close(py, scope, false, started)?;
+        let success_type = result.getattr(intern!(py, "value"))?.get_type().name()?;
+        let python_sinks = |py: Python<'_>| -> PyResult<()> {
+            self.observe.bind(py).call1((
+                scope,
+                name,
+                ms,
+                false,
+                py.None(),
+                &success_type,
+                py.None(),
+                self.errors_only,
+            ))?;
+            Ok(())
+        };
+        let Ok(operation) = scope.getattr(intern!(py, "name"))?.cast_into::<PyString>() else {
+            return python_sinks(py);
+        };
+        let site = self.site(py, &operation);
+        let handle = site.handle.get(py, self.collectors.bind(py), |collector| {
+            collector.call_method1(intern!(py, "step"), (&operation, name))
+        });
+        // No handle to record into here, or one that refused the sample: the Python sinks
+        // look, record (or report) and log.
+        let Some(handle) = handle else {
+            return python_sinks(py);
+        };
+        if handle
+            .get()
+            .record_outcome(py, ms, Outcome::Success)
+            .is_err()
+        {
+            return python_sinks(py);
+        }
+        if self.errors_only {
+            return Ok(());
+        }
+        let threshold = self
+            .links
+            .threshold(py, operation.as_any(), &site.threshold)?;
+        let logged = STEP_SUCCESS_LEVEL >= threshold;
+        if self.links.spans_off(py) {
+            if logged {
+                self.emit
+                    .bind(py)
+                    .call1((STEP_SUCCESS_LEVEL, scope, ms, &success_type, name))?;
+            }
+        } else if logged {
+            self.entry.bind(py).call1((
+                scope,
+                name,
+                ms,
+                false,
+                &none,
+                &none,
+                &none,
+                &success_type,
+                &none,
+            ))?;
+        } else {
+            self.span.bind(py).call1((scope, name, ms, false, &none))?;
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl StepPath {
+    #[new]
+    #[pyo3(signature = (
+        name, errors_only, success, *, observe, entry, span, emit, report, collectors, levels,
+        spans,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        name: Py<PyString>,
+        errors_only: bool,
+        success: Py<PyType>,
+        observe: Py<PyAny>,
+        entry: Py<PyAny>,
+        span: Py<PyAny>,
+        emit: Py<PyAny>,
+        report: Py<PyAny>,
+        collectors: Py<PyAny>,
+        levels: Py<PyAny>,
+        spans: Py<PyAny>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            name,
+            errors_only,
+            success,
+            observe,
+            entry,
+            span,
+            emit,
+            report,
+            collectors,
+            links: Links::new(py, levels, spans)?,
+            sites: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The step's name.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> Py<PyString> {
+        self.name.clone_ref(py)
+    }
+
+    /// Whether the step logs only failures (`log_error`).
+    #[getter]
+    fn errors_only(&self) -> bool {
+        self.errors_only
+    }
+
+    /// One pass of a chain through the step (see the class); never raises.
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        scope: &Bound<'_, PyAny>,
+        result: &Bound<'_, PyAny>,
+        started: f64,
+    ) {
+        if let Err(err) = self.pass(py, scope, result, started) {
+            let report = self.report.bind(py);
+            if let Err(unreported) = report.call1((err.into_value(py),)) {
+                unreported.write_unraisable(py, Some(report));
+            }
+        }
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.name)?;
+        visit.call(&self.success)?;
+        visit.call(&self.observe)?;
+        visit.call(&self.entry)?;
+        visit.call(&self.span)?;
+        visit.call(&self.emit)?;
+        visit.call(&self.report)?;
+        visit.call(&self.collectors)?;
+        self.links.traverse(&visit)?;
+        if let Ok(sites) = self.sites.try_lock() {
+            for site in sites.iter() {
+                visit.call(&site.operation)?;
+                site.handle.traverse(&visit)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -1141,6 +1141,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<instrument::OperationScope>()?;
     m.add_class::<instrument::FastPath>()?;
     m.add_class::<instrument::Instrumented>()?;
+    m.add_class::<instrument::StepPath>()?;
     m.add_function(wrap_pyfunction!(instrument::perf_counter, m)?)?;
     m.add_function(wrap_pyfunction!(instrument::bump_generation, m)?)?;
     m.add_class::<PyHealthRow>()?;
