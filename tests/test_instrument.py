@@ -427,7 +427,7 @@ def test_a_failing_entry_never_reaches_the_caller(
     unraisable: list[Any] = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     monkeypatch.setattr(log_writer, "_select_lane", failing_choice)
-    monkeypatch.setattr(log_writer, "_lane_config", None)  # the next entry chooses again
+    log_writer._lanes.forget()  # the next entry chooses again
 
     @log_result_operation("entry_fails")
     def call() -> Result[int, str]:

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 
 from rfs_monitoring import _core
+from rfs_monitoring._logging import config as log_config
 from rfs_monitoring._logging import writer as log_writer
+from rfs_monitoring.masking import get_masker
 from rfs_monitoring.result import Result, Success
 from rfs_monitoring.result_logging import (
     configure_logging,
@@ -81,7 +83,7 @@ def test_a_file_opened_by_path_is_written_by_the_core_in_order_with_the_hosts_ow
     with open(path, "a", encoding="utf-8") as stream:
         stream.write("host line before\n")  # buffered in the stream: configuring writes it
         configure_logging(stream=stream)
-        assert log_writer._lane is not None
+        assert log_writer._lanes.lane is not None
         written = log_writer_state().written
         for n in range(1000):
             probe(n, {"password": "hunter2", "note": "é"})
@@ -157,17 +159,17 @@ class _BrokenLane:
         raise RuntimeError("queueing a log entry panicked")
 
 
-def test_a_core_failure_leaves_the_entry_to_the_python_lane(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_core_failure_leaves_the_entry_to_the_python_lane(tmp_path: Path) -> None:
     path = tmp_path / "app.log"
     with open(path, "a", encoding="utf-8") as stream:
         configure_logging(stream=stream)
-        monkeypatch.setattr(log_writer, "_lane", _BrokenLane())
+        chosen = log_writer._lanes.current()
+        config, masker = log_config._config, get_masker()
+        log_writer._lanes.chose(_BrokenLane(), config, masker, None)
         for n in range(20):
             probe(n)
         assert flush_logs(10) is True
-        monkeypatch.undo()
+        log_writer._lanes.chose(chosen, config, masker, None)
     assert _ids(path.read_text(encoding="utf-8")) == (list(range(20)), 0)
 
 
@@ -181,13 +183,13 @@ def test_a_masking_pattern_set_later_moves_entries_to_the_python_lane_in_order(
         configure_logging(stream=stream)
         try:
             probe(0, "ACME-123456")
-            assert log_writer._lane is not None
+            assert log_writer._lanes.lane is not None
             configure_masking(patterns=[r"ACME-\d{6}"])
             probe(1, "ACME-123456")
-            assert log_writer._lane is None  # custom patterns are applied in Python
+            assert log_writer._lanes.lane is None  # custom patterns are applied in Python
             configure_masking()
             probe(2, "ACME-123456")
-            assert log_writer._lane is not None
+            assert log_writer._lanes.lane is not None
             assert flush_logs(10) is True
         finally:
             configure_masking()
@@ -299,7 +301,7 @@ def test_the_core_lane_writes_while_python_holds_the_interpreter(tmp_path: Path)
     path = tmp_path / "app.log"
     with open(path, "a", encoding="utf-8") as stream:
         configure_logging(stream=stream, queue_size=4096)
-        assert log_writer._lane is not None
+        assert log_writer._lanes.lane is not None
         before = log_writer_state().written
         previous = sys.getswitchinterval()
         sys.setswitchinterval(60.0)

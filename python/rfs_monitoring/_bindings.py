@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rfs_monitoring import _core
+
 __all__ = [
     "as_flux",
     "bind_collector",
@@ -114,20 +116,11 @@ def as_flux(value: Any) -> Any:
 NEVER: Any = object()  # matches no provider
 
 
-class _Spans:
-    """`rfs_monitoring.tracing.enabled`'s answer (``on``), kept for the OpenTelemetry global
-    provider it was worked out for (``provider``): while OpenTelemetry's global is the same
-    object the answer stands, so the hot paths check it inline (``spans.on or spans.provider is
-    not trace._TRACER_PROVIDER`` means "ask `enabled`"). A provider set later is a new object,
-    seen on the next call; `rfs_monitoring.tracing.set_tracer_provider` bumps ``version`` and
-    clears ``provider``, so an answer worked out across the change is not kept."""
-
-    __slots__ = ("on", "provider", "version")
-
-    def __init__(self) -> None:
-        self.on = False
-        self.provider: Any = NEVER  # work the answer out on the next call
-        self.version = 0
-
-
-spans = _Spans()
+spans = _core.SpanSwitch(NEVER)
+"""`rfs_monitoring.tracing.enabled`'s answer (``on``), kept for the OpenTelemetry global provider
+it was worked out for (``provider``): while OpenTelemetry's global is the same object the answer
+stands, so the hot paths check it inline (``spans.on or spans.provider is not
+trace._TRACER_PROVIDER`` means "ask `enabled`"). A provider set later is a new object, seen on
+the next call; `rfs_monitoring.tracing.set_tracer_provider` bumps ``version`` and clears
+``provider``, so an answer worked out across the change is not kept. Native
+(`_core.SpanSwitch`), so the native fast paths read it without an attribute lookup."""

@@ -24,6 +24,7 @@ __all__ = [
     "Health",
     "HealthRow",
     "Instrumented",
+    "LaneInForce",
     "Latency",
     "LogPipeline",
     "NativeHistogram",
@@ -35,6 +36,7 @@ __all__ = [
     "Resources",
     "Sample",
     "SharedStatus",
+    "SpanSwitch",
     "StepPath",
     "Summary",
     "TextMasker",
@@ -404,7 +406,7 @@ class FastPath:
         levels: Any = None,
         level: int | None = None,
         spans: Any = None,
-        emit: Callable[[int, Any, float, str], None] | None = None,
+        emit: Callable[[int, Any, float, str], None] | LaneInForce | None = None,
     ) -> FastPath: ...
     def leave(
         self,
@@ -434,6 +436,40 @@ class Instrumented:
     def __reduce__(self) -> str | tuple[Any, ...]: ...
 
 @final
+class LaneInForce:
+    """The log's lane in force (as ``_select_lane`` chose it) and the entry of a plain
+    `Success` handed to it by its fields (`rfs_monitoring._logging.writer._lanes`)."""
+
+    def __new__(
+        cls, *, writer: Any, config: Any, masking: Any, sys: Any, bound: Callable[[], Any]
+    ) -> LaneInForce: ...
+    @property
+    def lane(self) -> Any:
+        """The lane chosen last: the core's pipeline, or None for the Python lane."""
+    def chose(self, lane: Any, config: Any, masker: Any, stdout: Any) -> None:
+        """Record the lane chosen for ``config``, ``masker`` and ``stdout``."""
+    def forget(self) -> None:
+        """Forget the choice: the next entry chooses again."""
+    def chosen_for(self, config: Any, masker: Any, stdout: Any) -> tuple[bool, Any]:
+        """``(True, lane)`` when the lane was chosen for these, else ``(False, None)``."""
+    def current(self) -> Any:
+        """The lane in force (chosen again when what it was chosen for changed)."""
+    def emit_success(
+        self, level: int, scope: Any, ms: float, success_type: str, step: str | None = None
+    ) -> None:
+        """Hand the entry of a plain `Success` over; never raises."""
+
+@final
+class SpanSwitch:
+    """Whether spans may be produced, kept for the provider it was worked out for
+    (`rfs_monitoring._bindings.spans`)."""
+
+    on: bool
+    provider: Any
+    version: int
+    def __new__(cls, provider: Any) -> SpanSwitch: ...
+
+@final
 class StepPath:
     """One observed step of MonoResult chains (``log_step`` / ``log_error``): a `Success` is
     closed, recorded and its entry handed to ``emit`` natively; anything else goes to the
@@ -448,7 +484,7 @@ class StepPath:
         observe: Callable[..., None],
         entry: Callable[..., None],
         span: Callable[..., None],
-        emit: Callable[[int, Any, float, str, str | None], None],
+        emit: Callable[[int, Any, float, str, str | None], None] | LaneInForce,
         report: Callable[[BaseException], None],
         collectors: Any,
         levels: Any,

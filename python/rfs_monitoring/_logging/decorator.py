@@ -135,7 +135,7 @@ class _Spec(_Hooks):
             levels=_levels,
             level=self.success_level if self.plain else None,
             spans=_spans,
-            emit=_emit_success,
+            emit=_w._lanes,
         )
 
     # -- the observer of `_instrument.wrap` ---------------------------------------------------

@@ -217,7 +217,7 @@ def step_path(name: str, errors_only: bool) -> _core.StepPath:
         observe=_observe,
         entry=_step_entry,
         span=_step_span,
-        emit=_emit_success,
+        emit=_w._lanes,
         report=_report_step_failure,
         collectors=_collectors,
         levels=_levels,

@@ -679,11 +679,12 @@ def _after_fork_in_parent() -> None:
 def _after_fork_in_child() -> None:
     """The child has only the forking thread: start a fresh writer (the parent writes what it
     had queued) and replace locks another parent thread may have held at the fork."""
-    global _writer, _fork_io_lock, _pipeline, _lane, _lane_config
+    global _writer, _fork_io_lock, _pipeline
     _writer = _Writer(_writer.capacity, _writer.max_block, _writer.max_bytes)
     # The core's writer thread is the parent's: the child makes its own pipeline on first use
     # (the parent writes what its pipeline holds). The copied one is never touched again.
-    _pipeline = _lane = _lane_config = None
+    _pipeline = None
+    _lanes.forget()
     _levels.lock = threading.Lock()
     _cfg._listeners_lock = threading.Lock()
     _fork_io_lock = None
@@ -716,7 +717,7 @@ def _flush_both(timeout: float | None) -> bool:
     if pipeline is not None:
         left = None if deadline is None else max(0.0, deadline - _perf())
         done = pipeline.flush(left) and done
-        if _lane is not None:
+        if _lanes.lane is not None:
             config = _cfg._config
             _flush_stream(config.stream if config.stream is not None else sys.stdout)
     return done
@@ -814,11 +815,9 @@ def _uninstall_sigterm_flush() -> None:
 # -- the lanes ---------------------------------------------------------------------------------
 
 _pipeline: Any = None  # this process's `_core.LogPipeline`, made on first use
-_lane: Any = None  # the pipeline while entries take the core's lane, else None
-# What the lane was chosen for: a change of any of them chooses again.
-_lane_config: Any = None  # the `_Config`
-_lane_masker: Any = None  # the `Masker`
-_lane_stdout: Any = None  # with the default stream, the `sys.stdout` of the choice; else None
+# The lane in force (the pipeline while entries take the core's lane, else None) and what it
+# was chosen for (the `_Config`, the `Masker`, with the default stream the `sys.stdout` of the
+# choice): a change of any of them chooses again. See `_core.LaneInForce`, made below.
 _lane_lock = threading.Lock()
 _modules = sys.modules
 _get_bound = _bound.get
@@ -841,20 +840,16 @@ def _refresh_resources(pipeline: Any) -> None:
 def _select_lane() -> Any:
     """Choose the lane for the configuration, masker and ``sys.stdout`` in force, write what
     the previous lane or sink holds first, and return the pipeline (None: the Python lane)."""
-    global _lane, _lane_config, _lane_masker, _lane_stdout
     with _lane_lock:
         config = _cfg._config
         masker = _masking._default
         stdout = _modules["sys"].stdout
-        if (
-            config is _lane_config
-            and masker is _lane_masker
-            and (_lane_stdout is None or stdout is _lane_stdout)
-        ):
-            return _lane
+        same, chosen = _lanes.chosen_for(config, masker, stdout)
+        if same:
+            return chosen
         stream = config.stream if config.stream is not None else stdout
         fd = None if config.processors or masker.patterns else _sink_fd(stream)
-        previous = _lane
+        previous = _lanes.lane
         # Entries already queued go to where they were meant to go, first; then what the host
         # wrote to the stream itself (its lines stay whole: the core writes whole lines and
         # the stream hands its buffer over in whole writes).
@@ -880,10 +875,7 @@ def _select_lane() -> Any:
                     pipeline.set_direct(max(0.0, _writer.direct - _perf()))
             except Exception:  # a descriptor closed meanwhile: the Python lane writes
                 lane = None
-        _lane = lane
-        _lane_config = config
-        _lane_masker = masker
-        _lane_stdout = stdout if config.stream is None else None
+        _lanes.chose(lane, config, masker, stdout if config.stream is None else None)
         return lane
 
 
@@ -893,18 +885,6 @@ def _flush_stream(stream: Any) -> None:
             stream.flush()
     except Exception:  # a closed or failing stream: the lane's own writes report it
         pass
-
-
-def _current_lane() -> Any:
-    """The core's lane for the configuration, masker and ``sys.stdout`` in force (chosen again
-    when one of them changed), else None (the Python lane)."""
-    if (
-        _cfg._config is _lane_config
-        and _masking._default is _lane_masker
-        and (_lane_stdout is None or _modules["sys"].stdout is _lane_stdout)
-    ):
-        return _lane
-    return _select_lane()
 
 
 def _put(item: _Item, size: int) -> None:
@@ -940,35 +920,38 @@ def _put_event(event: dict[str, Any]) -> None:
     _put(bounded, max(size, _ENTRY_BYTES))
 
 
-def _emit_success(
-    level: int, scope: OperationScope, ms: float, success_type: str, step: str | None = None
+def _emit_raw_success(
+    level: int, scope: OperationScope, ms: float, success_type: str, step: str | None
 ) -> None:
-    """`_emit` of a plain Success entry (no extras, no span): an operation's, or with ``step``
-    that step's; never raises. With the core's lane in force and no listener, its fields go to
-    the core directly, without the raw tuple."""
-    try:
-        lane = _current_lane()
-        if lane is not None and not _cfg._listeners:
-            try:
-                status = lane.put_success(
-                    level,
-                    scope.correlation_id or scope.ensure_correlation_id(),
-                    scope.name,
-                    ms,
-                    success_type,
-                    _get_bound(),
-                    step,
-                )
-            except Exception:  # the core refused it: the raw entry takes the usual way
-                status = 1
-            if status != 1:
-                if status:
-                    _refresh_resources(lane)
-                return
-        kind = _EVENT_OPERATION if step is None else _EVENT_STEP
-        _emit(_raw_entry(kind, level, scope, step, False, ms, success_type, *_NO_EXTRAS))
-    except Exception:  # a correlation ID generator or a lane that failed: reported
-        _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
+    """The entry of a plain Success as a raw entry, through `_emit`: what `_emit_success`
+    does when the core's lane does not take the entry by its fields (the Python lane in force,
+    a listener, a bound context, a refusal)."""
+    kind = _EVENT_OPERATION if step is None else _EVENT_STEP
+    _emit(_raw_entry(kind, level, scope, step, False, ms, success_type, *_NO_EXTRAS))
+
+
+def _report_emit(error: BaseException) -> None:
+    """A failure of `_emit_success` (a correlation ID generator or a lane that failed)."""
+    _writer._report("emit", "rfs-monitoring: logging an operation failed; ignored")
+
+
+_lanes = _core.LaneInForce(
+    writer=sys.modules[__name__], config=_cfg, masking=_masking, sys=sys, bound=_get_bound
+)
+"""The lane in force (``_lanes.lane``: the core's pipeline, or None for the Python lane), as
+`_select_lane` chose it for the configuration, masker and ``sys.stdout`` in force, and the
+entry of a plain Success handed to it. Native: the fast paths hand it their entries without a
+Python call."""
+
+_current_lane = _lanes.current
+"""The core's lane for the configuration, masker and ``sys.stdout`` in force (chosen again by
+`_select_lane` when one of them changed), else None (the Python lane)."""
+
+_emit_success = _lanes.emit_success
+"""``_emit_success(level, scope, ms, success_type, step=None)``: `_emit` of a plain Success
+entry (no extras, no span), an operation's or with ``step`` that step's; never raises. With
+the core's lane in force and no listener, its fields go to the core directly, without the raw
+tuple or a Python frame; anything else goes to `_emit_raw_success`."""
 
 
 _NO_EXTRAS = (None, None, None, None, None, None, None)  # error .. span_id of `_raw_entry`

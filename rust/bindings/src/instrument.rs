@@ -118,6 +118,16 @@ pub(crate) struct OperationScope {
     span: Option<Py<PyAny>>,
 }
 
+impl OperationScope {
+    /// The operation's name and its correlation ID when one is kept (not generated here).
+    pub(crate) fn name_and_id(&self, py: Python<'_>) -> (Py<PyAny>, Option<Py<PyAny>>) {
+        (
+            self.name.clone_ref(py),
+            self.correlation_id.as_ref().map(|cid| cid.clone_ref(py)),
+        )
+    }
+}
+
 #[pymethods]
 impl OperationScope {
     #[new]
@@ -253,6 +263,37 @@ impl<'py> State<'py> {
     }
 }
 
+/// `rfs_monitoring.tracing.enabled`'s answer (``on``), kept for the OpenTelemetry global
+/// provider it was worked out for (``provider``), and the version `set_tracer_provider` bumps:
+/// `rfs_monitoring._bindings.spans`. Native, so the fast paths read it without an attribute
+/// lookup.
+#[pyclass(module = "rfs_monitoring._core", name = "SpanSwitch")]
+pub(crate) struct SpanSwitch {
+    #[pyo3(get, set)]
+    on: bool,
+    #[pyo3(get, set)]
+    provider: Py<PyAny>,
+    #[pyo3(get, set)]
+    version: i64,
+}
+
+#[pymethods]
+impl SpanSwitch {
+    /// Off, for `provider` (an object no provider is, so the answer is worked out first).
+    #[new]
+    fn new(provider: Py<PyAny>) -> Self {
+        Self {
+            on: false,
+            provider,
+            version: 0,
+        }
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.provider)
+    }
+}
+
 /// What the native paths read of the log's configuration: the level table and whether spans
 /// may be started. Shared by a decorated function's `FastPath` and a step's `StepPath`.
 struct Links {
@@ -260,15 +301,15 @@ struct Links {
     levels: Py<PyAny>,
     /// `sys.modules` and `rfs_monitoring._bindings.spans`: whether a span may be started.
     modules: Py<PyDict>,
-    spans: Py<PyAny>,
+    spans: Py<SpanSwitch>,
 }
 
 impl Links {
-    fn new(py: Python<'_>, levels: Py<PyAny>, spans: Py<PyAny>) -> PyResult<Self> {
+    fn new(py: Python<'_>, levels: Py<PyAny>, spans: &Bound<'_, PyAny>) -> PyResult<Self> {
         Ok(Self {
             levels,
             modules: py.import("sys")?.getattr("modules")?.cast_into()?.unbind(),
-            spans,
+            spans: spans.cast::<SpanSwitch>()?.clone().unbind(),
         })
     }
 
@@ -285,21 +326,17 @@ impl Links {
             Ok(Some(trace)) => trace,
             Err(_) => return false,
         };
-        let spans = self.spans.bind(py);
-        if !matches!(
-            spans
-                .getattr(intern!(py, "on"))
-                .and_then(|on| on.is_truthy()),
-            Ok(false)
-        ) {
-            return false;
+        // The module's global read from its namespace, as Python code reads it.
+        let name = intern!(py, "_TRACER_PROVIDER");
+        let provider = match trace.cast::<PyModule>() {
+            Ok(module) => module.dict().get_item(name).ok().flatten(),
+            Err(_) => trace.getattr(name).ok(),
         }
-        let provider = trace
-            .getattr(intern!(py, "_TRACER_PROVIDER"))
-            .unwrap_or_else(|_| py.None().into_bound(py));
-        spans
-            .getattr(intern!(py, "provider"))
-            .is_ok_and(|kept| kept.is(&provider))
+        .unwrap_or_else(|| py.None().into_bound(py));
+        let Ok(switch) = self.spans.bind(py).try_borrow() else {
+            return false;
+        };
+        !switch.on && switch.provider.bind(py).is(&provider)
     }
 
     /// The level threshold of operation `name`, kept in `cached` as `(levels.version,
@@ -548,7 +585,9 @@ impl FastPath {
         let written = outcome
             .getattr(intern!(py, "value"))
             .and_then(|value| value.get_type().name())
-            .and_then(|type_name| emit.call1((level, scope, ms, type_name)));
+            .and_then(|type_name| {
+                crate::emit::emit_success(py, emit, level, scope, ms, type_name.as_any(), None)
+            });
         if let Err(err) = written {
             err.write_unraisable(py, Some(emit));
         }
@@ -626,7 +665,7 @@ impl FastPath {
                 set_operation: var.getattr("set")?.unbind(),
                 reset_operation: var.getattr("reset")?.unbind(),
                 get_correlation: correlation.getattr("get")?.unbind(),
-                links: Links::new(py, levels, spans)?,
+                links: Links::new(py, levels, spans.bind(py))?,
                 level,
                 threshold: Mutex::new((-1, 0)),
             }),
@@ -985,9 +1024,15 @@ impl StepPath {
         let logged = STEP_SUCCESS_LEVEL >= threshold;
         if self.links.spans_off(py) {
             if logged {
-                self.emit
-                    .bind(py)
-                    .call1((STEP_SUCCESS_LEVEL, scope, ms, &success_type, name))?;
+                crate::emit::emit_success(
+                    py,
+                    self.emit.bind(py),
+                    STEP_SUCCESS_LEVEL,
+                    scope,
+                    ms,
+                    success_type.as_any(),
+                    Some(name.as_any()),
+                )?;
             }
         } else if logged {
             self.entry.bind(py).call1((
@@ -1040,7 +1085,7 @@ impl StepPath {
             emit,
             report,
             collectors,
-            links: Links::new(py, levels, spans)?,
+            links: Links::new(py, levels, spans.bind(py))?,
             sites: Mutex::new(Vec::new()),
         })
     }

@@ -11,6 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use rfs_monitoring_core::exposition::{Exposition, Family, Format, StepTotals};
 use rfs_monitoring_core::mask::{TextMasker, REPLACEMENT};
 use rfs_monitoring_core::native::NATIVE_SCHEMA;
+mod emit;
 mod fdsink;
 mod instrument;
 mod logline;
@@ -1142,6 +1143,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<instrument::FastPath>()?;
     m.add_class::<instrument::Instrumented>()?;
     m.add_class::<instrument::StepPath>()?;
+    m.add_class::<instrument::SpanSwitch>()?;
+    m.add_class::<emit::LaneInForce>()?;
     m.add_function(wrap_pyfunction!(instrument::perf_counter, m)?)?;
     m.add_function(wrap_pyfunction!(instrument::bump_generation, m)?)?;
     m.add_class::<PyHealthRow>()?;

@@ -168,7 +168,7 @@ impl PyLogPipeline {
     /// bound context) is not empty: the caller queues the raw entry.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (level, correlation_id, operation, ms, success_type, bound, step=None))]
-    fn put_success(
+    pub(crate) fn put_success(
         &self,
         py: Python<'_>,
         level: u8,
