@@ -66,8 +66,19 @@ pub fn representative_ns(index: usize) -> f64 {
 /// Converts a non-negative duration in milliseconds to whole nanoseconds (saturating).
 #[must_use]
 pub fn ms_to_ns(ms: f64) -> u64 {
-    // `as` saturates for out-of-range floats, which is the behaviour wanted here.
-    (ms * 1_000_000.0).round() as u64
+    let ns = ms * 1_000_000.0;
+    // `(ns).round() as u64` without the rounding function (a library call on the baseline
+    // x86-64 target): below 2^52 the float's fraction is exact, so comparing it with one half
+    // rounds half away from zero as `round` does; from 2^52 up every float is a whole number.
+    // `as` saturates (negative and NaN give 0), which is the behaviour wanted here.
+    if ns < 4_503_599_627_370_496.0 {
+        let whole = ns as u64;
+        #[allow(clippy::cast_precision_loss)]
+        let fraction = ns - whole as f64;
+        whole + u64::from(fraction >= 0.5)
+    } else {
+        ns as u64
+    }
 }
 
 /// Distinct buckets a [`CompactCounts`] keeps as a sorted list before switching to a range.
@@ -145,6 +156,71 @@ impl Cells {
         }
     }
 
+    /// Adds `n` to the cell at `offset` when there is such a cell and the sum fits it (true);
+    /// false, changing nothing, otherwise.
+    #[inline]
+    fn try_add(&mut self, offset: usize, n: u32) -> bool {
+        match self {
+            Self::U8(v) => match v.get_mut(offset) {
+                Some(cell) => match u8::try_from(u32::from(*cell).saturating_add(n)) {
+                    Ok(sum) => {
+                        *cell = sum;
+                        true
+                    }
+                    Err(_) => false,
+                },
+                None => false,
+            },
+            Self::U16(v) => match v.get_mut(offset) {
+                Some(cell) => match u16::try_from(u32::from(*cell).saturating_add(n)) {
+                    Ok(sum) => {
+                        *cell = sum;
+                        true
+                    }
+                    Err(_) => false,
+                },
+                None => false,
+            },
+            Self::U32(v) => match v.get_mut(offset) {
+                Some(cell) => {
+                    *cell = cell.saturating_add(n);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// Adds `n` to the cell at `offset` (saturating at `u32::MAX`), widening the cells only when
+    /// the sum does not fit.
+    fn add_at(&mut self, offset: usize, n: u32) {
+        match self {
+            Self::U8(v) => {
+                if let Some(cell) = v.get_mut(offset) {
+                    let sum = u32::from(*cell).saturating_add(n);
+                    match u8::try_from(sum) {
+                        Ok(fits) => *cell = fits,
+                        Err(_) => self.set(offset, sum),
+                    }
+                }
+            }
+            Self::U16(v) => {
+                if let Some(cell) = v.get_mut(offset) {
+                    let sum = u32::from(*cell).saturating_add(n);
+                    match u16::try_from(sum) {
+                        Ok(fits) => *cell = fits,
+                        Err(_) => self.set(offset, sum),
+                    }
+                }
+            }
+            Self::U32(v) => {
+                if let Some(cell) = v.get_mut(offset) {
+                    *cell = cell.saturating_add(n);
+                }
+            }
+        }
+    }
+
     fn set(&mut self, offset: usize, value: u32) {
         self.widen_for(value);
         match self {
@@ -212,7 +288,23 @@ impl Cells {
 
 impl CompactCounts {
     /// Adds `n` to bucket `index` (saturating at `u32::MAX`).
+    #[inline]
     pub fn add(&mut self, index: usize, n: u32) {
+        // The common case first, inline: a dense range that holds `index` and a cell that
+        // holds the sum without widening.
+        if let Repr::Dense { low, cells } = &mut self.repr {
+            if let Some(offset) = index.checked_sub(*low) {
+                if cells.try_add(offset, n) {
+                    return;
+                }
+            }
+        }
+        self.add_slow(index, n);
+    }
+
+    /// [`CompactCounts::add`] for the sparse form, outside the dense range and when a cell widens.
+    #[inline(never)]
+    fn add_slow(&mut self, index: usize, n: u32) {
         match &mut self.repr {
             Repr::Sparse(entries) => {
                 let key = u16::try_from(index).unwrap_or(u16::MAX);
@@ -260,8 +352,7 @@ impl CompactCounts {
         } else if index >= *low + cells.len() {
             cells.grow_back(index + 1 - *low - cells.len());
         }
-        let offset = index - *low;
-        cells.set(offset, cells.get(offset).saturating_add(n));
+        cells.add_at(index - *low, n);
     }
 
     /// Adds every count into a full-width array indexed by bucket.
@@ -373,6 +464,68 @@ pub fn quantiles_ms<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// What `ms_to_ns` computed before it avoided the rounding function.
+    fn ms_to_ns_by_round(ms: f64) -> u64 {
+        (ms * 1_000_000.0).round() as u64
+    }
+
+    proptest! {
+        #[test]
+        fn ms_to_ns_rounds_as_the_rounding_function(
+            ms in prop_oneof![any::<f64>(), 0.0..10.0f64, 0.0..1e10f64, -1.0..0.0f64],
+        ) {
+            prop_assert_eq!(ms_to_ns(ms), ms_to_ns_by_round(ms));
+        }
+    }
+
+    #[test]
+    fn ms_to_ns_rounds_halves_away_from_zero_and_saturates() {
+        let two_52 = 4_503_599_627_370_496.0_f64;
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            -1e-7,
+            -0.6e-6,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            1e300,
+            two_52 / 1e6,
+            (two_52 - 0.5) / 1e6,
+            (two_52 + 2.0) / 1e6,
+            2f64.powi(64) / 1e6,
+        ];
+        for k in 0..2_000u32 {
+            // Durations whose nanoseconds land on, just below and just above a half.
+            let half = (f64::from(k) + 0.5) / 1e6;
+            cases.extend([half, half.next_down(), half.next_up()]);
+        }
+        for ms in cases {
+            assert_eq!(ms_to_ns(ms), ms_to_ns_by_round(ms), "{ms:e}");
+        }
+        assert_eq!(ms_to_ns(0.000_000_5), 1); // 0.5 ns rounds up, as `round` does
+        assert_eq!(ms_to_ns(f64::INFINITY), u64::MAX);
+        assert_eq!(ms_to_ns(-3.0), 0);
+    }
+
+    #[test]
+    fn dense_counts_saturate_at_the_largest_count() {
+        let mut counts = CompactCounts::default();
+        for index in 0..=SPARSE_LIMIT {
+            counts.add(index * 3, 1); // past the sparse limit: dense one-byte cells
+        }
+        counts.add(3, u32::MAX - 10);
+        counts.add(3, 20);
+        counts.add(6, 300);
+        assert_eq!(
+            counts.entries().get(..3),
+            Some(&[(0, 1), (3, u32::MAX), (6, 301)][..])
+        );
+    }
 
     /// The oracle of `quantiles_ms`: one nearest-rank quantile by a walk over the whole array.
     fn quantile_ms(dense: &[u64], total: u64, q: f64, min_ms: f64, max_ms: f64) -> f64 {

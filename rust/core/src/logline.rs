@@ -137,13 +137,14 @@ pub struct Frame<'a> {
 /// Containers nested deeper than this are not rendered here (the caller renders the entry).
 pub const MAX_DEPTH: usize = 32;
 
-fn level_name(level: u8) -> &'static str {
+/// The level's name, with the text around it: `","level":"info","event":`.
+fn level_piece(level: u8) -> &'static str {
     match level {
-        10 => "debug",
-        30 => "warning",
-        40 => "error",
-        50 => "critical",
-        _ => "info",
+        10 => "\",\"level\":\"debug\",\"event\":",
+        30 => "\",\"level\":\"warning\",\"event\":",
+        40 => "\",\"level\":\"error\",\"event\":",
+        50 => "\",\"level\":\"critical\",\"event\":",
+        _ => "\",\"level\":\"info\",\"event\":",
     }
 }
 
@@ -160,34 +161,104 @@ static ESCAPED: [bool; 256] = {
     table
 };
 
+/// Eight copies of `byte` in one word (the same in either byte order).
+const fn splat(byte: u8) -> u64 {
+    u64::from_ne_bytes([byte; 8])
+}
+
+/// Whether any byte of `word` is one [`push_str`] escapes: below 0x20, `"` or `\\`. (A byte
+/// below 0x20 leaves the high bit of its difference set and of its complement too; an equal
+/// byte is a zero after the XOR. Borrows never hide such a byte, they only come from one.)
+#[inline]
+const fn needs_escape(word: u64) -> bool {
+    const HIGH: u64 = splat(0x80);
+    let low = word.wrapping_sub(splat(0x20)) & !word;
+    let quote = word ^ splat(b'"');
+    let backslash = word ^ splat(b'\\');
+    let quote = quote.wrapping_sub(splat(1)) & !quote;
+    let backslash = backslash.wrapping_sub(splat(1)) & !backslash;
+    (low | quote | backslash) & HIGH != 0
+}
+
+/// How many leading bytes of `bytes` surely need no escape (all of them when none does),
+/// looked at eight at a time; the last few bytes as the last eight (overlapping).
+#[inline]
+fn clean_prefix(bytes: &[u8]) -> usize {
+    let word_at = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(u64::MAX, u64::from_ne_bytes) // (MAX has bytes to escape: never clean)
+    };
+    let mut clean = 0;
+    while clean + 8 <= bytes.len() {
+        if needs_escape(word_at(clean)) {
+            return clean;
+        }
+        clean += 8;
+    }
+    if clean == bytes.len() {
+        return clean;
+    }
+    if bytes.len() >= 8 {
+        return if needs_escape(word_at(bytes.len() - 8)) {
+            clean
+        } else {
+            bytes.len()
+        };
+    }
+    match bytes.iter().position(|&b| ESCAPED[usize::from(b)]) {
+        Some(_) => clean,
+        None => bytes.len(),
+    }
+}
+
 /// Appends `text` as a JSON string, escaped as Python's `json` module does with
 /// `ensure_ascii=False` (`json.encoder.encode_basestring`). Runs without an escape are copied
-/// whole (most strings have none).
+/// whole (most strings have none), found eight bytes at a time.
 pub fn push_str(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('"');
+    let bytes = text.as_bytes();
+    let mut i = clean_prefix(bytes);
+    if i == bytes.len() {
+        // The common case: nothing to escape.
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
-    for (i, &byte) in text.as_bytes().iter().enumerate() {
-        if !ESCAPED[usize::from(byte)] {
-            continue;
+    while i < bytes.len() {
+        if let Some(word) = bytes
+            .get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        {
+            if !needs_escape(u64::from_ne_bytes(word)) {
+                i += 8;
+                continue;
+            }
         }
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            _ => "",
-        };
-        out.push_str(text.get(start..i).unwrap_or(""));
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
+        let byte = bytes.get(i).copied().unwrap_or(0);
+        if ESCAPED[usize::from(byte)] {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                _ => "",
+            };
+            out.push_str(text.get(start..i).unwrap_or(""));
+            if escape.is_empty() {
+                let _ = write!(out, "\\u{byte:04x}");
+            } else {
+                out.push_str(escape);
+            }
+            start = i + 1;
         }
-        start = i + 1;
+        i += 1;
     }
     out.push_str(text.get(start..).unwrap_or(""));
     out.push('"');
@@ -294,7 +365,7 @@ pub fn push_py_float(out: &mut String, value: f64) {
 pub fn push_round4(out: &mut String, value: f64) {
     let size = value.abs();
     if (1e-4..1e11).contains(&size) {
-        let scaled = (size * 10_000.0).round();
+        let scaled = round_small(size * 10_000.0); // below 1e15
         if scaled / 10_000.0 == size {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let n = scaled as u64;
@@ -318,6 +389,30 @@ pub fn push_round4(out: &mut String, value: f64) {
         }
     }
     push_py_float(out, value);
+}
+
+/// `x.trunc()` for `|x| < 2^62`, without the library call: the conversion truncates, and the
+/// sign is copied back for a zero (`-0.3` truncates to `-0.0`).
+#[inline]
+fn trunc_small(x: f64) -> f64 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    let whole = (x as i64) as f64;
+    whole.copysign(x)
+}
+
+/// `x.round()` (half away from zero) for `|x| < 2^52`, without the library call: there the
+/// fraction `x - trunc(x)` is exact.
+#[inline]
+fn round_small(x: f64) -> f64 {
+    let whole = trunc_small(x);
+    let fraction = x - whole;
+    if fraction >= 0.5 {
+        whole + 1.0
+    } else if fraction <= -0.5 {
+        whole - 1.0
+    } else {
+        whole
+    }
 }
 
 /// Python's `repr` breaks an exact tie between two shortest candidates (the float lies exactly
@@ -367,7 +462,7 @@ pub fn py_round4(value: f64) -> f64 {
     // An exact tie at the fifth decimal: value = odd / 2^5 (2 * 10^4 = 2^5 * 5^4, and a float's
     // denominator is a power of two), so value * 10^4 = n + 0.5 exactly.
     let scaled = value * 32.0;
-    if scaled.fract() == 0.0 && scaled.abs() < 1e12 && (scaled % 2.0).abs() == 1.0 {
+    if scaled.abs() < 1e12 && scaled - trunc_small(scaled) == 0.0 && (scaled % 2.0).abs() == 1.0 {
         let half = value * 10_000.0; // exact: q * 312.5 with |q| < 1e12
         let (low, high) = (half.floor(), half.ceil());
         let even = if (low % 2.0) == 0.0 { low } else { high };
@@ -378,10 +473,10 @@ pub fn py_round4(value: f64) -> f64 {
     // rounded, as Python's reading of the rounded decimal is.
     let product = value * 10_000.0;
     if product.abs() < 4.5e15 {
-        let gap = (product - product.trunc()).abs();
+        let gap = (product - trunc_small(product)).abs();
         let margin = product.abs() * f64::EPSILON * 4.0 + f64::MIN_POSITIVE;
         if (gap - 0.5).abs() > margin {
-            return product.round() / 10_000.0;
+            return round_small(product) / 10_000.0;
         }
     }
     format!("{value:.4}").parse().unwrap_or(value)
@@ -391,7 +486,7 @@ pub fn py_round4(value: f64) -> f64 {
 /// `2026-01-02T03:04:05.123456Z` (microseconds truncated). `ts` must be finite and not negative.
 pub fn push_stamp(out: &mut String, ts: f64) {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let second = ts.trunc() as u64;
+    let second = ts as u64; // truncates, as `trunc` does
     #[allow(clippy::cast_precision_loss)]
     let fraction = ts - second as f64;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -508,38 +603,67 @@ pub fn render(entry: &Entry, frame: &Frame<'_>, masker: &TextMasker, out: &mut S
 pub fn render_view(entry: &View<'_>, frame: &Frame<'_>, masker: &TextMasker, out: &mut String) {
     out.push_str("{\"timestamp\":\"");
     push_stamp(out, entry.ts);
-    out.push_str("\",\"level\":\"");
-    out.push_str(level_name(entry.level));
-    out.push_str("\",\"event\":");
-    push_str(out, entry.event);
+    // The level and the two events the package writes, each with the text around it in one
+    // piece.
+    out.push_str(level_piece(entry.level));
+    match entry.event {
+        "result_operation" => out.push_str("\"result_operation\""),
+        "result_step" => out.push_str("\"result_step\""),
+        event => push_str(out, event),
+    }
     out.push_str(",\"correlation_id\":");
     push_str(out, entry.correlation_id);
     out.push_str(",\"operation_name\":");
     push_str(out, entry.operation);
     out.push_str(",\"step_name\":");
     push_opt(out, entry.step);
-    out.push_str(",\"result_type\":");
-    push_str(out, entry.result_type);
-    out.push_str(",\"processing_time_ms\":");
+    match entry.result_type {
+        "success" => out.push_str(",\"result_type\":\"success\",\"processing_time_ms\":"),
+        "error" => out.push_str(",\"result_type\":\"error\",\"processing_time_ms\":"),
+        result_type => {
+            out.push_str(",\"result_type\":");
+            push_str(out, result_type);
+            out.push_str(",\"processing_time_ms\":");
+        }
+    }
     push_round4(out, py_round4(entry.ms));
     out.push_str(",\"success_type\":");
     push_opt(out, entry.success_type);
-    out.push_str(",\"error_type\":");
-    push_opt(out, entry.error_type);
-    out.push_str(",\"error_code\":");
-    push_opt(out, entry.error_code);
-    out.push_str(",\"error_message\":");
-    push_masked(out, entry.error_message, masker);
-    out.push_str(",\"user_id\":");
-    push_masked(out, entry.user_id, masker);
-    out.push_str(",\"request_id\":");
-    push_masked(out, entry.request_id, masker);
-    out.push(',');
+    let no_error = entry.error_type.is_none()
+        && entry.error_code.is_none()
+        && entry.error_message.is_none()
+        && entry.user_id.is_none()
+        && entry.request_id.is_none();
+    if no_error {
+        // A success entry's run of nulls, in one piece.
+        out.push_str(NO_ERROR_FIELDS);
+    } else {
+        out.push_str(",\"error_type\":");
+        push_opt(out, entry.error_type);
+        out.push_str(",\"error_code\":");
+        push_opt(out, entry.error_code);
+        out.push_str(",\"error_message\":");
+        push_masked(out, entry.error_message, masker);
+        out.push_str(",\"user_id\":");
+        push_masked(out, entry.user_id, masker);
+        out.push_str(",\"request_id\":");
+        push_masked(out, entry.request_id, masker);
+        out.push(',');
+    }
     out.push_str(frame.fixed_json);
     out.push_str(",\"memory_usage_mb\":");
     out.push_str(frame.memory);
     out.push_str(",\"cpu_usage_percent\":");
     out.push_str(frame.cpu);
+    if entry.metadata.is_empty()
+        && entry.trace_id.is_none()
+        && entry.span_id.is_none()
+        && entry.exception.is_none()
+    {
+        // An entry without metadata, trace or exception ends the same way: in one piece.
+        out.push_str(PLAIN_END);
+        return;
+    }
     out.push_str(",\"metadata\":");
     push_map(out, entry.metadata, masker);
     out.push_str(",\"trace_id\":");
@@ -552,6 +676,14 @@ pub fn render_view(entry: &View<'_>, frame: &Frame<'_>, masker: &TextMasker, out
     }
     out.push('}');
 }
+
+/// What [`render_view`] writes from `error_type` to `request_id` when all of them are `None`.
+const NO_ERROR_FIELDS: &str = ",\"error_type\":null,\"error_code\":null,\"error_message\":null,\
+\"user_id\":null,\"request_id\":null,";
+
+/// What [`render_view`] writes from `metadata` on for an entry without metadata, trace IDs or
+/// exception.
+const PLAIN_END: &str = ",\"metadata\":{},\"trace_id\":null,\"span_id\":null}";
 
 /// An entry's fields, borrowed: what [`render_view`] writes. Made by [`Entry::view`] and
 /// [`Packed::view`].
@@ -932,6 +1064,181 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_success_entry_in_schema_order() {
+        let frame = Frame {
+            fixed_json: "\"service_name\":\"s\",\"environment\":\"e\"",
+            memory: "12.5",
+            cpu: "null",
+        };
+        let plain = Entry {
+            ts: 1_767_323_045.123_456_7,
+            correlation_id: "c8dd2ab717e84eddbbe01c1b94151ca3".into(),
+            operation: "user_retrieval".into(),
+            step: Some("user_validation".into()),
+            ms: 0.974_51,
+            success_type: Some("User".into()),
+            ..Entry::default()
+        };
+        let mut line = String::new();
+        render(&plain, &frame, &TextMasker::default(), &mut line);
+        assert_eq!(
+            line,
+            concat!(
+                "{\"timestamp\":\"2026-01-02T03:04:05.123456Z\",\"level\":\"info\",",
+                "\"event\":\"result_operation\",",
+                "\"correlation_id\":\"c8dd2ab717e84eddbbe01c1b94151ca3\",",
+                "\"operation_name\":\"user_retrieval\",\"step_name\":\"user_validation\",",
+                "\"result_type\":\"success\",\"processing_time_ms\":0.9745,",
+                "\"success_type\":\"User\",\"error_type\":null,\"error_code\":null,",
+                "\"error_message\":null,\"user_id\":null,\"request_id\":null,",
+                "\"service_name\":\"s\",\"environment\":\"e\",\"memory_usage_mb\":12.5,",
+                "\"cpu_usage_percent\":null,\"metadata\":{},\"trace_id\":null,\"span_id\":null}"
+            )
+        );
+        // Each field of the null runs written alone is written where the run would be.
+        let one_each = [
+            Entry {
+                error_type: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                error_code: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                error_message: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                user_id: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                request_id: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                trace_id: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                span_id: Some("x".into()),
+                ..plain.clone()
+            },
+            Entry {
+                metadata: vec![("k".into(), Value::Null)],
+                ..plain.clone()
+            },
+        ];
+        let fields = [
+            ("error_type", "\"x\""),
+            ("error_code", "\"x\""),
+            ("error_message", "\"x\""),
+            ("user_id", "\"x\""),
+            ("request_id", "\"x\""),
+            ("trace_id", "\"x\""),
+            ("span_id", "\"x\""),
+            ("metadata", "{\"k\":null}"),
+        ];
+        for (entry, (name, value)) in one_each.iter().zip(fields) {
+            let mut other = String::new();
+            render(entry, &frame, &TextMasker::default(), &mut other);
+            let null = if name == "metadata" { "{}" } else { "null" };
+            let expected = line.replace(
+                &format!("\"{name}\":{null}"),
+                &format!("\"{name}\":{value}"),
+            );
+            assert_eq!(other, expected, "{name}");
+        }
+        let mut excepted = String::new();
+        let entry = Entry {
+            exception: Some("E".into()),
+            ..plain.clone()
+        };
+        render(&entry, &frame, &TextMasker::default(), &mut excepted);
+        assert_eq!(excepted, line.replace("null}", "null,\"exception\":\"E\"}"));
+    }
+
+    #[test]
+    fn levels_events_and_result_types_are_written_as_json_strings() {
+        let frame = Frame {
+            fixed_json: "\"service_name\":\"s\",\"environment\":\"e\"",
+            memory: "null",
+            cpu: "null",
+        };
+        let levels = [
+            (10, "debug"),
+            (20, "info"),
+            (25, "info"),
+            (30, "warning"),
+            (40, "error"),
+        ];
+        let levels = levels.into_iter().chain([(50, "critical"), (0, "info")]);
+        for (level, name) in levels {
+            for event in ["result_operation", "result_step", "other \"event\"", ""] {
+                for result_type in ["success", "error", "odd\n", ""] {
+                    let entry = Entry {
+                        level,
+                        event: event.into(),
+                        result_type: result_type.into(),
+                        ..Entry::default()
+                    };
+                    let mut line = String::new();
+                    render(&entry, &frame, &TextMasker::default(), &mut line);
+                    let (mut event_json, mut result_json) = (String::new(), String::new());
+                    push_str(&mut event_json, event);
+                    push_str(&mut result_json, result_type);
+                    let expected_event = format!(
+                        "\",\"level\":\"{name}\",\"event\":{event_json},\"correlation_id\":"
+                    );
+                    let expected_result =
+                        format!(",\"result_type\":{result_json},\"processing_time_ms\":0.0,");
+                    assert!(line.contains(&expected_event), "{line}");
+                    assert!(line.contains(&expected_result), "{line}");
+                }
+            }
+        }
+    }
+
+    /// What `push_str` wrote before it scanned eight bytes at a time: one byte at a time.
+    fn push_str_bytewise(out: &mut String, text: &str) {
+        out.push('"');
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if u32::from(c) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    #[test]
+    fn every_escaped_byte_is_found_at_every_place_of_a_word() {
+        for byte in 0u8..0x80 {
+            for length in 1..20 {
+                for place in 0..length {
+                    let mut text: Vec<u8> = b"abcdefghijklmnopqrstu"[..length].to_vec();
+                    text[place] = byte;
+                    let text = String::from_utf8(text).unwrap_or_default();
+                    let (mut fast, mut plain) = (String::new(), String::new());
+                    push_str(&mut fast, &text);
+                    push_str_bytewise(&mut plain, &text);
+                    assert_eq!(fast, plain, "byte {byte:#x} at {place} of {length}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_full_entry_in_schema_order() {
         let entry = Entry {
             event: "result_step".into(),
@@ -1003,7 +1310,64 @@ mod tests {
         })
     }
 
+    #[test]
+    fn small_rounding_matches_the_library_at_its_edges() {
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -2.5,
+            0.499_999_999_999_999_94,
+            4.5e15,
+        ];
+        for k in 0..2_000 {
+            let half = f64::from(k) + 0.5;
+            cases.extend([
+                half,
+                half.next_down(),
+                half.next_up(),
+                -half,
+                -half.next_up(),
+            ]);
+        }
+        for x in cases {
+            assert_eq!(round_small(x).to_bits(), x.round().to_bits(), "{x}");
+            assert_eq!(trunc_small(x).to_bits(), x.trunc().to_bits(), "{x}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn small_rounding_matches_the_library(
+            x in prop_oneof![-4.5e15..4.5e15f64, -10.0..10.0f64, -1e-3..1e-3f64],
+        ) {
+            prop_assert_eq!(round_small(x).to_bits(), x.round().to_bits());
+            prop_assert_eq!(trunc_small(x).to_bits(), x.trunc().to_bits());
+        }
+
+        #[test]
+        fn digits_are_padded_decimal(value in prop_oneof![any::<u64>(), 0..1_000u64], width in 0..22usize) {
+            let mut out = String::from("x");
+            push_digits(&mut out, value, width);
+            let mut expected = format!("x{value:0width$}");
+            if expected.len() > 21 {
+                expected = format!("x{}", &expected[expected.len() - 20..]); // at most 20 digits
+            }
+            prop_assert_eq!(out, expected);
+        }
+
+        #[test]
+        fn strings_are_escaped_as_one_byte_at_a_time(
+            text in prop_oneof![".{0,80}", "[a-z\"\\\\\\x00-\\x1f\\x7f é☃]{0,80}"],
+        ) {
+            let (mut fast, mut plain) = (String::new(), String::new());
+            push_str(&mut fast, &text);
+            push_str_bytewise(&mut plain, &text);
+            prop_assert_eq!(fast, plain);
+        }
+
         #[test]
         fn the_fast_rounding_agrees_with_exact_decimal_rounding(value in -1e12f64..1e12) {
             // Off ties (handled apart), `{:.4}` is the exact decimal rounding.

@@ -795,12 +795,27 @@ fn maybe_report(shared: &Shared, force: bool) {
 
 /// Builds whole-line chunks of at most `limit` characters (a longer line goes alone), each line
 /// written straight into its chunk.
+///
+/// Characters are counted only when a chunk comes near its limit: a character is at least one
+/// byte, so while the bytes fit, the characters do (a batch of entries is far below the default
+/// limit, so its lines are never counted).
 pub struct Chunker {
     pieces: Vec<(String, usize)>,
     text: String,
-    size: usize,
+    /// Bytes of the chunk being built, newlines included.
+    bytes: usize,
+    /// Its characters, when they were counted (kept exact from then on).
+    chars: Option<usize>,
     count: usize,
     limit: usize,
+}
+
+fn char_count(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    }
 }
 
 impl Chunker {
@@ -810,7 +825,8 @@ impl Chunker {
         Self {
             pieces: Vec::new(),
             text: String::with_capacity(limit.clamp(1024, 1 << 20)),
-            size: 0,
+            bytes: 0,
+            chars: None,
             count: 0,
             limit,
         }
@@ -820,22 +836,32 @@ impl Chunker {
     pub fn line(&mut self, write: impl FnOnce(&mut String)) {
         let start = self.text.len();
         write(&mut self.text);
-        let line = self.text.get(start..).unwrap_or("");
-        let chars = if line.is_ascii() {
-            line.len()
-        } else {
-            line.chars().count()
+        let bytes = self.text.len() - start;
+        if self.count == 0 || self.bytes + bytes < self.limit {
+            // It fits (the first line of a chunk always does); the characters are not counted.
+            self.chars = None;
+            self.bytes += bytes + 1;
+            self.text.push('\n');
+            self.count += 1;
+            return;
+        }
+        let before = match self.chars {
+            Some(chars) => chars,
+            None => char_count(self.text.get(..start).unwrap_or("")),
         };
-        if self.count > 0 && self.size + chars + 1 > self.limit {
+        let chars = char_count(self.text.get(start..).unwrap_or(""));
+        if before + chars + 1 > self.limit {
             // The line starts the next chunk.
             let tail = self.text.split_off(start);
             self.pieces
                 .push((std::mem::replace(&mut self.text, tail), self.count));
-            (self.size, self.count) = (0, 0);
+            (self.bytes, self.chars, self.count) = (bytes + 1, Some(chars + 1), 1);
+        } else {
+            self.bytes += bytes + 1;
+            self.chars = Some(before + chars + 1);
+            self.count += 1;
         }
         self.text.push('\n');
-        self.size += chars + 1;
-        self.count += 1;
     }
 
     /// The chunks, each with its number of lines.

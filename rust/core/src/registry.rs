@@ -9,9 +9,9 @@ use crossbeam_queue::ArrayQueue;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::headline::{Latencies, QUANTILES};
-use crate::histogram::{quantiles_ms, BUCKET_COUNT, TRACKABLE_NS};
+use crate::histogram::{index_of, ms_to_ns, quantiles_ms, BUCKET_COUNT, TRACKABLE_NS};
 use crate::native::NativeHistogram;
-use crate::ring::{epoch_of, Bucket, FailureKey, ResourceTier, Tier};
+use crate::ring::{epoch_of, Bucket, EpochCache, FailureKey, ResourceTier, Tier};
 
 /// The name samples go to once `max_operations` names exist, and the error code used once an
 /// operation has `max_error_codes` codes.
@@ -333,6 +333,8 @@ pub(crate) struct State {
     pub(crate) last_time: f64,
     /// Bumped by every change, so a shared registry writes its segment only when needed.
     pub(crate) generation: u64,
+    /// The ring epochs of the latest sample's time.
+    epochs: EpochCache,
 }
 
 impl State {
@@ -350,6 +352,7 @@ impl State {
             expired: 0,
             last_time: 0.0,
             generation: 0,
+            epochs: EpochCache::default(),
         }
     }
 
@@ -1278,9 +1281,14 @@ impl State {
                 op.own_codes.push(key.code);
             }
         }
+        // The latency bucket is the same in every tier: computed once.
+        let index = index_of(ms_to_ns(sample.ms));
+        self.epochs
+            .fill(sample.t, op.tiers.iter().map(|tier| tier.width));
         let mut kept = false;
-        for tier in &mut op.tiers {
-            kept |= tier.add(sample.t, sample.ms, failure.as_ref());
+        for (slot, tier) in op.tiers.iter_mut().enumerate() {
+            let epoch = self.epochs.epoch(slot, sample.t, tier.width);
+            kept |= tier.add_at(epoch, sample.t, sample.ms, index, failure.as_ref());
         }
         if !kept {
             self.expired += 1;

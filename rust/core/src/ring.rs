@@ -3,7 +3,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::histogram::{index_of, ms_to_ns, CompactCounts};
+use crate::histogram::CompactCounts;
+#[cfg(test)]
+use crate::histogram::{index_of, ms_to_ns};
 
 /// How many distinct (code, message) pairs one time bucket tracks for its top errors.
 pub(crate) const ERRORS_PER_BUCKET: usize = 8;
@@ -60,21 +62,36 @@ impl Bucket {
         }
     }
 
-    fn add(&mut self, t: f64, ms: f64, failure: Option<&FailureKey>) {
+    /// Adds a sample of `ms` milliseconds whose latency bucket is `index` (the caller computes
+    /// it once for every tier).
+    #[inline]
+    fn add(&mut self, t: f64, ms: f64, index: usize, failure: Option<&FailureKey>) {
         self.encoded = None;
         self.total += 1;
         self.sum_ms += ms;
-        self.min_ms = self.min_ms.min(ms);
-        self.max_ms = self.max_ms.max(ms);
-        self.counts.add(index_of(ms_to_ns(ms)), 1);
-        if let Some(key) = failure {
-            self.failures += 1;
-            match self.codes.iter_mut().find(|(code, _)| *code == key.code) {
-                Some((_, count)) => *count += 1,
-                None => self.codes.push((key.code, 1)),
-            }
-            self.add_error(t, key);
+        // `ms` is a number (never NaN): a comparison keeps the extremes as `min`/`max` do.
+        if ms < self.min_ms {
+            self.min_ms = ms;
         }
+        if ms > self.max_ms {
+            self.max_ms = ms;
+        }
+        self.counts.add(index, 1);
+        if let Some(key) = failure {
+            self.add_failure(t, key);
+        }
+    }
+
+    /// The failure's share of [`Bucket::add`] (kept out of the success path).
+    #[cold]
+    #[inline(never)]
+    fn add_failure(&mut self, t: f64, key: &FailureKey) {
+        self.failures += 1;
+        match self.codes.iter_mut().find(|(code, _)| *code == key.code) {
+            Some((_, count)) => *count += 1,
+            None => self.codes.push((key.code, 1)),
+        }
+        self.add_error(t, key);
     }
 
     /// Space-saving: a new message replaces the least counted one and inherits its count, so
@@ -134,8 +151,105 @@ pub(crate) struct Tier {
 }
 
 /// Converts a time in seconds to a bucket epoch of `width` seconds (negative times clamp to 0).
+///
+/// `floor(t / width)` without the rounding function (a library call on the baseline x86-64
+/// target): `as` truncates, which is the floor for the non-negative quotients, and saturates
+/// the negative ones (and NaN) to 0, the clamp.
 pub(crate) fn epoch_of(t: f64, width: u64) -> u64 {
-    (t / width as f64).floor().max(0.0) as u64
+    (t / width as f64) as u64
+}
+
+/// The span `[from, until)` of times whose epoch of `width` is `epoch` (all of it, or a part
+/// that holds `epoch * width`), `None` when it cannot be established.
+///
+/// [`epoch_of`] is monotonic in the time (a correctly rounded quotient, truncated), so two
+/// times of an epoch bound a span of times that all have it. `epoch * width` is the first time
+/// of the epoch (an exact product and an exact quotient); the last is within a few floats below
+/// `(epoch + 1) * width` (the quotient is off by at most half a unit in the last place).
+fn epoch_span(epoch: u64, width: u64) -> Option<(f64, f64)> {
+    #[allow(clippy::cast_precision_loss)]
+    let (from, mut until) = (
+        epoch as f64 * width as f64,
+        epoch.checked_add(1)? as f64 * width as f64,
+    );
+    let mut steps = 0;
+    while epoch_of(until.next_down(), width) != epoch {
+        until = until.next_down();
+        steps += 1;
+        if steps > 8 {
+            return None;
+        }
+    }
+    (from < until && epoch_of(from, width) == epoch).then_some((from, until))
+}
+
+/// How many ring widths an [`EpochCache`] holds (the three tiers and a shared registry's
+/// archive).
+const CACHED_WIDTHS: usize = 4;
+
+/// The bucket epochs of the latest sample's time in each ring width, with the span of times
+/// that share them: consecutive samples (the clock moves little between them) skip the
+/// division and the conversions of [`epoch_of`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EpochCache {
+    /// Times in `from..until` have `epochs` (empty until filled).
+    from: f64,
+    until: f64,
+    /// The ring widths, in the order of the rings the cache was filled for (0: none).
+    widths: [u64; CACHED_WIDTHS],
+    epochs: [u64; CACHED_WIDTHS],
+}
+
+impl Default for EpochCache {
+    fn default() -> Self {
+        Self {
+            from: f64::INFINITY,
+            until: f64::NEG_INFINITY,
+            widths: [0; CACHED_WIDTHS],
+            epochs: [0; CACHED_WIDTHS],
+        }
+    }
+}
+
+impl EpochCache {
+    /// Makes the cache hold the epochs of `t` in `widths` (the widths of a ring list, in
+    /// order), unless it holds them already.
+    #[inline]
+    pub fn fill(&mut self, t: f64, widths: impl Iterator<Item = u64>) {
+        if t >= self.from && t < self.until {
+            return;
+        }
+        *self = Self::default();
+        let (mut from, mut until) = (f64::NEG_INFINITY, f64::INFINITY);
+        let mut filled = Self::default();
+        for (slot, width) in widths.take(CACHED_WIDTHS).enumerate() {
+            let epoch = epoch_of(t, width);
+            let Some((low, high)) = epoch_span(epoch, width) else {
+                return;
+            };
+            from = from.max(low);
+            until = until.min(high);
+            if let (Some(w), Some(e)) = (filled.widths.get_mut(slot), filled.epochs.get_mut(slot)) {
+                (*w, *e) = (width, epoch);
+            }
+        }
+        if from <= t && t < until {
+            (filled.from, filled.until) = (from, until);
+            *self = filled;
+        }
+    }
+
+    /// The epoch of `t` in the ring of `width` at position `slot` of the list: the cached one
+    /// when `t` and `width` are the cache's, else [`epoch_of`]'s.
+    #[inline]
+    pub fn epoch(&self, slot: usize, t: f64, width: u64) -> u64 {
+        if t >= self.from && t < self.until && self.widths.get(slot) == Some(&width) {
+            if let Some(&epoch) = self.epochs.get(slot) {
+                return epoch;
+            }
+        }
+        epoch_of(t, width)
+    }
 }
 
 /// Clock steps this long (in seconds) either way lose no bucket to age alone.
@@ -189,24 +303,44 @@ impl Tier {
         }
     }
 
-    /// Adds a sample taken at `t` (the clock's time when it was recorded); always kept.
-    pub fn add(&mut self, t: f64, ms: f64, failure: Option<&FailureKey>) -> bool {
-        let epoch = epoch_of(t, self.width);
+    /// Adds a sample of `ms` milliseconds taken at `t` (the clock's time when it was recorded)
+    /// whose latency bucket is `index` (`index_of(ms_to_ns(ms))`); always kept.
+    #[cfg(test)]
+    pub fn add(&mut self, t: f64, ms: f64, index: usize, failure: Option<&FailureKey>) -> bool {
+        self.add_at(epoch_of(t, self.width), t, ms, index, failure)
+    }
+
+    /// [`Tier::add`] with the epoch of `t` known (`epoch_of(t, self.width)`).
+    #[inline]
+    pub fn add_at(
+        &mut self,
+        epoch: u64,
+        t: f64,
+        ms: f64,
+        index: usize,
+        failure: Option<&FailureKey>,
+    ) -> bool {
         if let Some(bucket) = self.buckets.back_mut().filter(|b| b.epoch == epoch) {
-            bucket.add(t, ms, failure);
+            bucket.add(t, ms, index, failure);
             return true;
         }
         let position = self.buckets.partition_point(|b| b.epoch < epoch);
         match self.buckets.get_mut(position) {
-            Some(bucket) if bucket.epoch == epoch => bucket.add(t, ms, failure),
+            Some(bucket) if bucket.epoch == epoch => bucket.add(t, ms, index, failure),
             _ => {
                 let mut bucket = Bucket::new(epoch);
-                bucket.add(t, ms, failure);
+                bucket.add(t, ms, index, failure);
                 self.buckets.insert(position, bucket);
                 trim(&mut self.buckets, |b| b.epoch, epoch, self.len, self.width);
             }
         }
         true
+    }
+
+    /// [`Tier::add`] computing the latency bucket itself.
+    #[cfg(test)]
+    pub fn add_sample(&mut self, t: f64, ms: f64, failure: Option<&FailureKey>) -> bool {
+        self.add(t, ms, index_of(ms_to_ns(ms)), failure)
     }
 
     /// Drops buckets older than the span ending at epoch `now_epoch` by more than the step
@@ -320,19 +454,147 @@ impl ResourceTier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// A bucket of the plain model: count, sum, min, max and latency counts.
+    type ModelBucket = (u64, f64, f64, f64, BTreeMap<usize, u32>);
+
+    const WIDTHS: [u64; 4] = [10, 900, 3_600, 86_400];
+
+    /// Looks every time of `times` up through one cache, as `apply` does, against `epoch_of`.
+    fn check_cache(times: &[f64], widths: &[u64]) -> Result<(), TestCaseError> {
+        let mut cache = EpochCache::default();
+        for &t in times {
+            cache.fill(t, widths.iter().copied());
+            for (slot, &width) in widths.iter().enumerate() {
+                prop_assert_eq!(cache.epoch(slot, t, width), epoch_of(t, width), "t {}", t);
+                // A width the cache was not filled for at that place is computed.
+                prop_assert_eq!(cache.epoch(slot, t, width + 1), epoch_of(t, width + 1));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_epoch_cache_covers_whole_buckets_and_agrees_at_their_edges() -> Result<(), TestCaseError>
+    {
+        let t0 = 1_767_323_045.0;
+        let mut cache = EpochCache::default();
+        cache.fill(t0, WIDTHS.iter().copied());
+        // The 10-second bucket of t0, all of it: the first float of the next one is outside.
+        assert_eq!(
+            (cache.from, cache.until),
+            (1_767_323_040.0, 1_767_323_050.0)
+        );
+        let mut times = vec![0.0, -0.0, 5.0, 9.999_999_999, 10.0, MAX_TIME_FOR_TESTS];
+        for edge in [
+            1_767_323_040.0f64,
+            1_767_323_050.0,
+            1_767_322_800.0,
+            1_767_312_000.0,
+        ] {
+            let mut below = edge;
+            let mut above = edge;
+            for _ in 0..6 {
+                times.extend([below, above]);
+                below = below.next_down();
+                above = above.next_up();
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        check_cache(&times, &WIDTHS)?;
+        times.reverse();
+        check_cache(&times, &WIDTHS)?;
+        check_cache(
+            &[f64::NAN, 3.0, f64::NAN, -5.0, f64::INFINITY, 3.0],
+            &WIDTHS,
+        )
+    }
+
+    /// The latest time a sample may carry (the registry's `MAX_TIME`).
+    const MAX_TIME_FOR_TESTS: f64 = 253_402_300_799.0;
+
+    proptest! {
+        #[test]
+        fn the_epoch_cache_gives_the_epoch_of_every_time(
+            start in prop_oneof![0.0..2.6e11f64, 1.7e9..1.8e9f64],
+            steps in prop::collection::vec(
+                prop_oneof![0.0..0.01f64, 0.0..20.0f64, -5_000.0..5_000.0f64, Just(0.0)],
+                1..200,
+            ),
+            widths in prop_oneof![
+                Just(WIDTHS.to_vec()),
+                Just(vec![10u64, 900]),
+                prop::collection::vec(1..100_000u64, 0..6),
+            ],
+        ) {
+            let times: Vec<f64> = steps
+                .iter()
+                .scan(start, |t, step| {
+                    *t += step;
+                    Some(*t)
+                })
+                .collect();
+            check_cache(&times, &widths)?;
+        }
+
+        #[test]
+        fn epoch_of_is_the_clamped_floor_of_the_quotient(
+            t in prop_oneof![any::<f64>(), 0.0..2.6e11f64, -1e6..1e6f64],
+            width in prop_oneof![Just(10u64), Just(900), Just(3_600), Just(86_400), 1..100_000u64],
+        ) {
+            prop_assert_eq!(epoch_of(t, width), (t / width as f64).floor().max(0.0) as u64);
+        }
+
+        /// Every bucket of a tier holds what adding its samples one by one, the plain way (the
+        /// floor of the quotient for the epoch, the rounded nanoseconds for the latency bucket),
+        /// gives: the same epochs, counts, sums (same order of additions), extremes and latency
+        /// counts.
+        #[test]
+        fn a_tier_matches_a_plain_model_of_its_buckets(
+            samples in prop::collection::vec((0.0..400.0f64, 0.0..5_000.0f64), 1..300),
+        ) {
+            let mut tier = Tier::new(10, 3_600);
+            let mut model: BTreeMap<u64, ModelBucket> = BTreeMap::new();
+            for &(t, ms) in &samples {
+                let ms = if ms > 4_000.0 { (ms - 4_000.0) * 1e-4 } else { ms }; // some tiny ones
+                prop_assert!(tier.add(t, ms, index_of(ms_to_ns(ms)), None));
+                let epoch = (t / 10.0).floor().max(0.0) as u64;
+                let index = index_of((ms * 1_000_000.0).round() as u64);
+                let bucket = model
+                    .entry(epoch)
+                    .or_insert((0, 0.0, f64::INFINITY, 0.0, BTreeMap::new()));
+                bucket.0 += 1;
+                bucket.1 += ms;
+                bucket.2 = bucket.2.min(ms);
+                bucket.3 = bucket.3.max(ms);
+                *bucket.4.entry(index).or_default() += 1;
+            }
+            prop_assert_eq!(tier.buckets.len(), model.len());
+            for (bucket, (&epoch, expected)) in tier.buckets.iter().zip(&model) {
+                prop_assert_eq!(bucket.epoch, epoch);
+                prop_assert_eq!(bucket.total, expected.0);
+                prop_assert_eq!(bucket.sum_ms.to_bits(), expected.1.to_bits());
+                prop_assert_eq!((bucket.min_ms, bucket.max_ms), (expected.2, expected.3));
+                let counts: Vec<(usize, u32)> = expected.4.iter().map(|(&i, &n)| (i, n)).collect();
+                prop_assert_eq!(bucket.counts.entries(), counts);
+            }
+        }
+    }
 
     #[test]
     fn tier_is_bounded_and_places_every_sample_at_its_time() {
         let mut tier = Tier::new(10, 60);
         for t in 0..200 {
-            assert!(tier.add(f64::from(t), 1.0, None));
+            assert!(tier.add_sample(f64::from(t), 1.0, None));
         }
         assert_eq!(tier.buckets.len(), capacity(7));
         // A clock stepped back: the sample is kept where the clock put it.
-        assert!(tier.add(0.0, 1.0, None));
+        assert!(tier.add_sample(0.0, 1.0, None));
         assert_eq!(tier.window(5.0, 10).map(|b| b.total).sum::<u64>(), 1);
         assert_eq!(tier.buckets.len(), capacity(7));
-        assert!(tier.add(185.0, 1.0, None));
+        assert!(tier.add_sample(185.0, 1.0, None));
     }
 
     fn total(tier: &Tier, now: f64, window: u64) -> u64 {
@@ -345,7 +607,7 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         let mut tier = Tier::new(10, 3_600);
         for t in sorted {
-            tier.add(t, 1.0, None);
+            tier.add_sample(t, 1.0, None);
         }
         tier
     }
@@ -383,7 +645,7 @@ mod tests {
             let mut tier = in_order(&samples);
             let now = t0 - step;
             for _ in 0..100 {
-                tier.add(now, 1.0, None);
+                tier.add_sample(now, 1.0, None);
                 samples.push(now);
             }
             assert!(total(&tier, now, 300) >= 100);
@@ -399,15 +661,15 @@ mod tests {
             let mut samples = busy_hour_samples(t0);
             let mut tier = in_order(&samples);
             for _ in 0..100 {
-                tier.add(t0 + step, 1.0, None);
+                tier.add_sample(t0 + step, 1.0, None);
                 samples.push(t0 + step);
             }
             assert_eq!(total(&tier, t0 + step, 300), 100);
             let mut queried = tier.clone();
             queried.expire(epoch_of(t0 + step, 10)); // a query while the clock is ahead
             for _ in 0..100 {
-                tier.add(t0 + 1.0, 1.0, None);
-                queried.add(t0 + 1.0, 1.0, None);
+                tier.add_sample(t0 + 1.0, 1.0, None);
+                queried.add_sample(t0 + 1.0, 1.0, None);
                 samples.push(t0 + 1.0);
             }
             let nows = [t0 + 1.0, t0 + 300.0, t0 + step];
@@ -426,7 +688,7 @@ mod tests {
                 500 => 90_000.0,
                 _ => 3.0,
             };
-            tier.add(t, 1.0, None);
+            tier.add_sample(t, 1.0, None);
             assert!(tier.buckets.len() <= capacity(tier.len));
         }
         let epochs: Vec<u64> = tier.buckets.iter().map(|b| b.epoch).collect();
@@ -436,10 +698,10 @@ mod tests {
     #[test]
     fn late_samples_land_in_their_own_bucket() {
         let mut tier = Tier::new(10, 60);
-        assert!(tier.add(50.0, 1.0, None));
-        assert!(tier.add(15.0, 2.0, None));
-        assert!(tier.add(35.0, 3.0, None));
-        assert!(tier.add(16.0, 2.0, None));
+        assert!(tier.add_sample(50.0, 1.0, None));
+        assert!(tier.add_sample(15.0, 2.0, None));
+        assert!(tier.add_sample(35.0, 3.0, None));
+        assert!(tier.add_sample(16.0, 2.0, None));
         let epochs: Vec<u64> = tier.buckets.iter().map(|b| b.epoch).collect();
         assert_eq!(epochs, vec![1, 3, 5]);
         assert_eq!(tier.window(50.0, 40).map(|b| b.total).sum::<u64>(), 4);
@@ -454,12 +716,12 @@ mod tests {
             message: Arc::from("heavy"),
         };
         for i in 0..100 {
-            tier.add(1.0, 1.0, Some(&heavy));
+            tier.add_sample(1.0, 1.0, Some(&heavy));
             let noise = FailureKey {
                 code: 1,
                 message: Arc::from(format!("noise {i}").as_str()),
             };
-            tier.add(1.0, 1.0, Some(&noise));
+            tier.add_sample(1.0, 1.0, Some(&noise));
         }
         let bucket = &tier.buckets[0];
         assert_eq!(bucket.errors.len(), ERRORS_PER_BUCKET);

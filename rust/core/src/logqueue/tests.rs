@@ -288,6 +288,37 @@ fn written_entries_give_their_buffers_back() {
     assert!(reused.is_empty() && reused.capacity() >= 128);
 }
 
+/// The chunks as they were cut before characters were counted only near the limit: every
+/// line's characters counted.
+fn chunks_counting_every_line(lines: &[String], limit: usize) -> Vec<(String, usize)> {
+    let (mut pieces, mut text, mut size, mut count) = (Vec::new(), String::new(), 0, 0);
+    for line in lines {
+        let chars = line.chars().count();
+        if count > 0 && size + chars + 1 > limit {
+            pieces.push((std::mem::take(&mut text), count));
+            (size, count) = (0, 0);
+        }
+        text.push_str(line);
+        text.push('\n');
+        size += chars + 1;
+        count += 1;
+    }
+    if count > 0 {
+        pieces.push((text, count));
+    }
+    pieces
+}
+
+proptest::proptest! {
+    #[test]
+    fn chunks_are_cut_where_counting_every_line_cuts_them(
+        lines in proptest::collection::vec("[a-zé☃😀]{0,12}", 0..40),
+        limit in 1..60usize,
+    ) {
+        proptest::prop_assert_eq!(chunks(&lines, limit), chunks_counting_every_line(&lines, limit));
+    }
+}
+
 #[test]
 fn lines_are_cut_into_chunks_of_whole_lines() {
     let lines: Vec<String> = ["aaaa", "bb", "cccccccccc", "é"]
