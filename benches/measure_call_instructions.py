@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from _callgrind import toggled_totals
 
 CALLS = 2000
 CASES = (
@@ -132,33 +130,7 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         _child(sys.argv[2])
         return
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
-    with tempfile.TemporaryDirectory() as folder:
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--collect-atstart=no",
-                "--toggle-collect=functools_reduce",
-                "--dump-after=functools_reduce",
-                f"--callgrind-out-file={folder}/callgrind.out",
-                sys.executable,
-                __file__,
-                "--child",
-                folder,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        totals = []
-        for dump in sorted(
-            Path(folder).glob("callgrind.out.*"), key=lambda p: int(p.suffix.lstrip("."))
-        ):
-            match = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
-            if match is not None and int(match.group(1)) > CALLS * 100:
-                totals.append(int(match.group(1)))  # imports call reduce too: small dumps
+    totals = toggled_totals(__file__, CALLS * 100)
     if len(totals) != len(CASES):
         raise SystemExit(f"expected {len(CASES)} dumps, found {len(totals)}")
     per_call = dict(zip(CASES, (total / CALLS for total in totals), strict=True))

@@ -22,14 +22,12 @@ test suite::
 # No `from __future__ import annotations`: the endpoints below are defined in a function, and
 # FastAPI reads their annotations as objects.
 import functools
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _callgrind import toggled_totals
 
 REQUESTS = 400
 LADDER = ("bare", "+ middleware", "+ handle_result", "+ logged chain", "+ two steps")
@@ -100,33 +98,7 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         _child(sys.argv[2])
         return
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
-    with tempfile.TemporaryDirectory() as folder:
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--collect-atstart=no",
-                "--toggle-collect=functools_reduce",
-                "--dump-after=functools_reduce",
-                f"--callgrind-out-file={folder}/callgrind.out",
-                sys.executable,
-                __file__,
-                "--child",
-                folder,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        totals = []
-        for dump in sorted(
-            Path(folder).glob("callgrind.out.*"), key=lambda p: int(p.suffix.lstrip("."))
-        ):
-            match = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
-            if match is not None and int(match.group(1)) > REQUESTS * 1000:
-                totals.append(int(match.group(1)))  # imports call reduce too: small dumps
+    totals = toggled_totals(__file__, REQUESTS * 1000)
     if len(totals) != len(LADDER):
         raise SystemExit(f"expected {len(LADDER)} dumps, found {len(totals)}")
     per_request = [total / REQUESTS for total in totals]

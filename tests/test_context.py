@@ -162,22 +162,23 @@ def test_new_ids_are_uuid4_hex_and_unique() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_never_draws_the_parents_next_ids() -> None:
-    """IDs are made in batches: a forked child (a pre-forked worker) drops the batch it
-    inherited and reseeds, so it never hands out the IDs its parent hands out next."""
+    """IDs are made in batches (natively, `_core.uuid4_hex`): a forked child (a pre-forked
+    worker) drops the batch it inherited, so it never hands out the IDs its parent hands out
+    next, over more than one batch on each side."""
     new_correlation_id()  # the parent now holds a batch of its next IDs
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child exits without reporting coverage
         try:
-            os.write(write, ",".join(new_correlation_id() for _ in range(300)).encode())
+            os.write(write, ",".join(new_correlation_id() for _ in range(600)).encode())
         finally:
             os._exit(0)
     os.close(write)
     with os.fdopen(read) as pipe:
         child = set(pipe.read().split(","))
     os.waitpid(pid, 0)
-    parent = {new_correlation_id() for _ in range(300)}
-    assert len(child) == 300
+    parent = {new_correlation_id() for _ in range(600)}
+    assert len(child) == 600
     assert all(uuid.UUID(cid).version == 4 for cid in child)
     assert not child & parent
 

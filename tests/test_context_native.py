@@ -423,27 +423,6 @@ def test_the_pool_is_dropped_in_a_forked_child() -> None:
     assert context._uuid4_hex is _core.uuid4_hex
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_forked_child_and_its_parent_never_share_an_id() -> None:
-    """Over more than one batch on each side."""
-    _core.uuid4_hex()  # the parent holds the rest of a batch
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child exits without reporting coverage
-        try:
-            os.write(write, ",".join(_core.uuid4_hex() for _ in range(600)).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        child = set(pipe.read().split(","))
-    os.waitpid(pid, 0)
-    parent = {_core.uuid4_hex() for _ in range(600)}
-    assert len(child) == 600
-    assert all(UUID4_HEX.fullmatch(cid) for cid in child)
-    assert not child & parent
-
-
 # -- the middleware with the module's generator ---------------------------------------------------
 
 

@@ -69,6 +69,13 @@ fn namespace(module: &Bound<'_, PyAny>) -> PyResult<Py<PyDict>> {
 }
 
 impl LaneInForce {
+    /// The choice, locked (never held while Python code runs).
+    fn choice(&self) -> PyResult<std::sync::MutexGuard<'_, Choice>> {
+        self.choice
+            .lock()
+            .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("the lane choice is poisoned"))
+    }
+
     /// The lane chosen, when it was chosen for `config`, `masker` and `stdout` (what is in
     /// force); `None` when one of them changed since.
     fn chosen_lane<'py>(
@@ -78,9 +85,7 @@ impl LaneInForce {
         masker: &Bound<'py, PyAny>,
         stdout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let choice = self.choice.lock().map_err(|_| {
-            pyo3::exceptions::PyRuntimeError::new_err("the lane choice is poisoned")
-        })?;
+        let choice = self.choice()?;
         if !(choice.config.bind(py).is(config) && choice.masker.bind(py).is(masker)) {
             return Ok(None);
         }
@@ -253,9 +258,7 @@ impl LaneInForce {
     /// in force now.
     #[getter]
     fn lane(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let choice = self.choice.lock().map_err(|_| {
-            pyo3::exceptions::PyRuntimeError::new_err("the lane choice is poisoned")
-        })?;
+        let choice = self.choice()?;
         Ok(choice.lane.clone_ref(py))
     }
 
@@ -270,9 +273,7 @@ impl LaneInForce {
         stdout: Py<PyAny>,
     ) -> PyResult<()> {
         let previous = {
-            let mut choice = self.choice.lock().map_err(|_| {
-                pyo3::exceptions::PyRuntimeError::new_err("the lane choice is poisoned")
-            })?;
+            let mut choice = self.choice()?;
             std::mem::replace(
                 &mut *choice,
                 Choice {
