@@ -5,7 +5,6 @@ into Rust is compared with the Python rule it came from, kept here as the refere
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
