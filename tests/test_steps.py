@@ -219,10 +219,9 @@ def test_a_broken_step_sink_never_breaks_the_chain(
 
     monkeypatch.setattr(metrics_collector, "step", broken)
     assert asyncio.run(MonoResult.from_value(1).log_step("s").to_result()) == Success(1)
-    # Steps made from now on hand their passes to a sink that raises.
+    # The step's sinks are read when needed: a step made before the patch calls the raising one.
     monkeypatch.setattr(log_steps, "_observe", broken)
-    failed = MonoResult.from_error("e").log_error("s-broken")
-    assert asyncio.run(failed.to_result()) == Failure("e")
+    assert asyncio.run(MonoResult.from_error("e").log_error("s").to_result()) == Failure("e")
     assert FluxResult.from_values([1]).log_step("f").count_total() == 1
 
 
@@ -363,3 +362,22 @@ def test_the_per_name_step_tables_stay_bounded() -> None:
     ]
     assert chain._steps[0][1] == "last"
     assert asyncio.run(chain.to_result()) == Success(1)
+
+
+def test_a_step_made_while_a_sink_was_replaced_calls_the_sink_in_force_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A step is made once per name and kept; its Python sinks are read from the steps module
+    when a pass needs them, so a sink replaced for a while (a test's patch) is not kept past
+    its time by the steps made meanwhile."""
+    from rfs_monitoring._logging import steps as log_steps
+    from rfs_monitoring.testing import capture_result_logs
+
+    calls: list[str] = []
+    monkeypatch.setattr(log_steps, "_observe", lambda *args: calls.append("patched"))
+    asyncio.run(MonoResult.from_error("e").log_error("made_while_patched").to_result())
+    monkeypatch.undo()
+    with capture_result_logs() as entries:
+        asyncio.run(MonoResult.from_error("e").log_error("made_while_patched").to_result())
+    assert calls == ["patched"]
+    assert [entry["step_name"] for entry in entries] == ["made_while_patched"]

@@ -209,16 +209,14 @@ def step_path(name: str, errors_only: bool) -> _core.StepPath:
     into the handle bound for the installed collector and, when its level passes and no span
     can be started, its entry goes to `_emit_success`, without a Python frame of its own. A
     Failure, a sample only Python can place, or a pass that may start a span goes to this
-    module's sinks (`_observe`, `_step_entry`, `_step_span`)."""
+    module's sinks (`_observe`, `_step_entry`, `_step_span`), read from this module when they
+    are needed, as Python code reads them."""
     return _core.StepPath(
         name,
         errors_only,
         Success,
-        observe=_observe,
-        entry=_step_entry,
-        span=_step_span,
+        sinks=_modules[__name__],
         emit=_w._lanes,
-        report=_report_step_failure,
         collectors=_collectors,
         levels=_levels,
         spans=_spans,

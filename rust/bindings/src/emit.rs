@@ -54,7 +54,7 @@ pub(crate) struct LaneInForce {
 
 /// `namespace[name]`: a module's global, read as Python code reads it (a module's attribute
 /// lookup would first search the module type's attributes: twice the work).
-fn global<'py>(
+pub(crate) fn global<'py>(
     namespace: &Bound<'py, PyDict>,
     name: &Bound<'py, PyString>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -64,7 +64,7 @@ fn global<'py>(
 }
 
 /// The namespace of `module`.
-fn namespace(module: &Bound<'_, PyAny>) -> PyResult<Py<PyDict>> {
+pub(crate) fn namespace(module: &Bound<'_, PyAny>) -> PyResult<Py<PyDict>> {
     Ok(module.getattr("__dict__")?.cast_into::<PyDict>()?.unbind())
 }
 
@@ -98,17 +98,6 @@ impl LaneInForce {
         Ok(same_stdout.then(|| choice.lane.bind(py).clone()))
     }
 
-    /// The lane in force (`None`: the Python lane), chosen again when what it was chosen for
-    /// changed.
-    fn in_force<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let config = global(self.config.bind(py), intern!(py, "_config"))?;
-        let masker = global(self.masking.bind(py), intern!(py, "_default"))?;
-        match self.chosen_lane(py, &config, &masker, None)? {
-            Some(lane) => Ok(lane),
-            None => self.call(py, intern!(py, "_select_lane"), ()),
-        }
-    }
-
     /// Calls the writer's function `name`.
     fn call<'py>(
         &self,
@@ -128,7 +117,7 @@ impl LaneInForce {
         success_type: &Bound<'_, PyAny>,
         step: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let lane = self.in_force(py)?;
+        let lane = self.current(py)?;
         if !global(self.config.bind(py), intern!(py, "_listeners"))?.is_truthy()? {
             if let Ok(pipeline) = lane.cast::<PyLogPipeline>() {
                 // The entry's fields into the pipeline; anything refused or failing is
@@ -137,16 +126,12 @@ impl LaneInForce {
                     let Ok(level) = u8::try_from(level) else {
                         return Ok(NOT_TAKEN);
                     };
-                    let (name, kept) = match scope.cast::<OperationScope>() {
-                        Ok(native) => {
-                            let (name, kept) = native.try_borrow()?.name_and_id(py);
-                            (name.into_bound(py), kept.map(|cid| cid.into_bound(py)))
-                        }
-                        Err(_) => (
-                            scope.getattr(intern!(py, "name"))?,
-                            Some(scope.getattr(intern!(py, "correlation_id"))?),
-                        ),
-                    };
+                    // Any other scope is refused here: the general path takes it.
+                    let (name, kept) = scope
+                        .cast::<OperationScope>()?
+                        .try_borrow()?
+                        .name_and_id(py);
+                    let (name, kept) = (name.into_bound(py), kept.map(|cid| cid.into_bound(py)));
                     // `scope.correlation_id or scope.ensure_correlation_id()`.
                     let correlation_id = match kept {
                         Some(cid) if cid.is_truthy()? => cid,
@@ -184,25 +169,6 @@ impl LaneInForce {
         )?;
         Ok(())
     }
-
-    /// Hands the entry over (see the class); never raises.
-    pub(crate) fn emit(
-        &self,
-        py: Python<'_>,
-        level: i64,
-        scope: &Bound<'_, PyAny>,
-        ms: f64,
-        success_type: &Bound<'_, PyAny>,
-        step: Option<&Bound<'_, PyAny>>,
-    ) {
-        if let Err(err) = self.try_emit(py, level, scope, ms, success_type, step) {
-            if let Err(unreported) =
-                self.call(py, intern!(py, "_report_emit"), (err.into_value(py),))
-            {
-                unreported.write_unraisable(py, None);
-            }
-        }
-    }
 }
 
 /// `emit(level, scope, ms, success_type, step)` for a native fast path: a `LaneInForce`'s
@@ -217,7 +183,9 @@ pub(crate) fn emit_success(
     step: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     if let Ok(native) = emit.cast::<LaneInForce>() {
-        native.get().emit(py, level, scope, ms, success_type, step);
+        native
+            .get()
+            .emit_success(py, level, scope, ms, success_type, step);
         return Ok(());
     }
     match step {
@@ -308,15 +276,20 @@ impl LaneInForce {
         })
     }
 
-    /// The lane in force: the core's pipeline, or `None` for the Python lane (chosen again
-    /// when the configuration, the masker or `sys.stdout` changed since the last choice).
+    /// The lane in force: the core's pipeline, or `None` for the Python lane (chosen again by
+    /// `_select_lane` when the configuration, the masker or `sys.stdout` changed since).
     fn current<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.in_force(py)
+        let config = global(self.config.bind(py), intern!(py, "_config"))?;
+        let masker = global(self.masking.bind(py), intern!(py, "_default"))?;
+        match self.chosen_lane(py, &config, &masker, None)? {
+            Some(lane) => Ok(lane),
+            None => self.call(py, intern!(py, "_select_lane"), ()),
+        }
     }
 
     /// Hands the entry of a plain `Success` over; never raises.
     #[pyo3(signature = (level, scope, ms, success_type, step=None))]
-    fn emit_success(
+    pub(crate) fn emit_success(
         &self,
         py: Python<'_>,
         level: i64,
@@ -325,7 +298,13 @@ impl LaneInForce {
         success_type: &Bound<'_, PyAny>,
         step: Option<&Bound<'_, PyAny>>,
     ) {
-        self.emit(py, level, scope, ms, success_type, step);
+        if let Err(err) = self.try_emit(py, level, scope, ms, success_type, step) {
+            if let Err(unreported) =
+                self.call(py, intern!(py, "_report_emit"), (err.into_value(py),))
+            {
+                unreported.write_unraisable(py, None);
+            }
+        }
     }
 
     fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {

@@ -880,14 +880,13 @@ pub(crate) struct StepPath {
     name: Py<PyString>,
     errors_only: bool,
     success: Py<PyType>,
-    /// `observe(scope, name, ms, failed, error, success_type, metadata, errors_only)`.
-    observe: Py<PyAny>,
-    /// `entry(scope, name, ms, failed, error, code, message, success_type, metadata)`.
-    entry: Py<PyAny>,
-    /// `span(scope, name, ms, failed, code)`.
-    span: Py<PyAny>,
+    /// The namespace of `rfs_monitoring._logging.steps`, whose sinks are read when they are
+    /// needed (as Python code reads them, so a sink replaced later is the one called):
+    /// `_observe(scope, name, ms, failed, error, success_type, metadata, errors_only)`,
+    /// `_step_entry(scope, name, ms, failed, error, code, message, success_type, metadata)`,
+    /// `_step_span(scope, name, ms, failed, code)`, `_report_step_failure(error)`.
+    sinks: Py<PyDict>,
     emit: Py<PyAny>,
-    report: Py<PyAny>,
     /// `rfs_monitoring._bindings.collectors` (``cls._instance`` is the installed collector).
     collectors: Py<PyAny>,
     links: Links,
@@ -895,6 +894,15 @@ pub(crate) struct StepPath {
 }
 
 impl StepPath {
+    /// The steps module's sink `name`, read now.
+    fn sink<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        crate::emit::global(self.sinks.bind(py), name)
+    }
+
     /// The site of `operation` (made on its first pass).
     fn site(&self, py: Python<'_>, operation: &Bound<'_, PyString>) -> std::sync::Arc<StepSite> {
         if let Ok(sites) = self.sites.lock() {
@@ -933,7 +941,8 @@ impl StepPath {
         site
     }
 
-    /// Closes the step in `scope`: its own duration in ms.
+    /// Closes the step in `scope` (an `OperationScope`: anything else is refused): its own
+    /// duration in ms.
     fn close(
         &self,
         py: Python<'_>,
@@ -941,20 +950,10 @@ impl StepPath {
         failed: bool,
         started: f64,
     ) -> PyResult<f64> {
-        match scope.cast::<OperationScope>() {
-            Ok(native) => native.try_borrow_mut()?.close_step(
-                py,
-                self.name.clone_ref(py).into_any(),
-                failed,
-                started,
-            ),
-            Err(_) => scope
-                .call_method1(
-                    intern!(py, "close_step"),
-                    (self.name.bind(py), failed, started),
-                )?
-                .extract(),
-        }
+        scope
+            .cast::<OperationScope>()?
+            .try_borrow_mut()?
+            .close_step(py, self.name.clone_ref(py).into_any(), failed, started)
     }
 
     fn pass(
@@ -969,7 +968,7 @@ impl StepPath {
         if !result.get_type().is(self.success.bind(py)) {
             let ms = self.close(py, scope, true, started)?;
             let error = result.getattr(intern!(py, "error"))?;
-            self.observe.bind(py).call1((
+            self.sink(py, intern!(py, "_observe"))?.call1((
                 scope,
                 name,
                 ms,
@@ -984,7 +983,7 @@ impl StepPath {
         let ms = self.close(py, scope, false, started)?;
         let success_type = result.getattr(intern!(py, "value"))?.get_type().name()?;
         let python_sinks = |py: Python<'_>| -> PyResult<()> {
-            self.observe.bind(py).call1((
+            self.sink(py, intern!(py, "_observe"))?.call1((
                 scope,
                 name,
                 ms,
@@ -1035,7 +1034,7 @@ impl StepPath {
                 )?;
             }
         } else if logged {
-            self.entry.bind(py).call1((
+            self.sink(py, intern!(py, "_step_entry"))?.call1((
                 scope,
                 name,
                 ms,
@@ -1047,7 +1046,8 @@ impl StepPath {
                 &none,
             ))?;
         } else {
-            self.span.bind(py).call1((scope, name, ms, false, &none))?;
+            self.sink(py, intern!(py, "_step_span"))?
+                .call1((scope, name, ms, false, &none))?;
         }
         Ok(())
     }
@@ -1057,8 +1057,7 @@ impl StepPath {
 impl StepPath {
     #[new]
     #[pyo3(signature = (
-        name, errors_only, success, *, observe, entry, span, emit, report, collectors, levels,
-        spans,
+        name, errors_only, success, *, sinks, emit, collectors, levels, spans,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -1066,11 +1065,8 @@ impl StepPath {
         name: Py<PyString>,
         errors_only: bool,
         success: Py<PyType>,
-        observe: Py<PyAny>,
-        entry: Py<PyAny>,
-        span: Py<PyAny>,
+        sinks: &Bound<'_, PyAny>,
         emit: Py<PyAny>,
-        report: Py<PyAny>,
         collectors: Py<PyAny>,
         levels: Py<PyAny>,
         spans: Py<PyAny>,
@@ -1079,11 +1075,8 @@ impl StepPath {
             name,
             errors_only,
             success,
-            observe,
-            entry,
-            span,
+            sinks: crate::emit::namespace(sinks)?,
             emit,
-            report,
             collectors,
             links: Links::new(py, levels, spans.bind(py))?,
             sites: Mutex::new(Vec::new()),
@@ -1111,9 +1104,11 @@ impl StepPath {
         started: f64,
     ) {
         if let Err(err) = self.pass(py, scope, result, started) {
-            let report = self.report.bind(py);
-            if let Err(unreported) = report.call1((err.into_value(py),)) {
-                unreported.write_unraisable(py, Some(report));
+            let reported = self
+                .sink(py, intern!(py, "_report_step_failure"))
+                .and_then(|report| report.call1((err.into_value(py),)));
+            if let Err(unreported) = reported {
+                unreported.write_unraisable(py, None);
             }
         }
     }
@@ -1121,11 +1116,8 @@ impl StepPath {
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.name)?;
         visit.call(&self.success)?;
-        visit.call(&self.observe)?;
-        visit.call(&self.entry)?;
-        visit.call(&self.span)?;
+        visit.call(&self.sinks)?;
         visit.call(&self.emit)?;
-        visit.call(&self.report)?;
         visit.call(&self.collectors)?;
         self.links.traverse(&visit)?;
         if let Ok(sites) = self.sites.try_lock() {
